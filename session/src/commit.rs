@@ -1,0 +1,214 @@
+//! The commit rules: what happens to the store and to the client when a request ends.
+//!
+//! This module is the one place that decides. [`decide`] reads like the table below (the
+//! contract of DESIGN §3, in order: the first row that applies wins); [`execute`] carries the
+//! plan out against the store.
+//!
+//! | options / state            | store                                   | client                         |
+//! |----------------------------|-----------------------------------------|--------------------------------|
+//! | `expire` (beats all, even a 5xx) | delete the stored record          | removal cookie                 |
+//! | response is 5xx            | nothing                                 | nothing                        |
+//! | session never loaded       | nothing                                 | nothing                        |
+//! | `change_id`                | delete the old id, save all under a new id (even with `no_store`) | the new id |
+//! | `no_store`                 | nothing                                 | nothing                        |
+//! | data changed               | save the changed keys                   | id when new, or to refresh a persistent cookie |
+//! | new and still empty        | nothing                                 | nothing                        |
+//! | unchanged, stored          | touch, only when the expiry moves by more than the refresh step | only a persistent cookie, when touched |
+//!
+//! A client-side store ([`SessionStore::seal`](crate::store::SessionStore::seal) returns a value)
+//! gets its value sent after every save or touch, since the data travels with it.
+
+use actix_web::HttpRequest;
+
+use crate::config::{Config, Ctx};
+use crate::error::SessionError;
+use crate::id::SessionId;
+use crate::session::{Data, Options, Session};
+use crate::store::{Changes, Unsealed};
+
+/// What to do when the request ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Nothing to write, nothing to send.
+    Nothing,
+    /// Forget the session and remove the client's value.
+    Expire,
+    /// Move the data to a new id and send it.
+    Rotate,
+    /// Save the changes; `send` the value to the client.
+    Save { send: bool },
+    /// Push the expiry forward; `send` the value to the client.
+    Touch { send: bool },
+}
+
+/// The commit rules, in order. `data` is `None` when no handler loaded the session.
+pub(crate) fn decide(
+    options: Options,
+    server_error: bool,
+    data: Option<&Data>,
+    now: u64,
+    config: &Config,
+) -> Plan {
+    if options.has(Options::EXPIRE) {
+        return Plan::Expire;
+    }
+    if server_error {
+        return Plan::Nothing;
+    }
+    let Some(data) = data else {
+        return Plan::Nothing;
+    };
+    let empty_and_new = !data.existed && data.record.data.is_empty();
+    if options.has(Options::CHANGE_ID) {
+        return if empty_and_new {
+            Plan::Nothing
+        } else {
+            Plan::Rotate
+        };
+    }
+    if options.has(Options::NO_STORE) {
+        return Plan::Nothing;
+    }
+    let refresh_client = config.state.refresh_on_touch();
+    if data.changed() {
+        return if empty_and_new {
+            Plan::Nothing
+        } else {
+            Plan::Save {
+                send: !data.existed || refresh_client,
+            }
+        };
+    }
+    if data.existed {
+        let next = config.expiry(data.record.created_at, now);
+        if next > data.record.expires_at.saturating_add(config.refresh_step) {
+            return Plan::Touch {
+                send: refresh_client,
+            };
+        }
+    }
+    Plan::Nothing
+}
+
+/// What the client must be told after [`execute`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) enum ClientUpdate {
+    /// Nothing to send.
+    #[default]
+    Keep,
+    /// Send this value (the id, or a client-side store's sealed record).
+    Send(String),
+    /// Tell the client to drop its value.
+    Remove,
+}
+
+/// The stored id the client presented, for an `expire` on a request whose handler never loaded
+/// the session (no load needed to forget it).
+pub(crate) fn presented_id(ctx: &Ctx, req: &HttpRequest) -> Option<SessionId> {
+    match ctx.config.state.read(req).and_then(|v| ctx.store.unseal(&v)) {
+        Some(Unsealed::Id(id)) => Some(id),
+        _ => None,
+    }
+}
+
+/// Carries `plan` out against the store. Locks are never held across a store call.
+pub(crate) async fn execute(
+    session: &Session,
+    plan: Plan,
+    presented: Option<SessionId>,
+) -> Result<ClientUpdate, SessionError> {
+    let ctx: &Ctx = &session.0.ctx;
+    let now = ctx.config.clock.now();
+    match plan {
+        Plan::Nothing => Ok(ClientUpdate::Keep),
+        Plan::Expire => {
+            let stored = match session.data() {
+                Some(data) => [data.retired.clone(), data.existed.then(|| data.id.clone())],
+                // Not loaded: forget the id the client presented, without loading it.
+                None => [presented, None],
+            };
+            for id in stored.iter().flatten() {
+                ctx.store.delete(id).await.map_err(|e| store_failed(id, e))?;
+                tracing::debug!(session = %id.log_tag(), "session expired on request");
+            }
+            Ok(ClientUpdate::Remove)
+        }
+        Plan::Rotate => {
+            let (retired, id, record) = {
+                let Some(mut data) = session.data() else {
+                    return Ok(ClientUpdate::Keep);
+                };
+                data.rotate();
+                data.record.expires_at = ctx.config.expiry(data.record.created_at, now);
+                (data.retired.take(), data.id.clone(), data.record.clone())
+            };
+            if let Some(old) = &retired {
+                ctx.store.delete(old).await.map_err(|e| store_failed(old, e))?;
+            }
+            ctx.store
+                .save(&id, &record, &Changes::full())
+                .await
+                .map_err(|e| store_failed(&id, e))?;
+            mark_saved(session);
+            tracing::debug!(session = %id.log_tag(), "session id changed");
+            client_value(ctx, &id, &record, true)
+        }
+        Plan::Save { send } => {
+            let (id, record, changes) = {
+                let Some(mut data) = session.data() else {
+                    return Ok(ClientUpdate::Keep);
+                };
+                data.record.expires_at = ctx.config.expiry(data.record.created_at, now);
+                (data.id.clone(), data.record.clone(), data.changes())
+            };
+            ctx.store
+                .save(&id, &record, &changes)
+                .await
+                .map_err(|e| store_failed(&id, e))?;
+            mark_saved(session);
+            client_value(ctx, &id, &record, send)
+        }
+        Plan::Touch { send } => {
+            let (id, record) = {
+                let Some(mut data) = session.data() else {
+                    return Ok(ClientUpdate::Keep);
+                };
+                data.record.expires_at = ctx.config.expiry(data.record.created_at, now);
+                (data.id.clone(), data.record.clone())
+            };
+            ctx.store
+                .touch(&id, &record)
+                .await
+                .map_err(|e| store_failed(&id, e))?;
+            client_value(ctx, &id, &record, send)
+        }
+    }
+}
+
+/// The value a client should now hold, if it has to be sent.
+fn client_value(
+    ctx: &Ctx,
+    id: &crate::id::SessionId,
+    record: &crate::store::Record,
+    send: bool,
+) -> Result<ClientUpdate, SessionError> {
+    match ctx.store.seal(id, record).map_err(|e| store_failed(id, e))? {
+        Some(sealed) => Ok(ClientUpdate::Send(sealed)),
+        None if send => Ok(ClientUpdate::Send(id.as_str().to_owned())),
+        None => Ok(ClientUpdate::Keep),
+    }
+}
+
+/// After a save the stored record equals the data: later commits start from a clean slate.
+fn mark_saved(session: &Session) {
+    if let Some(mut data) = session.data() {
+        data.existed = true;
+        data.dirty.clear();
+        data.cleared = false;
+    }
+}
+
+fn store_failed(id: &crate::id::SessionId, e: crate::error::StoreError) -> SessionError {
+    tracing::error!(session = %id.log_tag(), error = %e, "session store failed at commit");
+    SessionError::Store(e)
+}

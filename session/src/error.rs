@@ -1,0 +1,151 @@
+//! Errors: what a store reports, what a handler sees, and what a client is shown.
+//!
+//! Clients get a short, fixed text (details stay in the logs): a store that fails answers
+//! `503 Service Unavailable` with the body `session store unavailable`; a value that cannot be
+//! encoded or decoded answers `500` with `session error`. The builder's
+//! [`error_response`](crate::SessionMiddlewareBuilder::error_response) can choose another response.
+
+use std::error::Error as StdError;
+
+use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+
+/// Boxed source error carried by [`StoreError`].
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// An error reported by a [`SessionStore`](crate::store::SessionStore).
+///
+/// Build one with [`StoreError::new`] from any error (connection refused, disk full, …) or
+/// [`StoreError::msg`] from a message.
+#[derive(Debug, thiserror::Error)]
+#[error("session store error: {source}")]
+pub struct StoreError {
+    #[source]
+    source: BoxError,
+}
+
+impl StoreError {
+    /// Wraps the error a backend returned.
+    pub fn new(source: impl Into<BoxError>) -> Self {
+        StoreError {
+            source: source.into(),
+        }
+    }
+
+    /// An error with only a message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        StoreError {
+            source: message.into().into(),
+        }
+    }
+}
+
+/// Every error the session layer returns to a handler or turns into a response.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The store failed (unreachable, full, timed out). Answered with 503.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A value could not be serialized for the session.
+    #[error("cannot encode session value {key:?}: {source}")]
+    Encode {
+        /// The session key being written.
+        key: String,
+        /// What the codec said.
+        #[source]
+        source: BoxError,
+    },
+    /// A stored value could not be deserialized into the requested type.
+    #[error("cannot decode session value {key:?}: {source}")]
+    Decode {
+        /// The session key being read.
+        key: String,
+        /// What the codec said.
+        #[source]
+        source: BoxError,
+    },
+    /// A `Session` was requested but no [`SessionMiddleware`](crate::SessionMiddleware) wraps
+    /// the route: a setup mistake, answered with 500.
+    #[error("no SessionMiddleware wraps this route (add .wrap(SessionMiddleware::new(..)))")]
+    NotInstalled,
+}
+
+impl ResponseError for SessionError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            SessionError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = match self {
+            SessionError::Store(_) => "session store unavailable",
+            _ => "session error",
+        };
+        HttpResponse::build(self.status_code())
+            .content_type("text/plain; charset=utf-8")
+            .body(body)
+    }
+}
+
+/// A [`SessionError`] answered with the response the builder chose.
+pub(crate) struct RenderedError {
+    error: SessionError,
+    render: Option<crate::config::ErrorRenderer>,
+}
+
+impl RenderedError {
+    pub(crate) fn new(error: SessionError, config: &crate::config::Config) -> Self {
+        RenderedError {
+            error,
+            render: config.error_response.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RenderedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.error, f)
+    }
+}
+
+impl std::fmt::Display for RenderedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl ResponseError for RenderedError {
+    fn status_code(&self) -> StatusCode {
+        self.error.status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match &self.render {
+            Some(render) => render(&self.error),
+            None => self.error.error_response(),
+        }
+    }
+}
+
+/// A misconfiguration found when the middleware is built (before any request is served).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid session configuration: {0}")]
+pub struct ConfigError(pub(crate) String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    #[test]
+    fn store_errors_are_opaque_503() {
+        let err = SessionError::from(StoreError::msg("redis at 10.0.0.7:6379 refused"));
+        let res = err.error_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = res.into_body().try_into_bytes().unwrap();
+        assert_eq!(&body[..], b"session store unavailable");
+        assert!(err.to_string().contains("10.0.0.7"), "logs keep the detail");
+    }
+}

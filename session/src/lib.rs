@@ -1,0 +1,101 @@
+//! Typed, lazy session management for [actix-web](https://actix.rs).
+//!
+//! A [`SessionMiddleware`] keeps per-visitor state across requests. As in Perl's
+//! Plack::Middleware::Session it has two halves:
+//!
+//! - a **state** ([`state`]) that carries the session id: a cookie (default), a header or a query
+//!   parameter;
+//! - a **store** ([`store`]) that keeps the data: [`store::MemoryStore`] (the embedded default) or
+//!   your own [`store::SessionStore`].
+//!
+//! Handlers take a [`Session`] argument. Nothing is loaded until one does, and nothing is written
+//! unless something changed: a visitor who stores nothing gets no cookie. When the handler returns,
+//! the middleware commits by the rules in [`commit`](crate::middleware) — `expire` beats
+//! `change_id` beats `no_store`; a 5xx response commits nothing but a logout.
+//!
+//! # Quick start
+//!
+//! ```
+//! use actix_typed_session::{store::MemoryStore, Session, SessionError, SessionMiddleware};
+//! use actix_web::{test, web, App};
+//!
+//! async fn counter(session: Session) -> Result<String, SessionError> {
+//!     let n: u32 = session.get("counter")?.unwrap_or(0) + 1;
+//!     session.set("counter", n)?; // saved when the handler returns
+//!     Ok(format!("you've been here {n} times"))
+//! }
+//!
+//! # #[actix_web::main]
+//! # async fn main() {
+//! let store = MemoryStore::default();
+//! let app = test::init_service(
+//!     App::new()
+//!         .wrap(SessionMiddleware::new(store.clone()))
+//!         .route("/", web::get().to(counter)),
+//! )
+//! .await;
+//!
+//! let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
+//! let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+//! assert!(cookie.starts_with("id=") && cookie.contains("HttpOnly"));
+//! assert_eq!(test::read_body(res).await, "you've been here 1 times");
+//! assert_eq!(store.len(), 1);
+//! # }
+//! ```
+//!
+//! In a server, build the store once and clone it into the `HttpServer` factory so every worker
+//! shares it (see [`SessionMiddleware`]).
+//!
+//! # Configuration
+//!
+//! ```
+//! use std::time::Duration;
+//! use actix_typed_session::{state::CookieState, store::MemoryStore, SessionMiddleware};
+//! use actix_typed_session::cookie::SameSite;
+//!
+//! let middleware = SessionMiddleware::builder(MemoryStore::default())
+//!     .state(CookieState::new("__Host-sid").same_site(SameSite::Strict))
+//!     .idle_timeout(Duration::from_secs(30 * 60))
+//!     .absolute_timeout(Duration::from_secs(12 * 3600))
+//!     .build();
+//! ```
+//!
+//! # Per-request options
+//!
+//! [`Session::expire`] (logout), [`Session::change_id`] (login: a new id against fixation),
+//! [`Session::no_store`] (drop this request's changes) and [`Session::late_store`] (save after a
+//! streamed body) are Plack's per-request options.
+//!
+//! # Security
+//!
+//! Ids are 192 bits from the OS CSPRNG and carry no data. An id the server did not issue, or one
+//! that is unknown or expired, is never adopted: the visitor gets a new one. Stores key records by
+//! a SHA-256 of the id, and logs name sessions by a short prefix of that hash. Idle and absolute
+//! timeouts are checked by the middleware itself, whatever the store does. A failing store gives
+//! `503 Service Unavailable` with a fixed short body; details go to the `tracing` log.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod codec;
+mod commit;
+mod config;
+mod error;
+pub mod id;
+pub mod middleware;
+mod session;
+pub mod state;
+pub mod store;
+pub mod typed;
+
+pub use config::{
+    ErrorRenderer, SessionMiddlewareBuilder, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+};
+pub use error::{BoxError, ConfigError, SessionError, StoreError};
+pub use id::SessionId;
+pub use middleware::SessionMiddleware;
+pub use session::{Session, SessionStatus};
+pub use typed::TypedSession;
+
+/// The `cookie` crate, re-exported for [`cookie::SameSite`] and keys.
+pub use cookie;

@@ -1,0 +1,344 @@
+//! [`SessionMiddleware`]: reads nothing up front, commits when the handler is done.
+//!
+//! Per request the middleware only puts a lazy [`Session`] slot into the request extensions
+//! (nothing is read from the store until a handler asks). When the inner service has answered, it
+//! applies the commit rules of [`crate::commit`] and adds the response headers:
+//!
+//! - the session's `Set-Cookie` is *appended*, so the app's own cookies survive;
+//! - a response that sets or removes the session cookie gets `Cache-Control: no-store`, unless the
+//!   app chose its own `Cache-Control`;
+//! - a response whose handler read the session gets `Vary: Cookie` (or the id's header).
+//!
+//! With [`late_store`](Session::late_store) the store write waits until the body stream has
+//! ended; the client value (a new id) still goes out with the head.
+
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, EitherBody, MessageBody};
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{HeaderValue, CACHE_CONTROL, VARY};
+use actix_web::web::Bytes;
+use actix_web::HttpMessage;
+
+use crate::commit::{decide, execute, presented_id, ClientUpdate, Plan};
+use crate::config::{Ctx, SessionMiddlewareBuilder};
+use crate::error::SessionError;
+use crate::session::{Options, Session};
+use crate::store::SessionStore;
+
+/// The session middleware. Wrap an `App` or a scope with it.
+///
+/// ```no_run
+/// use actix_typed_session::{store::MemoryStore, SessionMiddleware};
+/// use actix_web::{App, HttpServer};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let store = MemoryStore::default(); // built once, shared by every worker
+/// HttpServer::new(move || App::new().wrap(SessionMiddleware::new(store.clone())))
+///     .bind(("127.0.0.1", 8080))?
+///     .run()
+///     .await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SessionMiddleware {
+    ctx: Arc<Ctx>,
+}
+
+impl SessionMiddleware {
+    /// The middleware with every default: the id in a cookie named `id` (Secure, HttpOnly,
+    /// SameSite=Lax, browser-session), 24 h idle and 7 days absolute timeout, JSON values.
+    pub fn new<S: SessionStore>(store: S) -> Self {
+        Self::builder(store).build()
+    }
+
+    /// A builder to change the defaults.
+    pub fn builder<S: SessionStore>(store: S) -> SessionMiddlewareBuilder<S> {
+        SessionMiddlewareBuilder::new(store)
+    }
+
+    pub(crate) fn from_ctx(ctx: Ctx) -> Self {
+        SessionMiddleware { ctx: Arc::new(ctx) }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for SessionMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<SessionBody<B>>>;
+    type Error = actix_web::Error;
+    type Transform = SessionService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SessionService {
+            service: Rc::new(service),
+            ctx: self.ctx.clone(),
+        }))
+    }
+}
+
+/// The per-worker service behind [`SessionMiddleware`].
+#[doc(hidden)]
+pub struct SessionService<S> {
+    service: Rc<S>,
+    ctx: Arc<Ctx>,
+}
+
+impl<S, B> Service<ServiceRequest> for SessionService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<SessionBody<B>>>;
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let session = Session::new(self.ctx.clone());
+        req.extensions_mut().insert(session.clone());
+        let fut = self.service.call(req);
+        Box::pin(async move {
+            match fut.await {
+                Ok(res) => Ok(commit(session, res).await),
+                Err(err) => {
+                    // An error escaped the app without a response (another middleware's): no
+                    // response to put a cookie on, but a logout still ends the stored session.
+                    if session.options().has(Options::EXPIRE) {
+                        if let Err(e) = execute(&session, Plan::Expire, None).await {
+                            tracing::error!(error = %e, "expire after an app error failed");
+                        }
+                    }
+                    Err(err)
+                }
+            }
+        })
+    }
+}
+
+async fn commit<B: MessageBody + 'static>(
+    session: Session,
+    mut res: ServiceResponse<B>,
+) -> ServiceResponse<EitherBody<SessionBody<B>>> {
+    let ctx = session.0.ctx.clone();
+    let config = &ctx.config;
+    let options = session.options();
+    let server_error = res.status().is_server_error();
+    let expire = options.has(Options::EXPIRE);
+
+    // change_id moves data even when no handler read it: load it now.
+    if options.has(Options::CHANGE_ID) && !expire && !server_error && !session.is_loaded() {
+        if let Err(err) = session.ensure_loaded(res.request()).await {
+            return failed(res, &ctx, err);
+        }
+    }
+
+    let late = options.has(Options::LATE_STORE) && !expire && !server_error && session.is_loaded();
+    let update = if late {
+        late_head(&session)
+    } else {
+        let plan = {
+            let data = session.data();
+            decide(
+                options,
+                server_error,
+                data.as_deref(),
+                config.clock.now(),
+                config,
+            )
+        };
+        let presented = (plan == Plan::Expire && !session.is_loaded())
+            .then(|| presented_id(&ctx, res.request()))
+            .flatten();
+        match execute(&session, plan, presented).await {
+            Ok(update) => update,
+            Err(err) => return failed(res, &ctx, err),
+        }
+    };
+
+    let sent = match &update {
+        ClientUpdate::Keep => false,
+        ClientUpdate::Send(value) => config.state.send(res.headers_mut(), value),
+        ClientUpdate::Remove => config.state.send_removal(res.headers_mut()),
+    };
+    let headers = res.headers_mut();
+    if sent && !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if session.is_loaded() {
+        if let Some(name) = config.state.vary() {
+            add_vary(headers, name.as_str());
+        }
+    }
+
+    let late = LateGuard(if late {
+        Late::Pending(session)
+    } else {
+        Late::Idle
+    });
+    res.map_body(|_, body| EitherBody::left(SessionBody { body, late }))
+}
+
+/// With `late_store`, what the client must learn with the response head: a new or rotated id,
+/// or a persistent cookie's refresh. The store write happens when the body ends.
+fn late_head(session: &Session) -> ClientUpdate {
+    let config = &session.0.ctx.config;
+    let options = session.options();
+    let Some(mut data) = session.data() else {
+        return ClientUpdate::Keep;
+    };
+    if options.has(Options::CHANGE_ID) {
+        data.rotate();
+        return ClientUpdate::Send(data.id.as_str().to_owned());
+    }
+    if options.has(Options::NO_STORE) {
+        return ClientUpdate::Keep;
+    }
+    if !data.existed || config.state.refresh_on_touch() {
+        return ClientUpdate::Send(data.id.as_str().to_owned());
+    }
+    ClientUpdate::Keep
+}
+
+fn failed<B>(
+    res: ServiceResponse<B>,
+    ctx: &Ctx,
+    err: SessionError,
+) -> ServiceResponse<EitherBody<SessionBody<B>>> {
+    let (req, _) = res.into_parts();
+    let response = ctx.config.render(&err);
+    ServiceResponse::new(req, response).map_body(|_, body| EitherBody::right(body))
+}
+
+fn add_vary(headers: &mut actix_web::http::header::HeaderMap, name: &str) {
+    let present = headers.get_all(VARY).any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|item| item.trim() == "*" || item.trim().eq_ignore_ascii_case(name))
+        })
+    });
+    if !present {
+        if let Ok(value) = HeaderValue::from_str(name) {
+            headers.append(VARY, value);
+        }
+    }
+}
+
+/// The late commit of one request: the plan is decided when the body ends, from the data as
+/// the streaming body left it.
+async fn late_commit(session: Session) -> Result<(), SessionError> {
+    let config = &session.0.ctx.config;
+    let plan = {
+        let data = session.data();
+        decide(
+            session.options(),
+            false,
+            data.as_deref(),
+            config.clock.now(),
+            config,
+        )
+    };
+    execute(&session, plan, None).await.map(drop)
+}
+
+type SaveFuture = Pin<Box<dyn Future<Output = Result<(), SessionError>> + Send>>;
+
+/// Where a `late_store` commit stands.
+enum Late {
+    /// Not a late commit, or already done.
+    Idle,
+    /// Waiting for the body to end.
+    Pending(Session),
+    /// The body ended; the save is running.
+    Saving(SaveFuture),
+}
+
+/// Owns the [`Late`] state; a body dropped before its end (client gone) still commits what the
+/// handler changed.
+struct LateGuard(Late);
+
+impl Drop for LateGuard {
+    fn drop(&mut self) {
+        let fut: SaveFuture = match std::mem::replace(&mut self.0, Late::Idle) {
+            Late::Idle => return,
+            Late::Pending(session) => Box::pin(late_commit(session)),
+            Late::Saving(fut) => fut,
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    if let Err(err) = fut.await {
+                        tracing::error!(error = %err, "late session save failed");
+                    }
+                });
+            }
+            Err(_) => tracing::error!("late session save lost: no runtime to finish it on"),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response body; with `late_store` it commits the session when the stream ends.
+    pub struct SessionBody<B> {
+        #[pin]
+        body: B,
+        late: LateGuard,
+    }
+}
+
+impl<B: MessageBody> MessageBody for SessionBody<B> {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.project();
+        let late = &mut this.late.0;
+        if let Late::Idle | Late::Pending(_) = late {
+            match this.body.poll_next(cx) {
+                Poll::Ready(None) => {}
+                Poll::Ready(Some(chunk)) => return Poll::Ready(Some(chunk.map_err(Into::into))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // The stream has ended. A late commit saves now, before the response counts as
+        // complete, so a keep-alive client cannot race its next request against the save.
+        if let Late::Pending(_) = late {
+            if let Late::Pending(session) = std::mem::replace(late, Late::Idle) {
+                *late = Late::Saving(Box::pin(late_commit(session)));
+            }
+        }
+        if let Late::Saving(fut) = late {
+            let result = std::task::ready!(fut.as_mut().poll(cx));
+            *late = Late::Idle;
+            if let Err(err) = result {
+                // Fail the body: the client sees a broken response, never a false success.
+                return Poll::Ready(Some(Err(err.into())));
+            }
+        }
+        Poll::Ready(None)
+    }
+
+    fn try_into_bytes(self) -> Result<Bytes, Self> {
+        if !matches!(self.late.0, Late::Idle) {
+            return Err(self);
+        }
+        let SessionBody { body, late } = self;
+        body.try_into_bytes()
+            .map_err(|body| SessionBody { body, late })
+    }
+}

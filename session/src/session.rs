@@ -1,0 +1,474 @@
+//! The untyped [`Session`] handle: an extractor, cheap to clone, `Send + Sync`.
+
+use std::collections::BTreeSet;
+use std::future::{ready, Future};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use serde::{de::DeserializeOwned, Serialize};
+use tokio::sync::OnceCell;
+
+use crate::config::Ctx;
+use crate::error::{RenderedError, SessionError};
+use crate::id::SessionId;
+use crate::store::{Changes, Record, Unsealed};
+use crate::typed::TypedSession;
+
+/// Per-request options, Plack's `psgix.session.options` as flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Options(u8);
+
+impl Options {
+    pub(crate) const EXPIRE: u8 = 1;
+    pub(crate) const CHANGE_ID: u8 = 2;
+    pub(crate) const NO_STORE: u8 = 4;
+    pub(crate) const LATE_STORE: u8 = 8;
+
+    pub(crate) fn has(self, flag: u8) -> bool {
+        self.0 & flag != 0
+    }
+}
+
+/// What the middleware will do with the session when the request ends, as far as known now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionStatus {
+    /// A session that is not in the store and has no data yet: nothing will be written.
+    New,
+    /// A stored session whose data has not changed.
+    Unchanged,
+    /// Data changed: it will be saved.
+    Changed,
+    /// [`Session::change_id`] was called: the data moves to a new id.
+    Renewed,
+    /// [`Session::expire`] was called: the session ends.
+    Expired,
+}
+
+/// Data of one loaded session.
+pub(crate) struct Data {
+    pub(crate) id: SessionId,
+    /// The record came from the store (or the client, for client-side stores).
+    pub(crate) existed: bool,
+    pub(crate) record: Record,
+    /// Keys set or removed since loading.
+    pub(crate) dirty: BTreeSet<String>,
+    /// `clear()` was called: the whole record replaces the stored one.
+    pub(crate) cleared: bool,
+    /// `change_id` already moved the data to a new id; the old id, if it was stored, is here
+    /// until the store forgets it.
+    pub(crate) retired: Option<SessionId>,
+    pub(crate) rotated: bool,
+}
+
+impl Data {
+    /// Gives the session a new id (once per request), remembering the stored one to delete.
+    pub(crate) fn rotate(&mut self) {
+        if !self.rotated {
+            let old = std::mem::replace(&mut self.id, SessionId::generate());
+            if self.existed {
+                self.retired = Some(old);
+            }
+            self.rotated = true;
+        }
+    }
+
+    pub(crate) fn changed(&self) -> bool {
+        self.cleared || !self.dirty.is_empty()
+    }
+
+    /// The per-key changes since loading.
+    pub(crate) fn changes(&self) -> Changes {
+        let (set, removed) = self
+            .dirty
+            .iter()
+            .cloned()
+            .partition(|k| self.record.data.contains_key(k));
+        Changes {
+            created: !self.existed,
+            replace_all: self.cleared || !self.existed,
+            set,
+            removed,
+        }
+    }
+}
+
+/// State of one request's session, shared by every handle of that request.
+pub(crate) struct RequestSession {
+    pub(crate) ctx: Arc<Ctx>,
+    options: AtomicU8,
+    data: OnceCell<Mutex<Data>>,
+}
+
+/// The session of the current request.
+///
+/// Take it as a handler argument; it is loaded from the store the first time a handler or
+/// extractor of the request asks for it (never before), and saved by the middleware when the
+/// handler returns, following the commit rules of [`crate::middleware`]. All methods are
+/// synchronous once extracted.
+///
+/// Values are encoded per key (JSON by default). A value read is a copy: changing it changes
+/// nothing until it is [`set`](Self::set) back. Every method that changes data marks the session
+/// changed.
+///
+/// `Session` is `Send + Sync` and cheap to clone, so it can go into an async-graphql or juniper
+/// context. Changes made after the response was committed (from a spawned task that outlived the
+/// request) are not saved; use [`late_store`](Self::late_store) for streaming responses.
+#[derive(Clone)]
+pub struct Session(pub(crate) Arc<RequestSession>);
+
+impl Session {
+    pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
+        Session(Arc::new(RequestSession {
+            ctx,
+            options: AtomicU8::new(0),
+            data: OnceCell::new(),
+        }))
+    }
+
+    /// Loads the session of `req` unless already loaded.
+    pub(crate) async fn ensure_loaded(&self, req: &HttpRequest) -> Result<(), SessionError> {
+        let inner = &self.0;
+        inner
+            .data
+            .get_or_try_init(|| async { load(&inner.ctx, req).await.map(Mutex::new) })
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.0.data.initialized()
+    }
+
+    /// The loaded data, if any handler asked for the session.
+    pub(crate) fn data(&self) -> Option<MutexGuard<'_, Data>> {
+        self.0.data.get().map(lock)
+    }
+
+    pub(crate) fn options(&self) -> Options {
+        Options(self.0.options.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_option(&self, flag: u8) {
+        self.0.options.fetch_or(flag, Ordering::AcqRel);
+    }
+
+    fn guard(&self) -> MutexGuard<'_, Data> {
+        // Every public handle was produced by the extractor, which loads first.
+        self.data()
+            .expect("a Session handle is only handed out once loaded")
+    }
+
+    fn codec(&self) -> crate::codec::Codec {
+        self.0.ctx.config.codec
+    }
+
+    /// The session's id (a fresh one for a new session; it is only stored once data is).
+    pub fn id(&self) -> SessionId {
+        self.guard().id.clone()
+    }
+
+    /// Whether `key` holds a value (even a JSON `null`).
+    pub fn has(&self, key: &str) -> bool {
+        self.guard().record.data.contains_key(key)
+    }
+
+    /// A copy of the value under `key`, or `None` when absent.
+    ///
+    /// # Errors
+    /// [`SessionError::Decode`] when the stored value is not a `T`.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        let data = self.guard();
+        match data.record.data.get(key) {
+            None => Ok(None),
+            Some(bytes) => self
+                .codec()
+                .decode(bytes)
+                .map(Some)
+                .map_err(|source| SessionError::Decode {
+                    key: key.to_owned(),
+                    source,
+                }),
+        }
+    }
+
+    /// Stores `value` under `key`.
+    ///
+    /// # Errors
+    /// [`SessionError::Encode`] when `value` cannot be serialized; the session is unchanged.
+    pub fn set<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), SessionError> {
+        let key = key.into();
+        let bytes = self.encode(&key, &value)?;
+        let mut data = self.guard();
+        data.record.data.insert(key.clone(), bytes);
+        data.dirty.insert(key);
+        Ok(())
+    }
+
+    /// Stores `value` under `key` and returns the value it replaces.
+    ///
+    /// # Errors
+    /// Encoding `value` or decoding the old value failed; on an encode error nothing changed.
+    pub fn replace<T: Serialize + DeserializeOwned>(
+        &self,
+        key: impl Into<String>,
+        value: T,
+    ) -> Result<Option<T>, SessionError> {
+        let key = key.into();
+        let bytes = self.encode(&key, &value)?;
+        let old = {
+            let mut data = self.guard();
+            let old = data.record.data.insert(key.clone(), bytes);
+            data.dirty.insert(key.clone());
+            old
+        };
+        self.decode_owned(&key, old)
+    }
+
+    /// Removes `key`; returns whether it held a value.
+    pub fn remove(&self, key: &str) -> bool {
+        let mut data = self.guard();
+        let had = data.record.data.remove(key).is_some();
+        if had {
+            data.dirty.insert(key.to_owned());
+        }
+        had
+    }
+
+    /// Removes `key` and returns its value.
+    ///
+    /// # Errors
+    /// [`SessionError::Decode`] when the value was not a `T` (it is removed all the same).
+    pub fn take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        let old = {
+            let mut data = self.guard();
+            let old = data.record.data.remove(key);
+            if old.is_some() {
+                data.dirty.insert(key.to_owned());
+            }
+            old
+        };
+        self.decode_owned(key, old)
+    }
+
+    /// The keys that hold values, in no particular order.
+    pub fn keys(&self) -> Vec<String> {
+        self.guard().record.data.keys().cloned().collect()
+    }
+
+    /// How many keys hold values.
+    pub fn len(&self) -> usize {
+        self.guard().record.data.len()
+    }
+
+    /// Whether no key holds a value.
+    pub fn is_empty(&self) -> bool {
+        self.guard().record.data.is_empty()
+    }
+
+    /// Removes every value (the session itself lives on; see [`expire`](Self::expire)).
+    pub fn clear(&self) {
+        let mut data = self.guard();
+        if !data.record.data.is_empty() || data.existed {
+            data.record.data.clear();
+            data.dirty.clear();
+            data.cleared = true;
+        }
+    }
+
+    /// Stores a typed session value under its key ([`TypedSession::KEY`]).
+    ///
+    /// # Errors
+    /// [`SessionError::Encode`] when it cannot be serialized.
+    pub fn put<T: TypedSession>(&self, value: T) -> Result<(), SessionError> {
+        self.set(T::KEY, value)
+    }
+
+    /// A copy of the typed session value stored under [`TypedSession::KEY`].
+    ///
+    /// # Errors
+    /// [`SessionError::Decode`] when the stored value is not a `T`.
+    pub fn typed<T: TypedSession>(&self) -> Result<Option<T>, SessionError> {
+        self.get(T::KEY)
+    }
+
+    /// Ends the session when the request ends: the store forgets it and the client is told to
+    /// drop its cookie. Beats every other option and is honoured even on a 5xx response.
+    pub fn expire(&self) {
+        self.set_option(Options::EXPIRE);
+    }
+
+    /// Moves the session to a new id when the request ends (call it on login, against session
+    /// fixation). The old id stops working; the data is saved under the new id even with
+    /// [`no_store`](Self::no_store).
+    pub fn change_id(&self) {
+        self.set_option(Options::CHANGE_ID);
+    }
+
+    /// Saves nothing for this request (changes are dropped), unless the id changes.
+    pub fn no_store(&self) {
+        self.set_option(Options::NO_STORE);
+    }
+
+    /// Saves after the response body has been sent instead of before the response head, so that
+    /// a streaming body can still change the session. The price: a client's next request may
+    /// race the save.
+    pub fn late_store(&self) {
+        self.set_option(Options::LATE_STORE);
+    }
+
+    /// What the middleware will do with this session, as of now.
+    pub fn status(&self) -> SessionStatus {
+        let options = self.options();
+        let data = self.guard();
+        if options.has(Options::EXPIRE) {
+            SessionStatus::Expired
+        } else if options.has(Options::CHANGE_ID) {
+            SessionStatus::Renewed
+        } else if data.changed() {
+            SessionStatus::Changed
+        } else if data.existed {
+            SessionStatus::Unchanged
+        } else {
+            SessionStatus::New
+        }
+    }
+
+    fn encode<T: Serialize>(&self, key: &str, value: &T) -> Result<Vec<u8>, SessionError> {
+        self.codec()
+            .encode(value)
+            .map_err(|source| SessionError::Encode {
+                key: key.to_owned(),
+                source,
+            })
+    }
+
+    fn decode_owned<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<Option<T>, SessionError> {
+        match bytes {
+            None => Ok(None),
+            Some(bytes) => self
+                .codec()
+                .decode(&bytes)
+                .map(Some)
+                .map_err(|source| SessionError::Decode {
+                    key: key.to_owned(),
+                    source,
+                }),
+        }
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("Session");
+        if let Some(data) = self.data() {
+            s.field("id", &data.id).field("keys", &data.record.data.len());
+        }
+        s.field("options", &self.options()).finish()
+    }
+}
+
+fn lock(m: &Mutex<Data>) -> MutexGuard<'_, Data> {
+    // A panic while the lock was held cannot leave Data half-updated in a way that matters
+    // more than losing the request; keep serving rather than poisoning every later call.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Reads the client's value, opens it, and loads the record; anything unusable gives a fresh
+/// session with a new id (an id offered by a client is never adopted).
+async fn load(ctx: &Ctx, req: &HttpRequest) -> Result<Data, SessionError> {
+    let config = &ctx.config;
+    let now = config.clock.now();
+    let fresh = || Data {
+        id: SessionId::generate(),
+        existed: false,
+        record: Record {
+            data: Default::default(),
+            created_at: now,
+            expires_at: config.expiry(now, now),
+        },
+        dirty: BTreeSet::new(),
+        cleared: false,
+        retired: None,
+        rotated: false,
+    };
+    let Some(raw) = config.state.read(req) else {
+        return Ok(fresh());
+    };
+    let (id, record) = match ctx.store.unseal(&raw) {
+        None => {
+            tracing::info!(
+                len = raw.len(),
+                "session value rejected (malformed or tampered); starting a new session"
+            );
+            return Ok(fresh());
+        }
+        Some(Unsealed::Record(id, record)) => (id, Some(record)),
+        Some(Unsealed::Id(id)) => {
+            let record = ctx.store.load(&id).await.map_err(|e| {
+                tracing::error!(session = %id.log_tag(), error = %e, "session load failed");
+                SessionError::Store(e)
+            })?;
+            (id, record)
+        }
+    };
+    match record {
+        Some(record) if config.alive(record.created_at, record.expires_at, now) => Ok(Data {
+            id,
+            existed: true,
+            record,
+            dirty: BTreeSet::new(),
+            cleared: false,
+            retired: None,
+            rotated: false,
+        }),
+        Some(_) => {
+            tracing::debug!(session = %id.log_tag(), "session expired; starting a new session");
+            Ok(fresh())
+        }
+        None => {
+            tracing::debug!(session = %id.log_tag(), "unknown session id; starting a new session");
+            Ok(fresh())
+        }
+    }
+}
+
+impl FromRequest for Session {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Session, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(session) = req.extensions().get::<Session>().cloned() else {
+            tracing::error!("Session extracted on a route without SessionMiddleware");
+            return Box::pin(ready(Err(SessionError::NotInstalled.into())));
+        };
+        if session.is_loaded() {
+            return Box::pin(ready(Ok(session)));
+        }
+        let req = req.clone();
+        Box::pin(async move {
+            match session.ensure_loaded(&req).await {
+                Ok(()) => Ok(session),
+                Err(err) => Err(RenderedError::new(err, &session.0.ctx.config).into()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handle_is_send_sync() {
+        fn check<T: Send + Sync + Clone + 'static>() {}
+        check::<Session>();
+    }
+}

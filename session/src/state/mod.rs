@@ -1,0 +1,151 @@
+//! Where the session id travels: a cookie (the default), a request header, or a query parameter.
+//!
+//! A *state* reads the client's value from the request and, at commit time, tells the client the
+//! new value or that the session ended. Pick one with
+//! [`SessionMiddlewareBuilder::state`](crate::SessionMiddlewareBuilder::state).
+
+use std::borrow::Cow;
+
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::HttpRequest;
+
+mod cookie;
+mod header;
+mod query;
+
+pub use self::cookie::CookieState;
+pub use self::header::HeaderState;
+pub use self::query::QueryState;
+
+use crate::error::ConfigError;
+
+/// Values longer than this are junk for every store (browsers cap a cookie at 4096 bytes).
+pub(crate) const MAX_VALUE_LEN: usize = 4096;
+
+/// One of the states; the builder takes any of them through `Into<IdCarrier>`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum IdCarrier {
+    /// See [`CookieState`].
+    Cookie(CookieState),
+    /// See [`HeaderState`].
+    Header(HeaderState),
+    /// See [`QueryState`].
+    Query(QueryState),
+}
+
+impl Default for IdCarrier {
+    fn default() -> Self {
+        IdCarrier::Cookie(CookieState::default())
+    }
+}
+
+impl From<CookieState> for IdCarrier {
+    fn from(s: CookieState) -> Self {
+        IdCarrier::Cookie(s)
+    }
+}
+impl From<HeaderState> for IdCarrier {
+    fn from(s: HeaderState) -> Self {
+        IdCarrier::Header(s)
+    }
+}
+impl From<QueryState> for IdCarrier {
+    fn from(s: QueryState) -> Self {
+        IdCarrier::Query(s)
+    }
+}
+
+impl IdCarrier {
+    /// The client's value, unquoted and percent-decoded; `None` when absent or oversized.
+    pub(crate) fn read<'a>(&self, req: &'a HttpRequest) -> Option<Cow<'a, str>> {
+        let raw = match self {
+            IdCarrier::Cookie(s) => s.read(req.headers()),
+            IdCarrier::Header(s) => s.read(req.headers()),
+            IdCarrier::Query(s) => s.read(req.query_string()),
+        }?;
+        if raw.len() > MAX_VALUE_LEN {
+            tracing::debug!(len = raw.len(), "session value too long; starting a new session");
+            return None;
+        }
+        Some(raw)
+    }
+
+    /// Tells the client its (new) value. Returns whether anything was added.
+    pub(crate) fn send(&self, headers: &mut HeaderMap, value: &str) -> bool {
+        match self {
+            IdCarrier::Cookie(s) => s.send(headers, value),
+            IdCarrier::Header(s) => s.send(headers, value),
+            IdCarrier::Query(_) => false,
+        }
+    }
+
+    /// Tells the client the session ended. Returns whether anything was added.
+    pub(crate) fn send_removal(&self, headers: &mut HeaderMap) -> bool {
+        match self {
+            IdCarrier::Cookie(s) => s.send_removal(headers),
+            IdCarrier::Header(s) => s.send(headers, ""),
+            IdCarrier::Query(_) => false,
+        }
+    }
+
+    /// Whether the client value must be re-sent whenever the expiry moves (a persistent cookie).
+    pub(crate) fn refresh_on_touch(&self) -> bool {
+        matches!(self, IdCarrier::Cookie(s) if s.is_persistent())
+    }
+
+    /// The request header a response depends on once the session was read.
+    pub(crate) fn vary(&self) -> Option<HeaderName> {
+        match self {
+            IdCarrier::Cookie(_) => Some(actix_web::http::header::COOKIE),
+            IdCarrier::Header(s) => Some(s.name().clone()),
+            IdCarrier::Query(_) => None,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            IdCarrier::Cookie(s) => s.validate(),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Strips one pair of surrounding double quotes and decodes `%XX` escapes.
+/// Invalid UTF-8 after decoding counts as absent.
+pub(crate) fn decode_value(raw: &str) -> Option<Cow<'_, str>> {
+    let unquoted = raw
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(raw);
+    if !unquoted.contains('%') {
+        return Some(Cow::Borrowed(unquoted));
+    }
+    percent_encoding::percent_decode_str(unquoted)
+        .decode_utf8()
+        .ok()
+}
+
+pub(crate) fn header_value(value: &str) -> Option<HeaderValue> {
+    match HeaderValue::from_str(value) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            tracing::error!("session value is not a valid header value; nothing sent");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_quotes_and_percent() {
+        assert_eq!(decode_value("\"abc\"").unwrap(), "abc");
+        assert_eq!(decode_value("a%2Db").unwrap(), "a-b");
+        assert_eq!(decode_value("plain").unwrap(), "plain");
+        assert!(decode_value("%FF%FE").is_none());
+        assert_eq!(decode_value("\"").unwrap(), "\"");
+    }
+}

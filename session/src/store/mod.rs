@@ -1,0 +1,213 @@
+//! Where session data lives: the [`SessionStore`] trait and the stores that implement it.
+//!
+//! A store keeps [`Record`]s under a [`SessionId`]. The middleware decides *when* to load, save,
+//! touch or delete (the commit rules in [`crate::middleware`]); a store only carries it out.
+//! Server-side stores should key records by [`SessionId::store_key`] (a hash of the id), never by
+//! the id itself.
+//!
+//! Writing your own store takes four async methods; `examples/custom_store.rs` shows one in about
+//! thirty lines. A store that cannot save single keys can ignore [`Changes`] and write the whole
+//! record; one that can (a Redis hash, a map) applies only the changed keys, so that concurrent
+//! requests that change different keys of one session do not erase each other.
+//!
+//! A *client-side* store (the data sealed into the cookie) fits the same trait through the two
+//! provided methods [`SessionStore::seal`] and [`SessionStore::unseal`]: it turns a record into the
+//! value the client carries, and back.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::StoreError;
+use crate::id::SessionId;
+
+mod memory;
+
+pub use memory::{MemoryStore, MemoryStoreBuilder};
+
+/// One session's data and timestamps, as a store keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    /// Encoded values (see [`crate::codec`]) by key.
+    pub data: HashMap<String, Vec<u8>>,
+    /// When the session was created, in Unix seconds: the base of the absolute timeout.
+    pub created_at: u64,
+    /// When the record stops being valid, in Unix seconds: the earlier of the idle and absolute
+    /// deadlines. Stores use it as their TTL; the middleware checks it again after a load.
+    pub expires_at: u64,
+}
+
+impl Record {
+    /// Seconds left before [`expires_at`](Self::expires_at), counted from `now` (0 when past).
+    pub fn ttl(&self, now: u64) -> u64 {
+        self.expires_at.saturating_sub(now)
+    }
+}
+
+/// What a save changes relative to what the store holds.
+///
+/// The values of changed keys are in the [`Record`] passed alongside.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// The session did not exist in the store before this save (a new session, or one under a
+    /// new id after `change_id`). A store must not *update* a record that is gone when this is
+    /// `false`: the session was deleted meanwhile (logout elsewhere wins).
+    pub created: bool,
+    /// The whole record replaces what the store holds (after `clear()`, or for a new session).
+    pub replace_all: bool,
+    /// Keys whose value was set.
+    pub set: Vec<String>,
+    /// Keys that were removed.
+    pub removed: Vec<String>,
+}
+
+impl Changes {
+    /// A change that writes the whole record as new.
+    pub fn full() -> Self {
+        Changes {
+            created: true,
+            replace_all: true,
+            set: Vec::new(),
+            removed: Vec::new(),
+        }
+    }
+}
+
+/// What a client's value stands for, as read by [`SessionStore::unseal`].
+#[derive(Debug)]
+pub enum Unsealed {
+    /// An id to look up with [`SessionStore::load`] (server-side stores).
+    Id(SessionId),
+    /// The record itself, carried by the client (client-side stores).
+    Record(SessionId, Record),
+}
+
+/// A future returned by a store method.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// The storage backend of [`SessionMiddleware`](crate::SessionMiddleware).
+///
+/// Implementations write `async fn` in their `impl` block. All methods receive ids that are well
+/// formed; records passed to [`save`](Self::save) carry their own expiry.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Returns the record stored under `id`, or `None` when unknown or expired.
+    fn load(&self, id: &SessionId) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+
+    /// Writes `record` under `id`, applying `changes` (or simply the whole record).
+    fn save(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        changes: &Changes,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes the record of `id`; removing an unknown id is not an error.
+    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Extends the life of an unchanged record to `record.expires_at`.
+    ///
+    /// The default rewrites the whole record with [`save`](Self::save); stores with a cheaper
+    /// expiry update (Redis `EXPIRE`) override it.
+    fn touch(
+        &self,
+        id: &SessionId,
+        record: &Record,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            let changes = Changes {
+                created: false,
+                replace_all: true,
+                ..Changes::default()
+            };
+            self.save(id, record, &changes).await
+        }
+    }
+
+    /// Reads the value a client presented (already unquoted and percent-decoded).
+    ///
+    /// The default accepts only a well-formed [`SessionId`]; anything else is `None` and gives a
+    /// fresh session. A client-side store opens its sealed value here instead.
+    fn unseal(&self, value: &str) -> Option<Unsealed> {
+        SessionId::parse(value).map(Unsealed::Id)
+    }
+
+    /// The value to send to the client for this session: `Ok(None)` (the default) sends the id.
+    /// A client-side store returns the sealed record; it is then sent after every save or touch.
+    fn seal(&self, id: &SessionId, record: &Record) -> Result<Option<String>, StoreError> {
+        let _ = (id, record);
+        Ok(None)
+    }
+}
+
+/// Object-safe twin of [`SessionStore`], so that the untyped [`Session`](crate::Session) handle
+/// does not carry the store's type.
+pub(crate) trait DynStore: Send + Sync + 'static {
+    fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Record>>;
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a Record,
+        changes: &'a Changes,
+    ) -> StoreFuture<'a, ()>;
+    fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()>;
+    fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> StoreFuture<'a, ()>;
+    fn unseal(&self, value: &str) -> Option<Unsealed>;
+    fn seal(&self, id: &SessionId, record: &Record) -> Result<Option<String>, StoreError>;
+}
+
+impl<S: SessionStore> DynStore for S {
+    fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Record>> {
+        Box::pin(SessionStore::load(self, id))
+    }
+    fn save<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a Record,
+        changes: &'a Changes,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(SessionStore::save(self, id, record, changes))
+    }
+    fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
+        Box::pin(SessionStore::delete(self, id))
+    }
+    fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> StoreFuture<'a, ()> {
+        Box::pin(SessionStore::touch(self, id, record))
+    }
+    fn unseal(&self, value: &str) -> Option<Unsealed> {
+        SessionStore::unseal(self, value)
+    }
+    fn seal(&self, id: &SessionId, record: &Record) -> Result<Option<String>, StoreError> {
+        SessionStore::seal(self, id, record)
+    }
+}
+
+/// Stores behind a shared pointer are stores too, so tests and apps can keep a handle.
+impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
+    fn load(&self, id: &SessionId) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
+        (**self).load(id)
+    }
+    fn save(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        changes: &Changes,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).save(id, record, changes)
+    }
+    fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).delete(id)
+    }
+    fn touch(
+        &self,
+        id: &SessionId,
+        record: &Record,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).touch(id, record)
+    }
+    fn unseal(&self, value: &str) -> Option<Unsealed> {
+        (**self).unseal(value)
+    }
+    fn seal(&self, id: &SessionId, record: &Record) -> Result<Option<String>, StoreError> {
+        (**self).seal(id, record)
+    }
+}
