@@ -105,7 +105,12 @@ pub(crate) enum ClientUpdate {
 /// The stored id the client presented, for an `expire` on a request whose handler never loaded
 /// the session (no load needed to forget it).
 pub(crate) fn presented_id(ctx: &Ctx, req: &HttpRequest) -> Option<SessionId> {
-    match ctx.config.state.read(req).and_then(|v| ctx.store.unseal(&v)) {
+    match ctx
+        .config
+        .state
+        .read(req)
+        .and_then(|v| ctx.store.unseal(&v))
+    {
         Some(Unsealed::Id(id)) => Some(id),
         _ => None,
     }
@@ -128,7 +133,10 @@ pub(crate) async fn execute(
                 None => [presented, None],
             };
             for id in stored.iter().flatten() {
-                ctx.store.delete(id).await.map_err(|e| store_failed(id, e))?;
+                ctx.store
+                    .delete(id)
+                    .await
+                    .map_err(|e| store_failed(id, e))?;
                 tracing::debug!(session = %id.log_tag(), "session expired on request");
             }
             Ok(ClientUpdate::Remove)
@@ -143,7 +151,10 @@ pub(crate) async fn execute(
                 (data.retired.take(), data.id.clone(), data.record.clone())
             };
             if let Some(old) = &retired {
-                ctx.store.delete(old).await.map_err(|e| store_failed(old, e))?;
+                ctx.store
+                    .delete(old)
+                    .await
+                    .map_err(|e| store_failed(old, e))?;
             }
             ctx.store
                 .save(&id, &record, &Changes::full())
@@ -192,7 +203,11 @@ fn client_value(
     record: &crate::store::Record,
     send: bool,
 ) -> Result<ClientUpdate, SessionError> {
-    match ctx.store.seal(id, record).map_err(|e| store_failed(id, e))? {
+    match ctx
+        .store
+        .seal(id, record)
+        .map_err(|e| store_failed(id, e))?
+    {
         Some(sealed) => Ok(ClientUpdate::Send(sealed)),
         None if send => Ok(ClientUpdate::Send(id.as_str().to_owned())),
         None => Ok(ClientUpdate::Keep),

@@ -44,7 +44,10 @@ impl Config {
 
     /// Whether a record read at `now` is still alive, by this middleware's own timeouts.
     pub(crate) fn alive(&self, created_at: u64, expires_at: u64, now: u64) -> bool {
-        expires_at > now && self.absolute.is_none_or(|abs| created_at.saturating_add(abs) > now)
+        expires_at > now
+            && self
+                .absolute
+                .is_none_or(|abs| created_at.saturating_add(abs) > now)
     }
 
     pub(crate) fn render(&self, err: &SessionError) -> HttpResponse {
@@ -150,7 +153,9 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     pub fn try_build(self) -> Result<SessionMiddleware, ConfigError> {
         self.state.validate()?;
         if self.idle.as_secs() == 0 {
-            return Err(ConfigError("idle_timeout must be at least one second".into()));
+            return Err(ConfigError(
+                "idle_timeout must be at least one second".into(),
+            ));
         }
         if self.absolute.is_some_and(|a| a.as_secs() == 0) {
             return Err(ConfigError(

@@ -176,7 +176,7 @@ async fn commit<B: MessageBody + 'static>(
     }
     if session.is_loaded() {
         if let Some(name) = config.state.vary() {
-            add_vary(headers, name.as_str());
+            add_vary(headers, name);
         }
     }
 

@@ -184,14 +184,15 @@ impl Session {
         let data = self.guard();
         match data.record.data.get(key) {
             None => Ok(None),
-            Some(bytes) => self
-                .codec()
-                .decode(bytes)
-                .map(Some)
-                .map_err(|source| SessionError::Decode {
-                    key: key.to_owned(),
-                    source,
-                }),
+            Some(bytes) => {
+                self.codec()
+                    .decode(bytes)
+                    .map(Some)
+                    .map_err(|source| SessionError::Decode {
+                        key: key.to_owned(),
+                        source,
+                    })
+            }
         }
     }
 
@@ -353,14 +354,15 @@ impl Session {
     ) -> Result<Option<T>, SessionError> {
         match bytes {
             None => Ok(None),
-            Some(bytes) => self
-                .codec()
-                .decode(&bytes)
-                .map(Some)
-                .map_err(|source| SessionError::Decode {
-                    key: key.to_owned(),
-                    source,
-                }),
+            Some(bytes) => {
+                self.codec()
+                    .decode(&bytes)
+                    .map(Some)
+                    .map_err(|source| SessionError::Decode {
+                        key: key.to_owned(),
+                        source,
+                    })
+            }
         }
     }
 }
@@ -369,7 +371,8 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut s = f.debug_struct("Session");
         if let Some(data) = self.data() {
-            s.field("id", &data.id).field("keys", &data.record.data.len());
+            s.field("id", &data.id)
+                .field("keys", &data.record.data.len());
         }
         s.field("options", &self.options()).finish()
     }

@@ -227,13 +227,29 @@ mod tests {
     #[test]
     fn host_prefix_rules() {
         assert!(CookieState::new("__Host-id").validate().is_ok());
-        assert!(CookieState::new("__Host-id").secure(false).validate().is_err());
-        assert!(CookieState::new("__Host-id").path("/app").validate().is_err());
-        assert!(CookieState::new("__Host-id").domain("a.example").validate().is_err());
-        assert!(CookieState::new("__Secure-id").secure(false).validate().is_err());
+        assert!(CookieState::new("__Host-id")
+            .secure(false)
+            .validate()
+            .is_err());
+        assert!(CookieState::new("__Host-id")
+            .path("/app")
+            .validate()
+            .is_err());
+        assert!(CookieState::new("__Host-id")
+            .domain("a.example")
+            .validate()
+            .is_err());
+        assert!(CookieState::new("__Secure-id")
+            .secure(false)
+            .validate()
+            .is_err());
         assert!(CookieState::new("bad name").validate().is_err());
         assert!(CookieState::new("").validate().is_err());
-        assert!(CookieState::new("id").partitioned(true).secure(false).validate().is_err());
+        assert!(CookieState::new("id")
+            .partitioned(true)
+            .secure(false)
+            .validate()
+            .is_err());
     }
 
     #[test]
@@ -250,7 +266,10 @@ mod tests {
     fn first_cookie_wins() {
         let s = CookieState::new("id");
         let mut h = HeaderMap::new();
-        h.append(COOKIE, HeaderValue::from_static("other=1; id=first; id=second"));
+        h.append(
+            COOKIE,
+            HeaderValue::from_static("other=1; id=first; id=second"),
+        );
         h.append(COOKIE, HeaderValue::from_static("id=third"));
         assert_eq!(s.read(&h).unwrap(), "first");
     }

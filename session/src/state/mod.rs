@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderMap, HeaderValue};
 use actix_web::HttpRequest;
 
 mod cookie;
@@ -65,7 +65,10 @@ impl IdCarrier {
             IdCarrier::Query(s) => s.read(req.query_string()),
         }?;
         if raw.len() > MAX_VALUE_LEN {
-            tracing::debug!(len = raw.len(), "session value too long; starting a new session");
+            tracing::debug!(
+                len = raw.len(),
+                "session value too long; starting a new session"
+            );
             return None;
         }
         Some(raw)
@@ -95,10 +98,10 @@ impl IdCarrier {
     }
 
     /// The request header a response depends on once the session was read.
-    pub(crate) fn vary(&self) -> Option<HeaderName> {
+    pub(crate) fn vary(&self) -> Option<&str> {
         match self {
-            IdCarrier::Cookie(_) => Some(actix_web::http::header::COOKIE),
-            IdCarrier::Header(s) => Some(s.name().clone()),
+            IdCarrier::Cookie(_) => Some("Cookie"),
+            IdCarrier::Header(s) => Some(s.name().as_str()),
             IdCarrier::Query(_) => None,
         }
     }

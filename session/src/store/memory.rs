@@ -103,7 +103,13 @@ impl MemoryStore {
         self.inner
             .shards
             .iter()
-            .map(|s| lock(s).map.iter().filter(|(_, r)| r.expires_at > now).count())
+            .map(|s| {
+                lock(s)
+                    .map
+                    .iter()
+                    .filter(|(_, r)| r.expires_at > now)
+                    .count()
+            })
             .sum()
     }
 
@@ -132,7 +138,9 @@ impl MemoryStore {
 /// A poisoned lock only means another thread panicked mid-operation; the map itself is still
 /// consistent (every mutation is a single call), so keep serving.
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    shard
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl SessionStore for MemoryStore {
@@ -296,7 +304,11 @@ mod tests {
         // 16 sessions over 16 shards of one slot each: far more than that evicts.
         for _ in 0..200 {
             store
-                .save(&SessionId::generate(), &record(clock.now(), &[]), &Changes::full())
+                .save(
+                    &SessionId::generate(),
+                    &record(clock.now(), &[]),
+                    &Changes::full(),
+                )
                 .await
                 .unwrap();
         }

@@ -91,7 +91,10 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// formed; records passed to [`save`](Self::save) carry their own expiry.
 pub trait SessionStore: Send + Sync + 'static {
     /// Returns the record stored under `id`, or `None` when unknown or expired.
-    fn load(&self, id: &SessionId) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+    fn load(
+        &self,
+        id: &SessionId,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
 
     /// Writes `record` under `id`, applying `changes` (or simply the whole record).
     fn save(
@@ -183,7 +186,10 @@ impl<S: SessionStore> DynStore for S {
 
 /// Stores behind a shared pointer are stores too, so tests and apps can keep a handle.
 impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
-    fn load(&self, id: &SessionId) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
+    fn load(
+        &self,
+        id: &SessionId,
+    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
         (**self).load(id)
     }
     fn save(

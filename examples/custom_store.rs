@@ -1,0 +1,77 @@
+//! A session store written by hand: the whole `SessionStore` implementation is the ~30 lines
+//! between the markers. Records live in a `HashMap` behind a lock and are keyed by a hash of the
+//! id, as every server-side store should.
+//!
+//! ```text
+//! cargo run --example custom_store
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use actix_typed_session::store::{Changes, Record, SessionStore};
+use actix_typed_session::{Session, SessionError, SessionId, SessionMiddleware, StoreError};
+use actix_web::{web, App, HttpServer};
+
+// --- the store ---------------------------------------------------------------------------
+/// Keeps every session in one map; saves whole records (it ignores per-key `Changes`).
+#[derive(Clone, Default)]
+struct MapStore(Arc<RwLock<HashMap<String, Record>>>);
+
+impl SessionStore for MapStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let map = self
+            .0
+            .read()
+            .map_err(|_| StoreError::msg("lock poisoned"))?;
+        Ok(map.get(&id.store_key()).cloned())
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        changes: &Changes,
+    ) -> Result<(), StoreError> {
+        let mut map = self
+            .0
+            .write()
+            .map_err(|_| StoreError::msg("lock poisoned"))?;
+        let key = id.store_key();
+        // An update must not bring back a session that was deleted meanwhile.
+        if changes.created || map.contains_key(&key) {
+            map.insert(key, record.clone());
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        let mut map = self
+            .0
+            .write()
+            .map_err(|_| StoreError::msg("lock poisoned"))?;
+        map.remove(&id.store_key());
+        Ok(())
+    }
+}
+// --- end of the store --------------------------------------------------------------------
+
+async fn visits(session: Session) -> Result<String, SessionError> {
+    let n: u64 = session.get("visits")?.unwrap_or(0) + 1;
+    session.set("visits", n)?;
+    Ok(format!("visit number {n}\n"))
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let store = MapStore::default();
+    println!("custom_store example listening on http://127.0.0.1:8080/");
+    HttpServer::new(move || {
+        App::new()
+            .wrap(SessionMiddleware::new(store.clone()))
+            .route("/", web::get().to(visits))
+    })
+    .bind(("127.0.0.1", 8080))?
+    .run()
+    .await
+}

@@ -1,0 +1,513 @@
+//! One conformance suite for every store: the commit rules of DESIGN §3 driven over HTTP.
+//!
+//! `conformance_suite!(store_expr)` expands to one `#[actix_web::test]` per behaviour; each test
+//! gets a fresh store from the expression. What the store holds is checked through the
+//! `SessionStore` trait itself, so the suite works for any store.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use actix_typed_session::clock::ManualClock;
+use actix_typed_session::store::SessionStore;
+use actix_typed_session::{Session, SessionError, SessionMiddleware};
+use actix_web::{web, HttpResponse};
+use futures_util::stream;
+
+use crate::support::*;
+
+pub const IDLE: Duration = Duration::from_secs(600);
+pub const ABSOLUTE: Duration = Duration::from_secs(3600);
+
+async fn incr(session: Session) -> Result<String, SessionError> {
+    let n: u64 = session.get("counter")?.unwrap_or(0) + 1;
+    session.set("counter", n)?;
+    Ok(n.to_string())
+}
+
+async fn read(session: Session) -> Result<String, SessionError> {
+    let n: Option<u64> = session.get("counter")?;
+    Ok(n.map_or("none".into(), |n| n.to_string()))
+}
+
+async fn set_kv(
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> Result<String, SessionError> {
+    let (k, v) = path.into_inner();
+    session.set(k, v)?;
+    Ok("ok".into())
+}
+
+async fn get_k(session: Session, key: web::Path<String>) -> Result<String, SessionError> {
+    Ok(session
+        .get::<String>(&key)?
+        .unwrap_or_else(|| "none".into()))
+}
+
+/// Sets a key, then waits until a second request has done the same: both have loaded the
+/// session before either saves.
+async fn set_in_step(
+    session: Session,
+    path: web::Path<(String, String)>,
+    barrier: web::Data<tokio::sync::Barrier>,
+) -> Result<String, SessionError> {
+    let (k, v) = path.into_inner();
+    session.set(k, v)?;
+    barrier.wait().await;
+    Ok("ok".into())
+}
+
+async fn login(session: Session) -> Result<String, SessionError> {
+    session.set("user", "alice")?;
+    session.change_id();
+    Ok("in".into())
+}
+
+async fn login_no_store(session: Session) -> Result<String, SessionError> {
+    session.set("user", "bob")?;
+    session.change_id();
+    session.no_store();
+    Ok("in".into())
+}
+
+async fn logout(session: Session) -> &'static str {
+    session.expire();
+    "out"
+}
+
+async fn logout_then_fail(session: Session) -> HttpResponse {
+    session.expire();
+    HttpResponse::InternalServerError().body("boom")
+}
+
+async fn set_then_fail(session: Session) -> Result<HttpResponse, SessionError> {
+    session.set("counter", 999)?;
+    session.change_id();
+    Ok(HttpResponse::InternalServerError().body("boom"))
+}
+
+async fn preview(session: Session) -> Result<String, SessionError> {
+    session.set("counter", 12345)?;
+    session.no_store();
+    Ok("preview".into())
+}
+
+async fn untouched() -> &'static str {
+    "plain"
+}
+
+/// Streams three chunks, changing the session while it streams.
+async fn stream_late(session: Session) -> HttpResponse {
+    session.late_store();
+    streaming(session)
+}
+
+/// The same stream without `late_store`: the streamed changes are lost.
+async fn stream_early(session: Session) -> HttpResponse {
+    streaming(session)
+}
+
+fn streaming(session: Session) -> HttpResponse {
+    let body = stream::unfold(0u32, move |i| {
+        let session = session.clone();
+        async move {
+            if i == 3 {
+                return None;
+            }
+            session.set("streamed", i).ok()?;
+            Some((
+                Ok::<_, actix_web::Error>(web::Bytes::from(format!("chunk{i};"))),
+                i + 1,
+            ))
+        }
+    });
+    HttpResponse::Ok().streaming(body)
+}
+
+async fn clear(session: Session) -> &'static str {
+    session.clear();
+    "cleared"
+}
+
+/// The routes every conformance test uses.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/incr", web::get().to(incr))
+        .route("/read", web::get().to(read))
+        .app_data(web::Data::new(tokio::sync::Barrier::new(2)))
+        .route("/set/{k}/{v}", web::post().to(set_kv))
+        .route("/set_in_step/{k}/{v}", web::post().to(set_in_step))
+        .route("/get/{k}", web::get().to(get_k))
+        .route("/login", web::post().to(login))
+        .route("/login_no_store", web::post().to(login_no_store))
+        .route("/logout", web::post().to(logout))
+        .route("/logout_fail", web::post().to(logout_then_fail))
+        .route("/set_fail", web::post().to(set_then_fail))
+        .route("/preview", web::post().to(preview))
+        .route("/untouched", web::get().to(untouched))
+        .route("/stream_late", web::get().to(stream_late))
+        .route("/stream_early", web::get().to(stream_early))
+        .route("/clear", web::post().to(clear));
+}
+
+/// The middleware every conformance test uses, on `store`, with a manual clock.
+pub fn middleware<S: SessionStore>(store: S, clock: &ManualClock) -> SessionMiddleware {
+    SessionMiddleware::builder(store)
+        .clock(clock.clone())
+        .idle_timeout(IDLE)
+        .absolute_timeout(ABSOLUTE)
+        .build()
+}
+
+/// Builds the test app for `$store` and binds it to `$app`.
+#[macro_export]
+macro_rules! app {
+    ($store:expr, $clock:expr) => {
+        actix_web::test::init_service(
+            actix_web::App::new()
+                .wrap($crate::conformance::middleware($store, $clock))
+                .configure($crate::conformance::routes),
+        )
+        .await
+    };
+}
+
+/// Instantiates every conformance test for the store built by `$make` (an expression evaluated
+/// afresh in each test; it may `.await`).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@tests $make;
+            first_write_creates_session,
+            new_visitor_storing_nothing_gets_no_cookie,
+            data_persists_across_requests,
+            unchanged_session_is_not_rewritten,
+            unknown_id_is_never_adopted,
+            junk_ids_give_fresh_sessions,
+            expired_id_is_never_adopted,
+            expire_deletes_and_removes_cookie,
+            change_id_moves_data_to_new_id,
+            change_id_beats_no_store,
+            no_store_writes_nothing,
+            server_error_commits_nothing,
+            server_error_still_expires,
+            late_store_saves_streamed_changes,
+            without_late_store_streamed_changes_are_lost,
+            visitors_are_isolated,
+            idle_timeout_slides,
+            absolute_timeout_ends_busy_session,
+            clear_empties_stored_session,
+            concurrent_requests_keep_different_keys,
+        );
+    };
+    (@tests $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[actix_web::test]
+            async fn $name() {
+                let store = $make;
+                $crate::conformance::$name(store).await;
+            }
+        )*
+    };
+}
+
+pub async fn first_write_creates_session<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let res = send(&app, get("/incr", None)).await;
+    assert_eq!(res.body, "1");
+    let cookie = res.session().expect("first write sets the cookie");
+    assert_eq!(cookie.path(), Some("/"));
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(cookie.secure(), Some(true));
+    assert_eq!(cookie.same_site(), Some(cookie::SameSite::Lax));
+    assert_eq!(cookie.max_age(), None, "browser-session cookie by default");
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    assert_eq!(res.header("vary"), Some("Cookie"));
+    let id = res.id().unwrap();
+    assert_eq!(stored_value(&store, &id, "counter").await, Some(1.into()));
+}
+
+pub async fn new_visitor_storing_nothing_gets_no_cookie<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let res = send(&app, get("/read", None)).await;
+    assert_eq!(res.body, "none");
+    assert!(
+        res.cookies.is_empty(),
+        "no cookie for a visitor who stores nothing"
+    );
+    assert_eq!(
+        res.header("vary"),
+        Some("Cookie"),
+        "the response depends on the cookie"
+    );
+    assert_eq!(res.header("cache-control"), None);
+    let res = send(&app, get("/untouched", None)).await;
+    assert!(res.cookies.is_empty());
+    assert_eq!(
+        res.header("vary"),
+        None,
+        "a route that never reads the session does not vary"
+    );
+}
+
+pub async fn data_persists_across_requests<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    for expected in 2..=4 {
+        let res = send(&app, get("/incr", Some(&id))).await;
+        assert_eq!(res.body, expected.to_string());
+        assert!(res.session().is_none(), "a known id is not re-sent");
+    }
+    assert_eq!(send(&app, get("/read", Some(&id))).await.body, "4");
+    assert_eq!(stored_value(&store, &id, "counter").await, Some(4.into()));
+}
+
+pub async fn unchanged_session_is_not_rewritten<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let counted = Instrumented::new(store.clone());
+    let app = app!(counted.clone(), &clock);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    let saves = counted.calls.save();
+    let res = send(&app, get("/read", Some(&id))).await;
+    assert_eq!(res.body, "1");
+    assert!(res.cookies.is_empty());
+    assert_eq!(
+        counted.calls.save(),
+        saves,
+        "an unchanged session is not saved"
+    );
+    assert_eq!(counted.calls.touch(), 0, "no touch before the refresh step");
+}
+
+pub async fn unknown_id_is_never_adopted<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let chosen = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"; // well formed, never issued
+    let res = send(&app, get("/incr", Some(chosen))).await;
+    assert_eq!(res.body, "1");
+    let id = res.id().expect("a new id is issued");
+    assert_ne!(id, chosen);
+    assert!(
+        stored(&store, chosen).await.is_none(),
+        "nothing under the client's id"
+    );
+    assert!(stored(&store, &id).await.is_some());
+}
+
+pub async fn junk_ids_give_fresh_sessions<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let long = "A".repeat(33);
+    let garbage = "x%00y".repeat(2_000);
+    for junk in [
+        "../wrong",
+        "",
+        long.as_str(),
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA!",
+        "AAAAAAAAAAAAAAAA AAAAAAAAAAAAAAA",
+        garbage.as_str(),
+    ] {
+        let res = send(&app, get("/incr", Some(junk))).await;
+        assert_eq!(res.status, 200, "junk {junk:.20?}");
+        assert_eq!(res.body, "1", "junk {junk:.20?} gives a fresh session");
+        let id = res.id().unwrap();
+        assert_ne!(id, junk);
+    }
+}
+
+pub async fn expired_id_is_never_adopted<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    clock.advance(IDLE + Duration::from_secs(1));
+    let res = send(&app, get("/incr", Some(&id))).await;
+    assert_eq!(res.body, "1", "expired: a fresh session");
+    assert_ne!(res.id().unwrap(), id, "with a new id");
+}
+
+pub async fn expire_deletes_and_removes_cookie<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    let res = send(&app, post("/logout", Some(&id))).await;
+    assert_eq!(res.body, "out");
+    let removal = res.removal().expect("removal cookie");
+    assert_eq!(removal.path(), Some("/"));
+    assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
+    assert!(removal.expires_datetime().unwrap() < cookie::time::OffsetDateTime::now_utc());
+    assert_eq!(removal.http_only(), Some(true));
+    assert_eq!(removal.secure(), Some(true));
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    assert!(stored(&store, &id).await.is_none(), "store entry gone");
+    assert_eq!(send(&app, get("/read", Some(&id))).await.body, "none");
+}
+
+pub async fn change_id_moves_data_to_new_id<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let old = send(&app, get("/incr", None)).await.id().unwrap();
+    let res = send(&app, post("/login", Some(&old))).await;
+    let new = res.id().expect("new id sent");
+    assert_ne!(new, old);
+    assert!(stored(&store, &old).await.is_none(), "old id dead");
+    assert_eq!(stored_value(&store, &new, "counter").await, Some(1.into()));
+    assert_eq!(
+        stored_value(&store, &new, "user").await,
+        Some("alice".into())
+    );
+    assert_eq!(send(&app, get("/read", Some(&old))).await.body, "none");
+    assert_eq!(send(&app, get("/read", Some(&new))).await.body, "1");
+}
+
+pub async fn change_id_beats_no_store<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let old = send(&app, get("/incr", None)).await.id().unwrap();
+    let res = send(&app, post("/login_no_store", Some(&old))).await;
+    let new = res.id().expect("new id even with no_store");
+    assert!(stored(&store, &old).await.is_none());
+    assert_eq!(stored_value(&store, &new, "user").await, Some("bob".into()));
+}
+
+pub async fn no_store_writes_nothing<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let res = send(&app, post("/preview", None)).await;
+    assert_eq!(res.body, "preview");
+    assert!(res.cookies.is_empty(), "new session, no_store: no cookie");
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    let res = send(&app, post("/preview", Some(&id))).await;
+    assert!(res.cookies.is_empty());
+    assert_eq!(stored_value(&store, &id, "counter").await, Some(1.into()));
+}
+
+pub async fn server_error_commits_nothing<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let res = send(&app, post("/set_fail", None)).await;
+    assert_eq!(res.status, 500);
+    assert!(res.cookies.is_empty());
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    let res = send(&app, post("/set_fail", Some(&id))).await;
+    assert!(res.cookies.is_empty(), "no rotation on 5xx");
+    assert_eq!(stored_value(&store, &id, "counter").await, Some(1.into()));
+}
+
+pub async fn server_error_still_expires<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    let res = send(&app, post("/logout_fail", Some(&id))).await;
+    assert_eq!(res.status, 500);
+    assert!(res.removal().is_some(), "logout honoured on 5xx");
+    assert!(stored(&store, &id).await.is_none());
+}
+
+pub async fn late_store_saves_streamed_changes<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let res = send(&app, get("/stream_late", None)).await;
+    assert_eq!(res.body, "chunk0;chunk1;chunk2;");
+    let id = res.id().expect("a new session's id goes out with the head");
+    assert_eq!(
+        stored_value(&store, &id, "streamed").await,
+        Some(2.into()),
+        "the value set while the last chunk streamed is saved"
+    );
+    let id2 = send(&app, get("/incr", None)).await.id().unwrap();
+    let res = send(&app, get("/stream_late", Some(&id2))).await;
+    assert!(res.session().is_none(), "known session: nothing to send");
+    assert_eq!(stored_value(&store, &id2, "streamed").await, Some(2.into()));
+    assert_eq!(stored_value(&store, &id2, "counter").await, Some(1.into()));
+}
+
+pub async fn without_late_store_streamed_changes_are_lost<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    let res = send(&app, get("/stream_early", Some(&id))).await;
+    assert_eq!(res.body, "chunk0;chunk1;chunk2;");
+    assert_eq!(stored_value(&store, &id, "streamed").await, None);
+}
+
+pub async fn visitors_are_isolated<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let a = send(&app, post("/set/name/ann", None)).await.id().unwrap();
+    let b = send(&app, post("/set/name/ben", None)).await.id().unwrap();
+    assert_ne!(a, b);
+    assert_eq!(send(&app, get("/get/name", Some(&a))).await.body, "ann");
+    assert_eq!(send(&app, get("/get/name", Some(&b))).await.body, "ben");
+    send(&app, post("/logout", Some(&a))).await;
+    assert_eq!(send(&app, get("/get/name", Some(&a))).await.body, "none");
+    assert_eq!(send(&app, get("/get/name", Some(&b))).await.body, "ben");
+}
+
+pub async fn idle_timeout_slides<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let counted = Instrumented::new(store.clone());
+    let app = app!(counted.clone(), &clock);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    // Read every 0.6 idle periods: alive long past the first idle deadline, thanks to touches.
+    for _ in 0..4 {
+        clock.advance(IDLE * 6 / 10);
+        assert_eq!(send(&app, get("/read", Some(&id))).await.body, "1");
+    }
+    assert!(
+        counted.calls.touch() >= 1,
+        "unchanged reads pushed the expiry forward"
+    );
+    assert!(counted.calls.touch() <= 4);
+    clock.advance(IDLE + Duration::from_secs(1));
+    assert_eq!(send(&app, get("/read", Some(&id))).await.body, "none");
+}
+
+pub async fn absolute_timeout_ends_busy_session<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    let step = IDLE / 2;
+    let mut elapsed = Duration::ZERO;
+    while elapsed + step < ABSOLUTE {
+        clock.advance(step);
+        elapsed += step;
+        let res = send(&app, get("/incr", Some(&id))).await;
+        assert_ne!(res.body, "1", "still alive after {elapsed:?}");
+    }
+    clock.advance(step);
+    let res = send(&app, get("/incr", Some(&id))).await;
+    assert_eq!(
+        res.body, "1",
+        "ended at the absolute timeout though used constantly"
+    );
+    assert_ne!(res.id().unwrap(), id);
+}
+
+pub async fn clear_empties_stored_session<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let id = send(&app, post("/set/a/1", None)).await.id().unwrap();
+    send(&app, post("/set/b/2", Some(&id))).await;
+    send(&app, post("/clear", Some(&id))).await;
+    assert_eq!(send(&app, get("/get/a", Some(&id))).await.body, "none");
+    assert_eq!(send(&app, get("/get/b", Some(&id))).await.body, "none");
+}
+
+/// Two requests of one session run truly concurrently (both load before either saves) and
+/// change different keys: both changes survive where the store saves per key.
+pub async fn concurrent_requests_keep_different_keys<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let id = send(&app, post("/set/base/0", None)).await.id().unwrap();
+    let (a, b) = futures_util::future::join(
+        send(&app, post("/set_in_step/left/1", Some(&id))),
+        send(&app, post("/set_in_step/right/2", Some(&id))),
+    )
+    .await;
+    assert_eq!((a.status.as_u16(), b.status.as_u16()), (200, 200));
+    assert_eq!(stored_value(&store, &id, "left").await, Some("1".into()));
+    assert_eq!(stored_value(&store, &id, "right").await, Some("2".into()));
+    assert_eq!(stored_value(&store, &id, "base").await, Some("0".into()));
+}

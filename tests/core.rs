@@ -1,0 +1,445 @@
+//! Middleware behaviour that does not depend on the store: laziness, cookie parsing and
+//! attributes, response headers, states, errors, configuration.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use actix_typed_session::cookie::SameSite;
+use actix_typed_session::state::{CookieState, HeaderState, QueryState};
+use actix_typed_session::store::MemoryStore;
+use actix_typed_session::{Session, SessionError, SessionMiddleware};
+use actix_web::http::StatusCode;
+use actix_web::{test, web, App, HttpResponse};
+
+use support::*;
+
+async fn incr(session: Session) -> Result<String, SessionError> {
+    let n: u64 = session.get("counter")?.unwrap_or(0) + 1;
+    session.set("counter", n)?;
+    Ok(n.to_string())
+}
+
+async fn read(session: Session) -> Result<String, SessionError> {
+    Ok(session
+        .get::<u64>("counter")?
+        .map_or("none".into(), |n| n.to_string()))
+}
+
+async fn logout(session: Session) -> &'static str {
+    session.expire();
+    "out"
+}
+
+async fn untouched() -> &'static str {
+    "plain"
+}
+
+/// A handler that sets its own cookie and caching headers next to the session's.
+async fn own_headers(session: Session) -> Result<HttpResponse, SessionError> {
+    session.set("x", 1)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Set-Cookie", "theme=dark; Path=/"))
+        .insert_header(("Cache-Control", "private, max-age=60"))
+        .insert_header(("Vary", "Accept-Encoding"))
+        .body("own"))
+}
+
+/// Returns the counter and the id, as an app using `QueryState` would put the id in its links.
+async fn incr_with_id(session: Session) -> Result<String, SessionError> {
+    let n = incr(session.clone()).await?;
+    Ok(format!("{n} {}", session.id()))
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/incr", web::get().to(incr))
+        .route("/read", web::get().to(read))
+        .route("/logout", web::post().to(logout))
+        .route("/untouched", web::get().to(untouched))
+        .route("/own", web::get().to(own_headers))
+        .route("/incr_id", web::get().to(incr_with_id));
+}
+
+macro_rules! app {
+    ($mw:expr) => {
+        test::init_service(App::new().wrap($mw).configure(routes)).await
+    };
+}
+
+#[actix_web::test]
+async fn untouched_route_costs_no_store_call_and_no_cookie() {
+    let store = Instrumented::new(MemoryStore::default());
+    let app = app!(SessionMiddleware::new(store.clone()));
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    let before = store.calls.total();
+    let res = send(&app, get("/untouched", Some(&id))).await;
+    assert_eq!(res.body, "plain");
+    assert_eq!(
+        store.calls.total(),
+        before,
+        "no store call for a route that ignores the session"
+    );
+    assert!(res.cookies.is_empty());
+    assert_eq!(res.header("vary"), None);
+    assert_eq!(res.header("cache-control"), None);
+}
+
+#[actix_web::test]
+async fn reading_costs_one_load_and_no_write() {
+    let store = Instrumented::new(MemoryStore::default());
+    let app = app!(SessionMiddleware::new(store.clone()));
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    let (loads, saves) = (store.calls.load(), store.calls.save());
+    assert_eq!(send(&app, get("/read", Some(&id))).await.body, "1");
+    assert_eq!(store.calls.load(), loads + 1);
+    assert_eq!(store.calls.save(), saves);
+    // A brand-new visitor costs no load at all: there is no id to look up.
+    let loads = store.calls.load();
+    send(&app, get("/read", None)).await;
+    assert_eq!(store.calls.load(), loads);
+}
+
+#[actix_web::test]
+async fn junk_never_reaches_the_store() {
+    let store = Instrumented::new(MemoryStore::default());
+    let app = app!(SessionMiddleware::new(store.clone()));
+    let huge = "Z".repeat(10 * 1024);
+    for junk in [
+        "../../etc/passwd",
+        "%ZZ",
+        "\"unterminated",
+        huge.as_str(),
+        "é",
+    ] {
+        let req = test::TestRequest::get()
+            .uri("/read")
+            .insert_header(("Cookie", format!("id={junk}").into_bytes()))
+            .to_request();
+        let res = send(&app, req).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.body, "none");
+    }
+    assert_eq!(
+        store.calls.load(),
+        0,
+        "malformed ids are rejected before the store"
+    );
+}
+
+#[actix_web::test]
+async fn non_utf8_cookie_header_is_ignored() {
+    let app = app!(SessionMiddleware::new(MemoryStore::default()));
+    let req = test::TestRequest::get()
+        .uri("/incr")
+        .insert_header((
+            "Cookie",
+            actix_web::http::header::HeaderValue::from_bytes(b"id=\xff\xfe").unwrap(),
+        ))
+        .to_request();
+    let res = send(&app, req).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body, "1");
+}
+
+#[actix_web::test]
+async fn first_cookie_wins_and_values_are_decoded() {
+    let app = app!(SessionMiddleware::new(MemoryStore::default()));
+    let a = send(&app, get("/incr", None)).await.id().unwrap();
+    let b = send(&app, get("/incr", None)).await.id().unwrap();
+    send(&app, get("/incr", Some(&b))).await; // b is at 2, a at 1
+
+    let req = test::TestRequest::get()
+        .uri("/read")
+        .insert_header(("Cookie", format!("other=1; id={a}; id={b}")))
+        .to_request();
+    assert_eq!(send(&app, req).await.body, "1", "first occurrence wins");
+
+    let quoted = test::TestRequest::get()
+        .uri("/read")
+        .insert_header(("Cookie", format!("id=\"{b}\"")))
+        .to_request();
+    assert_eq!(send(&app, quoted).await.body, "2", "quoted value decoded");
+
+    let encoded: String = b.chars().map(|c| format!("%{:02X}", c as u8)).collect();
+    let encoded = test::TestRequest::get()
+        .uri("/read")
+        .insert_header(("Cookie", format!("id={encoded}")))
+        .to_request();
+    assert_eq!(
+        send(&app, encoded).await.body,
+        "2",
+        "percent-encoded value decoded"
+    );
+}
+
+#[actix_web::test]
+async fn app_headers_survive_next_to_the_session() {
+    let app = app!(SessionMiddleware::new(MemoryStore::default()));
+    let res = send(&app, get("/own", None)).await;
+    assert!(res.session().is_some());
+    assert!(
+        res.cookies
+            .iter()
+            .any(|c| c.name() == "theme" && c.value() == "dark"),
+        "the app's own Set-Cookie is kept"
+    );
+    assert_eq!(
+        res.header("cache-control"),
+        Some("private, max-age=60"),
+        "the app's Cache-Control is respected"
+    );
+    let vary: Vec<_> = res
+        .headers
+        .get_all("vary")
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(vary, ["Accept-Encoding", "Cookie"]);
+}
+
+#[actix_web::test]
+async fn ids_are_long_random_and_url_safe() {
+    let app = app!(SessionMiddleware::new(MemoryStore::default()));
+    let mut seen = HashSet::new();
+    for _ in 0..300 {
+        let id = send(&app, get("/incr", None)).await.id().unwrap();
+        assert_eq!(id.len(), 32, "32 chars x 6 bits = 192 bits");
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(seen.insert(id), "ids never repeat");
+    }
+    // Every character of the alphabet is used: no fixed or biased positions.
+    let chars: HashSet<char> = seen.iter().flat_map(|id| id.chars()).collect();
+    assert_eq!(chars.len(), 64);
+}
+
+#[actix_web::test]
+async fn failing_store_answers_503_with_a_short_body() {
+    let store = Instrumented::new(MemoryStore::default());
+    let app = app!(SessionMiddleware::new(store.clone()));
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    store.fail(true);
+    // On load (extraction) ...
+    let res = send(&app, get("/read", Some(&id))).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.body, "session store unavailable");
+    assert!(
+        !res.body.contains("10.9.8.7"),
+        "no internals leak to the client"
+    );
+    // ... and on save (commit): a new visitor's first write cannot be saved.
+    let res = send(&app, get("/incr", None)).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        res.cookies.is_empty(),
+        "no cookie for data that was not saved"
+    );
+    store.fail(false);
+    assert_eq!(
+        send(&app, get("/read", Some(&id))).await.body,
+        "1",
+        "recovers"
+    );
+}
+
+#[actix_web::test]
+async fn error_response_can_be_chosen() {
+    let store = Instrumented::new(MemoryStore::default());
+    let mw = SessionMiddleware::builder(store.clone())
+        .error_response(|err| {
+            HttpResponse::ServiceUnavailable()
+                .insert_header(("Retry-After", "5"))
+                .body(format!(
+                    "try later ({})",
+                    matches!(err, SessionError::Store(_))
+                ))
+        })
+        .build();
+    let app = app!(mw);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    store.fail(true);
+    let res = send(&app, get("/read", Some(&id))).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.body, "try later (true)");
+    assert_eq!(res.header("retry-after"), Some("5"));
+}
+
+#[actix_web::test]
+async fn missing_middleware_is_a_clear_500() {
+    let app = test::init_service(App::new().route("/read", web::get().to(read))).await;
+    let res = send(&app, get("/read", None)).await;
+    assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(res.body, "session error");
+}
+
+#[actix_web::test]
+async fn cookie_attributes_are_configurable_and_removal_repeats_them() {
+    let mw = SessionMiddleware::builder(MemoryStore::default())
+        .state(
+            CookieState::new("sid")
+                .path("/app")
+                .domain("example.com")
+                .same_site(SameSite::Strict)
+                .max_age(Duration::from_secs(3600)),
+        )
+        .build();
+    let app = test::init_service(
+        App::new().wrap(mw).service(
+            web::scope("/app")
+                .route("/incr", web::get().to(incr))
+                .route("/logout", web::post().to(logout)),
+        ),
+    )
+    .await;
+    let res = send(&app, get("/app/incr", None)).await;
+    let c = cookie_named_in(&res, "sid").expect("cookie sid");
+    assert_eq!(c.path(), Some("/app"));
+    assert_eq!(c.domain(), Some("example.com"));
+    assert_eq!(c.same_site(), Some(SameSite::Strict));
+    assert_eq!(c.max_age(), Some(cookie::time::Duration::seconds(3600)));
+    let id = c.value().to_owned();
+
+    // A persistent cookie is re-sent when its data changes, to slide its expiry.
+    let req = test::TestRequest::get()
+        .uri("/app/incr")
+        .insert_header(("Cookie", format!("sid={id}")))
+        .to_request();
+    let res = send(&app, req).await;
+    assert_eq!(res.body, "2");
+    assert_eq!(cookie_named_in(&res, "sid").unwrap().value(), id);
+
+    let req = test::TestRequest::post()
+        .uri("/app/logout")
+        .insert_header(("Cookie", format!("sid={id}")))
+        .to_request();
+    let res = send(&app, req).await;
+    let removal = cookie_named_in(&res, "sid").unwrap();
+    assert_eq!(removal.value(), "");
+    assert_eq!(removal.path(), Some("/app"));
+    assert_eq!(removal.domain(), Some("example.com"));
+    assert_eq!(removal.same_site(), Some(SameSite::Strict));
+    assert_eq!(removal.secure(), Some(true));
+    assert_eq!(removal.http_only(), Some(true));
+    assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
+}
+
+fn cookie_named_in(res: &Resp, name: &str) -> Option<cookie::Cookie<'static>> {
+    res.cookies.iter().find(|c| c.name() == name).cloned()
+}
+
+#[actix_web::test]
+async fn partitioned_cookie_is_secure_and_same_site_none() {
+    let mw = SessionMiddleware::builder(MemoryStore::default())
+        .state(CookieState::new("__Host-id").partitioned(true))
+        .build();
+    let app = app!(mw);
+    let res = send(&app, get("/incr", None)).await;
+    let raw = res.header("set-cookie").unwrap().to_owned();
+    assert!(raw.starts_with("__Host-id="), "{raw}");
+    for attr in [
+        "Secure",
+        "SameSite=None",
+        "Partitioned",
+        "Path=/",
+        "HttpOnly",
+    ] {
+        assert!(raw.contains(attr), "{attr} missing in {raw}");
+    }
+    assert!(!raw.contains("Domain"));
+}
+
+#[actix_web::test]
+async fn misconfiguration_fails_at_build_time() {
+    let bad = [
+        CookieState::new("__Host-id").domain("example.com"),
+        CookieState::new("__Host-id").path("/app"),
+        CookieState::new("__Host-id").secure(false),
+        CookieState::new("__Secure-id").secure(false),
+        CookieState::new("id;evil"),
+    ];
+    for state in bad {
+        let err = SessionMiddleware::builder(MemoryStore::default())
+            .state(state)
+            .try_build()
+            .err()
+            .expect("rejected");
+        assert!(err.to_string().contains("cookie"), "{err}");
+    }
+    let zero = SessionMiddleware::builder(MemoryStore::default())
+        .idle_timeout(Duration::ZERO)
+        .try_build();
+    assert!(zero.is_err());
+    let panicked = std::panic::catch_unwind(|| {
+        SessionMiddleware::builder(MemoryStore::default())
+            .state(CookieState::new("__Host-x").domain("a.example"))
+            .build()
+    });
+    assert!(panicked.is_err(), "build() refuses a misconfiguration");
+}
+
+#[actix_web::test]
+async fn header_state_round_trip() {
+    let mw = SessionMiddleware::builder(MemoryStore::default())
+        .state(HeaderState::new("x-session"))
+        .build();
+    let app = app!(mw);
+    let res = send(&app, get("/incr", None)).await;
+    let id = res
+        .header("x-session")
+        .expect("new id in the response header")
+        .to_owned();
+    assert!(res.cookies.is_empty());
+    assert_eq!(res.header("vary"), Some("x-session"));
+    let req = test::TestRequest::get()
+        .uri("/incr")
+        .insert_header(("x-session", id.as_str()))
+        .to_request();
+    let res = send(&app, req).await;
+    assert_eq!(res.body, "2");
+    assert_eq!(res.header("x-session"), None, "known id: nothing sent");
+    let req = test::TestRequest::post()
+        .uri("/logout")
+        .insert_header(("x-session", id.as_str()))
+        .to_request();
+    let res = send(&app, req).await;
+    assert_eq!(res.header("x-session"), Some(""), "ended: empty value");
+}
+
+#[actix_web::test]
+async fn query_state_reads_and_never_sends() {
+    let store = MemoryStore::default();
+    let mw = SessionMiddleware::builder(store.clone())
+        .state(QueryState::new("sid"))
+        .build();
+    let app = app!(mw);
+    let res = send(&app, get("/incr_id", None)).await;
+    assert!(res.cookies.is_empty(), "query state sends nothing");
+    assert_eq!(res.header("vary"), None);
+    let (n, id) = res.body.split_once(' ').unwrap();
+    assert_eq!(n, "1");
+    let res = send(&app, get(&format!("/incr_id?x=1&sid={id}&sid=other"), None)).await;
+    assert_eq!(
+        res.body,
+        format!("2 {id}"),
+        "first parameter wins; same session"
+    );
+    let res = send(&app, post(&format!("/logout?sid={id}"), None)).await;
+    assert!(
+        res.cookies.is_empty(),
+        "query state sends nothing, even on expire"
+    );
+    assert!(store.is_empty(), "but the session is gone");
+}
+
+#[actix_web::test]
+async fn expire_deletes_exactly_once() {
+    let store = Instrumented::new(MemoryStore::default());
+    let app = app!(SessionMiddleware::new(store.clone()));
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    let res = send(&app, post("/logout", Some(&id))).await;
+    assert!(res.removal().is_some());
+    assert_eq!(store.calls.delete(), 1);
+    assert_eq!(store.calls.save(), 1, "only the first write saved");
+    assert!(stored(&store.inner, &id).await.is_none());
+}
