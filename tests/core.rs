@@ -443,3 +443,35 @@ async fn expire_deletes_exactly_once() {
     assert_eq!(store.calls.save(), 1, "only the first write saved");
     assert!(stored(&store.inner, &id).await.is_none());
 }
+
+#[actix_web::test]
+async fn persistent_cookie_is_refreshed_once_per_refresh_step() {
+    let clock = actix_typed_session::clock::ManualClock::new();
+    let store = Instrumented::new(MemoryStore::builder().clock(clock.clone()).build());
+    let mw = SessionMiddleware::builder(store.clone())
+        .clock(clock.clone())
+        .state(CookieState::new("id").max_age(Duration::from_secs(600)))
+        .idle_timeout(Duration::from_secs(600))
+        .refresh_step(Duration::from_secs(60))
+        .build();
+    let app = app!(mw);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+
+    clock.advance(Duration::from_secs(30));
+    let res = send(&app, get("/read", Some(&id))).await;
+    assert!(
+        res.cookies.is_empty(),
+        "within the refresh step: no touch, no cookie"
+    );
+    assert_eq!(store.calls.touch(), 0);
+
+    clock.advance(Duration::from_secs(60));
+    let res = send(&app, get("/read", Some(&id))).await;
+    assert_eq!(res.id().as_deref(), Some(id.as_str()), "same id, re-sent");
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    assert_eq!(store.calls.touch(), 1);
+
+    let res = send(&app, get("/read", Some(&id))).await;
+    assert!(res.cookies.is_empty(), "just refreshed");
+    assert_eq!(store.calls.touch(), 1);
+}

@@ -180,6 +180,9 @@ async fn commit<B: MessageBody + 'static>(
         }
     }
 
+    if !late {
+        session.mark_committed();
+    }
     let late = LateGuard(if late {
         Late::Pending(session)
     } else {
@@ -247,6 +250,7 @@ async fn late_commit(session: Session) -> Result<(), SessionError> {
             config,
         )
     };
+    session.mark_committed();
     execute(&session, plan, None).await.map(drop)
 }
 

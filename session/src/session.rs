@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::future::{ready, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix_web::dev::Payload;
@@ -100,6 +100,8 @@ impl Data {
 pub(crate) struct RequestSession {
     pub(crate) ctx: Arc<Ctx>,
     options: AtomicU8,
+    /// The middleware has committed; later changes cannot be saved.
+    committed: AtomicBool,
     data: OnceCell<Mutex<Data>>,
 }
 
@@ -125,6 +127,7 @@ impl Session {
         Session(Arc::new(RequestSession {
             ctx,
             options: AtomicU8::new(0),
+            committed: AtomicBool::new(false),
             data: OnceCell::new(),
         }))
     }
@@ -154,6 +157,24 @@ impl Session {
 
     pub(crate) fn set_option(&self, flag: u8) {
         self.0.options.fetch_or(flag, Ordering::AcqRel);
+    }
+
+    pub(crate) fn mark_committed(&self) {
+        self.0.committed.store(true, Ordering::Release);
+    }
+
+    /// The data, for a change: warns when the change comes too late to be saved.
+    fn guard_mut(&self) -> MutexGuard<'_, Data> {
+        if self.0.committed.load(Ordering::Acquire) {
+            let data = self.guard();
+            tracing::warn!(
+                session = %data.id.log_tag(),
+                "session changed after the response was committed; this change is not saved \
+                 (a handle kept past the request? use late_store for streaming bodies)"
+            );
+            return data;
+        }
+        self.guard()
     }
 
     fn guard(&self) -> MutexGuard<'_, Data> {
@@ -203,7 +224,7 @@ impl Session {
     pub fn set<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), SessionError> {
         let key = key.into();
         let bytes = self.encode(&key, &value)?;
-        let mut data = self.guard();
+        let mut data = self.guard_mut();
         data.record.data.insert(key.clone(), bytes);
         data.dirty.insert(key);
         Ok(())
@@ -221,7 +242,7 @@ impl Session {
         let key = key.into();
         let bytes = self.encode(&key, &value)?;
         let old = {
-            let mut data = self.guard();
+            let mut data = self.guard_mut();
             let old = data.record.data.insert(key.clone(), bytes);
             data.dirty.insert(key.clone());
             old
@@ -231,7 +252,7 @@ impl Session {
 
     /// Removes `key`; returns whether it held a value.
     pub fn remove(&self, key: &str) -> bool {
-        let mut data = self.guard();
+        let mut data = self.guard_mut();
         let had = data.record.data.remove(key).is_some();
         if had {
             data.dirty.insert(key.to_owned());
@@ -245,7 +266,7 @@ impl Session {
     /// [`SessionError::Decode`] when the value was not a `T` (it is removed all the same).
     pub fn take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let old = {
-            let mut data = self.guard();
+            let mut data = self.guard_mut();
             let old = data.record.data.remove(key);
             if old.is_some() {
                 data.dirty.insert(key.to_owned());
@@ -272,7 +293,7 @@ impl Session {
 
     /// Removes every value (the session itself lives on; see [`expire`](Self::expire)).
     pub fn clear(&self) {
-        let mut data = self.guard();
+        let mut data = self.guard_mut();
         if !data.record.data.is_empty() || data.existed {
             data.record.data.clear();
             data.dirty.clear();

@@ -1,0 +1,126 @@
+//! Bad input and store failures leave a `tracing` event, and no event ever contains a raw id.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use actix_typed_session::store::MemoryStore;
+use actix_typed_session::{Session, SessionError, SessionMiddleware};
+use actix_web::{test, web, App};
+
+use support::*;
+
+/// Collects everything the fmt subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn incr(session: Session) -> Result<String, SessionError> {
+    let n: u64 = session.get("counter")?.unwrap_or(0) + 1;
+    session.set("counter", n)?;
+    Ok(n.to_string())
+}
+
+/// Keeps a handle past the response (as a spawned task might) and changes it while streaming.
+async fn stream_without_late_store(session: Session) -> actix_web::HttpResponse {
+    let body = futures_util::stream::once(async move {
+        session.set("late", 1).ok();
+        Ok::<_, actix_web::Error>(web::Bytes::from_static(b"done"))
+    });
+    actix_web::HttpResponse::Ok().streaming(body)
+}
+
+#[actix_web::test]
+async fn a_change_after_commit_is_reported() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(MemoryStore::default()))
+            .route("/s", web::get().to(stream_without_late_store)),
+    )
+    .await;
+    let res = send(&app, get("/s", None)).await;
+    assert_eq!(res.body, "done");
+    assert!(
+        captured.text().contains("after the response was committed"),
+        "{}",
+        captured.text()
+    );
+}
+
+#[actix_web::test]
+async fn events_explain_and_never_leak_ids() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let store = Instrumented::new(MemoryStore::default());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store.clone()))
+            .route("/incr", web::get().to(incr)),
+    )
+    .await;
+
+    // A junk value: a fresh session and an event that says why.
+    let junk = "not-an-id-at-all";
+    let res = send(&app, get("/incr", Some(junk))).await;
+    let first = res.id().unwrap();
+    assert!(
+        captured.text().contains("session value rejected"),
+        "{}",
+        captured.text()
+    );
+
+    // A well-formed but unknown id.
+    let unknown = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+    let second = send(&app, get("/incr", Some(unknown))).await.id().unwrap();
+    assert!(captured.text().contains("unknown session id"));
+
+    // A store failure is logged with the detail the client never sees.
+    store.fail(true);
+    let res = send(&app, get("/incr", Some(&first))).await;
+    assert_eq!(res.status, 503);
+    store.fail(false);
+    let log = captured.text();
+    assert!(
+        log.contains("session load failed") && log.contains("10.9.8.7"),
+        "{log}"
+    );
+
+    for id in [first.as_str(), second.as_str(), unknown] {
+        assert!(!log.contains(id), "raw id {id} leaked into the log:\n{log}");
+    }
+    // Sessions are named by a short hash tag instead.
+    let tag = actix_typed_session::SessionId::parse(&first)
+        .unwrap()
+        .log_tag();
+    assert!(log.contains(&tag), "{log}");
+}
