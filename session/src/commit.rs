@@ -1,7 +1,7 @@
 //! The commit rules: what happens to the store and to the client when a request ends.
 //!
-//! This module is the one place that decides. [`decide`] reads like the table below (the
-//! contract of DESIGN §3, in order: the first row that applies wins); [`execute`] carries the
+//! This module is the one place that decides. `decide` reads like the table below (the
+//! contract of DESIGN §3, in order: the first row that applies wins); `execute` carries the
 //! plan out against the store.
 //!
 //! | options / state            | store                                   | client                         |

@@ -10,7 +10,7 @@
 //!
 //! Handlers take a [`Session`] argument. Nothing is loaded until one does, and nothing is written
 //! unless something changed: a visitor who stores nothing gets no cookie. When the handler returns,
-//! the middleware commits by the rules in [`commit`](crate::middleware) — `expire` beats
+//! the middleware commits by the rules in [`commit`] — `expire` beats
 //! `change_id` beats `no_store`; a 5xx response commits nothing but a logout.
 //!
 //! # Quick start
@@ -78,7 +78,7 @@
 
 pub mod clock;
 pub mod codec;
-mod commit;
+pub mod commit;
 mod config;
 mod error;
 pub mod id;
