@@ -57,6 +57,19 @@ async fn set_in_step(
     Ok("ok".into())
 }
 
+/// Loads the session, sets a key, then waits for the test's signal before returning (and so
+/// before its save).
+async fn hold(
+    session: Session,
+    path: web::Path<(String, String)>,
+    signal: web::Data<tokio::sync::Notify>,
+) -> Result<String, SessionError> {
+    let (k, v) = path.into_inner();
+    session.set(k, v)?;
+    signal.notified().await;
+    Ok("held".into())
+}
+
 async fn login(session: Session) -> Result<String, SessionError> {
     session.set("user", "alice")?;
     session.change_id();
@@ -134,6 +147,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/incr", web::get().to(incr))
         .route("/read", web::get().to(read))
         .app_data(web::Data::new(tokio::sync::Barrier::new(2)))
+        .app_data(web::Data::new(tokio::sync::Notify::new()))
+        .route("/hold/{k}/{v}", web::post().to(hold))
         .route("/set/{k}/{v}", web::post().to(set_kv))
         .route("/set_in_step/{k}/{v}", web::post().to(set_in_step))
         .route("/get/{k}", web::get().to(get_k))
@@ -197,6 +212,7 @@ macro_rules! conformance_suite {
             absolute_timeout_ends_busy_session,
             clear_empties_stored_session,
             concurrent_requests_keep_different_keys,
+            logout_elsewhere_beats_a_concurrent_save,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -510,4 +526,33 @@ pub async fn concurrent_requests_keep_different_keys<S: SessionStore + Clone>(st
     assert_eq!(stored_value(&store, &id, "left").await, Some("1".into()));
     assert_eq!(stored_value(&store, &id, "right").await, Some("2".into()));
     assert_eq!(stored_value(&store, &id, "base").await, Some("0".into()));
+}
+
+/// Request A loads the session and changes it; meanwhile request B logs out. A's save must not
+/// bring the session back.
+pub async fn logout_elsewhere_beats_a_concurrent_save<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let signal = web::Data::new(tokio::sync::Notify::new());
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(middleware(store.clone(), &clock))
+            .configure(routes)
+            .app_data(signal.clone()),
+    )
+    .await;
+    let id = send(&app, post("/set/a/1", None)).await.id().unwrap();
+    let (held, logout) =
+        futures_util::future::join(send(&app, post("/hold/b/2", Some(&id))), async {
+            let res = send(&app, post("/logout", Some(&id))).await;
+            signal.notify_one();
+            res
+        })
+        .await;
+    assert_eq!(held.body, "held");
+    assert!(logout.removal().is_some());
+    assert!(
+        stored(&store, &id).await.is_none(),
+        "the held save did not resurrect the session"
+    );
+    assert_eq!(send(&app, get("/get/a", Some(&id))).await.body, "none");
 }

@@ -2,6 +2,8 @@
 //! that fails on demand.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -219,4 +221,31 @@ pub async fn stored_value<S: SessionStore>(
         .data
         .get(key)
         .map(|bytes| serde_json::from_slice(bytes).unwrap())
+}
+
+/// A store that keeps something alive (a redis-server, a temp dir) as long as any clone of it.
+#[derive(Clone)]
+pub struct Guarded<S> {
+    pub store: S,
+    pub guard: Arc<dyn std::any::Any + Send + Sync>,
+}
+
+impl<S: SessionStore> SessionStore for Guarded<S> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.store.load(id).await
+    }
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        changes: &Changes,
+    ) -> Result<(), StoreError> {
+        self.store.save(id, record, changes).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.store.delete(id).await
+    }
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        self.store.touch(id, record).await
+    }
 }

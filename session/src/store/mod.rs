@@ -22,7 +22,14 @@ use crate::error::StoreError;
 use crate::id::SessionId;
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisStore, RedisStoreBuilder};
+/// Re-export of `deadpool-redis`, so the pool types match the store's (feature `redis`).
+#[cfg(feature = "redis")]
+pub use deadpool_redis;
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 
 /// One session's data and timestamps, as a store keeps it.

@@ -1,0 +1,393 @@
+//! [`RedisStore`]: sessions in Redis, through a `deadpool-redis` pool.
+//!
+//! Each session is one Redis hash under `<prefix><sha256 of the id>`: a field `k:<key>` per value
+//! and two metadata fields (`m:c` created, `m:e` expires). That layout gives:
+//!
+//! - **one round trip per operation**: a read is one `HGETALL`; a save is one `EVAL` of a small
+//!   script that applies the changed keys and sets the expiry (`EXPIREAT`) atomically; a touch is
+//!   one `EVAL`; an expire is one `DEL`;
+//! - **per-key merge**: a save only `HSET`s / `HDEL`s the keys the request changed, so concurrent
+//!   requests that change different keys of one session both survive;
+//! - **no resurrection**: an update (or touch) of a session whose hash is gone does nothing, so a
+//!   logout in one request wins over a save in another.
+//!
+//! The store takes one multiplexed connection from the pool and shares it between requests
+//! (commands from concurrent requests are pipelined on it). Checking a connection out of a
+//! deadpool-redis pool for every request would cost an extra `PING` round trip each time. A
+//! connection that fails is dropped and the next request takes a fresh one from the pool, so the
+//! app recovers by itself once Redis is back.
+//!
+//! Every operation is bounded by [`RedisStoreBuilder::timeout`] (default 2 s): a slow or
+//! unreachable Redis makes the request fail with `503` within that time instead of hanging.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool_redis::redis::{self, aio::ConnectionLike, RedisError, Value};
+
+use super::{Changes, Record, SessionStore};
+use crate::error::{ConfigError, StoreError};
+use crate::id::SessionId;
+
+/// Default key prefix.
+pub const DEFAULT_PREFIX: &str = "session:";
+/// Default bound on every Redis operation.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+const DATA: &[u8] = b"k:";
+const CREATED: &str = "m:c";
+const EXPIRES: &str = "m:e";
+
+/// ARGV: created?, replace_all?, expires_at, n_removed, removed fields.., field, value, ..
+const SAVE_SCRIPT: &str = r"
+local key = KEYS[1]
+if ARGV[1] == '0' and redis.call('EXISTS', key) == 0 then return 0 end
+local n = tonumber(ARGV[4])
+if ARGV[2] == '1' then
+  redis.call('DEL', key)
+else
+  for i = 5, 4 + n do redis.call('HDEL', key, ARGV[i]) end
+end
+for i = 5 + n, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIREAT', key, ARGV[3])
+return 1
+";
+
+/// ARGV: expires_at
+const TOUCH_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'm:e', ARGV[1])
+redis.call('EXPIREAT', KEYS[1], ARGV[1])
+return 1
+";
+
+/// The pool a [`RedisStore`] draws its connection from.
+#[derive(Clone)]
+enum Pool {
+    Single(deadpool_redis::Pool),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(deadpool_redis::cluster::Pool),
+}
+
+/// A connection taken from the pool, shared by every request.
+#[derive(Clone)]
+enum Conn {
+    Single(redis::aio::MultiplexedConnection),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(deadpool_redis::cluster::ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Sessions in Redis (or Redis Cluster with the `redis-cluster` feature): the store for several
+/// app servers sharing one session space.
+///
+/// ```no_run
+/// use actix_typed_session::{store::RedisStore, SessionMiddleware};
+///
+/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::from_url("redis://127.0.0.1:6379")?;
+/// let middleware = SessionMiddleware::new(store);
+/// # Ok(()) }
+/// ```
+///
+/// See the [module docs](self) for the data layout and the round trips per request.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    prefix: String,
+    timeout: Duration,
+    conn: Mutex<Option<Conn>>,
+}
+
+/// Configures a [`RedisStore`]; from [`RedisStore::builder`].
+#[must_use]
+pub struct RedisStoreBuilder {
+    pool: Pool,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl RedisStoreBuilder {
+    /// Prefix of every key the store writes. Default: `session:`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Bound on each Redis operation (connecting included); past it the request answers `503`.
+    /// Default: 2 seconds.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Builds the store. No connection is made yet: Redis may start after the app.
+    pub fn build(self) -> RedisStore {
+        RedisStore {
+            inner: Arc::new(Inner {
+                pool: self.pool,
+                prefix: self.prefix,
+                timeout: self.timeout,
+                conn: Mutex::new(None),
+            }),
+        }
+    }
+}
+
+impl RedisStore {
+    /// A store on `pool`, with the defaults (prefix `session:`, 2 s timeout).
+    pub fn new(pool: deadpool_redis::Pool) -> Self {
+        Self::builder(pool).build()
+    }
+
+    /// A builder on `pool`.
+    pub fn builder(pool: deadpool_redis::Pool) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            pool: Pool::Single(pool),
+            prefix: DEFAULT_PREFIX.into(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// A store on a new pool for `url` (`redis://host:port/db`, `rediss://` for TLS where
+    /// deadpool-redis is built with TLS).
+    ///
+    /// # Errors
+    /// A malformed URL: reported here, before the server starts.
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        Ok(Self::new(pool_from_url(url)?))
+    }
+
+    /// A store on a Redis Cluster pool (feature `redis-cluster`). Every session is one hash,
+    /// so each operation touches one slot.
+    #[cfg(feature = "redis-cluster")]
+    pub fn cluster(pool: deadpool_redis::cluster::Pool) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            pool: Pool::Cluster(pool),
+            prefix: DEFAULT_PREFIX.into(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The Redis key of a session: the prefix and the hex SHA-256 of its id.
+    pub fn key(&self, id: &SessionId) -> String {
+        let mut key = String::with_capacity(self.inner.prefix.len() + 64);
+        key.push_str(&self.inner.prefix);
+        key.push_str(&id.store_key());
+        key
+    }
+
+    async fn conn(&self) -> Result<Conn, RedisError> {
+        if let Some(conn) = lock(&self.inner.conn).clone() {
+            return Ok(conn);
+        }
+        let conn = match &self.inner.pool {
+            Pool::Single(pool) => Conn::Single(deadpool_redis::Connection::take(
+                pool.get().await.map_err(pool_error)?,
+            )),
+            #[cfg(feature = "redis-cluster")]
+            Pool::Cluster(pool) => Conn::Cluster(deadpool_redis::cluster::Connection::take(
+                pool.get().await.map_err(cluster_pool_error)?,
+            )),
+        };
+        *lock(&self.inner.conn) = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Runs `cmd` within the timeout; a failed connection is dropped for the next request.
+    async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
+        let attempt = async {
+            let mut conn = self.conn().await?;
+            cmd.query_async::<T>(&mut conn).await
+        };
+        match tokio::time::timeout(self.inner.timeout, attempt).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => {
+                if err.is_io_error()
+                    || err.is_connection_dropped()
+                    || err.is_connection_refusal()
+                    || err.is_timeout()
+                    || err.is_unrecoverable_error()
+                {
+                    lock(&self.inner.conn).take();
+                }
+                Err(StoreError::new(err))
+            }
+            Err(_) => {
+                // The connection may be wedged (e.g. Redis paused): start afresh next time.
+                lock(&self.inner.conn).take();
+                Err(StoreError::msg(format!(
+                    "redis did not answer within {:?}",
+                    self.inner.timeout
+                )))
+            }
+        }
+    }
+}
+
+fn lock(m: &Mutex<Option<Conn>>) -> std::sync::MutexGuard<'_, Option<Conn>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn pool_error(e: deadpool_redis::PoolError) -> RedisError {
+    match e {
+        deadpool_redis::PoolError::Backend(e) => e,
+        other => RedisError::from(std::io::Error::other(other.to_string())),
+    }
+}
+
+#[cfg(feature = "redis-cluster")]
+fn cluster_pool_error(e: deadpool_redis::cluster::PoolError) -> RedisError {
+    match e {
+        deadpool_redis::cluster::PoolError::Backend(e) => e,
+        other => RedisError::from(std::io::Error::other(other.to_string())),
+    }
+}
+
+fn pool_from_url(url: &str) -> Result<deadpool_redis::Pool, ConfigError> {
+    use deadpool_redis::redis::IntoConnectionInfo;
+    url.into_connection_info()
+        .map_err(|e| ConfigError(format!("redis url: {e}")))?;
+    deadpool_redis::Config::from_url(url)
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .map_err(|e| ConfigError(format!("redis pool: {e}")))
+}
+
+/// Parses an `HGETALL` reply; a hash without its metadata is treated as absent.
+fn parse(fields: Vec<(Vec<u8>, Vec<u8>)>, id: &SessionId) -> Option<Record> {
+    if fields.is_empty() {
+        return None;
+    }
+    let mut record = Record::default();
+    let (mut created, mut expires) = (None, None);
+    for (field, value) in fields {
+        if let Some(key) = field.strip_prefix(DATA) {
+            match String::from_utf8(key.to_vec()) {
+                Ok(key) => {
+                    record.data.insert(key, value);
+                }
+                Err(_) => tracing::warn!(session = %id.log_tag(), "non-UTF-8 field skipped"),
+            }
+        } else if field == CREATED.as_bytes() {
+            created = number(&value);
+        } else if field == EXPIRES.as_bytes() {
+            expires = number(&value);
+        }
+    }
+    match (created, expires) {
+        (Some(c), Some(e)) => {
+            record.created_at = c;
+            record.expires_at = e;
+            Some(record)
+        }
+        _ => {
+            tracing::warn!(session = %id.log_tag(), "redis session hash lacks metadata; ignored");
+            None
+        }
+    }
+}
+
+fn number(bytes: &[u8]) -> Option<u64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+impl SessionStore for RedisStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(self.key(id));
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = self.run(cmd).await?;
+        Ok(parse(fields, id))
+    }
+
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        changes: &Changes,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SAVE_SCRIPT)
+            .arg(1)
+            .arg(self.key(id))
+            .arg(u8::from(changes.created))
+            .arg(u8::from(changes.replace_all))
+            .arg(record.expires_at);
+        let field = |key: &str| [DATA, key.as_bytes()].concat();
+        if changes.replace_all {
+            cmd.arg(0);
+        } else {
+            cmd.arg(changes.removed.len());
+            for key in &changes.removed {
+                cmd.arg(field(key));
+            }
+        }
+        cmd.arg(CREATED)
+            .arg(record.created_at)
+            .arg(EXPIRES)
+            .arg(record.expires_at);
+        let mut put = |key: &String| {
+            if let Some(value) = record.data.get(key) {
+                cmd.arg(field(key)).arg(value.as_slice());
+            }
+        };
+        if changes.replace_all {
+            record.data.keys().for_each(&mut put);
+        } else {
+            changes.set.iter().for_each(&mut put);
+        }
+        let written: i64 = self.run(cmd).await?;
+        if written == 0 {
+            tracing::debug!(session = %id.log_tag(), "session deleted meanwhile; update dropped");
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key(id));
+        self.run::<i64>(cmd).await.map(drop)
+    }
+
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(TOUCH_SCRIPT)
+            .arg(1)
+            .arg(self.key(id))
+            .arg(record.expires_at);
+        self.run::<i64>(cmd).await.map(drop)
+    }
+}

@@ -1,0 +1,195 @@
+//! RedisStore against a real redis-server: the conformance suite, round trips counted with
+//! MONITOR, key layout, and failure behaviour (Redis killed, Redis paused).
+
+mod conformance;
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_typed_session::clock::ManualClock;
+use actix_typed_session::store::deadpool_redis;
+use actix_typed_session::store::RedisStore;
+use actix_typed_session::SessionId;
+use actix_web::http::StatusCode;
+
+use support::redis::RedisServer;
+use support::*;
+
+fn pool(url: &str) -> deadpool_redis::Pool {
+    deadpool_redis::Config::from_url(url)
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .unwrap()
+}
+
+/// A store with a prefix of its own, so tests can share a REDIS_URL server.
+fn store_on(server: &RedisServer) -> RedisStore {
+    let prefix = format!("ats-test:{}:", SessionId::generate().log_tag());
+    RedisStore::builder(pool(&server.url))
+        .prefix(prefix)
+        .build()
+}
+
+fn redis_store() -> Guarded<RedisStore> {
+    let server = RedisServer::start();
+    Guarded {
+        store: store_on(&server),
+        guard: Arc::new(server),
+    }
+}
+
+conformance_suite!(redis_store());
+
+#[actix_web::test]
+async fn records_are_keyed_by_the_hash_of_the_id() {
+    let server = RedisServer::start();
+    let store = store_on(&server);
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let id = send(&app, actix_web_get("/incr")).await.id().unwrap();
+    let key = store.key(&SessionId::parse(&id).unwrap());
+    assert!(key.ends_with(&SessionId::parse(&id).unwrap().store_key()));
+    assert!(!key.contains(&id), "the raw id is not part of the key");
+    assert_eq!(server.command(&format!("EXISTS {key}")).unwrap(), ":1\r\n");
+    assert_eq!(server.command(&format!("TYPE {key}")).unwrap(), "+hash\r\n");
+    // The Redis TTL follows the session's expiry (idle 600 s in the suite's middleware).
+    let ttl: i64 = server.command(&format!("TTL {key}")).unwrap()[1..]
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 600, "ttl {ttl}");
+}
+
+fn actix_web_get(uri: &str) -> actix_http::Request {
+    get(uri, None)
+}
+
+/// Round trips per request, counted from the server's MONITOR stream: commands run inside the
+/// save script are not round trips and are filtered out.
+#[actix_web::test]
+async fn round_trips_per_request() {
+    let server = RedisServer::spawn();
+    let monitor = server.monitor();
+    let store = store_on(&server);
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+
+    // Warm the connection up (the client's own handshake commands are not per-request cost).
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    monitor.reset();
+
+    send(&app, get("/untouched", Some(&id))).await;
+    assert_eq!(
+        monitor.take(),
+        Vec::<String>::new(),
+        "untouched: no round trip"
+    );
+
+    send(&app, get("/read", Some(&id))).await;
+    assert_eq!(monitor.take(), ["HGETALL"], "read: one round trip");
+
+    send(&app, get("/incr", Some(&id))).await;
+    assert_eq!(
+        monitor.take(),
+        ["HGETALL", "EVAL"],
+        "write: load + one write"
+    );
+
+    send(&app, get("/incr", None)).await;
+    assert_eq!(
+        monitor.take(),
+        ["EVAL"],
+        "new visitor's first write: one write, no load"
+    );
+
+    for _ in 0..3 {
+        send(&app, get("/read", Some(&id))).await;
+    }
+    assert_eq!(
+        monitor.take(),
+        ["HGETALL", "HGETALL", "HGETALL"],
+        "unchanged within the refresh step: no touch"
+    );
+
+    clock.advance(conformance::IDLE / 5); // past the refresh step (a tenth of idle)
+    send(&app, get("/read", Some(&id))).await;
+    assert_eq!(
+        monitor.take(),
+        ["HGETALL", "EVAL"],
+        "one touch once the step is passed"
+    );
+    send(&app, get("/read", Some(&id))).await;
+    assert_eq!(monitor.take(), ["HGETALL"], "and not again right after");
+
+    send(&app, post("/logout", Some(&id))).await;
+    assert_eq!(
+        monitor.take(),
+        ["HGETALL", "DEL"],
+        "logout: the handler's read, one DEL"
+    );
+}
+
+#[actix_web::test]
+async fn redis_down_answers_503_then_recovers() {
+    let mut server = RedisServer::spawn();
+    let store = RedisStore::builder(pool(&server.url))
+        .timeout(Duration::from_millis(500))
+        .build();
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+
+    server.kill();
+    let res = send(&app, get("/incr", Some(&id))).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.body, "session store unavailable");
+    let res = send(&app, get("/incr", None)).await;
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a write that fails is not a success"
+    );
+    assert!(
+        res.cookies.is_empty(),
+        "no cookie for a session that was not saved"
+    );
+
+    server.restart();
+    let res = send(&app, get("/incr", None)).await;
+    assert_eq!(
+        res.status,
+        StatusCode::OK,
+        "back without restarting the app"
+    );
+    let id2 = res.id().unwrap();
+    assert_eq!(send(&app, get("/incr", Some(&id2))).await.body, "2");
+}
+
+#[actix_web::test]
+async fn paused_redis_fails_within_the_timeout() {
+    let server = RedisServer::spawn();
+    let store = RedisStore::builder(pool(&server.url))
+        .timeout(Duration::from_millis(200))
+        .build();
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+
+    // Redis stops answering clients for 1.5 s. Had the request waited for Redis, it would have
+    // succeeded once the pause ended; a 503 shows the store's timeout cut it short.
+    assert_eq!(server.command("CLIENT PAUSE 1500 ALL").unwrap(), "+OK\r\n");
+    let res = send(&app, get("/incr", Some(&id))).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    server.command("CLIENT UNPAUSE").unwrap(); // queued behind the pause: returns when it ends
+    assert_eq!(
+        send(&app, get("/incr", Some(&id))).await.body,
+        "2",
+        "no data lost"
+    );
+}
+
+#[actix_web::test]
+async fn malformed_url_is_a_build_time_error() {
+    assert!(RedisStore::from_url("not a url").is_err());
+    assert!(RedisStore::from_url("redis://127.0.0.1:6379/0").is_ok());
+}

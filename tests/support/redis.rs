@@ -1,0 +1,229 @@
+//! A real redis-server for the tests: spawned on a free port in a temp dir (or REDIS_URL when
+//! set), stopped when dropped. Plus a MONITOR reader that counts the commands clients send.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A redis-server owned by one test, or the shared one named by REDIS_URL.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: Option<PathBuf>,
+    pub url: String,
+}
+
+const INSTALL_HINT: &str = "the Redis tests need a redis-server: install it \
+    (Debian/Ubuntu: `apt-get install redis-server`, macOS: `brew install redis`) \
+    or point REDIS_URL at a running server (redis://127.0.0.1:6379)";
+
+impl RedisServer {
+    /// REDIS_URL when set; otherwise a private redis-server on a free port.
+    pub fn start() -> Self {
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            return RedisServer {
+                child: None,
+                port: 0,
+                dir: None,
+                url,
+            };
+        }
+        Self::spawn()
+    }
+
+    /// Always a private server (tests that kill, pause or count commands need their own).
+    pub fn spawn() -> Self {
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            match Self::spawn_on(port) {
+                Ok(server) => return server,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("could not start redis-server: {last_err}");
+    }
+
+    fn spawn_on(port: u16) -> Result<Self, String> {
+        let dir = std::env::temp_dir().join(format!("ats-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => panic!("{INSTALL_HINT}"),
+                _ => e.to_string(),
+            })?;
+        let mut server = RedisServer {
+            child: Some(child),
+            port,
+            dir: Some(dir),
+            url: format!("redis://127.0.0.1:{port}"),
+        };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(child) = &mut self.child {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("redis-server exited: {status}"));
+                }
+            }
+            if self.command("PING").is_ok_and(|r| r.starts_with("+PONG")) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err("redis-server did not answer PING within 10 s".into())
+    }
+
+    /// Whether this server is private to the test (so it may be killed or paused).
+    pub fn is_private(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Sends one inline command on a fresh connection and returns the first reply line.
+    pub fn command(&self, line: &str) -> std::io::Result<String> {
+        let addr = self.addr();
+        let mut stream =
+            TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(1))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(format!("{line}\r\n").as_bytes())?;
+        let mut reader = BufReader::new(stream);
+        let mut reply = String::new();
+        reader.read_line(&mut reply)?;
+        Ok(reply)
+    }
+
+    pub fn addr(&self) -> String {
+        self.url
+            .trim_start_matches("redis://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Kills the private server (as a crash would).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the private server again on the same port.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "kill() first");
+        let again = Self::spawn_on(self.port).expect("restart redis-server");
+        *self = again;
+    }
+
+    /// A monitor on this server.
+    pub fn monitor(&self) -> Monitor {
+        Monitor::start(self)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Reads `MONITOR` output: every command clients send, with script-internal ones tagged `lua`.
+pub struct Monitor {
+    lines: Arc<Mutex<Vec<String>>>,
+    server_addr: String,
+    seq: Mutex<u32>,
+}
+
+impl Monitor {
+    fn start(server: &RedisServer) -> Self {
+        let mut stream = TcpStream::connect(server.addr()).expect("monitor connection");
+        stream.write_all(b"MONITOR\r\n").unwrap();
+        let mut ok = [0u8; 5];
+        stream.read_exact(&mut ok).unwrap();
+        assert_eq!(&ok, b"+OK\r\n");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            let reader = BufReader::new(stream);
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Monitor {
+            lines,
+            server_addr: server.addr(),
+            seq: Mutex::new(0),
+        }
+    }
+
+    /// Drops what was seen so far (after waiting for a marker, so nothing is in flight).
+    pub fn reset(&self) {
+        self.sync();
+        self.lines.lock().unwrap().clear();
+    }
+
+    /// The commands clients sent since the last `reset` (not those run inside scripts, not the
+    /// markers), e.g. `["HGETALL", "EVAL"]`.
+    pub fn take(&self) -> Vec<String> {
+        self.sync();
+        let mut lines = self.lines.lock().unwrap();
+        let seen: Vec<String> = lines
+            .iter()
+            .filter(|l| !l.contains(" lua]") && !l.contains("\"ECHO\""))
+            .filter_map(|l| l.split('"').nth(1).map(str::to_uppercase))
+            .collect();
+        lines.clear();
+        seen
+    }
+
+    /// Sends a marker and waits until the monitor has printed it: every earlier command is in.
+    fn sync(&self) {
+        let mut seq = self.seq.lock().unwrap();
+        *seq += 1;
+        let marker = format!("ats-marker-{}", *seq);
+        let mut stream = TcpStream::connect(&self.server_addr).unwrap();
+        stream
+            .write_all(format!("ECHO {marker}\r\n").as_bytes())
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let _ = stream.read(&mut buf).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(&marker))
+        {
+            assert!(Instant::now() < deadline, "monitor did not see the marker");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
