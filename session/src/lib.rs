@@ -5,8 +5,9 @@
 //!
 //! - a **state** ([`state`]) that carries the session id: a cookie (default), a header or a query
 //!   parameter;
-//! - a **store** ([`store`]) that keeps the data: [`store::MemoryStore`] (the embedded default) or
-//!   your own [`store::SessionStore`].
+//! - a **store** ([`store`]) that keeps the data: [`store::MemoryStore`] (the embedded default),
+//!   [`store::FileStore`], `store::RedisStore` (feature `redis`), [`store::NullStore`], or your
+//!   own [`store::SessionStore`].
 //!
 //! Handlers take a [`Session`] argument. Nothing is loaded until one does, and nothing is written
 //! unless something changed: a visitor who stores nothing gets no cookie. When the handler returns,
@@ -65,6 +66,20 @@
 //! [`Session::expire`] (logout), [`Session::change_id`] (login: a new id against fixation),
 //! [`Session::no_store`] (drop this request's changes) and [`Session::late_store`] (save after a
 //! streamed body) are Plack's per-request options.
+//!
+//! # Stores
+//!
+//! | store | where | per-key merge | notes |
+//! |---|---|---|---|
+//! | [`store::MemoryStore`] | this process | yes | default; bounded (LRU); gone on restart |
+//! | [`store::FileStore`] | a directory | yes (within a process) | atomic writes, mode 0600, swept |
+//! | `store::RedisStore` | Redis / Redis Cluster | yes (hash fields) | one round trip per operation |
+//! | [`store::NullStore`] | nowhere | — | every request starts afresh |
+//!
+//! # Feature flags
+//!
+//! - `redis`: `RedisStore` on deadpool-redis (`cargo add actix-typed-session --features redis`).
+//! - `redis-cluster`: `RedisStore::cluster` for Redis Cluster.
 //!
 //! # Security
 //!

@@ -249,3 +249,23 @@ impl<S: SessionStore> SessionStore for Guarded<S> {
         self.store.touch(id, record).await
     }
 }
+
+/// A unique temp directory, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "ats-{tag}-{}-{}",
+            std::process::id(),
+            SessionId::generate().log_tag()
+        ));
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

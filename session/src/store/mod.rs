@@ -21,7 +21,9 @@ use std::pin::Pin;
 use crate::error::StoreError;
 use crate::id::SessionId;
 
+mod file;
 mod memory;
+mod null;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -30,7 +32,9 @@ pub use self::redis::{RedisStore, RedisStoreBuilder};
 /// Re-export of `deadpool-redis`, so the pool types match the store's (feature `redis`).
 #[cfg(feature = "redis")]
 pub use deadpool_redis;
+pub use file::{FileStore, FileStoreBuilder};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
+pub use null::NullStore;
 
 /// One session's data and timestamps, as a store keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

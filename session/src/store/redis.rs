@@ -1,24 +1,4 @@
 //! [`RedisStore`]: sessions in Redis, through a `deadpool-redis` pool.
-//!
-//! Each session is one Redis hash under `<prefix><sha256 of the id>`: a field `k:<key>` per value
-//! and two metadata fields (`m:c` created, `m:e` expires). That layout gives:
-//!
-//! - **one round trip per operation**: a read is one `HGETALL`; a save is one `EVAL` of a small
-//!   script that applies the changed keys and sets the expiry (`EXPIREAT`) atomically; a touch is
-//!   one `EVAL`; an expire is one `DEL`;
-//! - **per-key merge**: a save only `HSET`s / `HDEL`s the keys the request changed, so concurrent
-//!   requests that change different keys of one session both survive;
-//! - **no resurrection**: an update (or touch) of a session whose hash is gone does nothing, so a
-//!   logout in one request wins over a save in another.
-//!
-//! The store takes one multiplexed connection from the pool and shares it between requests
-//! (commands from concurrent requests are pipelined on it). Checking a connection out of a
-//! deadpool-redis pool for every request would cost an extra `PING` round trip each time. A
-//! connection that fails is dropped and the next request takes a fresh one from the pool, so the
-//! app recovers by itself once Redis is back.
-//!
-//! Every operation is bounded by [`RedisStoreBuilder::timeout`] (default 2 s): a slow or
-//! unreachable Redis makes the request fail with `503` within that time instead of hanging.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -120,7 +100,25 @@ impl ConnectionLike for Conn {
 /// # Ok(()) }
 /// ```
 ///
-/// See the [module docs](self) for the data layout and the round trips per request.
+/// Each session is one Redis hash under `<prefix><sha256 of the id>`: a field `k:<key>` per value
+/// and two metadata fields (`m:c` created, `m:e` expires). That layout gives:
+///
+/// - **one round trip per operation**: a read is one `HGETALL`; a save is one `EVAL` of a small
+///   script that applies the changed keys and sets the expiry (`EXPIREAT`) atomically; a touch is
+///   one `EVAL`; an expire is one `DEL`;
+/// - **per-key merge**: a save only `HSET`s / `HDEL`s the keys the request changed, so concurrent
+///   requests that change different keys of one session both survive;
+/// - **no resurrection**: an update (or touch) of a session whose hash is gone does nothing, so a
+///   logout in one request wins over a save in another.
+///
+/// The store takes one multiplexed connection from the pool and shares it between requests
+/// (commands from concurrent requests are pipelined on it). Checking a connection out of a
+/// deadpool-redis pool for every request would cost an extra `PING` round trip each time. A
+/// connection that fails is dropped and the next request takes a fresh one from the pool, so the
+/// app recovers by itself once Redis is back.
+///
+/// Every operation is bounded by [`RedisStoreBuilder::timeout`] (default 2 s): a slow or
+/// unreachable Redis makes the request fail with `503` within that time instead of hanging.
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
