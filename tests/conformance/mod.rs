@@ -190,8 +190,14 @@ macro_rules! app {
 /// afresh in each test; it may `.await`).
 #[macro_export]
 macro_rules! conformance_suite {
+    (sequential let $var:ident = $init:expr; $make:expr) => {
+        $crate::conformance_suite!(@names sequential ($var, $init) $make);
+    };
     ($make:expr) => {
-        $crate::conformance_suite!(@tests $make;
+        $crate::conformance_suite!(@names tests $make);
+    };
+    (@names $how:ident $($setup:tt)*) => {
+        $crate::conformance_suite!(@$how $($setup)*;
             first_write_creates_session,
             new_visitor_storing_nothing_gets_no_cookie,
             data_persists_across_requests,
@@ -214,6 +220,17 @@ macro_rules! conformance_suite {
             concurrent_requests_keep_different_keys,
             logout_elsewhere_beats_a_concurrent_save,
         );
+    };
+    // One test that runs every case in turn, for a backend too costly to start per case.
+    (@sequential ($var:ident, $init:expr) $make:expr; $($name:ident),* $(,)?) => {
+        #[actix_web::test]
+        async fn conformance_in_sequence() {
+            let $var = $init;
+            $(
+                eprintln!("conformance: {}", stringify!($name));
+                $crate::conformance::$name($make).await;
+            )*
+        }
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
         $(
