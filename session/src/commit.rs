@@ -24,7 +24,7 @@ use crate::config::{Config, Ctx};
 use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::session::{Data, Options, Session};
-use crate::store::{Changes, Unsealed};
+use crate::store::{Changes, ClientValue, Unsealed};
 
 /// What to do when the request ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,18 +199,14 @@ pub(crate) async fn execute(
 /// The value a client should now hold, if it has to be sent.
 fn client_value(
     ctx: &Ctx,
-    id: &crate::id::SessionId,
+    id: &SessionId,
     record: &crate::store::Record,
     send: bool,
 ) -> Result<ClientUpdate, SessionError> {
-    match ctx
-        .store
-        .seal(id, record)
-        .map_err(|e| store_failed(id, e))?
-    {
-        Some(sealed) => Ok(ClientUpdate::Send(sealed)),
-        None if send => Ok(ClientUpdate::Send(id.as_str().to_owned())),
-        None => Ok(ClientUpdate::Keep),
+    match ctx.store.seal(id, record)? {
+        ClientValue::Sealed(sealed) => Ok(ClientUpdate::Send(sealed)),
+        ClientValue::Id if send => Ok(ClientUpdate::Send(id.as_str().to_owned())),
+        ClientValue::Id | ClientValue::Unchanged => Ok(ClientUpdate::Keep),
     }
 }
 

@@ -124,7 +124,11 @@ impl<S: SessionStore> SessionStore for Instrumented<S> {
     fn unseal(&self, value: &str) -> Option<Unsealed> {
         self.inner.unseal(value)
     }
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<Option<String>, StoreError> {
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+    ) -> Result<actix_typed_session::store::ClientValue, actix_typed_session::SessionError> {
         self.inner.seal(id, record)
     }
 }

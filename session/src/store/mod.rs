@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::error::StoreError;
+use crate::error::{SessionError, StoreError};
 use crate::id::SessionId;
 
 mod file;
@@ -93,6 +93,18 @@ pub enum Unsealed {
     Record(SessionId, Record),
 }
 
+/// What [`SessionStore::seal`] asks the middleware to send to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientValue {
+    /// The session id (server-side stores); sent when the id is new or a persistent cookie needs
+    /// refreshing.
+    Id,
+    /// This value (a client-side store's sealed record); sent after every save or touch.
+    Sealed(String),
+    /// Nothing: the client keeps what it has.
+    Unchanged,
+}
+
 /// A future returned by a store method.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -145,11 +157,16 @@ pub trait SessionStore: Send + Sync + 'static {
         SessionId::parse(value).map(Unsealed::Id)
     }
 
-    /// The value to send to the client for this session: `Ok(None)` (the default) sends the id.
-    /// A client-side store returns the sealed record; it is then sent after every save or touch.
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<Option<String>, StoreError> {
+    /// The value to send to the client for this session. Server-side stores keep the default,
+    /// [`ClientValue::Id`]. A client-side store returns the sealed record
+    /// ([`ClientValue::Sealed`]), which is then sent after every save or touch, or
+    /// [`ClientValue::Unchanged`] to send nothing (the client keeps its previous value).
+    ///
+    /// # Errors
+    /// A [`SessionError`] fails the response (for example a value that cannot be encoded).
+    fn seal(&self, id: &SessionId, record: &Record) -> Result<ClientValue, SessionError> {
         let _ = (id, record);
-        Ok(None)
+        Ok(ClientValue::Id)
     }
 }
 
@@ -166,7 +183,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()>;
     fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> StoreFuture<'a, ()>;
     fn unseal(&self, value: &str) -> Option<Unsealed>;
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<Option<String>, StoreError>;
+    fn seal(&self, id: &SessionId, record: &Record) -> Result<ClientValue, SessionError>;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -190,7 +207,7 @@ impl<S: SessionStore> DynStore for S {
     fn unseal(&self, value: &str) -> Option<Unsealed> {
         SessionStore::unseal(self, value)
     }
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<Option<String>, StoreError> {
+    fn seal(&self, id: &SessionId, record: &Record) -> Result<ClientValue, SessionError> {
         SessionStore::seal(self, id, record)
     }
 }
@@ -224,7 +241,7 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     fn unseal(&self, value: &str) -> Option<Unsealed> {
         (**self).unseal(value)
     }
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<Option<String>, StoreError> {
+    fn seal(&self, id: &SessionId, record: &Record) -> Result<ClientValue, SessionError> {
         (**self).seal(id, record)
     }
 }
