@@ -97,5 +97,13 @@ pub use middleware::SessionMiddleware;
 pub use session::{Session, SessionStatus};
 pub use typed::TypedSession;
 
+// The derive macro shares its name with the `Session` handle (macro and type namespaces), as
+// serde's derives share theirs with the traits: `use actix_typed_session::{session, Session};`
+// brings the handle, the derive and the handler attribute.
+pub use actix_typed_session_derive::{session, Session};
+
+#[doc(hidden)]
+pub use typed::__private;
+
 /// The `cookie` crate, re-exported for [`cookie::SameSite`] and keys.
 pub use cookie;
