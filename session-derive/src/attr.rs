@@ -100,7 +100,7 @@ fn check_item(item: TokenStream, errors: &mut Errors) -> syn::Result<ItemFn> {
     };
     if handler.sig.asyncness.is_none() {
         errors.at(
-            &handler.sig.fn_token,
+            handler.sig.fn_token,
             "#[session(..)] needs an `async fn`: write `async fn` (the options are set when the \
              handler starts running)",
         );

@@ -359,6 +359,7 @@ pub mod __private {
 
     impl<T> Probe<T> {
         /// The probe.
+        #[allow(clippy::new_without_default)] // only generated code builds it, with `new`
         pub const fn new() -> Self {
             Probe(std::marker::PhantomData)
         }
