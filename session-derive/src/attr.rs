@@ -72,7 +72,7 @@ fn check_item(item: TokenStream, errors: &mut Errors) -> syn::Result<ItemFn> {
     let item: Item = syn::parse2(item).map_err(|_| {
         syn::Error::new(
             Span::call_site(),
-            format_args!("#[session({VALID})] goes on an async fn handler"),
+            format_args!("#[session(..)] goes on an async fn handler, with {VALID}"),
         )
     })?;
     let handler = match item {
@@ -92,8 +92,8 @@ fn check_item(item: TokenStream, errors: &mut Errors) -> syn::Result<ItemFn> {
             return Err(syn::Error::new_spanned(
                 item_head(&other),
                 format_args!(
-                    "#[session({VALID})] goes on an async fn handler; to configure a typed session \
-                     type, write `#[derive(Session)]` and then `#[session(key = ..)]` below it"
+                    "#[session(..)] goes on an async fn handler, with {VALID}; to configure a \
+                     typed session type, write `#[session(key = ..)]` below `#[derive(Session)]`"
                 ),
             ));
         }
@@ -161,7 +161,7 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
         Err(err) => {
             errors.push(syn::Error::new(
                 err.span(),
-                format_args!("{err}; expected {VALID}"),
+                format_args!("{err}: a handler option is one of {VALID}"),
             ));
             return options;
         }
