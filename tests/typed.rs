@@ -155,6 +155,13 @@ async fn break_it(mut broken: Broken) -> &'static str {
     "broken"
 }
 
+/// A logout whose typed value cannot be written back: the logout still happens.
+#[session(expire)]
+async fn logout_broken(mut broken: Broken) -> &'static str {
+    broken.map.insert((1, 2), 3);
+    "bye"
+}
+
 async fn set_raw(
     session: Session,
     path: web::Path<(String, String)>,
@@ -301,6 +308,7 @@ async fn app(
             .route("/visits", web::get().to(visits))
             .route("/toggle", web::post().to(toggle))
             .route("/break", web::post().to(break_it))
+            .route("/logout-broken", web::post().to(logout_broken))
             .route("/raw/{key}/{json}", web::post().to(set_raw))
             .route("/stream-late", web::get().to(stream_late))
             .route("/stream-early", web::get().to(stream_early))
@@ -755,4 +763,16 @@ async fn typed_extractor_without_middleware_is_a_500() {
     let app = test::init_service(App::new().route("/cart", web::get().to(show))).await;
     let res = test::call_service(&app, get("/cart").to_request()).await;
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[actix_web::test]
+async fn expire_wins_over_a_value_that_does_not_encode() {
+    let store = Counting::default();
+    let app = app(store.clone()).await;
+    let (_, cookie, _, _) = send(&app, post("/add/tea"), None).await;
+    let cookie = cookie.unwrap();
+    let (status, removal, body, _) = send(&app, post("/logout-broken"), Some(&cookie)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "bye"));
+    assert_eq!(removal.expect("a removal cookie").value(), "");
+    assert!(!store.exists(&cookie));
 }
