@@ -93,7 +93,7 @@
 //! - **Values that escape the request are not saved.** A value moved into a spawned task, a
 //!   response body stream or anything else that outlives the handler is dropped outside the
 //!   request scope; its changes are lost. When a handler returns while an extracted value is still
-//!   alive, a `tracing` warning says so. Use the untyped [`Session`](crate::Session) handle (it is
+//!   alive, a `tracing` warning says so. Use the untyped [`Session`](struct@crate::Session) handle (it is
 //!   `Send + Sync`) with [`late_store`](crate::Session::late_store) for streaming bodies.
 //! - **Extract once.** If middleware also extracts the type and keeps its copy alive past the
 //!   handler, that copy is the last one dropped and an unchanged copy hides the handler's change
