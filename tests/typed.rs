@@ -75,6 +75,12 @@ async fn add(mut cart: Cart, item: web::Path<String>) -> String {
     cart.items.len().to_string()
 }
 
+/// Returns the changed value in the response: it is saved when the response is built.
+async fn add_json(mut cart: Cart, item: web::Path<String>) -> web::Json<Cart> {
+    cart.items.push(item.into_inner());
+    web::Json(cart)
+}
+
 async fn show(cart: Cart) -> String {
     cart.items.join(",")
 }
@@ -297,6 +303,7 @@ async fn app(
             .wrap(SessionMiddleware::new(store))
             .route("/add/{item}", web::post().to(add))
             .route("/cart", web::get().to(show))
+            .route("/add-json/{item}", web::post().to(add_json))
             .route("/temporaries", web::get().to(temporaries))
             .route("/clear", web::post().to(clear))
             .route("/put", web::post().to(put_over))
@@ -775,4 +782,20 @@ async fn expire_wins_over_a_value_that_does_not_encode() {
     assert_eq!((status, body.as_str()), (StatusCode::OK, "bye"));
     assert_eq!(removal.expect("a removal cookie").value(), "");
     assert!(!store.exists(&cookie));
+}
+
+#[actix_web::test]
+async fn a_value_returned_in_the_response_is_saved() {
+    let store = Counting::default();
+    let app = app(store.clone()).await;
+    let (status, cookie, body, _) = send(&app, post("/add-json/tea"), None).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"items":["tea"]}"#)
+    );
+    let cookie = cookie.expect("saved, so the cookie is sent");
+    assert_eq!(
+        store.value(&cookie, "cart").as_deref(),
+        Some(r#"{"items":["tea"]}"#)
+    );
 }

@@ -76,6 +76,9 @@
 //!    extracted. An `async fn` drops its arguments after everything its body created, so this is
 //!    the handler's argument: a temporary such as `if cart == Cart::default()` or a copy from
 //!    `session.typed::<Cart>()` cannot overwrite it.
+//!    Returning the value in the response (`web::Json(cart)`) works too: it is dropped, and
+//!    compared, when the response is built. (A value of the type built by hand and returned in
+//!    the response would be dropped last, and saved.)
 //! 3. Unchanged (same encoding as extracted): nothing is written, so an explicit
 //!    `session.put(..)` in the same handler stands.
 //! 4. The write happens before the commit, so `change_id` carries the new value to the new id,
@@ -248,8 +251,9 @@ impl RequestScope {
 }
 
 impl Scope {
+    /// Records a value an extractor hands out. The first extraction of a type sets the baseline
+    /// that the last dropped instance is compared with.
     fn register<T: TypedSession + 'static>(&self, value: &T) {
-        let baseline = self.session.0.ctx.config.codec.encode(value).ok();
         let mut slots = self.slots.borrow_mut();
         match slots.iter_mut().find(|s| s.type_id == TypeId::of::<T>()) {
             Some(slot) => slot.extracted += 1,
@@ -257,7 +261,7 @@ impl Scope {
                 type_id: TypeId::of::<T>(),
                 key: T::KEY,
                 type_name: std::any::type_name::<T>(),
-                baseline,
+                baseline: self.session.0.ctx.config.codec.encode(value).ok(),
                 last: None,
                 extracted: 1,
                 dropped: 0,
@@ -265,6 +269,7 @@ impl Scope {
         }
     }
 
+    /// Records the encoding of an instance dropped in the scope: the last one wins (rule 2).
     fn dropped<T: TypedSession + 'static>(&self, value: &T) {
         // A drop while the slots are borrowed can only come from our own code: ignore it.
         let Ok(mut slots) = self.slots.try_borrow_mut() else {
@@ -291,7 +296,6 @@ pub mod __private {
     use super::*;
 
     pub use actix_web;
-    pub use serde;
 
     /// Flags of `#[session(..)]` on a handler.
     pub const EXPIRE: u8 = Options::EXPIRE;
