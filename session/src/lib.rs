@@ -9,8 +9,9 @@
 //!   [`store::FileStore`], `store::RedisStore` (feature `redis`), [`store::NullStore`], or your
 //!   own [`store::SessionStore`].
 //!
-//! Handlers take a [`Session`] argument. Nothing is loaded until one does, and nothing is written
-//! unless something changed: a visitor who stores nothing gets no cookie. When the handler returns,
+//! Handlers take a [`Session`](struct@Session) argument, or a typed session struct (below).
+//! Nothing is loaded until one does, and nothing is written unless something changed: a visitor
+//! who stores nothing gets no cookie. When the handler returns,
 //! the middleware commits by the rules in [`commit`] — `expire` beats
 //! `change_id` beats `no_store`; a 5xx response commits nothing but a logout.
 //!
@@ -61,11 +62,38 @@
 //!     .build();
 //! ```
 //!
+//! # Typed sessions
+//!
+//! `#[derive(Session)]` on a `Serialize + Deserialize` struct stores it under one key and makes it
+//! an extractor. Change it in the handler; it is saved when the handler returns. A type with
+//! `Default` is never absent; one without is a guard (401 when absent); `Option<T>` gives `None`.
+//!
+//! ```
+//! use actix_typed_session::Session;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Session, Serialize, Deserialize, Default)]
+//! #[session(key = "cart")] // below the derive
+//! struct Cart {
+//!     items: Vec<String>,
+//! }
+//!
+//! async fn add(mut cart: Cart) -> &'static str {
+//!     cart.items.push("tea".into()); // saved when the handler returns: no save call
+//!     "added"
+//! }
+//! ```
+//!
+//! The write-back rules, their limits and advice for changing a type between deploys are in
+//! [`typed`]; the attributes in [`derive@Session`].
+//!
 //! # Per-request options
 //!
 //! [`Session::expire`] (logout), [`Session::change_id`] (login: a new id against fixation),
 //! [`Session::no_store`] (drop this request's changes) and [`Session::late_store`] (save after a
-//! streamed body) are Plack's per-request options.
+//! streamed body) are Plack's per-request options. On a handler, the attribute
+//! [`#[session(..)]`](macro@session) sets them: `#[session(change_id)]`, `#[session(expire)]`,
+//! `#[session(no_store)]`, `#[session(late_store)]` or `#[session(change_id, late_store)]`.
 //!
 //! # Stores
 //!
@@ -111,6 +139,14 @@ pub use id::SessionId;
 pub use middleware::SessionMiddleware;
 pub use session::{Session, SessionStatus};
 pub use typed::TypedSession;
+
+// The derive macro shares its name with the `Session` handle (macro and type namespaces), as
+// serde's derives share theirs with the traits: `use actix_typed_session::{session, Session};`
+// brings the handle, the derive and the handler attribute.
+pub use actix_typed_session_derive::{session, Session};
+
+#[doc(hidden)]
+pub use typed::__private;
 
 /// The `cookie` crate, re-exported for [`cookie::SameSite`] and keys.
 pub use cookie;

@@ -29,6 +29,7 @@ use crate::config::{Ctx, SessionMiddlewareBuilder};
 use crate::error::SessionError;
 use crate::session::{Options, Session};
 use crate::store::SessionStore;
+use crate::typed::RequestScope;
 
 /// The session middleware. Wrap an `App` or a scope with it.
 ///
@@ -106,10 +107,18 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let session = Session::new(self.ctx.clone());
         req.extensions_mut().insert(session.clone());
-        let fut = self.service.call(req);
+        // Typed session values (`#[derive(Session)]`) find this request through its scope.
+        let scope = RequestScope::new(&session);
+        let fut = scope.enter(|| self.service.call(req));
         Box::pin(async move {
-            match fut.await {
-                Ok(res) => Ok(commit(session, res).await),
+            let result = fut.await;
+            // Changed typed values go into the session before the commit decides.
+            let written = scope.finish();
+            match result {
+                Ok(res) => Ok(match written {
+                    Ok(()) => commit(session, res).await,
+                    Err(err) => failed(res, &session.0.ctx, err),
+                }),
                 Err(err) => {
                     // An error escaped the app without a response (another middleware's): no
                     // response to put a cookie on, but a logout still ends the stored session.

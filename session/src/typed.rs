@@ -1,13 +1,462 @@
 //! Typed sessions: a plain struct stored under one key of the session.
+//!
+//! `#[derive(Session)]` turns a `Serialize + Deserialize` type into a [`TypedSession`] and an
+//! actix-web extractor. A handler takes it as an argument, changes it, and returns: the change is
+//! saved, with no save call.
+//!
+//! ```
+//! use actix_typed_session::{session, store::MemoryStore, Session, SessionMiddleware};
+//! use actix_web::{test, web, App, HttpResponse, Responder};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Session, Serialize, Deserialize, Default)]
+//! #[session(key = "cart")] // helpers go *below* the derive
+//! struct Cart {
+//!     items: Vec<String>,
+//! }
+//!
+//! /// Persisted when the handler returns; no save call.
+//! async fn add(mut cart: Cart, item: web::Path<String>) -> impl Responder {
+//!     cart.items.push(item.into_inner());
+//!     HttpResponse::Ok().body(cart.items.len().to_string())
+//! }
+//!
+//! /// A handler that only reads stores nothing.
+//! #[session(no_store)]
+//! async fn count(cart: Cart) -> String {
+//!     cart.items.len().to_string()
+//! }
+//!
+//! # #[actix_web::main]
+//! # async fn main() {
+//! let store = MemoryStore::default();
+//! let app = test::init_service(
+//!     App::new()
+//!         .wrap(SessionMiddleware::new(store.clone()))
+//!         .route("/add/{item}", web::post().to(add))
+//!         .route("/count", web::get().to(count)),
+//! )
+//! .await;
+//! let res = test::call_service(&app, test::TestRequest::post().uri("/add/tea").to_request()).await;
+//! let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap();
+//! let id = cookie.split(';').next().unwrap().to_owned(); // "id=…"
+//! assert_eq!(test::read_body(res).await, "1");
+//!
+//! let req = test::TestRequest::get().uri("/count").insert_header(("cookie", id)).to_request();
+//! assert_eq!(test::call_and_read_body(&app, req).await, "1");
+//! assert_eq!(store.len(), 1);
+//! # }
+//! ```
+//!
+//! # Absent values: `Default` or a guard
+//!
+//! - A type that implements `Default` is never absent: a session without the key gives
+//!   `Default::default()`, and nothing is stored unless the handler changes it (a visitor who
+//!   only looks at an empty cart gets no cookie).
+//! - A type without `Default` is a **guard**: when the session does not hold it, the request is
+//!   rejected with `401 Unauthorized` before the handler runs. `#[session(reject = 403)]` picks
+//!   another status, `#[session(redirect = "/login")]` answers `303 See Other` to a page. Either
+//!   attribute makes the type a guard even when it implements `Default`.
+//! - `Option<User>` never rejects: it gives `None` when the value is absent.
+//!
+//! The generated code tells the two cases apart on the concrete type, so no attribute is needed.
+//!
+//! # Write-back rules
+//!
+//! The middleware runs the rest of the request (inner middleware, extractors, the handler and the
+//! conversion of its return value into a response) inside a *request scope* (a
+//! [`tokio::task_local!`] holding this request's session; nothing is shared between requests).
+//! The derive gives the type a `Drop` impl that reports to that scope:
+//!
+//! 1. Only types that an extractor of **this request** handed out are written back. A value built
+//!    by hand, read with [`Session::typed`](crate::Session::typed), or dropped in a request that
+//!    did not extract its type never touches the session by being dropped.
+//! 2. When the handler has finished, the session receives the value of the **last** instance of
+//!    the type dropped during the request, if its encoding differs from the value that was
+//!    extracted. An `async fn` drops its arguments after everything its body created, so this is
+//!    the handler's argument: a temporary such as `if cart == Cart::default()` or a copy from
+//!    `session.typed::<Cart>()` cannot overwrite it.
+//!    Returning the value in the response (`web::Json(cart)`) works too: it is dropped, and
+//!    compared, when the response is built. (A value of the type built by hand and returned in
+//!    the response would be dropped last, and saved.)
+//! 3. Unchanged (same encoding as extracted): nothing is written, so an explicit
+//!    `session.put(..)` in the same handler stands.
+//! 4. The write happens before the commit, so `change_id` carries the new value to the new id,
+//!    `no_store` drops it, `expire` discards it, and a 5xx response saves nothing — the same rules
+//!    as every other change ([`crate::middleware`]).
+//! 5. A value that fails to encode answers `500` (nothing is saved), like
+//!    [`Session::set`](crate::Session::set) would.
+//!
+//! ## Limits
+//!
+//! - **No destructuring by move.** A type with a `Drop` impl cannot be taken apart by value:
+//!   `let Cart { items } = cart;` is error E0509. Take fields out by reference or with
+//!   `std::mem::take(&mut cart.items)` (which counts as a change). For the same reason the type
+//!   cannot be `Copy` and cannot have a `Drop` impl of its own.
+//! - **Values that escape the request are not saved.** A value moved into a spawned task, a
+//!   response body stream or anything else that outlives the handler is dropped outside the
+//!   request scope; its changes are lost. When a handler returns while an extracted value is still
+//!   alive, a `tracing` warning says so. Use the untyped [`Session`](struct@crate::Session) handle (it is
+//!   `Send + Sync`) with [`late_store`](crate::Session::late_store) for streaming bodies.
+//! - **Extract once.** If middleware also extracts the type and keeps its copy alive past the
+//!   handler, that copy is the last one dropped and an unchanged copy hides the handler's change
+//!   (rule 2). Middleware should read with `session.typed::<T>()` instead.
+//! - Values created or dropped outside a request (unit tests, background jobs) behave like any
+//!   struct: their `Drop` does nothing.
+//!
+//! # Changing a type between deploys
+//!
+//! A stored value that no longer deserializes (a field was renamed, a type changed) is treated as
+//! absent and logged with `tracing` at `warn`: the visitor gets `Default::default()` or the guard's
+//! rejection, never a 500. It stays in the store untouched until the handler changes the value,
+//! so servers still running the old version can read it during a rolling deploy. To migrate:
+//!
+//! - for an additive change, mark new fields `#[serde(default)]`: old values still load;
+//! - for an incompatible change, **version the key**: `#[session(key = "cart_v2")]`. Old values
+//!   are simply ignored and expire with their session.
+//!
+//! # Attribute order
+//!
+//! Write `#[derive(Session)]` first and `#[session(..)]` below it. Written above the derive,
+//! `#[session(..)]` is ambiguous with the handler attribute [`session`](macro@crate::session)
+//! when both are imported (error E0659).
+use std::any::TypeId;
+use std::cell::RefCell;
+use std::future::{ready, Future};
+use std::pin::Pin;
+use std::rc::Rc;
 
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde::{de::DeserializeOwned, Serialize};
+use tokio::task::futures::TaskLocalFuture;
+
+use crate::error::{RenderedError, SessionError, StoreError};
+use crate::session::{Options, Session};
 
 /// A struct that lives in the session under one key.
 ///
-/// Implement it (or, soon, derive it) for a `Serialize + Deserialize` type to move it in and out
-/// of a [`Session`](crate::Session) with [`put`](crate::Session::put) and
-/// [`typed`](crate::Session::typed).
+/// Derive it with [`#[derive(Session)]`](macro@crate::Session), which also makes the type an
+/// actix-web extractor, or implement it by hand to move a value in and out of a
+/// [`Session`] with [`put`](crate::Session::put) and [`typed`](crate::Session::typed).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a typed session",
+    label = "not a typed session",
+    note = "add `#[derive(Session)]` to `{Self}` (with `Serialize` and `Deserialize`)"
+)]
 pub trait TypedSession: Serialize + DeserializeOwned {
     /// The session key the value is stored under (by convention the type name in snake_case).
     const KEY: &'static str;
+}
+
+tokio::task_local! {
+    /// The request scope of the request being served on this task.
+    static SCOPE: Rc<Scope>;
+}
+
+/// What one request knows about the typed values it handed out.
+pub(crate) struct Scope {
+    session: Session,
+    slots: RefCell<Vec<Slot>>,
+    /// A load error that an extractor reported but that `Option<T>` may have swallowed.
+    failure: RefCell<Option<SessionError>>,
+}
+
+/// One typed session type extracted during the request.
+struct Slot {
+    type_id: TypeId,
+    key: &'static str,
+    type_name: &'static str,
+    /// Encoding of the value handed out (`None`: it would not encode; any drop is a change).
+    baseline: Option<Vec<u8>>,
+    /// Encoding of the last instance dropped in the scope (`Err`: it would not encode).
+    last: Option<Result<Vec<u8>, String>>,
+    extracted: usize,
+    dropped: usize,
+}
+
+/// The request scope, as the middleware holds it.
+pub(crate) struct RequestScope(Rc<Scope>);
+
+impl RequestScope {
+    pub(crate) fn new(session: &Session) -> Self {
+        RequestScope(Rc::new(Scope {
+            session: session.clone(),
+            slots: RefCell::new(Vec::new()),
+            failure: RefCell::new(None),
+        }))
+    }
+
+    /// Calls `call` and runs the future it returns inside this scope.
+    pub(crate) fn enter<F: Future>(
+        &self,
+        call: impl FnOnce() -> F,
+    ) -> TaskLocalFuture<Rc<Scope>, F> {
+        let fut = SCOPE.sync_scope(self.0.clone(), call);
+        SCOPE.scope(self.0.clone(), fut)
+    }
+
+    /// Writes changed typed values back into the session, once the inner service has answered.
+    ///
+    /// An error means the response must not be committed: a value would not encode, or loading
+    /// the session failed under an `Option<T>` extractor that hid the error from the app. With
+    /// `expire` set, nothing is written and no error is reported (the logout must happen).
+    pub(crate) fn finish(&self) -> Result<(), SessionError> {
+        let scope = &self.0;
+        let slots = std::mem::take(&mut *scope.slots.borrow_mut());
+        let failure = scope.failure.borrow_mut().take();
+        if scope.session.options().has(Options::EXPIRE) {
+            return Ok(());
+        }
+        if let Some(err) = failure {
+            return Err(err);
+        }
+        let mut result = Ok(());
+        for slot in slots {
+            if slot.extracted > slot.dropped {
+                tracing::warn!(
+                    key = slot.key,
+                    type_name = slot.type_name,
+                    "a typed session value extracted by this request was still alive when the \
+                     handler returned (moved into a spawned task or a response body?): changes \
+                     made to it from now on are not saved"
+                );
+            }
+            match slot.last {
+                Some(Ok(bytes)) if slot.baseline.as_ref() != Some(&bytes) => {
+                    let Some(mut data) = scope.session.data() else {
+                        continue;
+                    };
+                    // What `Session::set` does, with the bytes the `Drop` impl already encoded.
+                    data.record.data.insert(slot.key.to_owned(), bytes);
+                    data.dirty.insert(slot.key.to_owned());
+                }
+                Some(Err(message)) => {
+                    tracing::error!(
+                        key = slot.key,
+                        type_name = slot.type_name,
+                        error = %message,
+                        "typed session value cannot be encoded; nothing is saved"
+                    );
+                    result = Err(SessionError::Encode {
+                        key: slot.key.to_owned(),
+                        source: message.into(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        result
+    }
+}
+
+impl Scope {
+    /// Records a value an extractor hands out. The first extraction of a type sets the baseline
+    /// that the last dropped instance is compared with.
+    fn register<T: TypedSession + 'static>(&self, value: &T) {
+        let mut slots = self.slots.borrow_mut();
+        match slots.iter_mut().find(|s| s.type_id == TypeId::of::<T>()) {
+            Some(slot) => slot.extracted += 1,
+            None => slots.push(Slot {
+                type_id: TypeId::of::<T>(),
+                key: T::KEY,
+                type_name: std::any::type_name::<T>(),
+                baseline: self.session.0.ctx.config.codec.encode(value).ok(),
+                last: None,
+                extracted: 1,
+                dropped: 0,
+            }),
+        }
+    }
+
+    /// Records the encoding of an instance dropped in the scope: the last one wins (rule 2).
+    fn dropped<T: TypedSession + 'static>(&self, value: &T) {
+        // A drop while the slots are borrowed can only come from our own code: ignore it.
+        let Ok(mut slots) = self.slots.try_borrow_mut() else {
+            return;
+        };
+        let Some(slot) = slots.iter_mut().find(|s| s.type_id == TypeId::of::<T>()) else {
+            return;
+        };
+        slot.dropped += 1;
+        let encoded = self.session.0.ctx.config.codec.encode(value);
+        slot.last = Some(encoded.map_err(|e| e.to_string()));
+    }
+
+    fn fail(&self, err: &SessionError) {
+        let copy = SessionError::Store(StoreError::msg(err.to_string()));
+        self.failure.borrow_mut().get_or_insert(copy);
+    }
+}
+
+/// Hidden support for the code that `#[derive(Session)]` and `#[session(..)]` generate.
+/// Not a public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    use super::*;
+
+    pub use actix_web;
+
+    /// Flags of `#[session(..)]` on a handler.
+    pub const EXPIRE: u8 = Options::EXPIRE;
+    /// See [`EXPIRE`].
+    pub const CHANGE_ID: u8 = Options::CHANGE_ID;
+    /// See [`EXPIRE`].
+    pub const NO_STORE: u8 = Options::NO_STORE;
+    /// See [`EXPIRE`].
+    pub const LATE_STORE: u8 = Options::LATE_STORE;
+
+    /// The response of a guard whose value is absent.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Reject {
+        /// Answer with this status.
+        Status(u16),
+        /// Answer `303 See Other` to this location.
+        Redirect(&'static str),
+    }
+
+    impl Reject {
+        fn error(self, key: &str) -> actix_web::Error {
+            let response = match self {
+                Reject::Status(code) => {
+                    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::UNAUTHORIZED);
+                    HttpResponse::build(status)
+                        .content_type("text/plain; charset=utf-8")
+                        .body(status.canonical_reason().unwrap_or("rejected"))
+                }
+                Reject::Redirect(location) => HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, location))
+                    .finish(),
+            };
+            let reason = format!("typed session value {key:?} absent");
+            actix_web::error::InternalError::from_response(reason, response).into()
+        }
+    }
+
+    /// The future of a typed session extractor.
+    pub type ExtractFuture<T> = Pin<Box<dyn Future<Output = Result<T, actix_web::Error>>>>;
+
+    /// What a typed extractor does when the session does not hold the value.
+    pub enum Absent<T> {
+        /// Hand out this value (a `Default` type).
+        Default(fn() -> T),
+        /// Reject the request (a guard).
+        Reject(Reject),
+    }
+
+    impl<T> Absent<T> {
+        /// Guard: answer with this status.
+        pub const fn status(code: u16) -> Self {
+            Absent::Reject(Reject::Status(code))
+        }
+
+        /// Guard: answer `303 See Other` to this location.
+        pub const fn redirect(location: &'static str) -> Self {
+            Absent::Reject(Reject::Redirect(location))
+        }
+    }
+
+    /// Picks [`Absent`] for a concrete type by autoref specialization:
+    /// `(&Probe::<T>::new()).absent()` resolves to [`ViaDefault`] when `T: Default`, and to
+    /// [`ViaGuard`] otherwise.
+    pub struct Probe<T>(std::marker::PhantomData<fn() -> T>);
+
+    impl<T> Probe<T> {
+        /// The probe.
+        #[allow(clippy::new_without_default)] // only generated code builds it, with `new`
+        pub const fn new() -> Self {
+            Probe(std::marker::PhantomData)
+        }
+    }
+
+    /// `T: Default`: absent gives the default.
+    pub trait ViaDefault<T> {
+        /// See [`Probe`].
+        fn absent(&self) -> Absent<T>;
+    }
+
+    impl<T: Default> ViaDefault<T> for Probe<T> {
+        fn absent(&self) -> Absent<T> {
+            Absent::Default(T::default)
+        }
+    }
+
+    /// Any other `T`: absent is rejected with 401.
+    pub trait ViaGuard<T> {
+        /// See [`Probe`].
+        fn absent(&self) -> Absent<T>;
+    }
+
+    impl<T> ViaGuard<T> for &Probe<T> {
+        fn absent(&self) -> Absent<T> {
+            Absent::status(401)
+        }
+    }
+
+    /// `FromRequest::from_request` of a derived type.
+    pub fn extract<T: TypedSession + 'static>(
+        req: &HttpRequest,
+        absent: Absent<T>,
+    ) -> ExtractFuture<T> {
+        let Some(session) = req.extensions().get::<Session>().cloned() else {
+            tracing::error!(
+                key = T::KEY,
+                "typed session extracted on a route without SessionMiddleware"
+            );
+            return Box::pin(ready(Err(SessionError::NotInstalled.into())));
+        };
+        let req = req.clone();
+        Box::pin(async move {
+            let scope = SCOPE.try_with(Rc::clone).ok();
+            if let Err(err) = session.ensure_loaded(&req).await {
+                if let Some(scope) = &scope {
+                    scope.fail(&err);
+                }
+                return Err(RenderedError::new(err, &session.0.ctx.config).into());
+            }
+            let stored = session.get::<T>(T::KEY).unwrap_or_else(|err| {
+                tracing::warn!(
+                    key = T::KEY,
+                    type_name = std::any::type_name::<T>(),
+                    error = %err,
+                    "stored typed session value does not decode (changed type?): treated as absent"
+                );
+                None
+            });
+            let value = match (stored, absent) {
+                (Some(value), _) => value,
+                (None, Absent::Default(default)) => default(),
+                (None, Absent::Reject(reject)) => {
+                    tracing::debug!(key = T::KEY, ?reject, "typed session guard: value absent");
+                    return Err(reject.error(T::KEY));
+                }
+            };
+            match &scope {
+                Some(scope) => scope.register(&value),
+                None => tracing::warn!(
+                    key = T::KEY,
+                    "typed session extracted outside the request's task: changes to it are not \
+                     saved"
+                ),
+            }
+            Ok(value)
+        })
+    }
+
+    /// `Drop::drop` of a derived type.
+    pub fn dropped<T: TypedSession + 'static>(value: &T) {
+        let _ = SCOPE.try_with(|scope| scope.dropped(value));
+    }
+
+    /// The first statement of a handler with `#[session(..)]`.
+    pub fn handler_options(flags: u8) {
+        if SCOPE
+            .try_with(|scope| scope.session.set_option(flags))
+            .is_err()
+        {
+            tracing::error!(
+                "a #[session(..)] handler ran outside SessionMiddleware: its options are ignored"
+            );
+        }
+    }
 }

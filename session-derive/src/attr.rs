@@ -1,0 +1,255 @@
+//! `#[session(..)]` on a handler: parse the option words, check the combination, and make the
+//! handler set them on its request's session when it starts running.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, ToTokens};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{Ident, Item, ItemFn, Meta, Token};
+
+use crate::derive::SESSION;
+use crate::errors::Errors;
+
+/// One per-request option of `#[session(..)]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Opt {
+    ChangeId,
+    Expire,
+    NoStore,
+    LateStore,
+}
+
+/// The valid words, in the order they are listed in hints.
+pub(crate) const HANDLER_OPTIONS: [(&str, Opt); 4] = [
+    ("change_id", Opt::ChangeId),
+    ("expire", Opt::Expire),
+    ("no_store", Opt::NoStore),
+    ("late_store", Opt::LateStore),
+];
+
+const VALID: &str = "`change_id`, `expire`, `no_store` or `late_store`";
+
+impl Opt {
+    fn name(self) -> &'static str {
+        HANDLER_OPTIONS
+            .iter()
+            .find(|(_, opt)| *opt == self)
+            .map_or("", |(name, _)| name)
+    }
+
+    /// The runtime flag constant in `::actix_typed_session::__private`.
+    fn flag(self) -> Ident {
+        let name = match self {
+            Opt::ChangeId => "CHANGE_ID",
+            Opt::Expire => "EXPIRE",
+            Opt::NoStore => "NO_STORE",
+            Opt::LateStore => "LATE_STORE",
+        };
+        Ident::new(name, Span::call_site())
+    }
+}
+
+/// The options as written, each with its word for error spans.
+struct Options(Vec<(Opt, Ident)>);
+
+impl Options {
+    fn get(&self, opt: Opt) -> Option<&Ident> {
+        self.0.iter().find(|(o, _)| *o == opt).map(|(_, word)| word)
+    }
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    let handler = check_item(item, &mut errors)?;
+    let options = parse_options(args, &mut errors);
+    check_combination(&options, &mut errors);
+    errors.finish()?;
+    Ok(generate(&options, handler))
+}
+
+/// The item must be an `async fn`; anything else is an error without looking at the options.
+fn check_item(item: TokenStream, errors: &mut Errors) -> syn::Result<ItemFn> {
+    let item: Item = syn::parse2(item).map_err(|_| {
+        syn::Error::new(
+            Span::call_site(),
+            format_args!("#[session(..)] goes on an async fn handler, with {VALID}"),
+        )
+    })?;
+    let handler = match item {
+        Item::Fn(handler) => handler,
+        Item::Struct(syn::ItemStruct { attrs, .. })
+        | Item::Enum(syn::ItemEnum { attrs, .. })
+        | Item::Union(syn::ItemUnion { attrs, .. })
+            if attrs.iter().any(derives_session) =>
+        {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "write `#[derive(Session)]` first and `#[session(..)]` below it: above the \
+                 derive, `session` names the handler attribute, not the derive's helper",
+            ));
+        }
+        other => {
+            return Err(syn::Error::new_spanned(
+                item_head(&other),
+                format_args!(
+                    "#[session(..)] goes on an async fn handler, with {VALID}; to configure a \
+                     typed session type, write `#[session(key = ..)]` below `#[derive(Session)]`"
+                ),
+            ));
+        }
+    };
+    if handler.sig.asyncness.is_none() {
+        errors.at(
+            handler.sig.fn_token,
+            "#[session(..)] needs an `async fn`: write `async fn` (the options are set when the \
+             handler starts running)",
+        );
+    }
+    if let Some(other) = handler.attrs.iter().find(|a| is_session_attr(a)) {
+        errors.at(
+            other,
+            "a handler takes one #[session(..)]: list all options in it, e.g. \
+             `#[session(change_id, late_store)]`",
+        );
+    }
+    Ok(handler)
+}
+
+/// `#[derive(.., Session, ..)]`.
+fn derives_session(attr: &syn::Attribute) -> bool {
+    attr.path().is_ident("derive")
+        && attr
+            .parse_args_with(Punctuated::<syn::Path, Token![,]>::parse_terminated)
+            .is_ok_and(|paths| {
+                paths
+                    .iter()
+                    .any(|p| p.segments.last().is_some_and(|s| s.ident == "Session"))
+            })
+}
+
+fn is_session_attr(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == SESSION)
+}
+
+/// The tokens an error about a misplaced attribute points at: the item's keyword and name.
+fn item_head(item: &Item) -> TokenStream {
+    match item {
+        Item::Struct(i) => head(&i.struct_token, &i.ident),
+        Item::Enum(i) => head(&i.enum_token, &i.ident),
+        Item::Union(i) => head(&i.union_token, &i.ident),
+        Item::Trait(i) => head(&i.trait_token, &i.ident),
+        Item::Mod(i) => head(&i.mod_token, &i.ident),
+        Item::Const(i) => head(&i.const_token, &i.ident),
+        Item::Static(i) => head(&i.static_token, &i.ident),
+        Item::Type(i) => head(&i.type_token, &i.ident),
+        Item::Impl(i) => head(&i.impl_token, &i.self_ty),
+        other => other.to_token_stream(),
+    }
+}
+
+fn head(keyword: &impl ToTokens, name: &impl ToTokens) -> TokenStream {
+    quote!(#keyword #name)
+}
+
+fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
+    let mut options = Options(Vec::new());
+    let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
+        Ok(metas) => metas,
+        Err(err) => {
+            errors.push(syn::Error::new(
+                err.span(),
+                format_args!("{err}: a handler option is one of {VALID}"),
+            ));
+            return options;
+        }
+    };
+    if metas.is_empty() {
+        errors.push(syn::Error::new(
+            Span::call_site(),
+            format_args!(
+                "#[session] needs at least one option: {VALID}, e.g. `#[session(change_id)]`"
+            ),
+        ));
+    }
+    for meta in metas {
+        let Meta::Path(path) = &meta else {
+            let hint = if meta.path().is_ident("key") {
+                "; `key = ..` configures a typed session type, below `#[derive(Session)]`"
+            } else {
+                ""
+            };
+            errors.at(
+                &meta,
+                format_args!("a handler option is a single word: {VALID}{hint}"),
+            );
+            continue;
+        };
+        let Some(word) = path.get_ident() else {
+            errors.at(
+                path,
+                format_args!("unknown session option; expected {VALID}"),
+            );
+            continue;
+        };
+        let Some((_, opt)) = HANDLER_OPTIONS.iter().find(|(name, _)| word == name) else {
+            errors.at(
+                word,
+                format_args!("unknown session option `{word}`; expected {VALID}"),
+            );
+            continue;
+        };
+        if options.get(*opt).is_some() {
+            errors.at(word, format_args!("duplicate session option `{word}`"));
+            continue;
+        }
+        options.0.push((*opt, word.clone()));
+    }
+    options
+}
+
+/// Combinations where one option would silently do nothing (the commit rules of DESIGN §3:
+/// `expire` beats all; `change_id` saves even with `no_store`; `no_store` leaves nothing for
+/// `late_store` to delay).
+fn check_combination(options: &Options, errors: &mut Errors) {
+    if options.get(Opt::Expire).is_some() {
+        for (opt, word) in options.0.iter().filter(|(o, _)| *o != Opt::Expire) {
+            errors.at(
+                word,
+                format_args!(
+                    "`{}` has no effect with `expire`: `expire` ends the session and beats every \
+                     other option; remove one of them",
+                    opt.name()
+                ),
+            );
+        }
+        return;
+    }
+    if let (Some(_), Some(no_store)) = (options.get(Opt::ChangeId), options.get(Opt::NoStore)) {
+        errors.at(
+            no_store,
+            "`no_store` has no effect with `change_id`: the data moves to the new id even with \
+             `no_store`; remove one of them",
+        );
+    }
+    if let (Some(_), Some(late_store)) = (options.get(Opt::NoStore), options.get(Opt::LateStore)) {
+        errors.at(
+            late_store,
+            "`late_store` has no effect with `no_store`: nothing is stored, early or late; remove \
+             one of them",
+        );
+    }
+}
+
+fn generate(options: &Options, mut handler: ItemFn) -> TokenStream {
+    let flags = options.0.iter().map(|(opt, _)| opt.flag());
+    let set: syn::Stmt = syn::parse_quote! {
+        ::actix_typed_session::__private::handler_options(
+            0 #(| ::actix_typed_session::__private::#flags)*
+        );
+    };
+    handler.block.stmts.insert(0, set);
+    handler.into_token_stream()
+}
