@@ -6,8 +6,9 @@
 //! - a **state** ([`state`]) that carries the session id: a cookie (default), a header or a query
 //!   parameter;
 //! - a **store** ([`store`]) that keeps the data: [`store::MemoryStore`] (the embedded default),
-//!   [`store::FileStore`], `store::RedisStore` (feature `redis`), [`store::NullStore`], or your
-//!   own [`store::SessionStore`].
+//!   [`store::FileStore`], `store::RedisStore` (feature `redis`), [`store::CookieStore`] (the
+//!   whole session sealed in the cookie), [`store::NullStore`], or your own
+//!   [`store::SessionStore`].
 //!
 //! Handlers take a [`Session`](struct@Session) argument, or a typed session struct (below).
 //! Nothing is loaded until one does, and nothing is written unless something changed: a visitor
@@ -102,6 +103,7 @@
 //! | [`store::MemoryStore`] | this process | yes | default; bounded (LRU); gone on restart |
 //! | [`store::FileStore`] | a directory | yes (within a process) | atomic writes, mode 0600, swept |
 //! | `store::RedisStore` | Redis / Redis Cluster | yes (hash fields) | one round trip per operation |
+//! | [`store::CookieStore`] | the client's cookie | — (whole session) | signed or encrypted, key rotation, ≤ 4 KiB |
 //! | [`store::NullStore`] | nowhere | — | every request starts afresh |
 //!
 //! # Feature flags

@@ -208,10 +208,13 @@ pub fn post(uri: &str, id: Option<&str>) -> actix_http::Request {
     req.to_request()
 }
 
-/// What the store holds for the id `value` (through the `SessionStore` trait itself).
+/// What the store holds for the client value `value` (through the `SessionStore` trait itself):
+/// the record under that id, or for a client-side store the record sealed in the value.
 pub async fn stored<S: SessionStore>(store: &S, value: &str) -> Option<Record> {
-    let id = SessionId::parse(value)?;
-    store.load(&id).await.expect("store load")
+    match store.unseal(value)? {
+        Unsealed::Id(id) => store.load(&id).await.expect("store load"),
+        Unsealed::Record(_, record) => Some(record),
+    }
 }
 
 /// The JSON value stored under `key` for the id `value`.

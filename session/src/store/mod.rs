@@ -21,12 +21,17 @@ use std::pin::Pin;
 use crate::error::{SessionError, StoreError};
 use crate::id::SessionId;
 
+mod cookie;
 mod file;
 mod memory;
 mod null;
 #[cfg(feature = "redis")]
 mod redis;
 
+pub use self::cookie::{
+    CookieDecodeError, CookieSerializer, CookieStore, CookieStoreBuilder, EncodeFailure,
+    JsonSerializer, MIN_KEY_LEN,
+};
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
 /// Re-export of `deadpool-redis`, so the pool types match the store's (feature `redis`).
