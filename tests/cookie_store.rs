@@ -462,3 +462,38 @@ async fn short_key_fails_before_the_server_starts() {
     let err = CookieStore::encrypted(b"too short").build().err().unwrap();
     assert!(err.to_string().contains("at least 32"), "{err}");
 }
+
+#[actix_web::test]
+async fn binding_to_the_user_agent() {
+    let clock = ManualClock::new();
+    for builder in [CookieStore::signed(KEY_A), CookieStore::encrypted(KEY_A)] {
+        let app = app!(builder.bind_to_user_agent(), &clock);
+        let with_ua = |uri: &str, value: Option<&str>, ua: &str| {
+            let mut req = test::TestRequest::get()
+                .uri(uri)
+                .insert_header(("User-Agent", ua.to_owned()));
+            if let Some(v) = value {
+                req = req.insert_header(("Cookie", format!("id={v}")));
+            }
+            req.to_request()
+        };
+        let value = send(&app, with_ua("/incr", None, "Firefox/140"))
+            .await
+            .id()
+            .unwrap();
+        let same = send(&app, with_ua("/read", Some(&value), "Firefox/140")).await;
+        assert_eq!(same.body, "1", "the same client opens its cookie");
+        let other = send(&app, with_ua("/read", Some(&value), "curl/8")).await;
+        assert_eq!(other.body, "none", "a replay from another client does not");
+        let none = send(&app, get("/read", Some(&value))).await;
+        assert_eq!(none.body, "none", "nor one without the header");
+    }
+    // An unbound store does not open a bound cookie either (the binding is part of the seal).
+    let bound = app!(CookieStore::signed(KEY_A).bind_to_user_agent(), &clock);
+    let unbound = app!(CookieStore::signed(KEY_A), &clock);
+    let value = send(&bound, get("/incr", None)).await.id().unwrap();
+    assert_eq!(
+        send(&unbound, get("/read", Some(&value))).await.body,
+        "none"
+    );
+}

@@ -214,9 +214,12 @@ async fn commit<B: MessageBody + 'static>(
 /// response head, and `late_store` cannot apply.
 fn client_side(session: &Session) -> bool {
     let store = &session.0.ctx.store;
-    let sealed = session
-        .data()
-        .is_some_and(|d| matches!(store.seal(&d.id, &d.record), Ok(ClientValue::Sealed(_))));
+    let sealed = session.data().is_some_and(|d| {
+        matches!(
+            store.seal(&d.id, &d.record, d.binding.as_deref()),
+            Ok(ClientValue::Sealed(_))
+        )
+    });
     if sealed {
         tracing::warn!("late_store has no effect with a client-side store; committing now");
     }

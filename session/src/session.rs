@@ -62,6 +62,8 @@ pub(crate) struct Data {
     /// until the store forgets it.
     pub(crate) retired: Option<SessionId>,
     pub(crate) rotated: bool,
+    /// The store's [`client_binding`](crate::store::SessionStore::client_binding) of this request.
+    pub(crate) binding: Option<Vec<u8>>,
 }
 
 impl Data {
@@ -410,6 +412,7 @@ fn lock(m: &Mutex<Data>) -> MutexGuard<'_, Data> {
 async fn load(ctx: &Ctx, req: &HttpRequest) -> Result<Data, SessionError> {
     let config = &ctx.config;
     let now = config.clock.now();
+    let binding = ctx.store.client_binding(req);
     let fresh = || Data {
         id: SessionId::generate(),
         existed: false,
@@ -422,11 +425,12 @@ async fn load(ctx: &Ctx, req: &HttpRequest) -> Result<Data, SessionError> {
         cleared: false,
         retired: None,
         rotated: false,
+        binding: binding.clone(),
     };
     let Some(raw) = config.state.read(req) else {
         return Ok(fresh());
     };
-    let (id, record) = match ctx.store.unseal(&raw) {
+    let (id, record) = match ctx.store.unseal(&raw, binding.as_deref()) {
         None => {
             tracing::info!(
                 len = raw.len(),
@@ -452,6 +456,7 @@ async fn load(ctx: &Ctx, req: &HttpRequest) -> Result<Data, SessionError> {
             cleared: false,
             retired: None,
             rotated: false,
+            binding,
         }),
         Some(_) => {
             tracing::debug!(session = %id.log_tag(), "session expired; starting a new session");

@@ -121,15 +121,19 @@ impl<S: SessionStore> SessionStore for Instrumented<S> {
         self.check()?;
         self.inner.touch(id, record).await
     }
-    fn unseal(&self, value: &str) -> Option<Unsealed> {
-        self.inner.unseal(value)
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
+        self.inner.unseal(value, binding)
+    }
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        self.inner.client_binding(req)
     }
     fn seal(
         &self,
         id: &SessionId,
         record: &Record,
+        binding: Option<&[u8]>,
     ) -> Result<actix_typed_session::store::ClientValue, actix_typed_session::SessionError> {
-        self.inner.seal(id, record)
+        self.inner.seal(id, record, binding)
     }
 }
 
@@ -211,7 +215,7 @@ pub fn post(uri: &str, id: Option<&str>) -> actix_http::Request {
 /// What the store holds for the client value `value` (through the `SessionStore` trait itself):
 /// the record under that id, or for a client-side store the record sealed in the value.
 pub async fn stored<S: SessionStore>(store: &S, value: &str) -> Option<Record> {
-    match store.unseal(value)? {
+    match store.unseal(value, None)? {
         Unsealed::Id(id) => store.load(&id).await.expect("store load"),
         Unsealed::Record(_, record) => Some(record),
     }
@@ -254,6 +258,20 @@ impl<S: SessionStore> SessionStore for Guarded<S> {
     }
     async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
         self.store.touch(id, record).await
+    }
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
+        self.store.unseal(value, binding)
+    }
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        self.store.client_binding(req)
+    }
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        binding: Option<&[u8]>,
+    ) -> Result<actix_typed_session::store::ClientValue, actix_typed_session::SessionError> {
+        self.store.seal(id, record, binding)
     }
 }
 

@@ -106,6 +106,7 @@ pub enum EncodeFailure {
 type SerializeFn = dyn Fn(&HashMap<String, Vec<u8>>) -> Result<Vec<u8>, BoxError> + Send + Sync;
 type DeserializeFn = dyn Fn(&[u8]) -> Result<HashMap<String, Vec<u8>>, BoxError> + Send + Sync;
 type DecodeHook = dyn Fn(&CookieDecodeError) + Send + Sync;
+type Binder = dyn Fn(&actix_web::HttpRequest) -> Vec<u8> + Send + Sync;
 type EncodeHook = dyn Fn(&BoxError) -> EncodeFailure + Send + Sync;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -153,6 +154,7 @@ struct Inner {
     compress: bool,
     on_decode_error: Option<Arc<DecodeHook>>,
     on_encode_error: Option<Arc<EncodeHook>>,
+    binder: Option<Arc<Binder>>,
 }
 
 /// Configures a [`CookieStore`]; from [`CookieStore::signed`] or [`CookieStore::encrypted`].
@@ -167,6 +169,7 @@ pub struct CookieStoreBuilder {
     compress: bool,
     on_decode_error: Option<Arc<DecodeHook>>,
     on_encode_error: Option<Arc<EncodeHook>>,
+    binder: Option<Arc<Binder>>,
 }
 
 impl CookieStore {
@@ -193,6 +196,7 @@ impl CookieStoreBuilder {
             compress: false,
             on_decode_error: None,
             on_encode_error: None,
+            binder: None,
         }
     }
 
@@ -252,6 +256,33 @@ impl CookieStoreBuilder {
         self
     }
 
+    /// Binds each cookie to what `binder` returns for the request (its SHA-256 joins the seal):
+    /// a cookie replayed by a client for which `binder` returns something else does not open.
+    /// Off by default.
+    ///
+    /// Trade-offs: it makes a stolen cookie harder to use only if the thief cannot copy what you
+    /// bind to (a `User-Agent` is easy to copy; an IP address changes on mobile networks and
+    /// behind some proxies, logging users out). When the bound value changes, the user simply
+    /// gets a fresh session. See [`bind_to_user_agent`](Self::bind_to_user_agent).
+    pub fn bind_to(
+        mut self,
+        binder: impl Fn(&actix_web::HttpRequest) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Self {
+        self.binder = Some(Arc::new(binder));
+        self
+    }
+
+    /// [`bind_to`](Self::bind_to) the request's `User-Agent` header (a cheap speed bump, not a
+    /// defence against a thief who also copies the header).
+    pub fn bind_to_user_agent(self) -> Self {
+        self.bind_to(|req| {
+            req.headers()
+                .get(actix_web::http::header::USER_AGENT)
+                .map(|v| v.as_bytes().to_vec())
+                .unwrap_or_default()
+        })
+    }
+
     /// Checks the keys and builds the store.
     ///
     /// # Errors
@@ -300,6 +331,7 @@ impl CookieStoreBuilder {
                 compress: self.compress,
                 on_decode_error: self.on_decode_error,
                 on_encode_error: self.on_encode_error,
+                binder: self.binder,
             }),
         })
     }
@@ -329,11 +361,21 @@ impl Inner {
         Ok(out)
     }
 
-    fn seal(&self, mut plaintext: Vec<u8>) -> Result<String, BoxError> {
+    /// Associated data of the seal: the label, and the client binding when there is one.
+    fn context<'a>(&self, label: &'a [u8], binding: Option<&[u8]>) -> std::borrow::Cow<'a, [u8]> {
+        match (&self.binder, binding) {
+            (None, _) => std::borrow::Cow::Borrowed(label),
+            (Some(_), binding) => {
+                std::borrow::Cow::Owned([label, b"\0bound\0", binding.unwrap_or_default()].concat())
+            }
+        }
+    }
+
+    fn seal(&self, mut plaintext: Vec<u8>, binding: Option<&[u8]>) -> Result<String, BoxError> {
         match self.mode {
             Mode::Signed => {
                 let mut mac = self.macs[0].clone();
-                mac.update(SIGN_LABEL);
+                mac.update(&self.context(SIGN_LABEL, binding));
                 mac.update(&plaintext);
                 plaintext.extend_from_slice(&mac.finalize().into_bytes());
                 Ok(URL_SAFE_NO_PAD.encode(&plaintext))
@@ -346,7 +388,7 @@ impl Inner {
                         Nonce::from_slice(&nonce),
                         Payload {
                             msg: &plaintext,
-                            aad: SEAL_LABEL,
+                            aad: &self.context(SEAL_LABEL, binding),
                         },
                     )
                     .map_err(|_| "AES-GCM encryption failed")?;
@@ -359,7 +401,7 @@ impl Inner {
     }
 
     /// Verifies or decrypts with each key in turn; the plaintext of the first that works.
-    fn open(&self, value: &str) -> Result<Vec<u8>, CookieDecodeError> {
+    fn open(&self, value: &str, binding: Option<&[u8]>) -> Result<Vec<u8>, CookieDecodeError> {
         let bytes = URL_SAFE_NO_PAD
             .decode(value)
             .map_err(|_| CookieDecodeError::Malformed)?;
@@ -369,9 +411,10 @@ impl Inner {
                     return Err(CookieDecodeError::Malformed);
                 }
                 let (plaintext, tag) = bytes.split_at(bytes.len() - TAG);
+                let context = self.context(SIGN_LABEL, binding);
                 for mac in &self.macs {
                     let mut mac = mac.clone();
-                    mac.update(SIGN_LABEL);
+                    mac.update(&context);
                     mac.update(plaintext);
                     if mac.verify_slice(tag).is_ok() {
                         return Ok(plaintext.to_vec());
@@ -384,10 +427,11 @@ impl Inner {
                     return Err(CookieDecodeError::Malformed);
                 }
                 let (nonce, sealed) = bytes.split_at(NONCE);
+                let context = self.context(SEAL_LABEL, binding);
                 for cipher in &self.ciphers {
                     let payload = Payload {
                         msg: sealed,
-                        aad: SEAL_LABEL,
+                        aad: &context,
                     };
                     if let Ok(plaintext) = cipher.decrypt(Nonce::from_slice(nonce), payload) {
                         return Ok(plaintext);
@@ -398,8 +442,12 @@ impl Inner {
         }
     }
 
-    fn unseal(&self, value: &str) -> Result<(SessionId, Record), CookieDecodeError> {
-        let plaintext = self.open(value)?;
+    fn unseal(
+        &self,
+        value: &str,
+        binding: Option<&[u8]>,
+    ) -> Result<(SessionId, Record), CookieDecodeError> {
+        let plaintext = self.open(value, binding)?;
         if plaintext.len() < HEADER || plaintext[0] != VERSION {
             return Err(CookieDecodeError::Format);
         }
@@ -454,8 +502,8 @@ impl SessionStore for CookieStore {
         Ok(())
     }
 
-    fn unseal(&self, value: &str) -> Option<Unsealed> {
-        match self.inner.unseal(value) {
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
+        match self.inner.unseal(value, binding) {
             Ok((id, record)) => Some(Unsealed::Record(id, record)),
             Err(err) => {
                 tracing::info!(error = %err, "session cookie did not open");
@@ -467,11 +515,22 @@ impl SessionStore for CookieStore {
         }
     }
 
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<ClientValue, SessionError> {
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        use sha2::Digest as _;
+        let binder = self.inner.binder.as_ref()?;
+        Some(Sha256::digest(binder(req)).to_vec())
+    }
+
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        binding: Option<&[u8]>,
+    ) -> Result<ClientValue, SessionError> {
         let sealed = self
             .inner
             .plaintext(id, record)
-            .and_then(|p| self.inner.seal(p));
+            .and_then(|p| self.inner.seal(p, binding));
         match sealed {
             Ok(value) => Ok(ClientValue::Sealed(value)),
             Err(err) => {
@@ -518,10 +577,10 @@ mod tests {
                 .unwrap(),
         ] {
             let id = SessionId::generate();
-            let ClientValue::Sealed(value) = store.seal(&id, &record()).unwrap() else {
+            let ClientValue::Sealed(value) = store.seal(&id, &record(), None).unwrap() else {
                 panic!("sealed")
             };
-            let (back_id, back) = store.inner.unseal(&value).unwrap();
+            let (back_id, back) = store.inner.unseal(&value, None).unwrap();
             assert_eq!(back_id, id);
             assert_eq!(back, record());
         }
@@ -574,10 +633,10 @@ mod tests {
                 let record = Record { data, created_at, expires_at };
                 for store in stores() {
                     let id = SessionId::generate();
-                    let ClientValue::Sealed(value) = store.seal(&id, &record).unwrap() else {
+                    let ClientValue::Sealed(value) = store.seal(&id, &record, None).unwrap() else {
                         panic!("not sealed");
                     };
-                    let (back_id, back) = store.inner.unseal(&value).unwrap();
+                    let (back_id, back) = store.inner.unseal(&value, None).unwrap();
                     prop_assert_eq!(back_id, id);
                     prop_assert_eq!(&back, &record);
                 }
@@ -587,8 +646,8 @@ mod tests {
             fn random_input_never_panics_nor_opens(input in any::<String>(), bytes in any::<Vec<u8>>()) {
                 let encoded = URL_SAFE_NO_PAD.encode(&bytes);
                 for store in stores() {
-                    prop_assert!(store.unseal(&input).is_none());
-                    prop_assert!(store.unseal(&encoded).is_none());
+                    prop_assert!(store.unseal(&input, None).is_none());
+                    prop_assert!(store.unseal(&encoded, None).is_none());
                 }
             }
         }

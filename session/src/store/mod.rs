@@ -157,9 +157,19 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Reads the value a client presented (already unquoted and percent-decoded).
     ///
     /// The default accepts only a well-formed [`SessionId`]; anything else is `None` and gives a
-    /// fresh session. A client-side store opens its sealed value here instead.
-    fn unseal(&self, value: &str) -> Option<Unsealed> {
+    /// fresh session. A client-side store opens its sealed value here instead; `binding` is what
+    /// [`client_binding`](Self::client_binding) returned for this request.
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
+        let _ = binding;
         SessionId::parse(value).map(Unsealed::Id)
+    }
+
+    /// What of the request a session should be bound to (for example a hash of the
+    /// `User-Agent`), passed to [`unseal`](Self::unseal) and [`seal`](Self::seal). The default:
+    /// nothing.
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        let _ = req;
+        None
     }
 
     /// The value to send to the client for this session. Server-side stores keep the default,
@@ -169,8 +179,13 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// A [`SessionError`] fails the response (for example a value that cannot be encoded).
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<ClientValue, SessionError> {
-        let _ = (id, record);
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        binding: Option<&[u8]>,
+    ) -> Result<ClientValue, SessionError> {
+        let _ = (id, record, binding);
         Ok(ClientValue::Id)
     }
 }
@@ -187,8 +202,14 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     ) -> StoreFuture<'a, ()>;
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()>;
     fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> StoreFuture<'a, ()>;
-    fn unseal(&self, value: &str) -> Option<Unsealed>;
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<ClientValue, SessionError>;
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed>;
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>>;
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        binding: Option<&[u8]>,
+    ) -> Result<ClientValue, SessionError>;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -209,11 +230,19 @@ impl<S: SessionStore> DynStore for S {
     fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> StoreFuture<'a, ()> {
         Box::pin(SessionStore::touch(self, id, record))
     }
-    fn unseal(&self, value: &str) -> Option<Unsealed> {
-        SessionStore::unseal(self, value)
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
+        SessionStore::unseal(self, value, binding)
     }
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<ClientValue, SessionError> {
-        SessionStore::seal(self, id, record)
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        SessionStore::client_binding(self, req)
+    }
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        binding: Option<&[u8]>,
+    ) -> Result<ClientValue, SessionError> {
+        SessionStore::seal(self, id, record, binding)
     }
 }
 
@@ -243,10 +272,18 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).touch(id, record)
     }
-    fn unseal(&self, value: &str) -> Option<Unsealed> {
-        (**self).unseal(value)
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
+        (**self).unseal(value, binding)
     }
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<ClientValue, SessionError> {
-        (**self).seal(id, record)
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        (**self).client_binding(req)
+    }
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        binding: Option<&[u8]>,
+    ) -> Result<ClientValue, SessionError> {
+        (**self).seal(id, record, binding)
     }
 }
