@@ -133,6 +133,36 @@ pub mod state;
 pub mod store;
 pub mod typed;
 
+/// Entry points into the decode paths, for the fuzz targets in `fuzz/` (feature `fuzzing`; not
+/// part of the API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The cookie state's parse of `Cookie` headers, then the id check.
+    pub fn cookie_header(headers: &actix_web::http::header::HeaderMap) -> Option<crate::SessionId> {
+        let raw = crate::state::CookieState::default().read(headers)?;
+        crate::SessionId::parse(&raw)
+    }
+
+    /// The query state's parse.
+    pub fn query(query: &str) -> Option<String> {
+        crate::state::QueryState::default()
+            .read(query)
+            .map(|v| v.into_owned())
+    }
+
+    /// The file store's decode of a session file.
+    pub fn file_record(bytes: &[u8]) -> Option<crate::store::Record> {
+        crate::store::file_decode(bytes)
+    }
+
+    /// The Redis store's decode of an `HGETALL` reply.
+    #[cfg(feature = "redis")]
+    pub fn redis_record(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Option<crate::store::Record> {
+        crate::store::redis_decode(fields)
+    }
+}
+
 pub use config::{
     ErrorRenderer, SessionMiddlewareBuilder, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
 };

@@ -37,7 +37,13 @@ pub use self::redis::{RedisStore, RedisStoreBuilder};
 /// Re-export of `deadpool-redis`, so the pool types match the store's (feature `redis`).
 #[cfg(feature = "redis")]
 pub use deadpool_redis;
+#[cfg(feature = "fuzzing")]
+pub(crate) use file::decode as file_decode;
 pub use file::{FileStore, FileStoreBuilder};
+#[cfg(all(feature = "fuzzing", feature = "redis"))]
+pub(crate) fn redis_decode(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Record> {
+    self::redis::parse(fields, &SessionId::generate())
+}
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use null::NullStore;
 
