@@ -310,6 +310,8 @@ fn main() -> std::io::Result<()> {
         }
         let rss_end = rss_kib();
         let total = requests.load(Ordering::Relaxed);
+        // The warm-up connection has idled past the server's keep-alive: open a fresh one.
+        let mut probe = Conn::open(&addr).await?;
         let check = match mode.as_str() {
             "fresh" => format!("lost updates: {}", lost.load(Ordering::Relaxed)),
             "serial" => {
