@@ -253,6 +253,15 @@ fn main() -> std::io::Result<()> {
         let lost = Arc::new(AtomicU64::new(0));
         let turn = Arc::new(tokio::sync::Mutex::new(()));
         let deadline = Instant::now() + Duration::from_secs(seconds);
+        // RSS every tenth of the run, to tell warm-up from a leak.
+        let sampler = tokio::spawn(async move {
+            let mut samples = Vec::new();
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_secs(seconds) / 10).await;
+                samples.push(rss_kib());
+            }
+            samples
+        });
         let mut tasks = Vec::new();
         for c in 0..connections {
             let (addr, shared, mode) = (addr.clone(), shared.clone(), mode.clone());
@@ -309,6 +318,7 @@ fn main() -> std::io::Result<()> {
             }
         }
         let rss_end = rss_kib();
+        let samples = sampler.await.unwrap_or_default();
         let total = requests.load(Ordering::Relaxed);
         // The warm-up connection has idled past the server's keep-alive: open a fresh one.
         let mut probe = Conn::open(&addr).await?;
@@ -345,7 +355,7 @@ fn main() -> std::io::Result<()> {
         println!(
             "store={store_kind} mode={mode} connections={connections} seconds={seconds} \
              requests={total} ({:.0}/s) non-200={} io-errors={results} {check} \
-             rss_start={rss_start}KiB rss_end={rss_end}KiB",
+             rss_start={rss_start}KiB rss_end={rss_end}KiB rss_every_tenth={samples:?}",
             total as f64 / seconds as f64,
             errors.load(Ordering::Relaxed),
         );
