@@ -4,8 +4,6 @@
 mod support;
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_typed_session::clock::ManualClock;
@@ -305,31 +303,11 @@ async fn responses_that_set_the_id_are_not_cached() {
     });
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Logs never contain a raw id: every event of a busy scenario on every store, at TRACE level,
 /// is captured and searched for every id the clients saw.
 #[actix_web::test]
 async fn logs_never_contain_raw_ids() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = capture_logs();
     let mut seen = Vec::new();
     for_each_store!(|app, clock, server_side| {
         let _ = server_side;
@@ -343,7 +321,7 @@ async fn logs_never_contain_raw_ids() {
         send(&app, post("/logout", Some(&c))).await;
         seen.extend([a, b, c]);
     });
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     assert!(!log.is_empty());
     for id in &seen {
         // Server-side ids are 32 characters; sealed cookies are longer and contain an id: check
