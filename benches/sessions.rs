@@ -137,7 +137,9 @@ mod theirs {
             .map_err(ErrorInternalServerError)?
             .unwrap_or_default();
         count.n += 1;
-        session.insert(KEY, &count).map_err(ErrorInternalServerError)?;
+        session
+            .insert(KEY, &count)
+            .map_err(ErrorInternalServerError)?;
         Ok(count.n.to_string())
     }
 }
@@ -242,7 +244,10 @@ fn run_contender<S, B>(
             assert_eq!(test::read_body(res).await, "2", "{contender}: session kept");
             let res = check(app, "/untouched", Some(&cookie)).await;
             if contender.starts_with("ours") {
-                assert!(set_cookie(&res).is_none(), "{contender}: untouched sends nothing");
+                assert!(
+                    set_cookie(&res).is_none(),
+                    "{contender}: untouched sends nothing"
+                );
             }
             Some(cookie)
         } else {
@@ -362,7 +367,9 @@ fn count_round_trips(
     sys.block_on(async {
         let ours_app = test::init_service(
             App::new()
-                .wrap(SessionMiddleware::new(RedisStore::new(redis_pool(ours_url))))
+                .wrap(SessionMiddleware::new(RedisStore::new(redis_pool(
+                    ours_url,
+                ))))
                 .route("/untouched", web::get().to(ours::untouched))
                 .route("/read", web::get().to(ours::read))
                 .route("/write", web::get().to(ours::write))
@@ -505,7 +512,9 @@ fn print_summary(rec: &Recorder, round_trips: &[(String, Vec<(&'static str, f64)
                 verdict(r <= 0.5)
             );
         }
-        _ => println!("- cookie store write ≤ 0.5× actix-session cookie: not measured (no ours/cookie row)"),
+        _ => println!(
+            "- cookie store write ≤ 0.5× actix-session cookie: not measured (no ours/cookie row)"
+        ),
     }
     for c in order.iter().filter(|c| c.starts_with("ours")) {
         if let (Some(t), Some(u)) = (cell(c, "typed"), cell(c, "write")) {

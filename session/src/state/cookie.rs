@@ -216,8 +216,7 @@ impl CookieState {
             let empty = self.cookie("").to_string();
             empty[self.name.len() + 1..].to_owned()
         });
-        let mut text =
-            String::with_capacity(self.name.len() + 1 + value.len() + attributes.len());
+        let mut text = String::with_capacity(self.name.len() + 1 + value.len() + attributes.len());
         text.push_str(&self.name);
         text.push('=');
         text.push_str(value);
