@@ -565,8 +565,27 @@ fn main() {
         &|| {},
     );
 
-    // FileStore in a private temp dir, fsync off (the default is on): this measures the
-    // session layer and the file system's page cache, not the disk.
+    let server = RedisServer::spawn();
+    let ours_url = format!("{}/0", server.url);
+    let theirs_url = format!("{}/1", server.url);
+    let theirs_redis = sys
+        .block_on(actix_session::storage::RedisSessionStore::new(
+            theirs_url.clone(),
+        ))
+        .expect("actix-session redis store");
+    bench_theirs(&mut c, &sys, &rec, "actix-session/redis", theirs_redis);
+    bench_ours(
+        &mut c,
+        &sys,
+        &rec,
+        "ours/redis",
+        SessionMiddleware::new(RedisStore::new(redis_pool(&ours_url))),
+        &|| {},
+    );
+
+    // FileStore last: the kernel writes its files back in the background some 30 s later, which
+    // must not land on another contender's measurement. A private temp dir, fsync off (the
+    // default is on): this measures the session layer and the page cache, not the disk.
     let dir: PathBuf = std::env::temp_dir().join(format!("ats-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("bench temp dir");
     let file_store = FileStore::builder(&dir)
@@ -598,24 +617,6 @@ fn main() {
         "ours/file",
         SessionMiddleware::new(file_store),
         &clear_new_sessions,
-    );
-
-    let server = RedisServer::spawn();
-    let ours_url = format!("{}/0", server.url);
-    let theirs_url = format!("{}/1", server.url);
-    let theirs_redis = sys
-        .block_on(actix_session::storage::RedisSessionStore::new(
-            theirs_url.clone(),
-        ))
-        .expect("actix-session redis store");
-    bench_theirs(&mut c, &sys, &rec, "actix-session/redis", theirs_redis);
-    bench_ours(
-        &mut c,
-        &sys,
-        &rec,
-        "ours/redis",
-        SessionMiddleware::new(RedisStore::new(redis_pool(&ours_url))),
-        &|| {},
     );
 
     c.final_summary();
