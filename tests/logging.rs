@@ -2,34 +2,11 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use actix_typed_session::store::MemoryStore;
 use actix_typed_session::{Session, SessionError, SessionMiddleware};
 use actix_web::{test, web, App};
 
 use support::*;
-
-/// Collects everything the fmt subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 async fn incr(session: Session) -> Result<String, SessionError> {
     let n: u64 = session.get("counter")?.unwrap_or(0) + 1;
@@ -48,13 +25,7 @@ async fn stream_without_late_store(session: Session) -> actix_web::HttpResponse 
 
 #[actix_web::test]
 async fn a_change_after_commit_is_reported() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = capture_logs();
     let app = test::init_service(
         App::new()
             .wrap(SessionMiddleware::new(MemoryStore::default()))
@@ -72,14 +43,7 @@ async fn a_change_after_commit_is_reported() {
 
 #[actix_web::test]
 async fn events_explain_and_never_leak_ids() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = capture_logs();
 
     let store = Instrumented::new(MemoryStore::default());
     let app = test::init_service(

@@ -109,7 +109,7 @@ pub(crate) fn presented_id(ctx: &Ctx, req: &HttpRequest) -> Option<SessionId> {
         .config
         .state
         .read(req)
-        .and_then(|v| ctx.store.unseal(&v))
+        .and_then(|v| ctx.store.unseal(&v, None))
     {
         Some(Unsealed::Id(id)) => Some(id),
         _ => None,
@@ -148,8 +148,14 @@ pub(crate) async fn execute(
                 };
                 data.rotate();
                 data.record.expires_at = ctx.config.expiry(data.record.created_at, now);
-                (data.retired.take(), data.id.clone(), data.record.clone())
+                let binding = data.binding.clone();
+                (
+                    data.retired.take(),
+                    data.id.clone(),
+                    (data.record.clone(), binding),
+                )
             };
+            let (record, binding) = record;
             if let Some(old) = &retired {
                 ctx.store
                     .delete(old)
@@ -162,36 +168,42 @@ pub(crate) async fn execute(
                 .map_err(|e| store_failed(&id, e))?;
             mark_saved(session);
             tracing::debug!(session = %id.log_tag(), "session id changed");
-            client_value(ctx, &id, &record, true)
+            client_value(ctx, &id, &record, binding.as_deref(), true)
         }
         Plan::Save { send } => {
-            let (id, record, changes) = {
+            let (id, record, changes, binding) = {
                 let Some(mut data) = session.data() else {
                     return Ok(ClientUpdate::Keep);
                 };
                 data.record.expires_at = ctx.config.expiry(data.record.created_at, now);
-                (data.id.clone(), data.record.clone(), data.changes())
+                let binding = data.binding.clone();
+                (
+                    data.id.clone(),
+                    data.record.clone(),
+                    data.changes(),
+                    binding,
+                )
             };
             ctx.store
                 .save(&id, &record, &changes)
                 .await
                 .map_err(|e| store_failed(&id, e))?;
             mark_saved(session);
-            client_value(ctx, &id, &record, send)
+            client_value(ctx, &id, &record, binding.as_deref(), send)
         }
         Plan::Touch { send } => {
-            let (id, record) = {
+            let (id, record, binding) = {
                 let Some(mut data) = session.data() else {
                     return Ok(ClientUpdate::Keep);
                 };
                 data.record.expires_at = ctx.config.expiry(data.record.created_at, now);
-                (data.id.clone(), data.record.clone())
+                (data.id.clone(), data.record.clone(), data.binding.clone())
             };
             ctx.store
                 .touch(&id, &record)
                 .await
                 .map_err(|e| store_failed(&id, e))?;
-            client_value(ctx, &id, &record, send)
+            client_value(ctx, &id, &record, binding.as_deref(), send)
         }
     }
 }
@@ -201,9 +213,10 @@ fn client_value(
     ctx: &Ctx,
     id: &SessionId,
     record: &crate::store::Record,
+    binding: Option<&[u8]>,
     send: bool,
 ) -> Result<ClientUpdate, SessionError> {
-    match ctx.store.seal(id, record)? {
+    match ctx.store.seal(id, record, binding)? {
         ClientValue::Sealed(sealed) => Ok(ClientUpdate::Send(sealed)),
         ClientValue::Id if send => Ok(ClientUpdate::Send(id.as_str().to_owned())),
         ClientValue::Id | ClientValue::Unchanged => Ok(ClientUpdate::Keep),

@@ -64,6 +64,15 @@ pub enum SessionError {
         #[source]
         source: BoxError,
     },
+    /// The session would not fit in its cookie (browsers keep at most 4096 bytes of name and
+    /// value). Nothing is sent, so the client keeps its previous cookie. Answered with 500.
+    #[error("session cookie would be {size} bytes, over the limit of {limit}")]
+    CookieTooLarge {
+        /// Bytes of `name=value` the cookie would have.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A `Session` was requested but no [`SessionMiddleware`](crate::SessionMiddleware) wraps
     /// the route: a setup mistake, answered with 500.
     #[error("no SessionMiddleware wraps this route (add .wrap(SessionMiddleware::new(..)))")]
@@ -80,8 +89,12 @@ impl ResponseError for SessionError {
 
     fn error_response(&self) -> HttpResponse {
         let body = match self {
-            SessionError::Store(_) => "session store unavailable",
-            _ => "session error",
+            SessionError::Store(_) => "session store unavailable".to_owned(),
+            // Not a secret, and it tells the developer what to fix.
+            SessionError::CookieTooLarge { size, limit } => {
+                format!("session too large for its cookie ({size} bytes, limit {limit})")
+            }
+            _ => "session error".to_owned(),
         };
         HttpResponse::build(self.status_code())
             .content_type("text/plain; charset=utf-8")

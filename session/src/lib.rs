@@ -6,8 +6,9 @@
 //! - a **state** ([`state`]) that carries the session id: a cookie (default), a header or a query
 //!   parameter;
 //! - a **store** ([`store`]) that keeps the data: [`store::MemoryStore`] (the embedded default),
-//!   [`store::FileStore`], `store::RedisStore` (feature `redis`), [`store::NullStore`], or your
-//!   own [`store::SessionStore`].
+//!   [`store::FileStore`], `store::RedisStore` (feature `redis`), [`store::CookieStore`] (the
+//!   whole session sealed in the cookie), [`store::NullStore`], or your own
+//!   [`store::SessionStore`].
 //!
 //! Handlers take a [`Session`](struct@Session) argument, or a typed session struct (below).
 //! Nothing is loaded until one does, and nothing is written unless something changed: a visitor
@@ -102,6 +103,7 @@
 //! | [`store::MemoryStore`] | this process | yes | default; bounded (LRU); gone on restart |
 //! | [`store::FileStore`] | a directory | yes (within a process) | atomic writes, mode 0600, swept |
 //! | `store::RedisStore` | Redis / Redis Cluster | yes (hash fields) | one round trip per operation |
+//! | [`store::CookieStore`] | the client's cookie | — (whole session) | signed or encrypted, key rotation, ≤ 4 KiB |
 //! | [`store::NullStore`] | nowhere | — | every request starts afresh |
 //!
 //! # Feature flags
@@ -130,6 +132,36 @@ mod session;
 pub mod state;
 pub mod store;
 pub mod typed;
+
+/// Entry points into the decode paths, for the fuzz targets in `fuzz/` (feature `fuzzing`; not
+/// part of the API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The cookie state's parse of `Cookie` headers, then the id check.
+    pub fn cookie_header(headers: &actix_web::http::header::HeaderMap) -> Option<crate::SessionId> {
+        let raw = crate::state::CookieState::default().read(headers)?;
+        crate::SessionId::parse(&raw)
+    }
+
+    /// The query state's parse.
+    pub fn query(query: &str) -> Option<String> {
+        crate::state::QueryState::default()
+            .read(query)
+            .map(|v| v.into_owned())
+    }
+
+    /// The file store's decode of a session file.
+    pub fn file_record(bytes: &[u8]) -> Option<crate::store::Record> {
+        crate::store::file_decode(bytes)
+    }
+
+    /// The Redis store's decode of an `HGETALL` reply.
+    #[cfg(feature = "redis")]
+    pub fn redis_record(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Option<crate::store::Record> {
+        crate::store::redis_decode(fields)
+    }
+}
 
 pub use config::{
     ErrorRenderer, SessionMiddlewareBuilder, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,

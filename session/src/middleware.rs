@@ -28,7 +28,7 @@ use crate::commit::{decide, execute, presented_id, ClientUpdate, Plan};
 use crate::config::{Ctx, SessionMiddlewareBuilder};
 use crate::error::SessionError;
 use crate::session::{Options, Session};
-use crate::store::SessionStore;
+use crate::store::{ClientValue, SessionStore};
 use crate::typed::RequestScope;
 
 /// The session middleware. Wrap an `App` or a scope with it.
@@ -159,7 +159,11 @@ async fn commit<B: MessageBody + 'static>(
         }
     }
 
-    let late = options.has(Options::LATE_STORE) && !expire && !server_error && session.is_loaded();
+    let late = options.has(Options::LATE_STORE)
+        && !expire
+        && !server_error
+        && session.is_loaded()
+        && !client_side(&session);
     let update = if late {
         late_head(&session)
     } else {
@@ -176,7 +180,13 @@ async fn commit<B: MessageBody + 'static>(
         let presented = (plan == Plan::Expire && !session.is_loaded())
             .then(|| presented_id(&ctx, res.request()))
             .flatten();
-        match execute(&session, plan, presented).await {
+        let update = execute(&session, plan, presented).await.and_then(|update| {
+            if let ClientUpdate::Send(value) = &update {
+                config.state.check_size(value)?;
+            }
+            Ok(update)
+        });
+        match update {
             Ok(update) => update,
             Err(err) => return failed(res, &ctx, err),
         }
@@ -206,6 +216,22 @@ async fn commit<B: MessageBody + 'static>(
         Late::Idle
     });
     res.map_body(|_, body| EitherBody::left(SessionBody { body, late }))
+}
+
+/// Whether the store carries the data in the client's value: then the value must leave with the
+/// response head, and `late_store` cannot apply.
+fn client_side(session: &Session) -> bool {
+    let store = &session.0.ctx.store;
+    let sealed = session.data().is_some_and(|d| {
+        matches!(
+            store.seal(&d.id, &d.record, d.binding.as_deref()),
+            Ok(ClientValue::Sealed(_))
+        )
+    });
+    if sealed {
+        tracing::warn!("late_store has no effect with a client-side store; committing now");
+    }
+    sealed
 }
 
 /// With `late_store`, what the client must learn with the response head: a new or rotated id,

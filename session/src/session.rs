@@ -62,6 +62,8 @@ pub(crate) struct Data {
     /// until the store forgets it.
     pub(crate) retired: Option<SessionId>,
     pub(crate) rotated: bool,
+    /// The store's [`client_binding`](crate::store::SessionStore::client_binding) of this request.
+    pub(crate) binding: Option<Vec<u8>>,
 }
 
 impl Data {
@@ -199,22 +201,18 @@ impl Session {
 
     /// A copy of the value under `key`, or `None` when absent.
     ///
+    /// A stored value that does not decode as `T` (a type changed between deploys, a corrupt
+    /// record) reads as absent and is logged at `warn`; it stays stored until overwritten.
+    ///
     /// # Errors
-    /// [`SessionError::Decode`] when the stored value is not a `T`.
+    /// None today; the `Result` leaves room for codecs that can fail in other ways.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let data = self.guard();
-        match data.record.data.get(key) {
-            None => Ok(None),
-            Some(bytes) => {
-                self.codec()
-                    .decode(bytes)
-                    .map(Some)
-                    .map_err(|source| SessionError::Decode {
-                        key: key.to_owned(),
-                        source,
-                    })
-            }
-        }
+        Ok(data
+            .record
+            .data
+            .get(key)
+            .and_then(|bytes| self.decode_or_warn(&data.id, key, bytes)))
     }
 
     /// Stores `value` under `key`.
@@ -230,10 +228,11 @@ impl Session {
         Ok(())
     }
 
-    /// Stores `value` under `key` and returns the value it replaces.
+    /// Stores `value` under `key` and returns the value it replaces (`None` when there was none,
+    /// or when it did not decode as `T`).
     ///
     /// # Errors
-    /// Encoding `value` or decoding the old value failed; on an encode error nothing changed.
+    /// [`SessionError::Encode`] when `value` cannot be serialized; the session is unchanged.
     pub fn replace<T: Serialize + DeserializeOwned>(
         &self,
         key: impl Into<String>,
@@ -260,10 +259,11 @@ impl Session {
         had
     }
 
-    /// Removes `key` and returns its value.
+    /// Removes `key` and returns its value (`None` when absent, or when it did not decode as `T`;
+    /// it is removed all the same).
     ///
     /// # Errors
-    /// [`SessionError::Decode`] when the value was not a `T` (it is removed all the same).
+    /// None today; see [`get`](Self::get).
     pub fn take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let old = {
             let mut data = self.guard_mut();
@@ -309,10 +309,11 @@ impl Session {
         self.set(T::KEY, value)
     }
 
-    /// A copy of the typed session value stored under [`TypedSession::KEY`].
+    /// A copy of the typed session value stored under [`TypedSession::KEY`] (absent, or not
+    /// decodable as `T`: `None`).
     ///
     /// # Errors
-    /// [`SessionError::Decode`] when the stored value is not a `T`.
+    /// None today; see [`get`](Self::get).
     pub fn typed<T: TypedSession>(&self) -> Result<Option<T>, SessionError> {
         self.get(T::KEY)
     }
@@ -373,16 +374,32 @@ impl Session {
         key: &str,
         bytes: Option<Vec<u8>>,
     ) -> Result<Option<T>, SessionError> {
-        match bytes {
-            None => Ok(None),
-            Some(bytes) => {
-                self.codec()
-                    .decode(&bytes)
-                    .map(Some)
-                    .map_err(|source| SessionError::Decode {
-                        key: key.to_owned(),
-                        source,
-                    })
+        let bytes = match bytes {
+            None => return Ok(None),
+            Some(bytes) => bytes,
+        };
+        let id = self.guard().id.clone();
+        Ok(self.decode_or_warn(&id, key, &bytes))
+    }
+
+    /// Decodes a stored value; one that does not decode is logged and read as absent.
+    fn decode_or_warn<T: DeserializeOwned>(
+        &self,
+        id: &SessionId,
+        key: &str,
+        bytes: &[u8],
+    ) -> Option<T> {
+        match self.codec().decode(bytes) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                tracing::warn!(
+                    session = %id.log_tag(),
+                    key,
+                    type_name = std::any::type_name::<T>(),
+                    %error,
+                    "stored session value does not decode as the requested type: treated as absent"
+                );
+                None
             }
         }
     }
@@ -410,6 +427,7 @@ fn lock(m: &Mutex<Data>) -> MutexGuard<'_, Data> {
 async fn load(ctx: &Ctx, req: &HttpRequest) -> Result<Data, SessionError> {
     let config = &ctx.config;
     let now = config.clock.now();
+    let binding = ctx.store.client_binding(req);
     let fresh = || Data {
         id: SessionId::generate(),
         existed: false,
@@ -422,11 +440,12 @@ async fn load(ctx: &Ctx, req: &HttpRequest) -> Result<Data, SessionError> {
         cleared: false,
         retired: None,
         rotated: false,
+        binding: binding.clone(),
     };
     let Some(raw) = config.state.read(req) else {
         return Ok(fresh());
     };
-    let (id, record) = match ctx.store.unseal(&raw) {
+    let (id, record) = match ctx.store.unseal(&raw, binding.as_deref()) {
         None => {
             tracing::info!(
                 len = raw.len(),
@@ -452,6 +471,7 @@ async fn load(ctx: &Ctx, req: &HttpRequest) -> Result<Data, SessionError> {
             cleared: false,
             retired: None,
             rotated: false,
+            binding,
         }),
         Some(_) => {
             tracing::debug!(session = %id.log_tag(), "session expired; starting a new session");

@@ -193,6 +193,10 @@ macro_rules! conformance_suite {
     (sequential let $var:ident = $init:expr; $make:expr) => {
         $crate::conformance_suite!(@names sequential ($var, $init) $make);
     };
+    // Only the named cases, for a store where the others do not apply.
+    (cases $make:expr; $($name:ident),* $(,)?) => {
+        $crate::conformance_suite!(@tests $make; $($name),*);
+    };
     ($make:expr) => {
         $crate::conformance_suite!(@names tests $make);
     };

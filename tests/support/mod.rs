@@ -121,15 +121,19 @@ impl<S: SessionStore> SessionStore for Instrumented<S> {
         self.check()?;
         self.inner.touch(id, record).await
     }
-    fn unseal(&self, value: &str) -> Option<Unsealed> {
-        self.inner.unseal(value)
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
+        self.inner.unseal(value, binding)
+    }
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        self.inner.client_binding(req)
     }
     fn seal(
         &self,
         id: &SessionId,
         record: &Record,
+        binding: Option<&[u8]>,
     ) -> Result<actix_typed_session::store::ClientValue, actix_typed_session::SessionError> {
-        self.inner.seal(id, record)
+        self.inner.seal(id, record, binding)
     }
 }
 
@@ -208,10 +212,13 @@ pub fn post(uri: &str, id: Option<&str>) -> actix_http::Request {
     req.to_request()
 }
 
-/// What the store holds for the id `value` (through the `SessionStore` trait itself).
+/// What the store holds for the client value `value` (through the `SessionStore` trait itself):
+/// the record under that id, or for a client-side store the record sealed in the value.
 pub async fn stored<S: SessionStore>(store: &S, value: &str) -> Option<Record> {
-    let id = SessionId::parse(value)?;
-    store.load(&id).await.expect("store load")
+    match store.unseal(value, None)? {
+        Unsealed::Id(id) => store.load(&id).await.expect("store load"),
+        Unsealed::Record(_, record) => Some(record),
+    }
 }
 
 /// The JSON value stored under `key` for the id `value`.
@@ -252,6 +259,20 @@ impl<S: SessionStore> SessionStore for Guarded<S> {
     async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
         self.store.touch(id, record).await
     }
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
+        self.store.unseal(value, binding)
+    }
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        self.store.client_binding(req)
+    }
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        binding: Option<&[u8]>,
+    ) -> Result<actix_typed_session::store::ClientValue, actix_typed_session::SessionError> {
+        self.store.seal(id, record, binding)
+    }
 }
 
 /// A unique temp directory, removed when dropped.
@@ -271,5 +292,37 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Everything `tracing` writes while the returned guard lives (all levels, no colours).
+pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+/// The text a [`capture_logs`] subscriber wrote.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -14,6 +14,7 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: Option<PathBuf>,
+    persistent: bool,
     pub url: String,
 }
 
@@ -29,6 +30,7 @@ impl RedisServer {
                 child: None,
                 port: 0,
                 dir: None,
+                persistent: false,
                 url,
             };
         }
@@ -37,10 +39,20 @@ impl RedisServer {
 
     /// Always a private server (tests that kill, pause or count commands need their own).
     pub fn spawn() -> Self {
+        Self::spawn_with(false)
+    }
+
+    /// A private server that writes every command to its append-only file and fsyncs it before
+    /// answering (`appendfsync always`): what it acknowledged survives a kill and restart.
+    pub fn spawn_persistent() -> Self {
+        Self::spawn_with(true)
+    }
+
+    fn spawn_with(persistent: bool) -> Self {
         let mut last_err = String::new();
         for _ in 0..5 {
             let port = free_port();
-            match Self::spawn_on(port) {
+            match Self::spawn_on(port, persistent) {
                 Ok(server) => return server,
                 Err(e) => last_err = e,
             }
@@ -48,12 +60,18 @@ impl RedisServer {
         panic!("could not start redis-server: {last_err}");
     }
 
-    fn spawn_on(port: u16) -> Result<Self, String> {
+    fn spawn_on(port: u16, persistent: bool) -> Result<Self, String> {
         let dir = std::env::temp_dir().join(format!("ats-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let aof: &[&str] = if persistent {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            &["--appendonly", "no"]
+        };
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", ""])
+            .args(aof)
             .arg("--dir")
             .arg(&dir)
             .stdout(Stdio::null())
@@ -67,6 +85,7 @@ impl RedisServer {
             child: Some(child),
             port,
             dir: Some(dir),
+            persistent,
             url: format!("redis://127.0.0.1:{port}"),
         };
         server.wait_ready()?;
@@ -124,10 +143,30 @@ impl RedisServer {
         }
     }
 
-    /// Starts the private server again on the same port.
+    /// Kills the private server from another thread as soon as `when` holds (while requests
+    /// are in flight on this one), or after 10 s.
+    pub fn kill_when(
+        &mut self,
+        when: impl Fn() -> bool + Send + 'static,
+    ) -> std::thread::JoinHandle<()> {
+        let mut child = self.child.take().expect("a private server");
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !when() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        })
+    }
+
+    /// Starts the private server again on the same port (and, if persistent, the same data).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "kill() first");
-        let again = Self::spawn_on(self.port).expect("restart redis-server");
+        // Keep the directory: `*self = ..` drops the old value, whose Drop would remove it.
+        let dir = self.dir.take();
+        let again = Self::spawn_on(self.port, self.persistent).expect("restart redis-server");
+        drop(dir);
         *self = again;
     }
 
@@ -285,6 +324,7 @@ impl RedisCluster {
                 child: Some(child),
                 port,
                 dir: Some(dir),
+                persistent: false,
                 url: format!("redis://127.0.0.1:{port}"),
             };
             if server.wait_ready().is_ok() {

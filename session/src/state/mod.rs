@@ -64,6 +64,9 @@ impl IdCarrier {
             IdCarrier::Header(s) => s.read(req.headers()),
             IdCarrier::Query(s) => s.read(req.query_string()),
         }?;
+        if raw.is_empty() {
+            return None; // a cleared cookie (`id=`) is no session at all
+        }
         if raw.len() > MAX_VALUE_LEN {
             tracing::debug!(
                 len = raw.len(),
@@ -80,6 +83,24 @@ impl IdCarrier {
             IdCarrier::Cookie(s) => s.send(headers, value),
             IdCarrier::Header(s) => s.send(headers, value),
             IdCarrier::Query(_) => false,
+        }
+    }
+
+    /// Refuses a value the client could not keep (a cookie over 4096 bytes): it would be
+    /// truncated or dropped by the browser, silently losing the session.
+    pub(crate) fn check_size(&self, value: &str) -> Result<(), crate::error::SessionError> {
+        match self {
+            IdCarrier::Cookie(s) => {
+                let size = s.name().len() + 1 + value.len();
+                if size > MAX_VALUE_LEN {
+                    return Err(crate::error::SessionError::CookieTooLarge {
+                        size,
+                        limit: MAX_VALUE_LEN,
+                    });
+                }
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 

@@ -209,6 +209,10 @@ impl Inner {
                 return Ok(None);
             }
         };
+        if disk.v != 1 {
+            tracing::warn!(file = %path.display(), version = disk.v, "unknown session file version");
+            return Ok(None);
+        }
         if disk.expires_at <= self.clock.now() {
             remove_if_present(path)?;
             return Ok(None);
@@ -262,6 +266,17 @@ impl Inner {
         }
         Ok(removed)
     }
+}
+
+/// Decodes a session file's bytes as the default (JSON) store does (for the fuzz targets).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode(bytes: &[u8]) -> Option<Record> {
+    let disk: OnDisk = Codec::Json.decode(bytes).ok()?;
+    Some(Record {
+        data: disk.data,
+        created_at: disk.created_at,
+        expires_at: disk.expires_at,
+    })
 }
 
 fn entry_age(path: &Path) -> Option<Duration> {

@@ -21,18 +21,29 @@ use std::pin::Pin;
 use crate::error::{SessionError, StoreError};
 use crate::id::SessionId;
 
+mod cookie;
 mod file;
 mod memory;
 mod null;
 #[cfg(feature = "redis")]
 mod redis;
 
+pub use self::cookie::{
+    CookieDecodeError, CookieSerializer, CookieStore, CookieStoreBuilder, EncodeFailure,
+    JsonSerializer, MIN_KEY_LEN,
+};
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
 /// Re-export of `deadpool-redis`, so the pool types match the store's (feature `redis`).
 #[cfg(feature = "redis")]
 pub use deadpool_redis;
+#[cfg(feature = "fuzzing")]
+pub(crate) use file::decode as file_decode;
 pub use file::{FileStore, FileStoreBuilder};
+#[cfg(all(feature = "fuzzing", feature = "redis"))]
+pub(crate) fn redis_decode(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Record> {
+    self::redis::parse(fields, &SessionId::generate())
+}
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use null::NullStore;
 
@@ -152,9 +163,19 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Reads the value a client presented (already unquoted and percent-decoded).
     ///
     /// The default accepts only a well-formed [`SessionId`]; anything else is `None` and gives a
-    /// fresh session. A client-side store opens its sealed value here instead.
-    fn unseal(&self, value: &str) -> Option<Unsealed> {
+    /// fresh session. A client-side store opens its sealed value here instead; `binding` is what
+    /// [`client_binding`](Self::client_binding) returned for this request.
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
+        let _ = binding;
         SessionId::parse(value).map(Unsealed::Id)
+    }
+
+    /// What of the request a session should be bound to (for example a hash of the
+    /// `User-Agent`), passed to [`unseal`](Self::unseal) and [`seal`](Self::seal). The default:
+    /// nothing.
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        let _ = req;
+        None
     }
 
     /// The value to send to the client for this session. Server-side stores keep the default,
@@ -164,8 +185,13 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// A [`SessionError`] fails the response (for example a value that cannot be encoded).
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<ClientValue, SessionError> {
-        let _ = (id, record);
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        binding: Option<&[u8]>,
+    ) -> Result<ClientValue, SessionError> {
+        let _ = (id, record, binding);
         Ok(ClientValue::Id)
     }
 }
@@ -182,8 +208,14 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     ) -> StoreFuture<'a, ()>;
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()>;
     fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> StoreFuture<'a, ()>;
-    fn unseal(&self, value: &str) -> Option<Unsealed>;
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<ClientValue, SessionError>;
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed>;
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>>;
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        binding: Option<&[u8]>,
+    ) -> Result<ClientValue, SessionError>;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -204,11 +236,19 @@ impl<S: SessionStore> DynStore for S {
     fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> StoreFuture<'a, ()> {
         Box::pin(SessionStore::touch(self, id, record))
     }
-    fn unseal(&self, value: &str) -> Option<Unsealed> {
-        SessionStore::unseal(self, value)
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
+        SessionStore::unseal(self, value, binding)
     }
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<ClientValue, SessionError> {
-        SessionStore::seal(self, id, record)
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        SessionStore::client_binding(self, req)
+    }
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        binding: Option<&[u8]>,
+    ) -> Result<ClientValue, SessionError> {
+        SessionStore::seal(self, id, record, binding)
     }
 }
 
@@ -238,10 +278,18 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).touch(id, record)
     }
-    fn unseal(&self, value: &str) -> Option<Unsealed> {
-        (**self).unseal(value)
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
+        (**self).unseal(value, binding)
     }
-    fn seal(&self, id: &SessionId, record: &Record) -> Result<ClientValue, SessionError> {
-        (**self).seal(id, record)
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        (**self).client_binding(req)
+    }
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        binding: Option<&[u8]>,
+    ) -> Result<ClientValue, SessionError> {
+        (**self).seal(id, record, binding)
     }
 }

@@ -286,7 +286,7 @@ fn pool_from_url(url: &str) -> Result<deadpool_redis::Pool, ConfigError> {
 }
 
 /// Parses an `HGETALL` reply; a hash without its metadata is treated as absent.
-fn parse(fields: Vec<(Vec<u8>, Vec<u8>)>, id: &SessionId) -> Option<Record> {
+pub(super) fn parse(fields: Vec<(Vec<u8>, Vec<u8>)>, id: &SessionId) -> Option<Record> {
     if fields.is_empty() {
         return None;
     }

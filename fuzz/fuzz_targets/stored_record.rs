@@ -1,0 +1,16 @@
+//! Stored record → session: a session file's bytes, or a Redis hash's fields, never panic a load.
+#![no_main]
+
+use actix_typed_session::fuzzing;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = fuzzing::file_record(data);
+    // Fields and values as alternating NUL-separated parts.
+    let parts: Vec<Vec<u8>> = data.split(|b| *b == 0).map(<[u8]>::to_vec).collect();
+    let fields = parts
+        .chunks(2)
+        .map(|pair| (pair[0].clone(), pair.get(1).cloned().unwrap_or_default()))
+        .collect();
+    let _ = fuzzing::redis_record(fields);
+});

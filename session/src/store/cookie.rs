@@ -1,0 +1,655 @@
+//! [`CookieStore`]: the whole session sealed into the cookie (no server storage).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::{Changes, ClientValue, Record, SessionStore, Unsealed};
+use crate::error::{BoxError, ConfigError, SessionError, StoreError};
+use crate::id::{SessionId, ID_LEN};
+
+/// Minimum length of a key given to [`CookieStore::signed`] / [`CookieStore::encrypted`].
+pub const MIN_KEY_LEN: usize = 32;
+/// Largest decompressed payload accepted (a defence against compression bombs).
+const MAX_PLAINTEXT: usize = 64 * 1024;
+
+const VERSION: u8 = 1;
+const FLAG_DEFLATE: u8 = 1;
+const HEADER: usize = 2 + 8 + 8 + ID_LEN;
+const TAG: usize = 32;
+const NONCE: usize = 12;
+const SIGN_LABEL: &[u8] = b"actix-typed-session/v1/signed\0";
+const SEAL_LABEL: &[u8] = b"actix-typed-session/v1/encrypted";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Turns a session's values into bytes and back, for [`CookieStore`].
+///
+/// Values arrive already encoded by the middleware's codec (JSON by default). The default,
+/// [`JsonSerializer`], writes them as one JSON object.
+pub trait CookieSerializer: Send + Sync + 'static {
+    /// The session's values as bytes.
+    ///
+    /// # Errors
+    /// Any error makes the seal fail (see [`CookieStoreBuilder::on_encode_error`]).
+    fn serialize(&self, data: &HashMap<String, Vec<u8>>) -> Result<Vec<u8>, BoxError>;
+
+    /// The inverse of [`serialize`](Self::serialize).
+    ///
+    /// # Errors
+    /// Any error gives a fresh session (see [`CookieStoreBuilder::on_decode_error`]).
+    fn deserialize(&self, bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>, BoxError>;
+}
+
+/// The default serializer: `{"key": <value>, ..}`, each value embedded as the JSON it already is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonSerializer;
+
+impl CookieSerializer for JsonSerializer {
+    fn serialize(&self, data: &HashMap<String, Vec<u8>>) -> Result<Vec<u8>, BoxError> {
+        let mut map = BTreeMap::new();
+        for (key, value) in data {
+            let raw: &serde_json::value::RawValue = serde_json::from_slice(value)?;
+            map.insert(key.as_str(), raw);
+        }
+        Ok(serde_json::to_vec(&map)?)
+    }
+
+    fn deserialize(&self, bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>, BoxError> {
+        let map: HashMap<String, Box<serde_json::value::RawValue>> = serde_json::from_slice(bytes)?;
+        Ok(map
+            .into_iter()
+            .map(|(k, v)| (k, v.get().as_bytes().to_vec()))
+            .collect())
+    }
+}
+
+/// Why a client's cookie did not open; passed to [`CookieStoreBuilder::on_decode_error`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CookieDecodeError {
+    /// Not URL-safe base64, or too short to hold a sealed session.
+    #[error("malformed sealed cookie")]
+    Malformed,
+    /// No key verifies (tampered, or sealed with a key no longer configured).
+    #[error("sealed cookie does not verify with any configured key")]
+    Unverified,
+    /// Verified, but of an unknown format version or with a bad header.
+    #[error("sealed cookie has an unknown format")]
+    Format,
+    /// The compressed payload does not inflate (or inflates past 64 KiB).
+    #[error("sealed cookie does not decompress")]
+    Decompress,
+    /// The serializer rejected the payload (e.g. a schema change between deploys).
+    #[error("sealed cookie payload does not deserialize: {0}")]
+    Deserialize(BoxError),
+}
+
+/// What to do when a session cannot be sealed; returned by the
+/// [`on_encode_error`](CookieStoreBuilder::on_encode_error) hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncodeFailure {
+    /// Send no `Set-Cookie`: the client keeps its previous cookie; the response goes out as the
+    /// handler made it. The default.
+    #[default]
+    KeepPrevious,
+    /// Fail the response with `500` (or the middleware's chosen error response).
+    Fail,
+}
+
+type SerializeFn = dyn Fn(&HashMap<String, Vec<u8>>) -> Result<Vec<u8>, BoxError> + Send + Sync;
+type DeserializeFn = dyn Fn(&[u8]) -> Result<HashMap<String, Vec<u8>>, BoxError> + Send + Sync;
+type DecodeHook = dyn Fn(&CookieDecodeError) + Send + Sync;
+type Binder = dyn Fn(&actix_web::HttpRequest) -> Vec<u8> + Send + Sync;
+type EncodeHook = dyn Fn(&BoxError) -> EncodeFailure + Send + Sync;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Signed,
+    Encrypted,
+}
+
+/// The whole session in the cookie, as Plack's Session::Cookie and SerializedCookie: no server
+/// storage, so any number of app servers share sessions with nothing but a key.
+///
+/// - [`CookieStore::signed`]: the client can read the data (base64) but not change it
+///   (HMAC-SHA256).
+/// - [`CookieStore::encrypted`]: the client can neither read nor change it (AES-256-GCM).
+///
+/// Keys are at least 32 bytes of secret randomness; the signing and encryption keys are derived
+/// from them with the `cookie` crate's HKDF. With [`fallback_keys`](CookieStoreBuilder::fallback_keys)
+/// the current key seals and every key opens, so keys can be rotated without logging everyone out:
+/// a cookie sealed with an old key is re-sealed with the current one on its next write.
+///
+/// Inside the seal: a format version, the session id, its creation time and its expiry, so the
+/// server enforces the idle and absolute timeouts itself even if a browser keeps an old cookie.
+/// Anything that does not open (tampered, truncated, wrong key, expired, junk) gives a fresh
+/// session and a `tracing` event, never an error response.
+///
+/// Limits: a browser keeps at most about 4 KiB per cookie. A session that would not fit is never
+/// sent truncated: the middleware answers with [`SessionError::CookieTooLarge`] (500 by default)
+/// and the client keeps its previous cookie. [`compress`](CookieStoreBuilder::compress) helps with
+/// repetitive data. A logout (`expire`) removes the cookie but cannot revoke a copy an attacker
+/// already holds until it expires: keep the idle timeout short, or use a server-side store when
+/// revocation matters. `late_store` has no effect with this store (the cookie leaves with the
+/// response head).
+#[derive(Clone)]
+pub struct CookieStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    mode: Mode,
+    /// Current key first.
+    macs: Vec<HmacSha256>,
+    ciphers: Vec<Aes256Gcm>,
+    serialize: Arc<SerializeFn>,
+    deserialize: Arc<DeserializeFn>,
+    compress: bool,
+    on_decode_error: Option<Arc<DecodeHook>>,
+    on_encode_error: Option<Arc<EncodeHook>>,
+    binder: Option<Arc<Binder>>,
+}
+
+/// Configures a [`CookieStore`]; from [`CookieStore::signed`] or [`CookieStore::encrypted`].
+#[must_use]
+pub struct CookieStoreBuilder {
+    mode: Mode,
+    key: Vec<u8>,
+    fallback: Vec<Vec<u8>>,
+    serializer: Arc<dyn CookieSerializer>,
+    serialize: Option<Arc<SerializeFn>>,
+    deserialize: Option<Arc<DeserializeFn>>,
+    compress: bool,
+    on_decode_error: Option<Arc<DecodeHook>>,
+    on_encode_error: Option<Arc<EncodeHook>>,
+    binder: Option<Arc<Binder>>,
+}
+
+impl CookieStore {
+    /// Signed cookies (readable, tamper-proof) with `key` (at least 32 bytes).
+    pub fn signed(key: impl AsRef<[u8]>) -> CookieStoreBuilder {
+        CookieStoreBuilder::new(Mode::Signed, key.as_ref())
+    }
+
+    /// Encrypted cookies (private, tamper-proof) with `key` (at least 32 bytes).
+    pub fn encrypted(key: impl AsRef<[u8]>) -> CookieStoreBuilder {
+        CookieStoreBuilder::new(Mode::Encrypted, key.as_ref())
+    }
+}
+
+impl CookieStoreBuilder {
+    fn new(mode: Mode, key: &[u8]) -> Self {
+        CookieStoreBuilder {
+            mode,
+            key: key.to_vec(),
+            fallback: Vec::new(),
+            serializer: Arc::new(JsonSerializer),
+            serialize: None,
+            deserialize: None,
+            compress: false,
+            on_decode_error: None,
+            on_encode_error: None,
+            binder: None,
+        }
+    }
+
+    /// Older keys that still open cookies (tried in order after the current key); none seals.
+    pub fn fallback_keys<K: AsRef<[u8]>>(mut self, keys: impl IntoIterator<Item = K>) -> Self {
+        self.fallback = keys.into_iter().map(|k| k.as_ref().to_vec()).collect();
+        self
+    }
+
+    /// The serializer object (SerializedCookie's `serializer`). Default: [`JsonSerializer`].
+    pub fn serializer(mut self, serializer: impl CookieSerializer) -> Self {
+        self.serializer = Arc::new(serializer);
+        self
+    }
+
+    /// A serialize function; overrides the serializer object's (SerializedCookie's `serialize`).
+    pub fn serialize(
+        mut self,
+        f: impl Fn(&HashMap<String, Vec<u8>>) -> Result<Vec<u8>, BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        self.serialize = Some(Arc::new(f));
+        self
+    }
+
+    /// A deserialize function; overrides the serializer object's (SerializedCookie's
+    /// `deserialize`).
+    pub fn deserialize(
+        mut self,
+        f: impl Fn(&[u8]) -> Result<HashMap<String, Vec<u8>>, BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        self.deserialize = Some(Arc::new(f));
+        self
+    }
+
+    /// Deflate the payload when that makes it shorter (flagged inside the seal). Default: off.
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.compress = compress;
+        self
+    }
+
+    /// Called when a client's cookie does not open; the request then gets a fresh session.
+    pub fn on_decode_error(
+        mut self,
+        hook: impl Fn(&CookieDecodeError) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_decode_error = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called when a session cannot be serialized; its answer decides between sending no cookie
+    /// (the default) and failing the response.
+    pub fn on_encode_error(
+        mut self,
+        hook: impl Fn(&BoxError) -> EncodeFailure + Send + Sync + 'static,
+    ) -> Self {
+        self.on_encode_error = Some(Arc::new(hook));
+        self
+    }
+
+    /// Binds each cookie to what `binder` returns for the request (its SHA-256 joins the seal):
+    /// a cookie replayed by a client for which `binder` returns something else does not open.
+    /// Off by default.
+    ///
+    /// Trade-offs: it makes a stolen cookie harder to use only if the thief cannot copy what you
+    /// bind to (a `User-Agent` is easy to copy; an IP address changes on mobile networks and
+    /// behind some proxies, logging users out). When the bound value changes, the user simply
+    /// gets a fresh session. See [`bind_to_user_agent`](Self::bind_to_user_agent).
+    pub fn bind_to(
+        mut self,
+        binder: impl Fn(&actix_web::HttpRequest) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Self {
+        self.binder = Some(Arc::new(binder));
+        self
+    }
+
+    /// [`bind_to`](Self::bind_to) the request's `User-Agent` header (a cheap speed bump, not a
+    /// defence against a thief who also copies the header).
+    pub fn bind_to_user_agent(self) -> Self {
+        self.bind_to(|req| {
+            req.headers()
+                .get(actix_web::http::header::USER_AGENT)
+                .map(|v| v.as_bytes().to_vec())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Checks the keys and builds the store.
+    ///
+    /// # Errors
+    /// A key shorter than [`MIN_KEY_LEN`] bytes (or empty).
+    pub fn build(self) -> Result<CookieStore, ConfigError> {
+        let keys: Vec<&Vec<u8>> = std::iter::once(&self.key).chain(&self.fallback).collect();
+        for (i, key) in keys.iter().enumerate() {
+            if key.len() < MIN_KEY_LEN {
+                let which = if i == 0 {
+                    "the key".to_owned()
+                } else {
+                    format!("fallback key {i}")
+                };
+                return Err(ConfigError(format!(
+                    "CookieStore: {which} has {} bytes; at least {MIN_KEY_LEN} random bytes are needed",
+                    key.len()
+                )));
+            }
+        }
+        let derived: Vec<cookie::Key> = keys.iter().map(|k| cookie::Key::derive_from(k)).collect();
+        let macs = derived
+            .iter()
+            .map(|k| {
+                <HmacSha256 as Mac>::new_from_slice(k.signing()).expect("HMAC takes any key length")
+            })
+            .collect();
+        let ciphers = derived
+            .iter()
+            .map(|k| Aes256Gcm::new_from_slice(k.encryption()).expect("derived keys are 32 bytes"))
+            .collect();
+        let object = self.serializer;
+        let serialize = self.serialize.unwrap_or_else(|| {
+            let object = object.clone();
+            Arc::new(move |data: &HashMap<String, Vec<u8>>| object.serialize(data))
+        });
+        let deserialize = self
+            .deserialize
+            .unwrap_or_else(|| Arc::new(move |bytes: &[u8]| object.deserialize(bytes)));
+        Ok(CookieStore {
+            inner: Arc::new(Inner {
+                mode: self.mode,
+                macs,
+                ciphers,
+                serialize,
+                deserialize,
+                compress: self.compress,
+                on_decode_error: self.on_decode_error,
+                on_encode_error: self.on_encode_error,
+                binder: self.binder,
+            }),
+        })
+    }
+}
+
+impl Inner {
+    fn plaintext(&self, id: &SessionId, record: &Record) -> Result<Vec<u8>, BoxError> {
+        let body = (self.serialize)(&record.data)?;
+        let (flags, body) = match self.compress {
+            true => {
+                let packed = miniz_oxide::deflate::compress_to_vec(&body, 6);
+                if packed.len() < body.len() {
+                    (FLAG_DEFLATE, packed)
+                } else {
+                    (0, body)
+                }
+            }
+            false => (0, body),
+        };
+        let mut out = Vec::with_capacity(HEADER + body.len() + TAG + NONCE);
+        out.push(VERSION);
+        out.push(flags);
+        out.extend_from_slice(&record.created_at.to_be_bytes());
+        out.extend_from_slice(&record.expires_at.to_be_bytes());
+        out.extend_from_slice(id.as_str().as_bytes());
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Associated data of the seal: the label, and the client binding when there is one.
+    fn context<'a>(&self, label: &'a [u8], binding: Option<&[u8]>) -> std::borrow::Cow<'a, [u8]> {
+        match (&self.binder, binding) {
+            (None, _) => std::borrow::Cow::Borrowed(label),
+            (Some(_), binding) => {
+                std::borrow::Cow::Owned([label, b"\0bound\0", binding.unwrap_or_default()].concat())
+            }
+        }
+    }
+
+    fn seal(&self, mut plaintext: Vec<u8>, binding: Option<&[u8]>) -> Result<String, BoxError> {
+        match self.mode {
+            Mode::Signed => {
+                let mut mac = self.macs[0].clone();
+                mac.update(&self.context(SIGN_LABEL, binding));
+                mac.update(&plaintext);
+                plaintext.extend_from_slice(&mac.finalize().into_bytes());
+                Ok(URL_SAFE_NO_PAD.encode(&plaintext))
+            }
+            Mode::Encrypted => {
+                let mut nonce = [0u8; NONCE];
+                getrandom::getrandom(&mut nonce).map_err(|e| format!("random source: {e}"))?;
+                let sealed = self.ciphers[0]
+                    .encrypt(
+                        Nonce::from_slice(&nonce),
+                        Payload {
+                            msg: &plaintext,
+                            aad: &self.context(SEAL_LABEL, binding),
+                        },
+                    )
+                    .map_err(|_| "AES-GCM encryption failed")?;
+                let mut out = Vec::with_capacity(NONCE + sealed.len());
+                out.extend_from_slice(&nonce);
+                out.extend_from_slice(&sealed);
+                Ok(URL_SAFE_NO_PAD.encode(&out))
+            }
+        }
+    }
+
+    /// Verifies or decrypts with each key in turn; the plaintext of the first that works.
+    fn open(&self, value: &str, binding: Option<&[u8]>) -> Result<Vec<u8>, CookieDecodeError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(value)
+            .map_err(|_| CookieDecodeError::Malformed)?;
+        match self.mode {
+            Mode::Signed => {
+                if bytes.len() < HEADER + TAG {
+                    return Err(CookieDecodeError::Malformed);
+                }
+                let (plaintext, tag) = bytes.split_at(bytes.len() - TAG);
+                let context = self.context(SIGN_LABEL, binding);
+                for mac in &self.macs {
+                    let mut mac = mac.clone();
+                    mac.update(&context);
+                    mac.update(plaintext);
+                    if mac.verify_slice(tag).is_ok() {
+                        return Ok(plaintext.to_vec());
+                    }
+                }
+                Err(CookieDecodeError::Unverified)
+            }
+            Mode::Encrypted => {
+                if bytes.len() < NONCE + HEADER + 16 {
+                    return Err(CookieDecodeError::Malformed);
+                }
+                let (nonce, sealed) = bytes.split_at(NONCE);
+                let context = self.context(SEAL_LABEL, binding);
+                for cipher in &self.ciphers {
+                    let payload = Payload {
+                        msg: sealed,
+                        aad: &context,
+                    };
+                    if let Ok(plaintext) = cipher.decrypt(Nonce::from_slice(nonce), payload) {
+                        return Ok(plaintext);
+                    }
+                }
+                Err(CookieDecodeError::Unverified)
+            }
+        }
+    }
+
+    fn unseal(
+        &self,
+        value: &str,
+        binding: Option<&[u8]>,
+    ) -> Result<(SessionId, Record), CookieDecodeError> {
+        let plaintext = self.open(value, binding)?;
+        if plaintext.len() < HEADER || plaintext[0] != VERSION {
+            return Err(CookieDecodeError::Format);
+        }
+        let flags = plaintext[1];
+        let number = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&plaintext[at..at + 8]);
+            u64::from_be_bytes(b)
+        };
+        let (created_at, expires_at) = (number(2), number(10));
+        let id = std::str::from_utf8(&plaintext[18..HEADER])
+            .ok()
+            .and_then(SessionId::parse)
+            .ok_or(CookieDecodeError::Format)?;
+        let body = &plaintext[HEADER..];
+        let inflated;
+        let body = if flags & FLAG_DEFLATE != 0 {
+            inflated = miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_PLAINTEXT)
+                .map_err(|_| CookieDecodeError::Decompress)?;
+            &inflated[..]
+        } else {
+            body
+        };
+        let data = (self.deserialize)(body).map_err(CookieDecodeError::Deserialize)?;
+        Ok((
+            id,
+            Record {
+                data,
+                created_at,
+                expires_at,
+            },
+        ))
+    }
+}
+
+impl SessionStore for CookieStore {
+    /// Nothing is stored server-side: an id alone never finds a session.
+    async fn load(&self, _: &SessionId) -> Result<Option<Record>, StoreError> {
+        Ok(None)
+    }
+
+    /// The data travels in the cookie ([`seal`](SessionStore::seal)); nothing to write here.
+    async fn save(&self, _: &SessionId, _: &Record, _: &Changes) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn delete(&self, _: &SessionId) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn touch(&self, _: &SessionId, _: &Record) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
+        match self.inner.unseal(value, binding) {
+            Ok((id, record)) => Some(Unsealed::Record(id, record)),
+            Err(err) => {
+                tracing::info!(error = %err, "session cookie did not open");
+                if let Some(hook) = &self.inner.on_decode_error {
+                    hook(&err);
+                }
+                None
+            }
+        }
+    }
+
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        use sha2::Digest as _;
+        let binder = self.inner.binder.as_ref()?;
+        Some(Sha256::digest(binder(req)).to_vec())
+    }
+
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        binding: Option<&[u8]>,
+    ) -> Result<ClientValue, SessionError> {
+        let sealed = self
+            .inner
+            .plaintext(id, record)
+            .and_then(|p| self.inner.seal(p, binding));
+        match sealed {
+            Ok(value) => Ok(ClientValue::Sealed(value)),
+            Err(err) => {
+                tracing::error!(session = %id.log_tag(), error = %err, "session cannot be sealed");
+                let action = self
+                    .inner
+                    .on_encode_error
+                    .as_ref()
+                    .map_or(EncodeFailure::KeepPrevious, |hook| hook(&err));
+                match action {
+                    EncodeFailure::KeepPrevious => Ok(ClientValue::Unchanged),
+                    EncodeFailure::Fail => Err(SessionError::Encode {
+                        key: "<session cookie>".into(),
+                        source: err,
+                    }),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        let mut data = HashMap::new();
+        data.insert("n".to_owned(), b"42".to_vec());
+        data.insert("name".to_owned(), b"\"ann\"".to_vec());
+        Record {
+            data,
+            created_at: 1_700_000_000,
+            expires_at: 1_700_003_600,
+        }
+    }
+
+    #[test]
+    fn seal_open_round_trip_both_modes() {
+        for store in [
+            CookieStore::signed([7u8; 32]).build().unwrap(),
+            CookieStore::encrypted([7u8; 32])
+                .compress(true)
+                .build()
+                .unwrap(),
+        ] {
+            let id = SessionId::generate();
+            let ClientValue::Sealed(value) = store.seal(&id, &record(), None).unwrap() else {
+                panic!("sealed")
+            };
+            let (back_id, back) = store.inner.unseal(&value, None).unwrap();
+            assert_eq!(back_id, id);
+            assert_eq!(back, record());
+        }
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        assert!(CookieStore::signed([1u8; 31]).build().is_err());
+        assert!(CookieStore::encrypted(b"").build().is_err());
+        assert!(CookieStore::signed([1u8; 32])
+            .fallback_keys([[2u8; 8]])
+            .build()
+            .is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn json_value() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string().into_bytes()),
+                any::<String>().prop_map(|s| serde_json::to_vec(&s).unwrap()),
+                proptest::collection::vec(any::<u32>(), 0..20)
+                    .prop_map(|v| serde_json::to_vec(&v).unwrap()),
+                Just(b"null".to_vec()),
+            ]
+        }
+
+        fn stores() -> [CookieStore; 3] {
+            [
+                CookieStore::signed([3u8; 40]).build().unwrap(),
+                CookieStore::encrypted([3u8; 40]).build().unwrap(),
+                CookieStore::encrypted([3u8; 40])
+                    .compress(true)
+                    .build()
+                    .unwrap(),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn seal_then_open_gives_the_same_session(
+                data in proptest::collection::hash_map(any::<String>(), json_value(), 0..12),
+                created_at in any::<u64>(),
+                expires_at in any::<u64>(),
+            ) {
+                let record = Record { data, created_at, expires_at };
+                for store in stores() {
+                    let id = SessionId::generate();
+                    let ClientValue::Sealed(value) = store.seal(&id, &record, None).unwrap() else {
+                        panic!("not sealed");
+                    };
+                    let (back_id, back) = store.inner.unseal(&value, None).unwrap();
+                    prop_assert_eq!(back_id, id);
+                    prop_assert_eq!(&back, &record);
+                }
+            }
+
+            #[test]
+            fn random_input_never_panics_nor_opens(input in any::<String>(), bytes in any::<Vec<u8>>()) {
+                let encoded = URL_SAFE_NO_PAD.encode(&bytes);
+                for store in stores() {
+                    prop_assert!(store.unseal(&input, None).is_none());
+                    prop_assert!(store.unseal(&encoded, None).is_none());
+                }
+            }
+        }
+    }
+}

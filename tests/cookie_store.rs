@@ -1,0 +1,499 @@
+//! CookieStore over HTTP: round trips, tampering, key rotation, serializers, hooks, compression,
+//! timeouts, size limit, and the per-request options.
+
+mod conformance;
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_typed_session::clock::ManualClock;
+use actix_typed_session::store::{CookieStore, CookieStoreBuilder, EncodeFailure, JsonSerializer};
+use actix_typed_session::{Session, SessionError, SessionMiddleware};
+use actix_web::http::StatusCode;
+use actix_web::{test, web, App};
+use base64::Engine as _;
+
+use support::*;
+
+// The conformance cases that apply to a client-side store (the others assert that the server
+// forgot something, or save after a streamed body: neither exists without server storage).
+conformance_suite!(cases CookieStore::encrypted([0x42; 32]).build().unwrap();
+    first_write_creates_session,
+    new_visitor_storing_nothing_gets_no_cookie,
+    unknown_id_is_never_adopted,
+    junk_ids_give_fresh_sessions,
+    expired_id_is_never_adopted,
+    no_store_writes_nothing,
+    server_error_commits_nothing,
+);
+
+const KEY_A: [u8; 32] = [0xA5; 32];
+const KEY_B: [u8; 32] = [0x5B; 32];
+const IDLE: Duration = Duration::from_secs(600);
+const ABSOLUTE: Duration = Duration::from_secs(3600);
+
+async fn incr(session: Session) -> Result<String, SessionError> {
+    let n: u64 = session.get("counter")?.unwrap_or(0) + 1;
+    session.set("counter", n)?;
+    Ok(n.to_string())
+}
+
+async fn read(session: Session) -> Result<String, SessionError> {
+    Ok(session
+        .get::<u64>("counter")?
+        .map_or("none".into(), |n| n.to_string()))
+}
+
+async fn big(session: Session, n: web::Path<usize>) -> Result<String, SessionError> {
+    // Hard to compress: distinct numbers.
+    let data: Vec<u64> = (0..*n as u64)
+        .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .collect();
+    session.set("big", data)?;
+    Ok("big".into())
+}
+
+async fn repetitive(session: Session) -> Result<String, SessionError> {
+    session.set("text", "abcabcabc".repeat(100))?;
+    Ok("rep".into())
+}
+
+async fn logout(session: Session) -> &'static str {
+    session.expire();
+    "out"
+}
+
+async fn login(session: Session) -> Result<String, SessionError> {
+    session.set("user", "ann")?;
+    session.change_id();
+    Ok(session.id().to_string())
+}
+
+async fn whoami(session: Session) -> String {
+    session.id().to_string()
+}
+
+async fn preview(session: Session) -> Result<&'static str, SessionError> {
+    session.set("counter", 100)?;
+    session.no_store();
+    Ok("preview")
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/incr", web::get().to(incr))
+        .route("/read", web::get().to(read))
+        .route("/big/{n}", web::get().to(big))
+        .route("/rep", web::get().to(repetitive))
+        .route("/logout", web::post().to(logout))
+        .route("/login", web::post().to(login))
+        .route("/whoami", web::get().to(whoami))
+        .route("/preview", web::post().to(preview));
+}
+
+fn mw(store: CookieStoreBuilder, clock: &ManualClock) -> SessionMiddleware {
+    SessionMiddleware::builder(store.build().unwrap())
+        .clock(clock.clone())
+        .idle_timeout(IDLE)
+        .absolute_timeout(ABSOLUTE)
+        .build()
+}
+
+macro_rules! app {
+    ($store:expr, $clock:expr) => {
+        test::init_service(App::new().wrap(mw($store, $clock)).configure(routes)).await
+    };
+}
+
+#[actix_web::test]
+async fn signed_round_trip_is_readable_but_tamper_proof() {
+    let clock = ManualClock::new();
+    let app = app!(CookieStore::signed(KEY_A), &clock);
+    let mut value = send(&app, get("/incr", None)).await.id().unwrap();
+    for n in 2..=3 {
+        let res = send(&app, get("/incr", Some(&value))).await;
+        assert_eq!(res.body, n.to_string());
+        value = res.id().expect("every change re-seals the cookie");
+    }
+    assert_eq!(send(&app, get("/read", Some(&value))).await.body, "3");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&value)
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.contains("\"counter\":3"),
+        "signed data is readable: {text}"
+    );
+}
+
+#[actix_web::test]
+async fn encrypted_round_trip_hides_the_data() {
+    let clock = ManualClock::new();
+    let app = app!(CookieStore::encrypted(KEY_A), &clock);
+    let first = send(&app, get("/incr", None)).await;
+    let cookie = first.session().unwrap().clone();
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(cookie.secure(), Some(true));
+    let value = cookie.value().to_owned();
+    let res = send(&app, get("/incr", Some(&value))).await;
+    assert_eq!(res.body, "2");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&value)
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&raw).contains("counter"));
+    // Unchanged: nothing re-sent.
+    let res = send(&app, get("/read", Some(&res.id().unwrap()))).await;
+    assert_eq!(res.body, "2");
+    assert!(res.cookies.is_empty());
+}
+
+/// Every tampering gives a fresh session: never a 500, never a panic.
+#[actix_web::test]
+async fn tampered_cookies_give_fresh_sessions() {
+    for builder in [CookieStore::signed(KEY_A), CookieStore::encrypted(KEY_A)] {
+        let decode_errors = Arc::new(AtomicUsize::new(0));
+        let counter = decode_errors.clone();
+        let builder = builder.on_decode_error(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        let clock = ManualClock::new();
+        let app = app!(builder, &clock);
+        let value = send(&app, get("/incr", None)).await.id().unwrap();
+        assert_eq!(send(&app, get("/read", Some(&value))).await.body, "1");
+
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut tampered = Vec::new();
+        for i in 0..value.len() {
+            let mut bytes = value.clone().into_bytes();
+            let pos = alphabet.iter().position(|c| *c == bytes[i]).unwrap();
+            bytes[i] = alphabet[(pos + 17) % 64];
+            tampered.push(String::from_utf8(bytes).unwrap());
+        }
+        for cut in [1, 10, value.len() / 2, value.len() - 1] {
+            tampered.push(value[..cut].to_owned());
+        }
+        // Re-encoded with the standard alphabet and padding.
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&value)
+            .unwrap();
+        tampered.push(base64::engine::general_purpose::STANDARD.encode(raw));
+        tampered.push("J".repeat(10 * 1024));
+        tampered.push(String::new());
+
+        let cases = tampered.len();
+        for bad in tampered {
+            let res = send(&app, get("/read", Some(&bad))).await;
+            assert_eq!(res.status, StatusCode::OK);
+            assert_eq!(res.body, "none", "tampered value opened: {bad:.40}");
+        }
+        // The 10 kB value and the empty one never reach the store; the rest fail to open.
+        assert_eq!(decode_errors.load(Ordering::SeqCst), cases - 2);
+    }
+}
+
+#[actix_web::test]
+async fn wrong_key_and_expired_replays_are_refused() {
+    let clock = ManualClock::new();
+    let app_a = app!(CookieStore::encrypted(KEY_A), &clock);
+    let app_b = app!(CookieStore::encrypted(KEY_B), &clock);
+    let value = send(&app_a, get("/incr", None)).await.id().unwrap();
+    assert_eq!(send(&app_b, get("/read", Some(&value))).await.body, "none");
+
+    // The browser keeps the cookie forever; the server does not.
+    clock.advance(IDLE + Duration::from_secs(1));
+    assert_eq!(send(&app_a, get("/read", Some(&value))).await.body, "none");
+}
+
+#[actix_web::test]
+async fn absolute_timeout_holds_for_a_busy_cookie() {
+    let clock = ManualClock::new();
+    let app = app!(CookieStore::signed(KEY_A), &clock);
+    let mut value = send(&app, get("/incr", None)).await.id().unwrap();
+    let mut elapsed = Duration::ZERO;
+    while elapsed + IDLE / 2 < ABSOLUTE {
+        clock.advance(IDLE / 2);
+        elapsed += IDLE / 2;
+        let res = send(&app, get("/incr", Some(&value))).await;
+        assert_ne!(res.body, "1", "alive at {elapsed:?}");
+        value = res.id().unwrap();
+    }
+    clock.advance(IDLE / 2);
+    assert_eq!(send(&app, get("/incr", Some(&value))).await.body, "1");
+}
+
+#[actix_web::test]
+async fn idle_refresh_re_seals_an_unchanged_session() {
+    let clock = ManualClock::new();
+    let app = app!(CookieStore::signed(KEY_A), &clock);
+    let value = send(&app, get("/incr", None)).await.id().unwrap();
+    clock.advance(IDLE / 2);
+    let res = send(&app, get("/read", Some(&value))).await;
+    let refreshed = res.id().expect("expiry moved: new seal sent");
+    assert_ne!(refreshed, value);
+    clock.advance(IDLE * 3 / 4); // past the first deadline, within the refreshed one
+    assert_eq!(send(&app, get("/read", Some(&refreshed))).await.body, "1");
+    assert_eq!(send(&app, get("/read", Some(&value))).await.body, "none");
+}
+
+#[actix_web::test]
+async fn key_rotation_current_seals_all_open() {
+    let clock = ManualClock::new();
+    let old_only = app!(CookieStore::encrypted(KEY_A), &clock);
+    let rotated = app!(CookieStore::encrypted(KEY_B).fallback_keys([KEY_A]), &clock);
+    let new_only = app!(CookieStore::encrypted(KEY_B), &clock);
+    let unknown = app!(
+        CookieStore::encrypted([0x11; 32]).fallback_keys([[0x22; 32]]),
+        &clock
+    );
+
+    let sealed_old = send(&old_only, get("/incr", None)).await.id().unwrap();
+    assert_eq!(
+        send(&rotated, get("/read", Some(&sealed_old))).await.body,
+        "1",
+        "old key opens"
+    );
+    let res = send(&rotated, get("/incr", Some(&sealed_old))).await;
+    assert_eq!(res.body, "2");
+    let resealed = res.id().unwrap();
+    assert_eq!(
+        send(&new_only, get("/read", Some(&resealed))).await.body,
+        "2",
+        "re-sealed with the current key"
+    );
+    assert_eq!(
+        send(&old_only, get("/read", Some(&resealed))).await.body,
+        "none",
+        "not with the old one"
+    );
+    assert_eq!(
+        send(&unknown, get("/read", Some(&sealed_old))).await.body,
+        "none"
+    );
+}
+
+/// A line format: `key=hexvalue` per line.
+fn lines_serialize(
+    data: &HashMap<String, Vec<u8>>,
+) -> Result<Vec<u8>, actix_typed_session::BoxError> {
+    let mut keys: Vec<_> = data.keys().collect();
+    keys.sort();
+    let mut out = String::new();
+    for k in keys {
+        let hex: String = data[k].iter().map(|b| format!("{b:02x}")).collect();
+        out.push_str(&format!("{k}={hex}\n"));
+    }
+    Ok(out.into_bytes())
+}
+
+fn lines_deserialize(
+    bytes: &[u8],
+) -> Result<HashMap<String, Vec<u8>>, actix_typed_session::BoxError> {
+    let text = std::str::from_utf8(bytes)?;
+    let mut map = HashMap::new();
+    for line in text.lines() {
+        let (k, hex) = line.split_once('=').ok_or("no =")?;
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()?;
+        map.insert(k.to_owned(), bytes);
+    }
+    Ok(map)
+}
+
+#[actix_web::test]
+async fn custom_serialize_and_deserialize_functions() {
+    let clock = ManualClock::new();
+    let app = app!(
+        CookieStore::signed(KEY_A)
+            .serialize(lines_serialize)
+            .deserialize(lines_deserialize),
+        &clock
+    );
+    let value = send(&app, get("/incr", None)).await.id().unwrap();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&value)
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&raw).contains("counter=31\n"),
+        "the functions' format"
+    );
+    assert_eq!(send(&app, get("/incr", Some(&value))).await.body, "2");
+}
+
+/// SerializedCookie's mixed case: a serializer object with one function overridden.
+#[actix_web::test]
+async fn a_function_overrides_the_serializer_object() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let clock = ManualClock::new();
+    let app = app!(
+        CookieStore::signed(KEY_A)
+            .serializer(JsonSerializer)
+            .serialize(move |data| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                actix_typed_session::store::CookieSerializer::serialize(&JsonSerializer, data)
+            }),
+        &clock
+    );
+    let value = send(&app, get("/incr", None)).await.id().unwrap();
+    assert_eq!(
+        send(&app, get("/incr", Some(&value))).await.body,
+        "2",
+        "object's deserialize"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the function serialized");
+}
+
+#[actix_web::test]
+async fn encode_failure_sends_nothing_unless_the_hook_fails_it() {
+    let clock = ManualClock::new();
+    let failing = |_: &HashMap<String, Vec<u8>>| -> Result<Vec<u8>, actix_typed_session::BoxError> {
+        Err("serializer refuses".into())
+    };
+    let hook_calls = Arc::new(AtomicUsize::new(0));
+    let seen = hook_calls.clone();
+    let app = app!(
+        CookieStore::signed(KEY_A)
+            .serialize(failing)
+            .on_encode_error(move |_| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                EncodeFailure::KeepPrevious
+            }),
+        &clock
+    );
+    let res = send(&app, get("/incr", None)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.cookies.is_empty(), "no Set-Cookie when sealing fails");
+    assert_eq!(hook_calls.load(Ordering::SeqCst), 1);
+
+    let app = app!(
+        CookieStore::signed(KEY_A)
+            .serialize(failing)
+            .on_encode_error(|_| EncodeFailure::Fail),
+        &clock
+    );
+    let res = send(&app, get("/incr", None)).await;
+    assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(res.cookies.is_empty());
+}
+
+#[actix_web::test]
+async fn compression_only_when_shorter() {
+    let clock = ManualClock::new();
+    let plain = app!(CookieStore::encrypted(KEY_A), &clock);
+    let packed = app!(CookieStore::encrypted(KEY_A).compress(true), &clock);
+    let long = send(&plain, get("/rep", None)).await.id().unwrap();
+    let short = send(&packed, get("/rep", None)).await.id().unwrap();
+    assert!(
+        short.len() * 3 < long.len(),
+        "{} vs {}",
+        short.len(),
+        long.len()
+    );
+    // Tiny data does not compress: the flag stays off and the size stays that of plain sealing.
+    let tiny_plain = send(&plain, get("/incr", None)).await.id().unwrap();
+    let tiny_packed = send(&packed, get("/incr", None)).await.id().unwrap();
+    assert_eq!(tiny_plain.len(), tiny_packed.len());
+    assert_eq!(
+        send(&packed, get("/incr", Some(&tiny_packed))).await.body,
+        "2"
+    );
+}
+
+#[actix_web::test]
+async fn oversized_session_is_refused_and_the_old_cookie_stays_valid() {
+    let clock = ManualClock::new();
+    let app = app!(CookieStore::encrypted(KEY_A), &clock);
+    let value = send(&app, get("/incr", None)).await.id().unwrap();
+    let res = send(&app, get("/big/400", Some(&value))).await;
+    assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(res.body.contains("limit 4096"), "{}", res.body);
+    assert!(res.body.contains("bytes"), "names the size: {}", res.body);
+    assert!(res.cookies.is_empty(), "never sent truncated");
+    assert_eq!(
+        send(&app, get("/read", Some(&value))).await.body,
+        "1",
+        "old cookie still valid"
+    );
+    // A smaller payload fits.
+    let res = send(&app, get("/big/50", Some(&value))).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.id().unwrap().len() < 4096);
+}
+
+#[actix_web::test]
+async fn options_expire_change_id_no_store() {
+    let clock = ManualClock::new();
+    let app = app!(CookieStore::encrypted(KEY_A), &clock);
+    let value = send(&app, get("/incr", None)).await.id().unwrap();
+    let old_id = send(&app, get("/whoami", Some(&value))).await.body;
+
+    let res = send(&app, post("/login", Some(&value))).await;
+    let after_login = res.id().unwrap();
+    let new_id = send(&app, get("/whoami", Some(&after_login))).await.body;
+    assert_ne!(new_id, old_id, "change_id: a fresh id in a fresh seal");
+    assert_eq!(
+        send(&app, get("/read", Some(&after_login))).await.body,
+        "1",
+        "data kept"
+    );
+
+    let res = send(&app, post("/preview", Some(&after_login))).await;
+    assert!(res.cookies.is_empty(), "no_store: no new cookie");
+
+    let res = send(&app, post("/logout", Some(&after_login))).await;
+    let removal = res.removal().expect("removal cookie");
+    assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
+}
+
+#[actix_web::test]
+async fn new_visitor_who_stores_nothing_gets_no_cookie() {
+    let clock = ManualClock::new();
+    let app = app!(CookieStore::signed(KEY_A), &clock);
+    let res = send(&app, get("/read", None)).await;
+    assert!(res.cookies.is_empty());
+}
+
+#[actix_web::test]
+async fn short_key_fails_before_the_server_starts() {
+    let err = CookieStore::encrypted(b"too short").build().err().unwrap();
+    assert!(err.to_string().contains("at least 32"), "{err}");
+}
+
+#[actix_web::test]
+async fn binding_to_the_user_agent() {
+    let clock = ManualClock::new();
+    for builder in [CookieStore::signed(KEY_A), CookieStore::encrypted(KEY_A)] {
+        let app = app!(builder.bind_to_user_agent(), &clock);
+        let with_ua = |uri: &str, value: Option<&str>, ua: &str| {
+            let mut req = test::TestRequest::get()
+                .uri(uri)
+                .insert_header(("User-Agent", ua.to_owned()));
+            if let Some(v) = value {
+                req = req.insert_header(("Cookie", format!("id={v}")));
+            }
+            req.to_request()
+        };
+        let value = send(&app, with_ua("/incr", None, "Firefox/140"))
+            .await
+            .id()
+            .unwrap();
+        let same = send(&app, with_ua("/read", Some(&value), "Firefox/140")).await;
+        assert_eq!(same.body, "1", "the same client opens its cookie");
+        let other = send(&app, with_ua("/read", Some(&value), "curl/8")).await;
+        assert_eq!(other.body, "none", "a replay from another client does not");
+        let none = send(&app, get("/read", Some(&value))).await;
+        assert_eq!(none.body, "none", "nor one without the header");
+    }
+    // An unbound store does not open a bound cookie either (the binding is part of the seal).
+    let bound = app!(CookieStore::signed(KEY_A).bind_to_user_agent(), &clock);
+    let unbound = app!(CookieStore::signed(KEY_A), &clock);
+    let value = send(&bound, get("/incr", None)).await.id().unwrap();
+    assert_eq!(
+        send(&unbound, get("/read", Some(&value))).await.body,
+        "none"
+    );
+}
