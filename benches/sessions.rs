@@ -19,7 +19,8 @@
 //!
 //! Contenders: bare actix-web (no session middleware; its handlers do the same work without a
 //! session), actix-session with its cookie store (private: encrypted) and its Redis store, and
-//! actix-typed-session with MemoryStore, FileStore (fsync off) and RedisStore. Both Redis stores
+//! actix-typed-session with MemoryStore, CookieStore (encrypted), FileStore (fsync off) and
+//! RedisStore. Both Redis stores
 //! talk to one private `redis-server` spawned on a free port for this run (never the machine's).
 //!
 //! After the criterion groups the bench prints a Markdown table: for each cell, the median over
@@ -38,7 +39,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use actix_http::Request;
-use actix_typed_session::store::{deadpool_redis, FileStore, MemoryStore, RedisStore};
+use actix_typed_session::store::{deadpool_redis, CookieStore, FileStore, MemoryStore, RedisStore};
 use actix_typed_session::{SessionError, SessionMiddleware};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
@@ -562,6 +563,19 @@ fn main() {
         &rec,
         "ours/memory",
         SessionMiddleware::new(MemoryStore::default()),
+        &|| {},
+    );
+    // Encrypted (AES-256-GCM), like actix-session's private cookie it is compared with.
+    bench_ours(
+        &mut c,
+        &sys,
+        &rec,
+        "ours/cookie",
+        SessionMiddleware::new(
+            CookieStore::encrypted([7u8; 64])
+                .build()
+                .expect("cookie store"),
+        ),
         &|| {},
     );
 
