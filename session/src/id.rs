@@ -9,6 +9,8 @@
 //! hash; the `Debug` impl prints the tag too, so an id that slips into a log stays unusable.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
@@ -21,8 +23,37 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 ///
 /// Values of this type come from [`SessionId::generate`] or passed [`SessionId::parse`], so a store
 /// can rely on the shape (32 URL-safe characters) without checking it again.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SessionId([u8; ID_LEN]);
+///
+/// The id's SHA-256 ([`digest`](Self::digest)) is computed at most once per value (and carried
+/// by its clones): a request that loads and saves a session hashes its id once.
+#[derive(Clone)]
+pub struct SessionId {
+    raw: [u8; ID_LEN],
+    digest: OnceLock<[u8; 32]>,
+}
+
+impl SessionId {
+    fn from_raw(raw: [u8; ID_LEN]) -> Self {
+        SessionId {
+            raw,
+            digest: OnceLock::new(),
+        }
+    }
+}
+
+impl PartialEq for SessionId {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for SessionId {}
+
+impl Hash for SessionId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.raw.hash(state);
+    }
+}
 
 impl SessionId {
     /// Draws a new id from the operating system's CSPRNG (192 bits).
@@ -36,7 +67,7 @@ impl SessionId {
         for byte in &mut raw {
             *byte = ALPHABET[(*byte & 63) as usize];
         }
-        SessionId(raw)
+        SessionId::from_raw(raw)
     }
 
     /// Accepts `value` only if it has the generated shape; anything else is `None`.
@@ -51,18 +82,18 @@ impl SessionId {
         }
         let mut raw = [0u8; ID_LEN];
         raw.copy_from_slice(bytes);
-        Some(SessionId(raw))
+        Some(SessionId::from_raw(raw))
     }
 
     /// The id as sent to the client.
     pub fn as_str(&self) -> &str {
         // Every byte is from ALPHABET (ASCII), checked at construction.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        std::str::from_utf8(&self.raw).unwrap_or_default()
     }
 
     /// SHA-256 of the id: what server-side stores key their records by.
     pub fn digest(&self) -> [u8; 32] {
-        Sha256::digest(self.0).into()
+        *self.digest.get_or_init(|| Sha256::digest(self.raw).into())
     }
 
     /// [`digest`](Self::digest) as 64 lowercase hex characters, for stores that need text keys

@@ -144,6 +144,14 @@ async fn commit<B: MessageBody + 'static>(
     let server_error = res.status().is_server_error();
     let expire = options.has(Options::EXPIRE);
 
+    // Fast path: no handler asked for the session and no option is set, so the commit rules
+    // say "nothing" (no clock read, no store call, no header).
+    if options == Options::default() && !session.is_loaded() {
+        session.mark_committed();
+        let late = LateGuard(Late::Idle);
+        return res.map_body(|_, body| EitherBody::left(SessionBody { body, late }));
+    }
+
     // change_id moves data even when no handler read it: load it now.
     if options.has(Options::CHANGE_ID) && !expire && !server_error && !session.is_loaded() {
         if let Err(err) = session.ensure_loaded(res.request()).await {

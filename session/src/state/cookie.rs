@@ -1,8 +1,9 @@
 //! [`CookieState`]: the id in a cookie.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use actix_web::http::header::{HeaderMap, COOKIE, SET_COOKIE};
+use actix_web::http::header::{HeaderMap, HeaderValue, COOKIE, SET_COOKIE};
 use cookie::{time, Cookie, SameSite};
 
 use super::{decode_value, header_value};
@@ -33,6 +34,12 @@ pub struct CookieState {
     same_site: SameSite,
     max_age: Option<Duration>,
     partitioned: bool,
+    /// `; HttpOnly; SameSite=Lax; Secure; Path=/…`: the attributes of the cookie [`send`] builds,
+    /// which do not depend on the value, formatted on the first send. Only the middleware sends,
+    /// after the builder is done with the setters, so the cache cannot go stale.
+    ///
+    /// [`send`]: CookieState::send
+    attributes: OnceLock<String>,
 }
 
 impl Default for CookieState {
@@ -53,6 +60,7 @@ impl CookieState {
             same_site: SameSite::Lax,
             max_age: None,
             partitioned: false,
+            attributes: OnceLock::new(),
         }
     }
 
@@ -190,14 +198,39 @@ impl CookieState {
         b
     }
 
-    pub(crate) fn send(&self, headers: &mut HeaderMap, value: &str) -> bool {
+    /// The cookie `send` builds for `value`, as the `cookie` crate formats it.
+    fn cookie<'c>(&'c self, value: &'c str) -> Cookie<'c> {
         let mut b = self.base(value);
         if let Some(max_age) = self.max_age {
             b = b.max_age(time::Duration::seconds(
                 i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
             ));
         }
-        self.append(headers, b.build())
+        b.build()
+    }
+
+    /// Appends `Set-Cookie: name=value; <attributes>`. The attributes are formatted once (see
+    /// `attributes`); per request this is one `String` that becomes the header value without a copy.
+    pub(crate) fn send(&self, headers: &mut HeaderMap, value: &str) -> bool {
+        let attributes = self.attributes.get_or_init(|| {
+            let empty = self.cookie("").to_string();
+            empty[self.name.len() + 1..].to_owned()
+        });
+        let mut text = String::with_capacity(self.name.len() + 1 + value.len() + attributes.len());
+        text.push_str(&self.name);
+        text.push('=');
+        text.push_str(value);
+        text.push_str(attributes);
+        match HeaderValue::try_from(text) {
+            Ok(v) => {
+                headers.append(SET_COOKIE, v);
+                true
+            }
+            Err(_) => {
+                tracing::error!("session value is not a valid header value; nothing sent");
+                false
+            }
+        }
     }
 
     pub(crate) fn send_removal(&self, headers: &mut HeaderMap) -> bool {
@@ -260,6 +293,32 @@ mod tests {
         let text = h.get(SET_COOKIE).unwrap().to_str().unwrap().to_owned();
         assert!(text.contains("Secure") && text.contains("SameSite=None"));
         assert!(text.contains("Partitioned"), "{text}");
+    }
+
+    #[test]
+    fn send_matches_the_cookie_crate() {
+        let states = [
+            CookieState::new("id"),
+            CookieState::new("__Host-sid").same_site(SameSite::Strict),
+            CookieState::new("s")
+                .path("/app")
+                .domain("example.com")
+                .secure(false)
+                .http_only(false)
+                .max_age(Duration::from_secs(3600)),
+            CookieState::new("p").partitioned(true),
+        ];
+        for state in states {
+            for value in ["abcDEF0123456789-_abcDEF01234567", "x"] {
+                let mut h = HeaderMap::new();
+                assert!(state.send(&mut h, value));
+                assert!(state.send(&mut h, value), "second send, cached attributes");
+                let expected = state.cookie(value).to_string();
+                for sent in h.get_all(SET_COOKIE) {
+                    assert_eq!(sent.to_str().unwrap(), expected);
+                }
+            }
+        }
     }
 
     #[test]
