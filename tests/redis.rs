@@ -91,14 +91,14 @@ async fn round_trips_per_request() {
     send(&app, get("/incr", Some(&id))).await;
     assert_eq!(
         monitor.take(),
-        ["HGETALL", "EVAL"],
+        ["HGETALL", "EVALSHA"],
         "write: load + one write"
     );
 
     send(&app, get("/incr", None)).await;
     assert_eq!(
         monitor.take(),
-        ["EVAL"],
+        ["EVALSHA"],
         "new visitor's first write: one write, no load"
     );
 
@@ -115,7 +115,7 @@ async fn round_trips_per_request() {
     send(&app, get("/read", Some(&id))).await;
     assert_eq!(
         monitor.take(),
-        ["HGETALL", "EVAL"],
+        ["HGETALL", "EVALSHA"],
         "one touch once the step is passed"
     );
     send(&app, get("/read", Some(&id))).await;
@@ -192,4 +192,22 @@ async fn paused_redis_fails_within_the_timeout() {
 async fn malformed_url_is_a_build_time_error() {
     assert!(RedisStore::from_url("not a url").is_err());
     assert!(RedisStore::from_url("redis://127.0.0.1:6379/0").is_ok());
+}
+
+/// A server that lost the scripts (`SCRIPT FLUSH`, or a failover to a fresh replica) costs one
+/// `EVAL`, which loads the script again; nothing fails.
+#[actix_web::test]
+async fn flushed_scripts_fall_back_to_eval_once() {
+    let server = RedisServer::spawn();
+    let monitor = server.monitor();
+    let store = store_on(&server);
+    let clock = ManualClock::new();
+    let app = app!(store.clone(), &clock);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    assert_eq!(server.command("SCRIPT FLUSH").unwrap(), "+OK\r\n");
+    monitor.reset();
+    assert_eq!(send(&app, get("/incr", Some(&id))).await.body, "2");
+    assert_eq!(monitor.take(), ["HGETALL", "EVALSHA", "EVAL"]);
+    assert_eq!(send(&app, get("/incr", Some(&id))).await.body, "3");
+    assert_eq!(monitor.take(), ["HGETALL", "EVALSHA"], "cached again");
 }

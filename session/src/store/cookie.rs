@@ -381,8 +381,11 @@ impl Inner {
                 Ok(URL_SAFE_NO_PAD.encode(&plaintext))
             }
             Mode::Encrypted => {
+                // A user-space CSPRNG (ChaCha, seeded and reseeded from the OS): a random 96-bit
+                // nonce per seal without a system call each time.
                 let mut nonce = [0u8; NONCE];
-                getrandom::getrandom(&mut nonce).map_err(|e| format!("random source: {e}"))?;
+                rand::RngCore::try_fill_bytes(&mut rand::thread_rng(), &mut nonce)
+                    .map_err(|e| format!("random source: {e}"))?;
                 let sealed = self.ciphers[0]
                     .encrypt(
                         Nonce::from_slice(&nonce),

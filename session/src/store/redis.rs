@@ -1,6 +1,6 @@
 //! [`RedisStore`]: sessions in Redis, through a `deadpool-redis` pool.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use deadpool_redis::redis::{self, aio::ConnectionLike, RedisError, Value};
@@ -17,6 +17,30 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 const DATA: &[u8] = b"k:";
 const CREATED: &str = "m:c";
 const EXPIRES: &str = "m:e";
+
+/// A Lua script, sent as `EVALSHA` (it is loaded when a connection is made; a server that lost
+/// it gets `EVAL` once, which caches it again).
+struct Lua {
+    code: &'static str,
+    sha: OnceLock<String>,
+}
+
+impl Lua {
+    const fn new(code: &'static str) -> Self {
+        Lua {
+            code,
+            sha: OnceLock::new(),
+        }
+    }
+
+    fn sha(&self) -> &str {
+        self.sha
+            .get_or_init(|| redis::Script::new(self.code).get_hash().to_owned())
+    }
+}
+
+static SAVE: Lua = Lua::new(SAVE_SCRIPT);
+static TOUCH: Lua = Lua::new(TOUCH_SCRIPT);
 
 /// ARGV: created?, replace_all?, expires_at, n_removed, removed fields.., field, value, ..
 const SAVE_SCRIPT: &str = r"
@@ -103,9 +127,10 @@ impl ConnectionLike for Conn {
 /// Each session is one Redis hash under `<prefix><sha256 of the id>`: a field `k:<key>` per value
 /// and two metadata fields (`m:c` created, `m:e` expires). That layout gives:
 ///
-/// - **one round trip per operation**: a read is one `HGETALL`; a save is one `EVAL` of a small
-///   script that applies the changed keys and sets the expiry (`EXPIREAT`) atomically; a touch is
-///   one `EVAL`; an expire is one `DEL`;
+/// - **one round trip per operation**: a read is one `HGETALL`; a save is one `EVALSHA` of a
+///   small script that applies the changed keys and sets the expiry (`EXPIREAT`) atomically; a
+///   touch is one `EVALSHA`; an expire is one `DEL` (the two scripts are loaded once per
+///   connection; a server that lost them gets one `EVAL`, which caches them again);
 /// - **per-key merge**: a save only `HSET`s / `HDEL`s the keys the request changed, so concurrent
 ///   requests that change different keys of one session both survive;
 /// - **no resurrection**: an update (or touch) of a session whose hash is gone does nothing, so a
@@ -213,7 +238,7 @@ impl RedisStore {
         if let Some(conn) = lock(&self.inner.conn).clone() {
             return Ok(conn);
         }
-        let conn = match &self.inner.pool {
+        let mut conn = match &self.inner.pool {
             Pool::Single(pool) => Conn::Single(deadpool_redis::Connection::take(
                 pool.get().await.map_err(pool_error)?,
             )),
@@ -222,12 +247,48 @@ impl RedisStore {
                 pool.get().await.map_err(cluster_pool_error)?,
             )),
         };
+        // Load both scripts once per connection (one round trip), so requests send `EVALSHA`.
+        let mut load = redis::pipe();
+        for lua in [&SAVE, &TOUCH] {
+            load.cmd("SCRIPT").arg("LOAD").arg(lua.code);
+        }
+        if let Err(err) = load.query_async::<Vec<String>>(&mut conn).await {
+            tracing::debug!(error = %err, "redis SCRIPT LOAD failed; EVAL will load on demand");
+        }
         *lock(&self.inner.conn) = Some(conn.clone());
         Ok(conn)
     }
 
     /// Runs `cmd` within the timeout; a failed connection is dropped for the next request.
     async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
+        self.run_raw(cmd).await.map_err(Failure::into_store_error)
+    }
+
+    /// Runs a script: `EVALSHA`, or `EVAL` when the server does not know it (restarted, or
+    /// `SCRIPT FLUSH`). `args` fills in what follows the key.
+    async fn eval<T: redis::FromRedisValue>(
+        &self,
+        lua: &Lua,
+        key: &str,
+        args: impl Fn(&mut redis::Cmd),
+    ) -> Result<T, StoreError> {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(lua.sha()).arg(1).arg(key);
+        args(&mut cmd);
+        match self.run_raw(cmd).await {
+            Err(Failure::Redis(err))
+                if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(lua.code).arg(1).arg(key);
+                args(&mut cmd);
+                self.run(cmd).await
+            }
+            other => other.map_err(Failure::into_store_error),
+        }
+    }
+
+    async fn run_raw<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, Failure> {
         let attempt = async {
             let mut conn = self.conn().await?;
             cmd.query_async::<T>(&mut conn).await
@@ -243,16 +304,28 @@ impl RedisStore {
                 {
                     lock(&self.inner.conn).take();
                 }
-                Err(StoreError::new(err))
+                Err(Failure::Redis(err))
             }
             Err(_) => {
                 // The connection may be wedged (e.g. Redis paused): start afresh next time.
                 lock(&self.inner.conn).take();
-                Err(StoreError::msg(format!(
-                    "redis did not answer within {:?}",
-                    self.inner.timeout
-                )))
+                Err(Failure::Timeout(self.inner.timeout))
             }
+        }
+    }
+}
+
+/// Why a Redis operation failed.
+enum Failure {
+    Redis(RedisError),
+    Timeout(Duration),
+}
+
+impl Failure {
+    fn into_store_error(self) -> StoreError {
+        match self {
+            Failure::Redis(err) => StoreError::new(err),
+            Failure::Timeout(t) => StoreError::msg(format!("redis did not answer within {t:?}")),
         }
     }
 }
@@ -337,37 +410,35 @@ impl SessionStore for RedisStore {
         record: &Record,
         changes: &Changes,
     ) -> Result<(), StoreError> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(SAVE_SCRIPT)
-            .arg(1)
-            .arg(self.key(id))
-            .arg(u8::from(changes.created))
-            .arg(u8::from(changes.replace_all))
-            .arg(record.expires_at);
         let field = |key: &str| [DATA, key.as_bytes()].concat();
-        if changes.replace_all {
-            cmd.arg(0);
-        } else {
-            cmd.arg(changes.removed.len());
-            for key in &changes.removed {
-                cmd.arg(field(key));
+        let args = |cmd: &mut redis::Cmd| {
+            cmd.arg(u8::from(changes.created))
+                .arg(u8::from(changes.replace_all))
+                .arg(record.expires_at);
+            if changes.replace_all {
+                cmd.arg(0);
+            } else {
+                cmd.arg(changes.removed.len());
+                for key in &changes.removed {
+                    cmd.arg(field(key));
+                }
             }
-        }
-        cmd.arg(CREATED)
-            .arg(record.created_at)
-            .arg(EXPIRES)
-            .arg(record.expires_at);
-        let mut put = |key: &String| {
-            if let Some(value) = record.data.get(key) {
-                cmd.arg(field(key)).arg(value.as_slice());
+            cmd.arg(CREATED)
+                .arg(record.created_at)
+                .arg(EXPIRES)
+                .arg(record.expires_at);
+            let mut put = |key: &String| {
+                if let Some(value) = record.data.get(key) {
+                    cmd.arg(field(key)).arg(value.as_slice());
+                }
+            };
+            if changes.replace_all {
+                record.data.keys().for_each(&mut put);
+            } else {
+                changes.set.iter().for_each(&mut put);
             }
         };
-        if changes.replace_all {
-            record.data.keys().for_each(&mut put);
-        } else {
-            changes.set.iter().for_each(&mut put);
-        }
-        let written: i64 = self.run(cmd).await?;
+        let written: i64 = self.eval(&SAVE, &self.key(id), args).await?;
         if written == 0 {
             tracing::debug!(session = %id.log_tag(), "session deleted meanwhile; update dropped");
         }
@@ -381,11 +452,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(TOUCH_SCRIPT)
-            .arg(1)
-            .arg(self.key(id))
-            .arg(record.expires_at);
-        self.run::<i64>(cmd).await.map(drop)
+        let expires_at = record.expires_at;
+        self.eval::<i64>(&TOUCH, &self.key(id), |cmd| {
+            cmd.arg(expires_at);
+        })
+        .await
+        .map(drop)
     }
 }
