@@ -121,9 +121,9 @@ pub(crate) async fn execute(
     session: &Session,
     plan: Plan,
     presented: Option<SessionId>,
+    now: u64,
 ) -> Result<ClientUpdate, SessionError> {
     let ctx: &Ctx = &session.0.ctx;
-    let now = ctx.config.clock.now();
     match plan {
         Plan::Nothing => Ok(ClientUpdate::Keep),
         Plan::Expire => {

@@ -123,7 +123,8 @@ where
                     // An error escaped the app without a response (another middleware's): no
                     // response to put a cookie on, but a logout still ends the stored session.
                     if session.options().has(Options::EXPIRE) {
-                        if let Err(e) = execute(&session, Plan::Expire, None).await {
+                        let now = session.0.ctx.config.clock.now();
+                        if let Err(e) = execute(&session, Plan::Expire, None, now).await {
                             tracing::error!(error = %e, "expire after an app error failed");
                         }
                     }
@@ -167,25 +168,22 @@ async fn commit<B: MessageBody + 'static>(
     let update = if late {
         late_head(&session)
     } else {
+        let now = config.clock.now();
         let plan = {
             let data = session.data();
-            decide(
-                options,
-                server_error,
-                data.as_deref(),
-                config.clock.now(),
-                config,
-            )
+            decide(options, server_error, data.as_deref(), now, config)
         };
         let presented = (plan == Plan::Expire && !session.is_loaded())
             .then(|| presented_id(&ctx, res.request()))
             .flatten();
-        let update = execute(&session, plan, presented).await.and_then(|update| {
-            if let ClientUpdate::Send(value) = &update {
-                config.state.check_size(value)?;
-            }
-            Ok(update)
-        });
+        let update = execute(&session, plan, presented, now)
+            .await
+            .and_then(|update| {
+                if let ClientUpdate::Send(value) = &update {
+                    config.state.check_size(value)?;
+                }
+                Ok(update)
+            });
         match update {
             Ok(update) => update,
             Err(err) => return failed(res, &ctx, err),
@@ -273,7 +271,11 @@ fn add_vary(headers: &mut actix_web::http::header::HeaderMap, name: &str) {
         })
     });
     if !present {
-        if let Ok(value) = HeaderValue::from_str(name) {
+        let value = match name {
+            "Cookie" => Ok(HeaderValue::from_static("Cookie")),
+            other => HeaderValue::from_str(other),
+        };
+        if let Ok(value) = value {
             headers.append(VARY, value);
         }
     }
@@ -283,18 +285,13 @@ fn add_vary(headers: &mut actix_web::http::header::HeaderMap, name: &str) {
 /// the streaming body left it.
 async fn late_commit(session: Session) -> Result<(), SessionError> {
     let config = &session.0.ctx.config;
+    let now = config.clock.now();
     let plan = {
         let data = session.data();
-        decide(
-            session.options(),
-            false,
-            data.as_deref(),
-            config.clock.now(),
-            config,
-        )
+        decide(session.options(), false, data.as_deref(), now, config)
     };
     session.mark_committed();
-    execute(&session, plan, None).await.map(drop)
+    execute(&session, plan, None, now).await.map(drop)
 }
 
 type SaveFuture = Pin<Box<dyn Future<Output = Result<(), SessionError>> + Send>>;
