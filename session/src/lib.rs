@@ -110,6 +110,7 @@
 //!
 //! - `redis`: `RedisStore` on deadpool-redis (`cargo add actix-typed-session --features redis`).
 //! - `redis-cluster`: `RedisStore::cluster` for Redis Cluster.
+//! - `msgpack`, `cbor`: [`codec::Codec`] variants for MessagePack and CBOR values.
 //!
 //! # Security
 //!

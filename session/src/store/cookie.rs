@@ -70,6 +70,47 @@ impl CookieSerializer for JsonSerializer {
     }
 }
 
+/// A compact, codec-independent serializer: each entry as a 2-byte key length, the key, a
+/// 4-byte value length and the value (big-endian). Use it when the middleware's
+/// [`Codec`](crate::codec::Codec) is not JSON.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BinarySerializer;
+
+impl CookieSerializer for BinarySerializer {
+    fn serialize(&self, data: &HashMap<String, Vec<u8>>) -> Result<Vec<u8>, BoxError> {
+        let mut out = Vec::new();
+        for (key, value) in data {
+            let key_len = u16::try_from(key.len()).map_err(|_| "session key over 64 KiB")?;
+            let value_len = u32::try_from(value.len()).map_err(|_| "session value over 4 GiB")?;
+            out.extend_from_slice(&key_len.to_be_bytes());
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(&value_len.to_be_bytes());
+            out.extend_from_slice(value);
+        }
+        Ok(out)
+    }
+
+    fn deserialize(&self, mut bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>, BoxError> {
+        fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Result<&'a [u8], BoxError> {
+            if bytes.len() < n {
+                return Err("truncated session payload".into());
+            }
+            let (head, rest) = bytes.split_at(n);
+            *bytes = rest;
+            Ok(head)
+        }
+        let mut data = HashMap::new();
+        while !bytes.is_empty() {
+            let key_len = u16::from_be_bytes(take(&mut bytes, 2)?.try_into()?) as usize;
+            let key = std::str::from_utf8(take(&mut bytes, key_len)?)?.to_owned();
+            let value_len = u32::from_be_bytes(take(&mut bytes, 4)?.try_into()?) as usize;
+            let value = take(&mut bytes, value_len)?.to_vec();
+            data.insert(key, value);
+        }
+        Ok(data)
+    }
+}
+
 /// Why a client's cookie did not open; passed to [`CookieStoreBuilder::on_decode_error`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

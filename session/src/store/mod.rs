@@ -29,8 +29,8 @@ mod null;
 mod redis;
 
 pub use self::cookie::{
-    CookieDecodeError, CookieSerializer, CookieStore, CookieStoreBuilder, EncodeFailure,
-    JsonSerializer, MIN_KEY_LEN,
+    BinarySerializer, CookieDecodeError, CookieSerializer, CookieStore, CookieStoreBuilder,
+    EncodeFailure, JsonSerializer, MIN_KEY_LEN,
 };
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
