@@ -1,7 +1,6 @@
 //! CookieStore over HTTP: round trips, tampering, key rotation, serializers, hooks, compression,
 //! timeouts, size limit, and the per-request options.
 
-mod conformance;
 mod support;
 
 use std::collections::HashMap;
@@ -20,7 +19,7 @@ use support::*;
 
 // The conformance cases that apply to a client-side store (the others assert that the server
 // forgot something, or save after a streamed body: neither exists without server storage).
-conformance_suite!(cases CookieStore::encrypted([0x42; 32]).build().unwrap();
+actix_typed_session::conformance_suite!(cases CookieStore::encrypted([0x42; 32]).build().unwrap();
     first_write_creates_session,
     new_visitor_storing_nothing_gets_no_cookie,
     unknown_id_is_never_adopted,

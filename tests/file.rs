@@ -1,6 +1,5 @@
 //! FileStore: the conformance suite, plus file names, modes, atomicity, corruption and sweeping.
 
-mod conformance;
 mod support;
 
 use std::sync::Arc;
@@ -25,14 +24,14 @@ fn file_store() -> Guarded<FileStore> {
     }
 }
 
-conformance_suite!(file_store());
+actix_typed_session::conformance_suite!(file_store());
 
 #[actix_web::test]
 async fn files_are_named_by_hash_private_and_complete() {
     let dir = TempDir::new("file-names");
     let store = FileStore::new(dir.0.join("s")).unwrap(); // fsync on: the default
     let clock = ManualClock::new();
-    let app = app!(store.clone(), &clock);
+    let app = suite_app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
     let names: Vec<String> = std::fs::read_dir(dir.0.join("s"))
         .unwrap()
@@ -77,7 +76,7 @@ async fn corrupt_file_is_treated_as_absent() {
     let dir = TempDir::new("file-corrupt");
     let store = FileStore::builder(&dir.0).fsync(false).build().unwrap();
     let clock = ManualClock::new();
-    let app = app!(store.clone(), &clock);
+    let app = suite_app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
     let path = store.path(&SessionId::parse(&id).unwrap());
     let full = std::fs::read(&path).unwrap();
@@ -94,7 +93,7 @@ async fn failing_disk_answers_503_and_leaves_no_partial_file() {
     let sessions = dir.0.join("s");
     let store = FileStore::builder(&sessions).fsync(false).build().unwrap();
     let clock = ManualClock::new();
-    let app = app!(store.clone(), &clock);
+    let app = suite_app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
     // The directory vanishes and a plain file takes its place: every write now fails (as on a
     // full or read-only disk, which root can write through in a test).
@@ -128,7 +127,7 @@ async fn expired_files_are_swept() {
         .sweep_interval(Duration::from_secs(3600 * 24))
         .build()
         .unwrap();
-    let app = app!(store.clone(), &clock);
+    let app = suite_app!(store.clone(), &clock);
     for _ in 0..3 {
         send(&app, get("/incr", None)).await;
     }
@@ -148,7 +147,7 @@ async fn sweeping_runs_in_the_background() {
         .sweep_interval(Duration::from_secs(60))
         .build()
         .unwrap();
-    let app = app!(store.clone(), &clock);
+    let app = suite_app!(store.clone(), &clock);
     let stale = send(&app, get("/incr", None)).await.id().unwrap();
     clock.advance(conformance::IDLE + Duration::from_secs(1));
     // Any request past the interval starts a sweep on the blocking pool.

@@ -1,8 +1,7 @@
 //! The conformance suite on the embedded memory store.
 
-mod conformance;
 mod support;
 
 use actix_typed_session::store::MemoryStore;
 
-conformance_suite!(MemoryStore::default());
+actix_typed_session::conformance_suite!(MemoryStore::default());

@@ -1,6 +1,5 @@
 //! NullStore: the session API works, nothing is kept.
 
-mod conformance;
 mod support;
 
 use actix_typed_session::clock::ManualClock;
@@ -11,7 +10,7 @@ use support::*;
 #[actix_web::test]
 async fn every_request_starts_afresh() {
     let clock = ManualClock::new();
-    let app = app!(NullStore, &clock);
+    let app = suite_app!(NullStore, &clock);
     let res = send(&app, get("/incr", None)).await;
     assert_eq!(res.body, "1");
     let id = res.id().expect("a write still issues an id");
@@ -24,7 +23,7 @@ async fn every_request_starts_afresh() {
 #[actix_web::test]
 async fn options_and_junk_behave() {
     let clock = ManualClock::new();
-    let app = app!(NullStore, &clock);
+    let app = suite_app!(NullStore, &clock);
     let res = send(&app, post("/logout", Some("../junk"))).await;
     assert_eq!(res.status, 200);
     assert!(res.removal().is_some(), "expire still removes the cookie");

@@ -1,7 +1,6 @@
 //! RedisStore against a real redis-server: the conformance suite, round trips counted with
 //! MONITOR, key layout, and failure behaviour (Redis killed, Redis paused).
 
-mod conformance;
 mod support;
 
 use std::sync::Arc;
@@ -38,14 +37,14 @@ fn redis_store() -> Guarded<RedisStore> {
     }
 }
 
-conformance_suite!(redis_store());
+actix_typed_session::conformance_suite!(redis_store());
 
 #[actix_web::test]
 async fn records_are_keyed_by_the_hash_of_the_id() {
     let server = RedisServer::start();
     let store = store_on(&server);
     let clock = ManualClock::new();
-    let app = app!(store.clone(), &clock);
+    let app = suite_app!(store.clone(), &clock);
     let id = send(&app, actix_web_get("/incr")).await.id().unwrap();
     let key = store.key(&SessionId::parse(&id).unwrap());
     assert!(key.ends_with(&SessionId::parse(&id).unwrap().store_key()));
@@ -72,7 +71,7 @@ async fn round_trips_per_request() {
     let monitor = server.monitor();
     let store = store_on(&server);
     let clock = ManualClock::new();
-    let app = app!(store.clone(), &clock);
+    let app = suite_app!(store.clone(), &clock);
 
     // Warm the connection up (the client's own handshake commands are not per-request cost).
     let id = send(&app, get("/incr", None)).await.id().unwrap();
@@ -136,7 +135,7 @@ async fn redis_down_answers_503_then_recovers() {
         .timeout(Duration::from_millis(500))
         .build();
     let clock = ManualClock::new();
-    let app = app!(store.clone(), &clock);
+    let app = suite_app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
 
     server.kill();
@@ -172,7 +171,7 @@ async fn paused_redis_fails_within_the_timeout() {
         .timeout(Duration::from_millis(200))
         .build();
     let clock = ManualClock::new();
-    let app = app!(store.clone(), &clock);
+    let app = suite_app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
 
     // Redis stops answering clients for 1.5 s. Had the request waited for Redis, it would have
@@ -202,7 +201,7 @@ async fn flushed_scripts_fall_back_to_eval_once() {
     let monitor = server.monitor();
     let store = store_on(&server);
     let clock = ManualClock::new();
-    let app = app!(store.clone(), &clock);
+    let app = suite_app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
     assert_eq!(server.command("SCRIPT FLUSH").unwrap(), "+OK\r\n");
     monitor.reset();

@@ -1,7 +1,6 @@
 //! RedisStore on a real three-node Redis Cluster (feature `redis-cluster`): the whole conformance
 //! suite, run in sequence on one cluster that the test starts and stops.
 
-mod conformance;
 mod support;
 
 use std::sync::Arc;
@@ -24,4 +23,4 @@ fn store_on(cluster: &Arc<RedisCluster>) -> Guarded<RedisStore> {
     }
 }
 
-conformance_suite!(sequential let cluster = Arc::new(RedisCluster::spawn()); store_on(&cluster));
+actix_typed_session::conformance_suite!(sequential let cluster = Arc::new(RedisCluster::spawn()); store_on(&cluster));

@@ -111,6 +111,8 @@
 //! - `redis`: `RedisStore` on deadpool-redis (`cargo add actix-typed-session --features redis`).
 //! - `redis-cluster`: `RedisStore::cluster` for Redis Cluster.
 //! - `msgpack`, `cbor`: [`codec::Codec`] variants for MessagePack and CBOR values.
+//! - `test-helpers`: `testing` (HTTP test helpers) and `conformance_suite!`, the store test
+//!   suite every store of this crate passes, to run against your own store.
 //!
 //! # Security
 //!
@@ -133,6 +135,9 @@ mod session;
 pub mod state;
 pub mod store;
 pub mod typed;
+
+#[cfg(feature = "test-helpers")]
+pub mod testing;
 
 /// Entry points into the decode paths, for the fuzz targets in `fuzz/` (feature `fuzzing`; not
 /// part of the API).

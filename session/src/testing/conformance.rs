@@ -1,21 +1,23 @@
-//! One conformance suite for every store: the commit rules of DESIGN §3 driven over HTTP.
+//! One conformance suite for every store: the commit rules driven over HTTP.
 //!
-//! `conformance_suite!(store_expr)` expands to one `#[actix_web::test]` per behaviour; each test
+//! [`conformance_suite!`](crate::conformance_suite) `(store_expr)` expands to one `#[actix_web::test]` per behaviour; each test
 //! gets a fresh store from the expression. What the store holds is checked through the
 //! `SessionStore` trait itself, so the suite works for any store.
-#![allow(dead_code)]
 
 use std::time::Duration;
 
-use actix_typed_session::clock::ManualClock;
-use actix_typed_session::store::SessionStore;
-use actix_typed_session::{Session, SessionError, SessionMiddleware};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{web, HttpResponse};
 use futures_util::stream;
 
-use crate::support::*;
+use super::*;
+use crate::clock::ManualClock;
+use crate::{Session, SessionError, SessionMiddleware};
 
+/// The idle timeout of the suite's middleware.
 pub const IDLE: Duration = Duration::from_secs(600);
+/// The absolute timeout of the suite's middleware.
 pub const ABSOLUTE: Duration = Duration::from_secs(3600);
 
 async fn incr(session: Session) -> Result<String, SessionError> {
@@ -173,16 +175,26 @@ pub fn middleware<S: SessionStore>(store: S, clock: &ManualClock) -> SessionMidd
         .build()
 }
 
-/// Builds the test app for `$store` and binds it to `$app`.
-#[macro_export]
+/// The suite's app: [`middleware`] on `store` around [`routes`].
+pub async fn app<S: SessionStore>(
+    store: S,
+    clock: &ManualClock,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(middleware(store, clock))
+            .configure(routes),
+    )
+    .await
+}
+
 macro_rules! app {
     ($store:expr, $clock:expr) => {
-        actix_web::test::init_service(
-            actix_web::App::new()
-                .wrap($crate::conformance::middleware($store, $clock))
-                .configure($crate::conformance::routes),
-        )
-        .await
+        app($store, $clock).await
     };
 }
 
@@ -227,26 +239,27 @@ macro_rules! conformance_suite {
     };
     // One test that runs every case in turn, for a backend too costly to start per case.
     (@sequential ($var:ident, $init:expr) $make:expr; $($name:ident),* $(,)?) => {
-        #[actix_web::test]
+        #[::actix_web::test]
         async fn conformance_in_sequence() {
             let $var = $init;
             $(
                 eprintln!("conformance: {}", stringify!($name));
-                $crate::conformance::$name($make).await;
+                $crate::testing::conformance::$name($make).await;
             )*
         }
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
         $(
-            #[actix_web::test]
+            #[::actix_web::test]
             async fn $name() {
                 let store = $make;
-                $crate::conformance::$name(store).await;
+                $crate::testing::conformance::$name(store).await;
             }
         )*
     };
 }
 
+/// Conformance case: first write creates session.
 pub async fn first_write_creates_session<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -264,6 +277,7 @@ pub async fn first_write_creates_session<S: SessionStore + Clone>(store: S) {
     assert_eq!(stored_value(&store, &id, "counter").await, Some(1.into()));
 }
 
+/// Conformance case: new visitor storing nothing gets no cookie.
 pub async fn new_visitor_storing_nothing_gets_no_cookie<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -288,6 +302,7 @@ pub async fn new_visitor_storing_nothing_gets_no_cookie<S: SessionStore + Clone>
     );
 }
 
+/// Conformance case: data persists across requests.
 pub async fn data_persists_across_requests<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -301,6 +316,7 @@ pub async fn data_persists_across_requests<S: SessionStore + Clone>(store: S) {
     assert_eq!(stored_value(&store, &id, "counter").await, Some(4.into()));
 }
 
+/// Conformance case: unchanged session is not rewritten.
 pub async fn unchanged_session_is_not_rewritten<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let counted = Instrumented::new(store.clone());
@@ -318,6 +334,7 @@ pub async fn unchanged_session_is_not_rewritten<S: SessionStore + Clone>(store: 
     assert_eq!(counted.calls.touch(), 0, "no touch before the refresh step");
 }
 
+/// Conformance case: unknown id is never adopted.
 pub async fn unknown_id_is_never_adopted<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -333,6 +350,7 @@ pub async fn unknown_id_is_never_adopted<S: SessionStore + Clone>(store: S) {
     assert!(stored(&store, &id).await.is_some());
 }
 
+/// Conformance case: junk ids give fresh sessions.
 pub async fn junk_ids_give_fresh_sessions<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -354,6 +372,7 @@ pub async fn junk_ids_give_fresh_sessions<S: SessionStore + Clone>(store: S) {
     }
 }
 
+/// Conformance case: expired id is never adopted.
 pub async fn expired_id_is_never_adopted<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -364,6 +383,7 @@ pub async fn expired_id_is_never_adopted<S: SessionStore + Clone>(store: S) {
     assert_ne!(res.id().unwrap(), id, "with a new id");
 }
 
+/// Conformance case: expire deletes and removes cookie.
 pub async fn expire_deletes_and_removes_cookie<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -381,6 +401,7 @@ pub async fn expire_deletes_and_removes_cookie<S: SessionStore + Clone>(store: S
     assert_eq!(send(&app, get("/read", Some(&id))).await.body, "none");
 }
 
+/// Conformance case: change id moves data to new id.
 pub async fn change_id_moves_data_to_new_id<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -398,6 +419,7 @@ pub async fn change_id_moves_data_to_new_id<S: SessionStore + Clone>(store: S) {
     assert_eq!(send(&app, get("/read", Some(&new))).await.body, "1");
 }
 
+/// Conformance case: change id beats no store.
 pub async fn change_id_beats_no_store<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -408,6 +430,7 @@ pub async fn change_id_beats_no_store<S: SessionStore + Clone>(store: S) {
     assert_eq!(stored_value(&store, &new, "user").await, Some("bob".into()));
 }
 
+/// Conformance case: no store writes nothing.
 pub async fn no_store_writes_nothing<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -420,6 +443,7 @@ pub async fn no_store_writes_nothing<S: SessionStore + Clone>(store: S) {
     assert_eq!(stored_value(&store, &id, "counter").await, Some(1.into()));
 }
 
+/// Conformance case: server error commits nothing.
 pub async fn server_error_commits_nothing<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -432,6 +456,7 @@ pub async fn server_error_commits_nothing<S: SessionStore + Clone>(store: S) {
     assert_eq!(stored_value(&store, &id, "counter").await, Some(1.into()));
 }
 
+/// Conformance case: server error still expires.
 pub async fn server_error_still_expires<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -442,6 +467,7 @@ pub async fn server_error_still_expires<S: SessionStore + Clone>(store: S) {
     assert!(stored(&store, &id).await.is_none());
 }
 
+/// Conformance case: late store saves streamed changes.
 pub async fn late_store_saves_streamed_changes<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -460,6 +486,7 @@ pub async fn late_store_saves_streamed_changes<S: SessionStore + Clone>(store: S
     assert_eq!(stored_value(&store, &id2, "counter").await, Some(1.into()));
 }
 
+/// Conformance case: without late store streamed changes are lost.
 pub async fn without_late_store_streamed_changes_are_lost<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -469,6 +496,7 @@ pub async fn without_late_store_streamed_changes_are_lost<S: SessionStore + Clon
     assert_eq!(stored_value(&store, &id, "streamed").await, None);
 }
 
+/// Conformance case: visitors are isolated.
 pub async fn visitors_are_isolated<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -482,6 +510,7 @@ pub async fn visitors_are_isolated<S: SessionStore + Clone>(store: S) {
     assert_eq!(send(&app, get("/get/name", Some(&b))).await.body, "ben");
 }
 
+/// Conformance case: idle timeout slides.
 pub async fn idle_timeout_slides<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let counted = Instrumented::new(store.clone());
@@ -501,6 +530,7 @@ pub async fn idle_timeout_slides<S: SessionStore + Clone>(store: S) {
     assert_eq!(send(&app, get("/read", Some(&id))).await.body, "none");
 }
 
+/// Conformance case: absolute timeout ends busy session.
 pub async fn absolute_timeout_ends_busy_session<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
@@ -522,6 +552,7 @@ pub async fn absolute_timeout_ends_busy_session<S: SessionStore + Clone>(store: 
     assert_ne!(res.id().unwrap(), id);
 }
 
+/// Conformance case: clear empties stored session.
 pub async fn clear_empties_stored_session<S: SessionStore + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);

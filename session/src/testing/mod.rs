@@ -1,0 +1,261 @@
+//! Test helpers for apps and store authors (feature `test-helpers`): drive an app over HTTP
+//! with `actix_web::test`, read what the client was sent and what the store holds, count a
+//! store's calls, and run the [conformance suite](conformance) that every store of this crate
+//! passes against your own store:
+//!
+//! ```ignore
+//! // tests/my_store.rs, with actix-typed-session's `test-helpers` feature as a dev-dependency
+//! actix_typed_session::conformance_suite!(MyStore::new());
+//! ```
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::SET_COOKIE;
+use cookie::Cookie;
+
+use crate::store::{Changes, Record, SessionStore, Unsealed};
+use crate::{SessionId, StoreError};
+
+pub mod conformance;
+
+/// Every `Set-Cookie` of a response, parsed.
+pub fn set_cookies<B>(res: &ServiceResponse<B>) -> Vec<Cookie<'static>> {
+    res.headers()
+        .get_all(SET_COOKIE)
+        .map(|v| Cookie::parse(v.to_str().unwrap().to_owned()).expect("valid Set-Cookie"))
+        .collect()
+}
+
+/// The `Set-Cookie` for `name`, if the response sets it.
+pub fn cookie_named<B>(res: &ServiceResponse<B>, name: &str) -> Option<Cookie<'static>> {
+    set_cookies(res).into_iter().find(|c| c.name() == name)
+}
+
+/// The session cookie (named `id`), if the response sets it.
+pub fn session_cookie<B>(res: &ServiceResponse<B>) -> Option<Cookie<'static>> {
+    cookie_named(res, "id")
+}
+
+/// `id=<value>` for a request's `Cookie` header.
+pub fn cookie_header(value: &str) -> (&'static str, String) {
+    ("Cookie", format!("id={value}"))
+}
+
+/// How often each store method was called.
+#[derive(Debug, Default)]
+pub struct Calls {
+    /// Calls of `load`.
+    pub load: AtomicUsize,
+    /// Calls of `save`.
+    pub save: AtomicUsize,
+    /// Calls of `delete`.
+    pub delete: AtomicUsize,
+    /// Calls of `touch`.
+    pub touch: AtomicUsize,
+}
+
+impl Calls {
+    /// Calls of every method.
+    pub fn total(&self) -> usize {
+        self.load() + self.save() + self.delete() + self.touch()
+    }
+    /// Calls of `load` so far.
+    pub fn load(&self) -> usize {
+        self.load.load(Ordering::SeqCst)
+    }
+    /// Calls of `save` so far.
+    pub fn save(&self) -> usize {
+        self.save.load(Ordering::SeqCst)
+    }
+    /// Calls of `delete` so far.
+    pub fn delete(&self) -> usize {
+        self.delete.load(Ordering::SeqCst)
+    }
+    /// Calls of `touch` so far.
+    pub fn touch(&self) -> usize {
+        self.touch.load(Ordering::SeqCst)
+    }
+}
+
+/// Wraps a store, counts its calls, and fails every call while `failing` is set.
+#[derive(Clone)]
+pub struct Instrumented<S> {
+    /// The wrapped store.
+    pub inner: S,
+    /// The call counts, shared by clones.
+    pub calls: Arc<Calls>,
+    /// While set, every call fails (see [`fail`](Self::fail)).
+    pub failing: Arc<AtomicBool>,
+}
+
+impl<S> Instrumented<S> {
+    /// Wraps `inner`, counting from zero, not failing.
+    pub fn new(inner: S) -> Self {
+        Instrumented {
+            inner,
+            calls: Arc::default(),
+            failing: Arc::default(),
+        }
+    }
+
+    /// Makes every later call fail (`true`) or pass through again (`false`).
+    pub fn fail(&self, on: bool) {
+        self.failing.store(on, Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            Err(StoreError::msg(
+                "injected failure: backend at 10.9.8.7 unreachable",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<S: SessionStore> SessionStore for Instrumented<S> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.calls.load.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        self.inner.load(id).await
+    }
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        changes: &Changes,
+    ) -> Result<(), StoreError> {
+        self.calls.save.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        self.inner.save(id, record, changes).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.calls.delete.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        self.inner.delete(id).await
+    }
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        self.calls.touch.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        self.inner.touch(id, record).await
+    }
+    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
+        self.inner.unseal(value, binding)
+    }
+    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        self.inner.client_binding(req)
+    }
+    fn seal(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        binding: Option<&[u8]>,
+    ) -> Result<crate::store::ClientValue, crate::SessionError> {
+        self.inner.seal(id, record, binding)
+    }
+}
+
+/// What a test needs of a response, read in full.
+#[derive(Debug)]
+pub struct Resp {
+    /// The status code.
+    pub status: actix_web::http::StatusCode,
+    /// The response headers.
+    pub headers: actix_web::http::header::HeaderMap,
+    /// The whole body, as text.
+    pub body: String,
+    /// Every `Set-Cookie`, parsed.
+    pub cookies: Vec<Cookie<'static>>,
+}
+
+impl Resp {
+    /// The session cookie the response sets (not a removal), if any.
+    pub fn session(&self) -> Option<&Cookie<'static>> {
+        self.cookies
+            .iter()
+            .find(|c| c.name() == "id" && !c.value().is_empty())
+    }
+
+    /// The session id value the response sets.
+    pub fn id(&self) -> Option<String> {
+        self.session().map(|c| c.value().to_owned())
+    }
+
+    /// The removal cookie for the session, if the response sends one.
+    pub fn removal(&self) -> Option<&Cookie<'static>> {
+        self.cookies
+            .iter()
+            .find(|c| c.name() == "id" && c.value().is_empty())
+    }
+
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+/// Sends `req` through `app` and reads the whole response.
+pub async fn send<S, B>(app: &S, req: actix_http::Request) -> Resp
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let res = actix_web::test::call_service(app, req).await;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let cookies = set_cookies(&res);
+    let body = actix_web::test::read_body(res).await;
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+        cookies,
+    }
+}
+
+/// A GET to `uri`, carrying the session `id` when given.
+pub fn get(uri: &str, id: Option<&str>) -> actix_http::Request {
+    let mut req = actix_web::test::TestRequest::get().uri(uri);
+    if let Some(id) = id {
+        req = req.insert_header(cookie_header(id));
+    }
+    req.to_request()
+}
+
+/// A POST to `uri`, carrying the session `id` when given.
+pub fn post(uri: &str, id: Option<&str>) -> actix_http::Request {
+    let mut req = actix_web::test::TestRequest::post().uri(uri);
+    if let Some(id) = id {
+        req = req.insert_header(cookie_header(id));
+    }
+    req.to_request()
+}
+
+/// What the store holds for the client value `value` (through the `SessionStore` trait itself):
+/// the record under that id, or for a client-side store the record sealed in the value.
+pub async fn stored<S: SessionStore>(store: &S, value: &str) -> Option<Record> {
+    match store.unseal(value, None)? {
+        Unsealed::Id(id) => store.load(&id).await.expect("store load"),
+        Unsealed::Record(_, record) => Some(record),
+    }
+}
+
+/// The JSON value stored under `key` for the id `value`.
+pub async fn stored_value<S: SessionStore>(
+    store: &S,
+    value: &str,
+    key: &str,
+) -> Option<serde_json::Value> {
+    let record = stored(store, value).await?;
+    record
+        .data
+        .get(key)
+        .map(|bytes| serde_json::from_slice(bytes).unwrap())
+}
