@@ -139,12 +139,7 @@ async fn commit<B: MessageBody + 'static>(
     session: Session,
     mut res: ServiceResponse<B>,
 ) -> ServiceResponse<EitherBody<SessionBody<B>>> {
-    let ctx = session.0.ctx.clone();
-    let config = &ctx.config;
     let options = session.options();
-    let server_error = res.status().is_server_error();
-    let expire = options.has(Options::EXPIRE);
-
     // Fast path: no handler asked for the session and no option is set, so the commit rules
     // say "nothing" (no clock read, no store call, no header).
     if options == Options::default() && !session.is_loaded() {
@@ -152,6 +147,11 @@ async fn commit<B: MessageBody + 'static>(
         let late = LateGuard(Late::Idle);
         return res.map_body(|_, body| EitherBody::left(SessionBody { body, late }));
     }
+
+    let ctx = session.0.ctx.clone();
+    let config = &ctx.config;
+    let server_error = res.status().is_server_error();
+    let expire = options.has(Options::EXPIRE);
 
     // change_id moves data even when no handler read it: load it now.
     if options.has(Options::CHANGE_ID) && !expire && !server_error && !session.is_loaded() {
