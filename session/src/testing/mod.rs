@@ -3,9 +3,11 @@
 //! store's calls, and run the [conformance suite](conformance) that every store of this crate
 //! passes against your own store:
 //!
-//! ```ignore
-//! // tests/my_store.rs, with actix-typed-session's `test-helpers` feature as a dev-dependency
-//! actix_typed_session::conformance_suite!(MyStore::new());
+//! ```no_run
+//! // tests/my_store.rs, with actix-typed-session's `test-helpers` feature as a dev-dependency:
+//! // one `#[actix_web::test]` per case, each on a fresh store from the expression.
+//! actix_typed_session::conformance_suite!(actix_typed_session::store::MemoryStore::default());
+//! # fn main() {}
 //! ```
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
