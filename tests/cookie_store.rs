@@ -496,3 +496,32 @@ async fn binding_to_the_user_agent() {
         "none"
     );
 }
+
+/// `late_store` cannot apply to a sealed cookie (it leaves with the response head): the commit
+/// happens at once, with the data as it stands when the handler returns.
+#[actix_web::test]
+async fn late_store_commits_at_the_head_with_a_client_side_store() {
+    async fn stream(session: Session) -> Result<actix_web::HttpResponse, SessionError> {
+        session.set("before", 1)?;
+        session.late_store();
+        let body = futures_util::stream::once(async {
+            Ok::<_, actix_web::Error>(web::Bytes::from_static(b"body"))
+        });
+        Ok(actix_web::HttpResponse::Ok().streaming(body))
+    }
+    let clock = ManualClock::new();
+    let app = test::init_service(
+        App::new()
+            .wrap(mw(CookieStore::signed(KEY_A), &clock))
+            .route("/s", web::get().to(stream))
+            .route("/read", web::get().to(read)),
+    )
+    .await;
+    let res = send(&app, get("/s", None)).await;
+    assert_eq!(res.body, "body");
+    let value = res.id().expect("the sealed cookie goes out with the head");
+    let record = stored(&CookieStore::signed(KEY_A).build().unwrap(), &value)
+        .await
+        .unwrap();
+    assert_eq!(record.data["before"], b"1");
+}

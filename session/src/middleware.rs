@@ -28,7 +28,7 @@ use crate::commit::{decide, execute, presented_id, ClientUpdate, Plan};
 use crate::config::{Ctx, SessionMiddlewareBuilder};
 use crate::error::SessionError;
 use crate::session::{Options, Session};
-use crate::store::{ClientValue, SessionStore};
+use crate::store::SessionStore;
 use crate::typed::RequestScope;
 
 /// The session middleware. Wrap an `App` or a scope with it.
@@ -219,17 +219,11 @@ async fn commit<B: MessageBody + 'static>(
 /// Whether the store carries the data in the client's value: then the value must leave with the
 /// response head, and `late_store` cannot apply.
 fn client_side(session: &Session) -> bool {
-    let store = &session.0.ctx.store;
-    let sealed = session.data().is_some_and(|d| {
-        matches!(
-            store.seal(&d.id, &d.record, d.binding.as_deref()),
-            Ok(ClientValue::Sealed(_))
-        )
-    });
-    if sealed {
+    let client_side = session.0.ctx.store.client_side();
+    if client_side {
         tracing::warn!("late_store has no effect with a client-side store; committing now");
     }
-    sealed
+    client_side
 }
 
 /// With `late_store`, what the client must learn with the response head: a new or rotated id,

@@ -51,6 +51,9 @@ impl<S: SessionStore> SessionStore for Guarded<S> {
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
         self.store.client_binding(req)
     }
+    fn client_side(&self) -> bool {
+        self.store.client_side()
+    }
     fn seal(
         &self,
         id: &SessionId,

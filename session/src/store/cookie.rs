@@ -546,6 +546,10 @@ impl SessionStore for CookieStore {
         Ok(())
     }
 
+    fn client_side(&self) -> bool {
+        true
+    }
+
     fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
         match self.inner.unseal(value, binding) {
             Ok((id, record)) => Some(Unsealed::Record(id, record)),

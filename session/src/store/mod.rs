@@ -170,6 +170,13 @@ pub trait SessionStore: Send + Sync + 'static {
         SessionId::parse(value).map(Unsealed::Id)
     }
 
+    /// Whether this store carries the session's data in the client's value (a sealed cookie)
+    /// rather than on the server. Such a value must leave with the response head, so
+    /// `late_store` does not apply to it. Default: `false`.
+    fn client_side(&self) -> bool {
+        false
+    }
+
     /// What of the request a session should be bound to (for example a hash of the
     /// `User-Agent`), passed to [`unseal`](Self::unseal) and [`seal`](Self::seal). The default:
     /// nothing.
@@ -210,6 +217,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> StoreFuture<'a, ()>;
     fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed>;
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>>;
+    fn client_side(&self) -> bool;
     fn seal(
         &self,
         id: &SessionId,
@@ -241,6 +249,9 @@ impl<S: SessionStore> DynStore for S {
     }
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
         SessionStore::client_binding(self, req)
+    }
+    fn client_side(&self) -> bool {
+        SessionStore::client_side(self)
     }
     fn seal(
         &self,
@@ -283,6 +294,9 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     }
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
         (**self).client_binding(req)
+    }
+    fn client_side(&self) -> bool {
+        (**self).client_side()
     }
     fn seal(
         &self,

@@ -150,6 +150,9 @@ impl<S: SessionStore> SessionStore for Instrumented<S> {
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
         self.inner.client_binding(req)
     }
+    fn client_side(&self) -> bool {
+        self.inner.client_side()
+    }
     fn seal(
         &self,
         id: &SessionId,
