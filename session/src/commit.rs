@@ -142,20 +142,20 @@ pub(crate) async fn execute(
             Ok(ClientUpdate::Remove)
         }
         Plan::Rotate => {
-            let (retired, id, record) = {
+            let (retired, id, record, binding) = {
                 let Some(mut data) = session.data() else {
                     return Ok(ClientUpdate::Keep);
                 };
                 data.rotate();
                 data.record.expires_at = ctx.config.expiry(data.record.created_at, now);
-                let binding = data.binding.clone();
+                let retired = data.retired.take();
                 (
-                    data.retired.take(),
+                    retired,
                     data.id.clone(),
-                    (data.record.clone(), binding),
+                    data.record.clone(),
+                    data.binding.clone(),
                 )
             };
-            let (record, binding) = record;
             if let Some(old) = &retired {
                 ctx.store
                     .delete(old)

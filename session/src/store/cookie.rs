@@ -10,7 +10,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{Changes, ClientValue, Record, SessionStore, Unsealed};
+use super::{Changes, ClientValue, NullStore, Record, SessionStore, Unsealed};
 use crate::error::{BoxError, ConfigError, SessionError, StoreError};
 use crate::id::{SessionId, ID_LEN};
 
@@ -528,22 +528,28 @@ impl Inner {
 }
 
 impl SessionStore for CookieStore {
-    /// Nothing is stored server-side: an id alone never finds a session.
-    async fn load(&self, _: &SessionId) -> Result<Option<Record>, StoreError> {
-        Ok(None)
+    // Nothing lives on the server: the data travels in the cookie (`seal`/`unseal`), so the
+    // server-side operations are those of the store that keeps nothing.
+
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        NullStore.load(id).await
     }
 
-    /// The data travels in the cookie ([`seal`](SessionStore::seal)); nothing to write here.
-    async fn save(&self, _: &SessionId, _: &Record, _: &Changes) -> Result<(), StoreError> {
-        Ok(())
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        changes: &Changes,
+    ) -> Result<(), StoreError> {
+        NullStore.save(id, record, changes).await
     }
 
-    async fn delete(&self, _: &SessionId) -> Result<(), StoreError> {
-        Ok(())
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        NullStore.delete(id).await
     }
 
-    async fn touch(&self, _: &SessionId, _: &Record) -> Result<(), StoreError> {
-        Ok(())
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        NullStore.touch(id, record).await
     }
 
     fn client_side(&self) -> bool {
