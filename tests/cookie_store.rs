@@ -15,6 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::{test, web, App};
 use base64::Engine as _;
 
+use actix_typed_session::testing::conformance::{incr, read};
 use support::*;
 
 // The conformance cases that apply to a client-side store (the others assert that the server
@@ -33,18 +34,6 @@ const KEY_A: [u8; 32] = [0xA5; 32];
 const KEY_B: [u8; 32] = [0x5B; 32];
 const IDLE: Duration = Duration::from_secs(600);
 const ABSOLUTE: Duration = Duration::from_secs(3600);
-
-async fn incr(session: Session) -> Result<String, SessionError> {
-    let n: u64 = session.get("counter")?.unwrap_or(0) + 1;
-    session.set("counter", n)?;
-    Ok(n.to_string())
-}
-
-async fn read(session: Session) -> Result<String, SessionError> {
-    Ok(session
-        .get::<u64>("counter")?
-        .map_or("none".into(), |n| n.to_string()))
-}
 
 async fn big(session: Session, n: web::Path<usize>) -> Result<String, SessionError> {
     // Hard to compress: distinct numbers.

@@ -13,19 +13,8 @@ use actix_typed_session::{Session, SessionError, SessionMiddleware};
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse};
 
+use actix_typed_session::testing::conformance::{incr, read};
 use support::*;
-
-async fn incr(session: Session) -> Result<String, SessionError> {
-    let n: u64 = session.get("counter")?.unwrap_or(0) + 1;
-    session.set("counter", n)?;
-    Ok(n.to_string())
-}
-
-async fn read(session: Session) -> Result<String, SessionError> {
-    Ok(session
-        .get::<u64>("counter")?
-        .map_or("none".into(), |n| n.to_string()))
-}
 
 async fn logout(session: Session) -> &'static str {
     session.expire();

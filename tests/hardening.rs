@@ -5,12 +5,13 @@
 mod support;
 
 use actix_typed_session::store::{CookieStore, FileStore, MemoryStore, RedisStore, SessionStore};
-use actix_typed_session::{Session, SessionError, SessionId, SessionMiddleware};
+use actix_typed_session::{SessionId, SessionMiddleware};
 use actix_web::http::header::HeaderValue;
 use actix_web::rt::System;
 use actix_web::{test, web, App};
 use proptest::prelude::*;
 
+use actix_typed_session::testing::conformance::incr;
 use support::redis::RedisServer;
 use support::*;
 
@@ -23,12 +24,6 @@ fn config() -> ProptestConfig {
         failure_persistence: None,
         ..ProptestConfig::default()
     }
-}
-
-async fn incr(session: Session) -> Result<String, SessionError> {
-    let n: u64 = session.get("counter")?.unwrap_or(0) + 1;
-    session.set("counter", n)?;
-    Ok(n.to_string())
 }
 
 macro_rules! app {

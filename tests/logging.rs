@@ -3,16 +3,11 @@
 mod support;
 
 use actix_typed_session::store::MemoryStore;
-use actix_typed_session::{Session, SessionError, SessionMiddleware};
+use actix_typed_session::{Session, SessionMiddleware};
 use actix_web::{test, web, App};
 
+use actix_typed_session::testing::conformance::incr;
 use support::*;
-
-async fn incr(session: Session) -> Result<String, SessionError> {
-    let n: u64 = session.get("counter")?.unwrap_or(0) + 1;
-    session.set("counter", n)?;
-    Ok(n.to_string())
-}
 
 /// Keeps a handle past the response (as a spawned task might) and changes it while streaming.
 async fn stream_without_late_store(session: Session) -> actix_web::HttpResponse {

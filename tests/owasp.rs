@@ -12,17 +12,12 @@ use actix_typed_session::store::{CookieStore, FileStore, MemoryStore, RedisStore
 use actix_typed_session::{Session, SessionError, SessionMiddleware};
 use actix_web::{test, web, App};
 
+use actix_typed_session::testing::conformance::incr;
 use support::redis::RedisServer;
 use support::*;
 
 const IDLE: Duration = Duration::from_secs(900);
 const ABSOLUTE: Duration = Duration::from_secs(4 * 3600);
-
-async fn incr(session: Session) -> Result<String, SessionError> {
-    let n: u64 = session.get("counter")?.unwrap_or(0) + 1;
-    session.set("counter", n)?;
-    Ok(n.to_string())
-}
 
 async fn login(session: Session) -> Result<&'static str, SessionError> {
     session.set("user", "ann")?;

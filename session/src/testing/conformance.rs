@@ -20,13 +20,15 @@ pub const IDLE: Duration = Duration::from_secs(600);
 /// The absolute timeout of the suite's middleware.
 pub const ABSOLUTE: Duration = Duration::from_secs(3600);
 
-async fn incr(session: Session) -> Result<String, SessionError> {
+/// Handler: increments the `u64` under `counter` and answers the new value.
+pub async fn incr(session: Session) -> Result<String, SessionError> {
     let n: u64 = session.get("counter")?.unwrap_or(0) + 1;
     session.set("counter", n)?;
     Ok(n.to_string())
 }
 
-async fn read(session: Session) -> Result<String, SessionError> {
+/// Handler: answers the `u64` under `counter`, or `none`.
+pub async fn read(session: Session) -> Result<String, SessionError> {
     let n: Option<u64> = session.get("counter")?;
     Ok(n.map_or("none".into(), |n| n.to_string()))
 }
