@@ -464,3 +464,86 @@ async fn persistent_cookie_is_refreshed_once_per_refresh_step() {
     assert!(res.cookies.is_empty(), "just refreshed");
     assert_eq!(store.calls.touch(), 1);
 }
+
+/// A cookie with non-ASCII bytes next to the session's (`name=Zoë`) must not hide the session:
+/// each pair of the header is read on its own.
+#[actix_web::test]
+async fn a_non_ascii_cookie_next_to_the_session_does_not_hide_it() {
+    let app = app!(SessionMiddleware::new(MemoryStore::default()));
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    for header in [
+        format!("id={id}; name=Zo\u{eb}"),
+        format!("name=Zo\u{eb}; id={id}"),
+        format!("theme=\u{1f600}; id={id}; lang=fran\u{e7}ais"),
+    ] {
+        let value = actix_web::http::header::HeaderValue::from_bytes(header.as_bytes()).unwrap();
+        let req = test::TestRequest::get()
+            .uri("/read")
+            .insert_header(("cookie", value))
+            .to_request();
+        let res = send(&app, req).await;
+        assert_eq!(res.body, "1", "{header}: the session is found");
+        assert!(res.cookies.is_empty(), "{header}: no new session");
+    }
+}
+
+/// `HeaderState::new("bad header")` must not panic (inside the `HttpServer` factory that would
+/// take down every worker): the builder reports it as a `ConfigError` before the server starts.
+#[actix_web::test]
+async fn a_bad_header_name_is_a_build_error_not_a_panic() {
+    let state = std::panic::catch_unwind(|| HeaderState::new("bad header"))
+        .expect("HeaderState::new does not panic");
+    let err = SessionMiddleware::builder(MemoryStore::default())
+        .state(state)
+        .try_build()
+        .err()
+        .expect("try_build reports the bad name");
+    assert!(err.to_string().contains("\"bad header\""), "{err}");
+    assert!(err.to_string().contains("not a valid header name"), "{err}");
+    let err = HeaderState::try_new("bad header").unwrap_err();
+    assert!(err.to_string().contains("not a valid header name"), "{err}");
+    assert!(HeaderState::try_new("x-session").is_ok());
+}
+
+/// The id header twice with different values (junk then valid, or valid then junk) is no id and
+/// a warning, never a silent pick of one of them.
+#[actix_web::test]
+async fn an_id_header_sent_twice_with_different_values_is_no_id() {
+    let store = MemoryStore::default();
+    let mw = SessionMiddleware::builder(store.clone())
+        .state(HeaderState::new("x-session"))
+        .build();
+    let app = app!(mw);
+    let id = send(&app, get("/incr", None))
+        .await
+        .header("x-session")
+        .unwrap()
+        .to_owned();
+    let (captured, _guard) = capture_logs();
+    let junk = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    for (first, second) in [(junk, id.as_str()), (id.as_str(), junk)] {
+        let req = test::TestRequest::get()
+            .uri("/read")
+            .append_header(("x-session", first))
+            .append_header(("x-session", second))
+            .to_request();
+        let res = send(&app, req).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.body, "none", "{first} then {second}: treated as no id");
+    }
+    let log = captured.text();
+    assert_eq!(
+        log.matches("sent more than once with different values")
+            .count(),
+        2,
+        "{log}"
+    );
+    assert!(!log.contains(&id), "the log names no id: {log}");
+    // The same value twice is still the session.
+    let req = test::TestRequest::get()
+        .uri("/read")
+        .append_header(("x-session", id.as_str()))
+        .append_header(("x-session", id.as_str()))
+        .to_request();
+    assert_eq!(send(&app, req).await.body, "1");
+}

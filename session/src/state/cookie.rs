@@ -163,23 +163,26 @@ impl CookieState {
     }
 
     /// First `name=value` pair of the `Cookie` header(s), decoded.
+    ///
+    /// Each pair is read on its own from the raw bytes, as actix-web's own cookie parsing does:
+    /// another cookie with non-ASCII bytes (`name=Zoë`) does not hide the session's.
     pub(crate) fn read<'a>(&self, headers: &'a HeaderMap) -> Option<std::borrow::Cow<'a, str>> {
+        let wanted = self.name.as_bytes();
         for header in headers.get_all(COOKIE) {
-            let Ok(text) = header.to_str() else {
-                tracing::debug!("Cookie header is not visible ASCII; ignored");
-                continue;
-            };
-            for pair in text.split(';') {
-                let Some((name, value)) = pair.split_once('=') else {
+            for pair in header.as_bytes().split(|b| *b == b';') {
+                let Some(eq) = pair.iter().position(|b| *b == b'=') else {
                     continue;
                 };
-                if name.trim() == self.name {
-                    let decoded = decode_value(value.trim());
-                    if decoded.is_none() {
-                        tracing::debug!("session cookie does not decode; starting a new session");
-                    }
-                    return decoded;
+                if pair[..eq].trim_ascii() != wanted {
+                    continue;
                 }
+                let decoded = std::str::from_utf8(pair[eq + 1..].trim_ascii())
+                    .ok()
+                    .and_then(decode_value);
+                if decoded.is_none() {
+                    tracing::debug!("session cookie does not decode; starting a new session");
+                }
+                return decoded;
             }
         }
         None
@@ -331,5 +334,22 @@ mod tests {
         );
         h.append(COOKIE, HeaderValue::from_static("id=third"));
         assert_eq!(s.read(&h).unwrap(), "first");
+    }
+
+    #[test]
+    fn a_non_ascii_neighbour_does_not_hide_the_cookie() {
+        let s = CookieState::new("id");
+        for raw in [
+            "id=abc; name=Zo\u{eb}".as_bytes(),
+            "name=Zo\u{eb}; id=abc".as_bytes(),
+            b"x=\xff\xfe;id=abc",
+        ] {
+            let mut h = HeaderMap::new();
+            h.append(COOKIE, HeaderValue::from_bytes(raw).unwrap());
+            assert_eq!(s.read(&h).as_deref(), Some("abc"), "{raw:?}");
+        }
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_bytes(b"id=\xff\xfe").unwrap());
+        assert_eq!(s.read(&h), None, "a non-UTF-8 session value is no id");
     }
 }

@@ -130,7 +130,8 @@ impl IdCarrier {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         match self {
             IdCarrier::Cookie(s) => s.validate(),
-            _ => Ok(()),
+            IdCarrier::Header(s) => s.validate(),
+            IdCarrier::Query(_) => Ok(()),
         }
     }
 }
