@@ -83,3 +83,44 @@ async fn events_explain_and_never_leak_ids() {
         .log_tag();
     assert!(log.contains(&tag), "{log}");
 }
+
+async fn store_token(session: Session) -> Result<&'static str, actix_typed_session::SessionError> {
+    session.set("api_token", "TOKEN-7f3a9c-secret")?;
+    Ok("stored")
+}
+
+/// Reads the token as the wrong type, as a type changed between deploys would.
+async fn read_token_as_number(
+    session: Session,
+) -> Result<String, actix_typed_session::SessionError> {
+    let n: Option<u64> = session.get("api_token")?;
+    Ok(format!("{n:?}"))
+}
+
+/// A value that does not decode as the requested type is logged by key, type and kind of
+/// failure: never with the codec's message, which quotes the value.
+#[actix_web::test]
+async fn a_value_read_as_the_wrong_type_never_reaches_the_log() {
+    let (captured, _guard) = capture_logs();
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(MemoryStore::default()))
+            .route("/store", web::post().to(store_token))
+            .route("/read", web::get().to(read_token_as_number)),
+    )
+    .await;
+    let id = send(&app, post("/store", None)).await.id().unwrap();
+    let res = send(&app, get("/read", Some(&id))).await;
+    assert_eq!(res.body, "None", "read as absent");
+    let log = captured.text();
+    assert!(
+        log.contains("does not decode as the requested type"),
+        "{log}"
+    );
+    assert!(log.contains("api_token") && log.contains("u64"), "{log}");
+    assert!(log.contains("error_kind=\"data\""), "{log}");
+    assert!(
+        !log.contains("TOKEN-7f3a9c"),
+        "the value leaked into the log:\n{log}"
+    );
+}

@@ -65,6 +65,41 @@ impl Codec {
     }
 }
 
+/// What kind of failure a codec error is, without its text: a deserializer's message can quote
+/// the value it choked on (`invalid type: string "<a token>"`), and values do not go into logs.
+///
+/// `"syntax"` (not this format), `"data"` (well-formed, but not the requested type or shape),
+/// `"eof"` (truncated), `"io"`, or `"other"` for an error this function does not know.
+pub fn error_kind(err: &(dyn std::error::Error + 'static)) -> &'static str {
+    if let Some(err) = err.downcast_ref::<serde_json::Error>() {
+        return match err.classify() {
+            serde_json::error::Category::Io => "io",
+            serde_json::error::Category::Syntax => "syntax",
+            serde_json::error::Category::Data => "data",
+            serde_json::error::Category::Eof => "eof",
+        };
+    }
+    #[cfg(feature = "msgpack")]
+    if let Some(err) = err.downcast_ref::<rmp_serde::decode::Error>() {
+        use rmp_serde::decode::Error as E;
+        return match err {
+            E::InvalidMarkerRead(_) | E::InvalidDataRead(_) => "eof",
+            E::Utf8Error(_) | E::DepthLimitExceeded => "syntax",
+            _ => "data",
+        };
+    }
+    #[cfg(feature = "cbor")]
+    if let Some(err) = err.downcast_ref::<ciborium::de::Error<std::io::Error>>() {
+        use ciborium::de::Error as E;
+        return match err {
+            E::Io(_) => "eof",
+            E::Syntax(_) | E::RecursionLimitExceeded => "syntax",
+            E::Semantic(..) => "data",
+        };
+    }
+    "other"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +137,21 @@ mod tests {
             );
         }
         assert_eq!(Codec::Json.encode(&vec![1, 2, 3]).unwrap(), b"[1,2,3]");
+    }
+
+    #[test]
+    fn error_kinds_name_the_failure_without_the_value() {
+        for codec in codecs() {
+            let secret = codec.encode(&"TOKEN-s3cr3t").unwrap();
+            let err = codec.decode::<u64>(&secret).unwrap_err();
+            assert_eq!(error_kind(&*err), "data", "{codec:?}: {err}");
+            let err = codec
+                .decode::<Cart>(&secret[..secret.len() / 2])
+                .unwrap_err();
+            assert_ne!(error_kind(&*err), "other", "{codec:?}: truncated: {err}");
+        }
+        let err = Codec::Json.decode::<u64>(b"oops").unwrap_err();
+        assert_eq!(error_kind(&*err), "syntax");
+        assert_eq!(error_kind(&std::fmt::Error), "other");
     }
 }

@@ -392,11 +392,13 @@ impl Session {
         match self.codec().decode(bytes) {
             Ok(value) => Some(value),
             Err(error) => {
+                // The key, the type and the kind of failure only: the codec's own message can
+                // quote the stored value (a token, an address), which has no place in a log.
                 tracing::warn!(
                     session = %id.log_tag(),
                     key,
                     type_name = std::any::type_name::<T>(),
-                    %error,
+                    error_kind = crate::codec::error_kind(&*error),
                     "stored session value does not decode as the requested type: treated as absent"
                 );
                 None

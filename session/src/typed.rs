@@ -414,12 +414,14 @@ pub mod __private {
                 }
                 return Err(RenderedError::new(err, &session.0.ctx.config).into());
             }
+            // `get` logs a value that does not decode (key, type and kind of failure; never the
+            // value) and reads it as absent.
             let stored = session.get::<T>(T::KEY).unwrap_or_else(|err| {
                 tracing::warn!(
                     key = T::KEY,
                     type_name = std::any::type_name::<T>(),
-                    error = %err,
-                    "stored typed session value does not decode (changed type?): treated as absent"
+                    error_kind = crate::codec::error_kind(&err),
+                    "stored typed session value could not be read: treated as absent"
                 );
                 None
             });
