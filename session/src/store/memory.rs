@@ -1,6 +1,7 @@
 //! [`MemoryStore`]: the embedded default, sessions in this process's memory.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use lru::LruCache;
@@ -20,7 +21,9 @@ const SWEEP_EVERY: u32 = 1024;
 /// - **Expiring:** a record past its `expires_at` is never returned, and expired records are
 ///   swept now and then as writes arrive.
 /// - **Bounded:** at most [`max_sessions`](MemoryStoreBuilder::max_sessions) sessions
-///   (default 100 000); past that the least recently used is evicted.
+///   (default 100 000); past that the least recently used is evicted, and the first eviction
+///   is logged at `warn`. Eviction does not tell real users from a flood: see
+///   [`max_sessions`](MemoryStoreBuilder::max_sessions).
 /// - **Per-key saves:** a save applies only the keys that changed, so concurrent requests that
 ///   change different keys of one session both survive.
 ///
@@ -33,6 +36,8 @@ pub struct MemoryStore {
 struct Inner {
     shards: Vec<Mutex<Shard>>,
     clock: SharedClock,
+    /// An eviction has happened (and was logged).
+    evicted: AtomicBool,
 }
 
 struct Shard {
@@ -50,6 +55,19 @@ pub struct MemoryStoreBuilder {
 impl MemoryStoreBuilder {
     /// Most sessions kept at once; the least recently used goes first. Default: 100 000.
     /// Values below 16 are raised to 16 (one per internal shard).
+    ///
+    /// **An anonymous flood evicts real users.** Eviction is least-recently-used, whoever the
+    /// session belongs to: a client that makes many requests to a route that *writes* to the
+    /// session (each one starts a new session) pushes out the sessions of signed-in users, who
+    /// are then logged out. The first eviction of a store is logged at `warn`. To keep it from
+    /// mattering:
+    ///
+    /// - size `max_sessions` for your peak of real sessions with room to spare (a small session
+    ///   costs a few hundred bytes);
+    /// - write to the session of an anonymous visitor only when needed: a visitor whose session
+    ///   stays empty gets no cookie and takes no slot (routes that only read are free);
+    /// - rate-limit the routes that create sessions, or use a store whose capacity is not one
+    ///   process's memory (`RedisStore`, [`FileStore`](super::FileStore)).
     pub fn max_sessions(mut self, max: usize) -> Self {
         self.max_sessions = max;
         self
@@ -77,6 +95,7 @@ impl MemoryStoreBuilder {
             inner: Arc::new(Inner {
                 shards,
                 clock: self.clock,
+                evicted: AtomicBool::new(false),
             }),
         }
     }
@@ -128,6 +147,17 @@ impl MemoryStore {
             .peek(&key)
             .filter(|r| r.expires_at > now)
             .cloned()
+    }
+
+    /// Reports the first eviction of this store.
+    fn evicted(&self) {
+        if !self.inner.evicted.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "MemoryStore is full: the least recently used session was evicted to make room \
+                 (its user is logged out). Raise max_sessions, write to anonymous sessions only \
+                 when needed, or use a shared store; this is logged once per store"
+            );
+        }
     }
 
     fn shard(&self, key: &[u8; 32]) -> &Mutex<Shard> {
@@ -188,7 +218,12 @@ impl SessionStore for MemoryStore {
             // Gone since it was loaded: deleted by a concurrent request, which wins.
             None if !changes.created => {}
             None => {
-                shard.map.put(key, record.clone());
+                let pushed_out = shard.map.push(key, record.clone());
+                drop(shard);
+                // An expired entry pushed out is no loss; a live one logs its user out.
+                if pushed_out.is_some_and(|(old, r)| old != key && r.expires_at > now) {
+                    self.evicted();
+                }
             }
         }
         Ok(())
