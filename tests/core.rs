@@ -256,10 +256,18 @@ async fn error_response_can_be_chosen() {
 
 #[actix_web::test]
 async fn missing_middleware_is_a_clear_500() {
+    let (captured, _guard) = capture_logs();
     let app = test::init_service(App::new().route("/read", web::get().to(read))).await;
     let res = send(&app, get("/read", None)).await;
     assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(res.body, "session error");
+    let fix = "this route has no SessionMiddleware: wrap the App or scope with it";
+    if cfg!(debug_assertions) {
+        assert!(res.body.starts_with(fix), "{}", res.body);
+    } else {
+        assert_eq!(res.body, "session error");
+    }
+    let log = captured.text();
+    assert!(log.contains("ERROR") && log.contains(fix), "{log}");
 }
 
 #[actix_web::test]
@@ -546,4 +554,88 @@ async fn an_id_header_sent_twice_with_different_values_is_no_id() {
         .append_header(("x-session", id.as_str()))
         .to_request();
     assert_eq!(send(&app, req).await.body, "1");
+}
+
+/// A JSON login that returns its token: `#[session(change_id)]` on the handler.
+#[actix_typed_session::session(change_id)]
+async fn token_login(session: Session) -> Result<HttpResponse, SessionError> {
+    session.set("user", 7)?;
+    Ok(HttpResponse::Ok().body(session.id().to_string()))
+}
+
+/// The same with `Session::change_id`, reading the id before and after.
+async fn token_login_by_call(session: Session) -> Result<HttpResponse, SessionError> {
+    let before = session.id();
+    session.set("user", 8)?;
+    session.change_id();
+    let after = session.id();
+    assert_ne!(before, after, "change_id picks the new id at once");
+    assert_eq!(session.id(), after, "and keeps it");
+    Ok(HttpResponse::Ok().body(after.to_string()))
+}
+
+async fn user(session: Session) -> Result<String, SessionError> {
+    Ok(format!("{:?}", session.get::<u64>("user")?))
+}
+
+/// `Session::id()` after `change_id` is the id the response sends, so a token handed out in a
+/// login's body works: for a new and for an existing session, with the attribute and with the
+/// method, in a header and in a cookie.
+#[actix_web::test]
+async fn id_after_change_id_is_the_id_that_is_sent() {
+    for state in [
+        actix_typed_session::state::IdCarrier::from(HeaderState::new("x-session")),
+        CookieState::new("id").into(),
+    ] {
+        let header = matches!(state, actix_typed_session::state::IdCarrier::Header(_));
+        let mw = SessionMiddleware::builder(MemoryStore::default())
+            .state(state)
+            .build();
+        let app = test::init_service(
+            App::new()
+                .wrap(mw)
+                .route("/incr", web::get().to(incr))
+                .route("/login", web::post().to(token_login))
+                .route("/login-call", web::post().to(token_login_by_call))
+                .route("/user", web::get().to(user)),
+        )
+        .await;
+        let with = |req: test::TestRequest, id: Option<&str>| match id {
+            Some(id) if header => req.insert_header(("x-session", id)),
+            Some(id) => req.insert_header(cookie_header(id)),
+            None => req,
+        };
+        let sent = |res: &Resp| -> String {
+            if header {
+                res.header("x-session").unwrap().to_owned()
+            } else {
+                res.id().unwrap()
+            }
+        };
+        for (route, expected) in [("/login", "Some(7)"), ("/login-call", "Some(8)")] {
+            let first = send(
+                &app,
+                with(test::TestRequest::get().uri("/incr"), None).to_request(),
+            )
+            .await;
+            let existing = sent(&first);
+            for old in [None, Some(existing.as_str())] {
+                let req = with(test::TestRequest::post().uri(route), old);
+                let res = send(&app, req.to_request()).await;
+                assert_eq!(res.status, StatusCode::OK);
+                assert_eq!(res.body, sent(&res), "{route} from {old:?}: body = sent id");
+                assert_ne!(Some(res.body.as_str()), old);
+                let req = with(test::TestRequest::get().uri("/user"), Some(&res.body));
+                assert_eq!(send(&app, req.to_request()).await.body, expected);
+                if let Some(old) = old {
+                    let req = with(test::TestRequest::get().uri("/user"), Some(old));
+                    assert_eq!(
+                        send(&app, req.to_request()).await.body,
+                        "None",
+                        "old id dead"
+                    );
+                }
+            }
+        }
+    }
 }

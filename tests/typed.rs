@@ -234,6 +234,33 @@ async fn renew_streaming(session: Session) -> HttpResponse {
     streaming(session)
 }
 
+/// The type extracted twice; the first copy is changed (dropped last).
+async fn twice_first_changed(mut a: Cart, b: Cart) -> String {
+    a.items.push("first".into());
+    format!("{} {}", a.items.len(), b.items.len())
+}
+
+/// The type extracted twice; the second copy is changed (dropped first, then the unchanged
+/// first copy: the change must survive all the same).
+async fn twice_second_changed(a: Cart, mut b: Cart) -> String {
+    b.items.push("second".into());
+    format!("{} {}", a.items.len(), b.items.len())
+}
+
+/// Both copies changed, differently: no right answer, so a loud failure.
+async fn twice_both_changed(mut a: Cart, mut b: Cart) -> String {
+    a.items.push("one".into());
+    b.items.push("two".into());
+    "both".into()
+}
+
+/// Both copies changed the same way: that value is saved.
+async fn twice_same_change(mut a: Cart, mut b: Cart) -> String {
+    a.items.push("same".into());
+    b.items.push("same".into());
+    "same".into()
+}
+
 /// Keeps docs, visibility, generics and other attributes.
 #[session(no_store)]
 #[allow(clippy::unused_async)]
@@ -321,6 +348,10 @@ async fn app(
             .route("/stream-early", web::get().to(stream_early))
             .service(web::resource("/renew-streaming").to(renew_streaming))
             .route("/generic", web::get().to(generic_handler::<String>))
+            .route("/twice/first", web::post().to(twice_first_changed))
+            .route("/twice/second", web::post().to(twice_second_changed))
+            .route("/twice/both", web::post().to(twice_both_changed))
+            .route("/twice/same", web::post().to(twice_same_change))
             .service(login)
             .service(logout)
             .service(preview)
@@ -797,5 +828,108 @@ async fn a_value_returned_in_the_response_is_saved() {
     assert_eq!(
         store.value(&cookie, "cart").as_deref(),
         Some(r#"{"items":["tea"]}"#)
+    );
+}
+
+/// A typed struct extracted twice in one handler: the changed copy is saved whichever argument
+/// it is; copies changed differently fail the request loudly (never a 200 that drops data).
+#[actix_web::test]
+async fn a_type_extracted_twice_saves_the_changed_copy_or_fails_loudly() {
+    let store = Counting::default();
+    let app = app(store.clone()).await;
+    let (_, cookie, _, _) = send(&app, post("/add/tea"), None).await;
+    let cookie = cookie.unwrap();
+
+    let (status, _, body, _) = send(&app, post("/twice/first"), Some(&cookie)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "2 1"));
+    assert_eq!(
+        store.value(&cookie, "cart").as_deref(),
+        Some(r#"{"items":["tea","first"]}"#),
+        "(mut a, b): a's change is saved"
+    );
+
+    let (status, _, body, _) = send(&app, post("/twice/second"), Some(&cookie)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "2 3"));
+    assert_eq!(
+        store.value(&cookie, "cart").as_deref(),
+        Some(r#"{"items":["tea","first","second"]}"#),
+        "(a, mut b): b's change is saved too"
+    );
+
+    let (status, _, body, _) = send(&app, post("/twice/same"), Some(&cookie)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "same"));
+    assert_eq!(
+        store.value(&cookie, "cart").as_deref(),
+        Some(r#"{"items":["tea","first","second","same"]}"#),
+        "two copies changed alike: saved once"
+    );
+
+    let logs = Logs::default();
+    let guard = logs.capture();
+    let saves = store.saves();
+    let (status, _, body, _) = send(&app, post("/twice/both"), Some(&cookie)).await;
+    drop(guard);
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    if cfg!(debug_assertions) {
+        assert!(
+            body.contains("Cart") && body.contains("more than once"),
+            "a debug build names the type: {body}"
+        );
+    }
+    assert_eq!(store.saves(), saves, "nothing of the request is saved");
+    assert_eq!(
+        store.value(&cookie, "cart").as_deref(),
+        Some(r#"{"items":["tea","first","second","same"]}"#)
+    );
+    let log = logs.text();
+    assert!(
+        log.contains("ERROR") && log.contains("Cart") && log.contains("more than once"),
+        "{log}"
+    );
+}
+
+/// A typed extractor, and a `#[session(..)]` handler, on a route the middleware does not wrap:
+/// the 500 says what to do in a debug build, and the error log says it in every build.
+#[actix_web::test]
+async fn a_missing_middleware_says_how_to_fix_it() {
+    #[session(no_store)]
+    async fn bare() -> &'static str {
+        "ran"
+    }
+    let logs = Logs::default();
+    let _guard = logs.capture();
+    let app = test::init_service(
+        App::new()
+            .route("/cart", web::get().to(show))
+            .route("/bare", web::get().to(bare)),
+    )
+    .await;
+    let res = test::call_service(&app, get("/cart").to_request()).await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = test::read_body(res).await;
+    let body = String::from_utf8_lossy(&body);
+    if cfg!(debug_assertions) {
+        assert!(
+            body.contains("no SessionMiddleware: wrap the App or scope with it"),
+            "{body}"
+        );
+    }
+    let log = logs.text();
+    assert!(
+        log.contains("ERROR") && log.contains("wrap the App or scope with it"),
+        "{log}"
+    );
+    assert!(log.contains("key=\"cart\""), "{log}");
+
+    let res = test::call_service(&app, get("/bare").to_request()).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the handler itself still runs"
+    );
+    let log = logs.text();
+    assert!(
+        log.contains("#[session(..)] handler ran outside SessionMiddleware"),
+        "{log}"
     );
 }

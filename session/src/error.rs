@@ -74,9 +74,26 @@ pub enum SessionError {
         limit: usize,
     },
     /// A `Session` was requested but no [`SessionMiddleware`](crate::SessionMiddleware) wraps
-    /// the route: a setup mistake, answered with 500.
-    #[error("no SessionMiddleware wraps this route (add .wrap(SessionMiddleware::new(..)))")]
+    /// the route: a setup mistake, answered with 500 (in debug builds the body says what to do).
+    #[error(
+        "this route has no SessionMiddleware: wrap the App or scope with it, e.g. \
+         `App::new().wrap(SessionMiddleware::new(store.clone()))`"
+    )]
     NotInstalled,
+    /// Two values of one typed session type were extracted in one request and changed
+    /// differently: which one to save cannot be decided, so nothing is saved. A setup mistake,
+    /// answered with 500 (in debug builds the body names the type).
+    #[error(
+        "typed session `{type_name}` (key {key:?}) was extracted more than once in one request \
+         and the copies were changed differently; nothing was saved. Extract it once per request \
+         (read it elsewhere with `session.typed::<T>()`)"
+    )]
+    TypedConflict {
+        /// The session key of the type.
+        key: &'static str,
+        /// The type's name.
+        type_name: &'static str,
+    },
 }
 
 impl ResponseError for SessionError {
@@ -93,6 +110,13 @@ impl ResponseError for SessionError {
             // Not a secret, and it tells the developer what to fix.
             SessionError::CookieTooLarge { size, limit } => {
                 format!("session too large for its cookie ({size} bytes, limit {limit})")
+            }
+            // Setup mistakes: a developer running a debug build is told what to fix (the error
+            // log says the same in every build).
+            SessionError::NotInstalled | SessionError::TypedConflict { .. }
+                if cfg!(debug_assertions) =>
+            {
+                self.to_string()
             }
             _ => "session error".to_owned(),
         };

@@ -189,9 +189,21 @@ impl Session {
         self.0.ctx.config.codec
     }
 
-    /// The session's id (a fresh one for a new session; it is only stored once data is).
+    /// The id the client holds once this request is answered: the one the response sends.
+    ///
+    /// After [`change_id`](Self::change_id) (or on a `#[session(change_id)]` handler) it is the
+    /// new id, already chosen, so a JSON login can return it in its body; the old id stops
+    /// working when the request ends. For a new session it is the id that is sent and stored
+    /// once the session holds data. Not to be logged: logs name a session by
+    /// [`SessionId::log_tag`].
     pub fn id(&self) -> SessionId {
-        self.guard().id.clone()
+        let options = self.options();
+        let mut data = self.guard();
+        if options.has(Options::CHANGE_ID) && !options.has(Options::EXPIRE) {
+            // The commit would draw the new id later; draw it now so that it is the one sent.
+            data.rotate();
+        }
+        data.id.clone()
     }
 
     /// Whether `key` holds a value (even a JSON `null`).
@@ -326,7 +338,7 @@ impl Session {
 
     /// Moves the session to a new id when the request ends (call it on login, against session
     /// fixation). The old id stops working; the data is saved under the new id even with
-    /// [`no_store`](Self::no_store).
+    /// [`no_store`](Self::no_store). From now on [`id`](Self::id) returns the new id.
     pub fn change_id(&self) {
         self.set_option(Options::CHANGE_ID);
     }
@@ -492,7 +504,7 @@ impl FromRequest for Session {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let Some(session) = req.extensions().get::<Session>().cloned() else {
-            tracing::error!("Session extracted on a route without SessionMiddleware");
+            tracing::error!("{}", SessionError::NotInstalled);
             return Box::pin(ready(Err(SessionError::NotInstalled.into())));
         };
         if session.is_loaded() {

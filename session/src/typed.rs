@@ -71,14 +71,20 @@
 //! 1. Only types that an extractor of **this request** handed out are written back. A value built
 //!    by hand, read with [`Session::typed`](crate::Session::typed), or dropped in a request that
 //!    did not extract its type never touches the session by being dropped.
-//! 2. When the handler has finished, the session receives the value of the **last** instance of
-//!    the type dropped during the request, if its encoding differs from the value that was
-//!    extracted. An `async fn` drops its arguments after everything its body created, so this is
-//!    the handler's argument: a temporary such as `if cart == Cart::default()` or a copy from
-//!    `session.typed::<Cart>()` cannot overwrite it.
+//! 2. When the handler has finished, the session receives the value of the instances that were
+//!    **extracted**, if their encoding differs from the value that was extracted. The extracted
+//!    instances are the handler's arguments, and an `async fn` drops its arguments after
+//!    everything its body created, so they are the last instances of the type dropped: when `n`
+//!    were extracted, the last `n` dropped count. A temporary such as `if cart == Cart::default()`
+//!    or a copy from `session.typed::<Cart>()` cannot overwrite them.
 //!    Returning the value in the response (`web::Json(cart)`) works too: it is dropped, and
 //!    compared, when the response is built. (A value of the type built by hand and returned in
 //!    the response would be dropped last, and saved.)
+//!
+//!    Extracting the type twice (`(a: Cart, mut b: Cart)`) works in either order: the changed
+//!    copy is saved. When two copies were changed *differently*, nothing of the request is saved
+//!    and it answers `500` (the body names the type in debug builds; an error is logged in every
+//!    build): there is no right way to pick one, and a `200` that drops data would be worse.
 //! 3. Unchanged (same encoding as extracted): nothing is written, so an explicit
 //!    `session.put(..)` in the same handler stands.
 //! 4. The write happens before the commit, so `change_id` carries the new value to the new id,
@@ -98,9 +104,9 @@
 //!   request scope; its changes are lost. When a handler returns while an extracted value is still
 //!   alive, a `tracing` warning says so. Use the untyped [`Session`](struct@crate::Session) handle (it is
 //!   `Send + Sync`) with [`late_store`](crate::Session::late_store) for streaming bodies.
-//! - **Extract once.** If middleware also extracts the type and keeps its copy alive past the
-//!   handler, that copy is the last one dropped and an unchanged copy hides the handler's change
-//!   (rule 2). Middleware should read with `session.typed::<T>()` instead.
+//! - **Extract once.** Two copies changed differently fail the request (rule 2). Middleware
+//!   that only needs to look at the value should read it with `session.typed::<T>()`, which
+//!   hands out a copy that is never written back.
 //! - Values created or dropped outside a request (unit tests, background jobs) behave like any
 //!   struct: their `Drop` does nothing.
 //!
@@ -122,6 +128,7 @@
 //! when both are imported (error E0659).
 use std::any::TypeId;
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::{ready, Future};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -169,10 +176,41 @@ struct Slot {
     type_name: &'static str,
     /// Encoding of the value handed out (`None`: it would not encode; any drop is a change).
     baseline: Option<Vec<u8>>,
-    /// Encoding of the last instance dropped in the scope (`Err`: it would not encode).
-    last: Option<Result<Vec<u8>, String>>,
+    /// Encodings of the last `extracted` instances dropped in the scope, oldest first (`Err`:
+    /// it would not encode). The extracted instances are the handler's arguments, which an
+    /// `async fn` drops after everything its body created: they are the last ones dropped.
+    recent: VecDeque<Result<Vec<u8>, String>>,
     extracted: usize,
     dropped: usize,
+}
+
+/// What the instances of one slot ask to be written.
+enum WriteBack {
+    /// Nothing changed.
+    Nothing,
+    /// One new value (every changed instance agrees on it).
+    Value(Vec<u8>),
+    /// A changed instance does not encode.
+    Unencodable(String),
+    /// Instances were changed to different values.
+    Conflict,
+}
+
+impl Slot {
+    fn write_back(self) -> WriteBack {
+        let mut new: Option<Vec<u8>> = None;
+        for encoded in self.recent {
+            match encoded {
+                Err(message) => return WriteBack::Unencodable(message),
+                Ok(bytes) if self.baseline.as_ref() == Some(&bytes) => {}
+                Ok(bytes) => match &new {
+                    Some(other) if *other != bytes => return WriteBack::Conflict,
+                    _ => new = Some(bytes),
+                },
+            }
+        }
+        new.map_or(WriteBack::Nothing, WriteBack::Value)
+    }
 }
 
 /// The request scope, as the middleware holds it.
@@ -222,28 +260,34 @@ impl RequestScope {
                      made to it from now on are not saved"
                 );
             }
-            match slot.last {
-                Some(Ok(bytes)) if slot.baseline.as_ref() != Some(&bytes) => {
+            let (key, type_name) = (slot.key, slot.type_name);
+            match slot.write_back() {
+                WriteBack::Nothing => {}
+                WriteBack::Value(bytes) => {
                     let Some(mut data) = scope.session.data() else {
                         continue;
                     };
                     // What `Session::set` does, with the bytes the `Drop` impl already encoded.
-                    data.record.data.insert(slot.key.to_owned(), bytes);
-                    data.dirty.insert(slot.key.to_owned());
+                    data.record.data.insert(key.to_owned(), bytes);
+                    data.dirty.insert(key.to_owned());
                 }
-                Some(Err(message)) => {
+                WriteBack::Unencodable(message) => {
                     tracing::error!(
-                        key = slot.key,
-                        type_name = slot.type_name,
+                        key,
+                        type_name,
                         error = %message,
                         "typed session value cannot be encoded; nothing is saved"
                     );
                     result = Err(SessionError::Encode {
-                        key: slot.key.to_owned(),
+                        key: key.to_owned(),
                         source: message.into(),
                     });
                 }
-                _ => {}
+                WriteBack::Conflict => {
+                    let err = SessionError::TypedConflict { key, type_name };
+                    tracing::error!(key, type_name, "{err}");
+                    result = Err(err);
+                }
             }
         }
         result
@@ -252,7 +296,7 @@ impl RequestScope {
 
 impl Scope {
     /// Records a value an extractor hands out. The first extraction of a type sets the baseline
-    /// that the last dropped instance is compared with.
+    /// that the dropped instances are compared with.
     fn register<T: TypedSession + 'static>(&self, value: &T) {
         let mut slots = self.slots.borrow_mut();
         match slots.iter_mut().find(|s| s.type_id == TypeId::of::<T>()) {
@@ -262,14 +306,15 @@ impl Scope {
                 key: T::KEY,
                 type_name: std::any::type_name::<T>(),
                 baseline: self.session.0.ctx.config.codec.encode(value).ok(),
-                last: None,
+                recent: VecDeque::with_capacity(1),
                 extracted: 1,
                 dropped: 0,
             }),
         }
     }
 
-    /// Records the encoding of an instance dropped in the scope: the last one wins (rule 2).
+    /// Records the encoding of an instance dropped in the scope; only the last `extracted` ones
+    /// are kept (rule 2).
     fn dropped<T: TypedSession + 'static>(&self, value: &T) {
         // A drop while the slots are borrowed can only come from our own code: ignore it.
         let Ok(mut slots) = self.slots.try_borrow_mut() else {
@@ -280,7 +325,10 @@ impl Scope {
         };
         slot.dropped += 1;
         let encoded = self.session.0.ctx.config.codec.encode(value);
-        slot.last = Some(encoded.map_err(|e| e.to_string()));
+        if slot.recent.len() == slot.extracted {
+            slot.recent.pop_front();
+        }
+        slot.recent.push_back(encoded.map_err(|e| e.to_string()));
     }
 
     fn fail(&self, err: &SessionError) {
@@ -401,7 +449,9 @@ pub mod __private {
         let Some(session) = req.extensions().get::<Session>().cloned() else {
             tracing::error!(
                 key = T::KEY,
-                "typed session extracted on a route without SessionMiddleware"
+                type_name = std::any::type_name::<T>(),
+                "typed session extracted: {}",
+                SessionError::NotInstalled
             );
             return Box::pin(ready(Err(SessionError::NotInstalled.into())));
         };
@@ -457,7 +507,8 @@ pub mod __private {
             .is_err()
         {
             tracing::error!(
-                "a #[session(..)] handler ran outside SessionMiddleware: its options are ignored"
+                "a #[session(..)] handler ran outside SessionMiddleware, so its options are \
+                 ignored: wrap the App or scope with SessionMiddleware"
             );
         }
     }
