@@ -62,6 +62,9 @@ impl Config {
 pub(crate) struct Ctx {
     pub(crate) store: Box<dyn DynStore>,
     pub(crate) config: Config,
+    /// Which [`MemoryStore`](crate::store::MemoryStore) this is, when it is one: its sessions
+    /// live in this value, so every worker must hold a clone of the same one.
+    pub(crate) process_local: Option<usize>,
 }
 
 /// Builds a [`SessionMiddleware`]; from [`SessionMiddleware::builder`].
@@ -167,7 +170,11 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             .refresh_step
             .map_or(idle / 10, |s| s.as_secs())
             .min(idle);
+        let process_local = (&self.store as &dyn std::any::Any)
+            .downcast_ref::<crate::store::MemoryStore>()
+            .map(crate::store::MemoryStore::instance);
         Ok(SessionMiddleware::from_ctx(Ctx {
+            process_local,
             store: Box::new(self.store),
             config: Config {
                 state: self.state,

@@ -135,6 +135,7 @@ mod session;
 pub mod state;
 pub mod store;
 pub mod typed;
+mod workers;
 
 #[cfg(feature = "test-helpers")]
 pub mod testing;

@@ -79,6 +79,8 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
+        // Called on each worker as it builds its app: the place to see that workers disagree.
+        crate::workers::check(&self.ctx);
         ready(Ok(SessionService {
             service: Rc::new(service),
             ctx: self.ctx.clone(),

@@ -115,3 +115,50 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+/// A reply read from a real socket.
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl RawReply {
+    /// The value of the `Set-Cookie` for `name`, if the reply sets it.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .filter_map(|(_, v)| v.trim().strip_prefix(name)?.strip_prefix('='))
+            .map(|v| v.split(';').next().unwrap_or("").to_owned())
+            .next()
+    }
+}
+
+/// One `GET` over a fresh TCP connection (`Connection: close`), so that consecutive calls can
+/// land on different workers of a real `HttpServer`.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str, cookie: Option<&str>) -> RawReply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\n{cookie}Connection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    RawReply {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}

@@ -75,7 +75,7 @@ impl HeaderState {
     /// The header's value; `None` when absent, not visible ASCII, or sent twice with different
     /// values.
     pub(crate) fn read<'a>(&self, headers: &'a HeaderMap) -> Option<std::borrow::Cow<'a, str>> {
-        let mut values = headers.get_all(&self.name).into_iter();
+        let mut values = headers.get_all(&self.name);
         let first = values.next()?;
         if values.any(|other| other.as_bytes().trim_ascii() != first.as_bytes().trim_ascii()) {
             tracing::warn!(

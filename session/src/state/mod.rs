@@ -113,6 +113,15 @@ impl IdCarrier {
         }
     }
 
+    /// The name the value travels under: the cookie's, the header's or the query parameter's.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            IdCarrier::Cookie(s) => s.name(),
+            IdCarrier::Header(s) => s.name().as_str(),
+            IdCarrier::Query(s) => s.name(),
+        }
+    }
+
     /// Whether the client value must be re-sent whenever the expiry moves (a persistent cookie).
     pub(crate) fn refresh_on_touch(&self) -> bool {
         matches!(self, IdCarrier::Cookie(s) if s.is_persistent())

@@ -17,7 +17,10 @@ const SWEEP_EVERY: u32 = 1024;
 /// Sessions kept in memory: fast, concurrent, bounded, and gone when the process exits.
 ///
 /// - **Shared:** clones share the same sessions. Build one store *outside* the `HttpServer`
-///   factory closure and clone it in, or every worker thread gets a store of its own.
+///   factory closure and clone it in, or every worker thread gets a store of its own and a
+///   visitor's session is lost whenever their next connection lands on another worker. When
+///   workers of one server set up different memory stores under the same cookie name, a
+///   warning says so (`tests/workers.rs`).
 /// - **Expiring:** a record past its `expires_at` is never returned, and expired records are
 ///   swept now and then as writes arrive.
 /// - **Bounded:** at most [`max_sessions`](MemoryStoreBuilder::max_sessions) sessions
@@ -147,6 +150,12 @@ impl MemoryStore {
             .peek(&key)
             .filter(|r| r.expires_at > now)
             .cloned()
+    }
+
+    /// Tells stores apart: clones share one number, separately built stores have different
+    /// ones (for the check that every worker holds the same store).
+    pub(crate) fn instance(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
     }
 
     /// Reports the first eviction of this store.
