@@ -44,6 +44,11 @@ fn key() -> Vec<u8> {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
+    // The session layer reports through `tracing` (a tampered cookie, a store that fails): show
+    // its events on the terminal.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .init();
     let store = CookieStore::encrypted(key())
         .compress(true)
         .build()

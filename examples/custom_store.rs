@@ -64,6 +64,11 @@ async fn visits(session: Session) -> Result<String, SessionError> {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
+    // The session layer reports through `tracing` (a tampered cookie, a store that fails): show
+    // its events on the terminal.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .init();
     let store = MapStore::default();
     println!("custom_store example listening on http://127.0.0.1:8080/");
     HttpServer::new(move || {

@@ -185,6 +185,11 @@ fn start_redis() -> (String, Option<Redis>) {
 }
 
 fn main() -> std::io::Result<()> {
+    // The session layer reports through `tracing` (a tampered cookie, a store that fails): show
+    // its events on the terminal.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let store_kind = args.first().map_or("memory", String::as_str).to_owned();
     let mode = args.get(1).map_or("fresh", String::as_str).to_owned();

@@ -26,6 +26,11 @@ async fn counter(session: Session) -> Result<String, SessionError> {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
+    // The session layer reports through `tracing` (a tampered cookie, a store that fails): show
+    // its events on the terminal.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .init();
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let store = RedisStore::from_url(&url).map_err(std::io::Error::other)?;

@@ -1,6 +1,7 @@
-//! A small shop on typed sessions: a `Cart` that handlers change in place, a `User` guard, login
-//! with a new session id and logout that ends the session. Everything lives in the embedded
-//! memory store.
+//! A small shop on typed sessions: a `Cart` that handlers change in place, a `User` guard that
+//! sends visitors to the login page and brings them back afterwards, login with a new session id
+//! and logout that ends the session. Everything lives in the embedded memory store.
+//! `tests/shop.rs` drives it over HTTP.
 //!
 //! ```text
 //! cargo run --example shop
@@ -8,6 +9,7 @@
 //! then open <http://127.0.0.1:8080/>. (Browsers accept the default `Secure` cookie on
 //! `http://127.0.0.1`; with curl use `-c jar -b jar`.)
 
+use actix_typed_session::typed::local_path;
 use actix_typed_session::{session, store::MemoryStore, Session, SessionError, SessionMiddleware};
 use actix_web::http::header::{ContentType, LOCATION};
 use actix_web::{get, post, web, App, HttpResponse, HttpServer, Responder};
@@ -38,7 +40,7 @@ impl Cart {
 }
 
 /// The signed-in user: no `Default`, so it is a guard. Pages that take a `User` send visitors
-/// who are not signed in to the login page.
+/// who are not signed in to the login page, as `/login?next=<the page they asked for>`.
 #[derive(Session, Serialize, Deserialize)]
 #[session(redirect = "/login")]
 struct User {
@@ -48,6 +50,23 @@ struct User {
 #[derive(Deserialize)]
 struct Login {
     name: String,
+    /// Where to go once signed in (from the guard's redirect, through the form).
+    #[serde(default)]
+    next: String,
+}
+
+/// The query of the login page.
+#[derive(Deserialize)]
+struct Next {
+    next: Option<String>,
+}
+
+/// "1 item", "2 items".
+fn items(n: usize) -> String {
+    match n {
+        1 => "1 item".to_owned(),
+        n => format!("{n} items"),
+    }
 }
 
 fn page(title: &str, body: &str) -> HttpResponse {
@@ -90,8 +109,8 @@ async fn index(cart: Cart, user: Option<User>) -> impl Responder {
     page(
         "Tea shop",
         &format!(
-            "{hello}<ul>{rows}</ul><p>{} items in your cart.</p>",
-            cart.items.len()
+            "{hello}<ul>{rows}</ul><p>{} in your cart.</p>",
+            items(cart.items.len())
         ),
     )
 }
@@ -139,10 +158,10 @@ async fn checkout(user: User, mut cart: Cart) -> impl Responder {
     page(
         "Checkout",
         &format!(
-            "<p>{}, you pay {} for {} items. (Payment is left as an exercise.)</p>",
+            "<p>{}, you pay {} for {}. (Payment is left as an exercise.)</p>",
             escape(&user.name),
             price(cart.total()),
-            cart.items.len()
+            items(cart.items.len())
         ),
     )
 }
@@ -159,23 +178,32 @@ async fn account(user: User) -> impl Responder {
     )
 }
 
+/// The login page. Sent here by the `User` guard, it says why and keeps where to go next.
 #[get("/login")]
-async fn login_form() -> impl Responder {
+async fn login_form(query: web::Query<Next>) -> impl Responder {
+    let next = query.next.as_deref().and_then(local_path);
+    let why = match next {
+        Some(next) => format!("<p>Please sign in to see {}.</p>", escape(next)),
+        None => String::new(),
+    };
     page(
         "Sign in",
-        "<form method=post action=/login><input name=name placeholder=name required> \
-         <button>sign in</button></form>",
+        &format!(
+            "{why}<form method=post action=/login><input name=name placeholder=name required> \
+             <input type=hidden name=next value=\"{}\"><button>sign in</button></form>",
+            escape(next.unwrap_or("/"))
+        ),
     )
 }
 
-/// A new session id on login (against session fixation); the cart moves along.
+/// A new session id on login (against session fixation); the cart moves along. Then back to
+/// the page the guard sent the visitor away from, if it is a page of this site.
 #[post("/login")]
 #[session(change_id)]
 async fn login(session: Session, form: web::Form<Login>) -> Result<HttpResponse, SessionError> {
-    session.put(User {
-        name: form.into_inner().name,
-    })?;
-    Ok(see_other("/"))
+    let Login { name, next } = form.into_inner();
+    session.put(User { name })?;
+    Ok(see_other(local_path(&next).unwrap_or("/")))
 }
 
 /// Ends the session: the store forgets it (cart included) and the cookie is removed.
@@ -192,8 +220,26 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The shop's routes, for `main` and for `tests/shop.rs`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(index)
+        .service(clear_cart)
+        .service(add)
+        .service(show_cart)
+        .service(checkout)
+        .service(account)
+        .service(login_form)
+        .service(login)
+        .service(logout);
+}
+
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
+    // The session layer reports through `tracing` (a tampered cookie, a store that fails): show
+    // its events on the terminal.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
     // One store for every worker: build it outside the factory closure and clone it in.
     let store = MemoryStore::default();
@@ -201,15 +247,7 @@ async fn main() -> std::io::Result<()> {
     HttpServer::new(move || {
         App::new()
             .wrap(SessionMiddleware::new(store.clone()))
-            .service(index)
-            .service(clear_cart)
-            .service(add)
-            .service(show_cart)
-            .service(checkout)
-            .service(account)
-            .service(login_form)
-            .service(login)
-            .service(logout)
+            .configure(routes)
     })
     .bind(addr)?
     .run()

@@ -338,7 +338,11 @@ async fn app(
             .route("/me", web::get().to(me))
             .route("/hello", web::get().to(hello))
             .route("/admin", web::get().to(admin))
-            .route("/members", web::get().to(members))
+            .service(
+                web::resource("/members")
+                    .route(web::get().to(members))
+                    .route(web::post().to(members)),
+            )
             .route("/visits", web::get().to(visits))
             .route("/toggle", web::post().to(toggle))
             .route("/break", web::post().to(break_it))
@@ -566,7 +570,20 @@ async fn guard_rejection_is_configurable() {
     // `redirect` makes even a `Default` type a guard.
     let (status, _, _, headers) = send(&app, get("/members"), None).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(headers.get("location").unwrap(), "/login");
+    assert_eq!(headers.get("location").unwrap(), "/login?next=/members");
+    let (_, _, _, headers) = send(&app, get("/members?tab=a%20b&x=1"), None).await;
+    assert_eq!(
+        headers.get("location").unwrap(),
+        "/login?next=/members%3Ftab%3Da%2520b%26x%3D1",
+        "the page they asked for, query included, for the login to send them back"
+    );
+    let (status, _, _, headers) = send(&app, post("/members"), None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        headers.get("location").unwrap(),
+        "/login",
+        "no next for a POST: it cannot be replayed by a redirect"
+    );
 
     let (_, cookie, _, _) = send(&app, post("/raw/member/%7B%22since%22%3A2020%7D"), None).await;
     let (status, _, body, _) = send(&app, get("/members"), cookie.as_ref()).await;

@@ -72,7 +72,28 @@ use proc_macro::TokenStream;
 /// | `#[session(reject = 403)]` | a guard answering this status (400–599) when absent |
 /// | `#[session(redirect = "/login")]` | a guard answering `303 See Other` to this location |
 ///
-/// `reject` and `redirect` make the type a guard even if it implements `Default`.
+/// `reject` and `redirect` make the type a guard even if it implements `Default`. A `redirect`
+/// guard adds `?next=<the page asked for>` to `GET` and `HEAD` redirects; check it with
+/// `actix_typed_session::typed::local_path` before sending anyone there.
+///
+/// # Error E0659: write the helper below the derive
+///
+/// Written above `#[derive(Session)]`, `#[session(..)]` names both the derive's helper and the
+/// handler attribute `session` (when both are imported), and rustc answers:
+///
+/// ```text
+/// error[E0659]: `session` is ambiguous
+///   |
+/// 5 | #[session(key = "cart")]
+///   |   ^^^^^^^ ambiguous name
+///   |
+///   = note: ambiguous because of a name conflict with a derive helper attribute
+///   ...
+///   = help: use `crate::session` to refer to this attribute macro unambiguously
+/// ```
+///
+/// The `help` points the wrong way: the fix is the order, not a path. Move `#[session(..)]` to
+/// the line below `#[derive(Session)]`, as in the example above.
 ///
 /// Structs (named, tuple or unit) and enums are supported. Generic parameters, lifetimes and
 /// unions are compile errors: a typed session has one fixed key and is deserialized into an owned

@@ -57,6 +57,11 @@
 //!   rejected with `401 Unauthorized` before the handler runs. `#[session(reject = 403)]` picks
 //!   another status, `#[session(redirect = "/login")]` answers `303 See Other` to a page. Either
 //!   attribute makes the type a guard even when it implements `Default`.
+//! - A redirecting guard tells the page where the visitor was going: a `GET` (or `HEAD`) of
+//!   `/account?tab=orders` is sent to `/login?next=/account%3Ftab%3Dorders`, so the login
+//!   handler can bring them back after signing in. `next` comes back from the client, so check
+//!   it with [`local_path`] before redirecting to it (anything else is an open redirect). Other
+//!   methods get no `next`: a form posted while signed out cannot be replayed by a redirect.
 //! - `Option<User>` never rejects: it gives `None` when the value is absent.
 //!
 //! The generated code tells the two cases apart on the concrete type, so no attribute is needed.
@@ -125,7 +130,9 @@
 //!
 //! Write `#[derive(Session)]` first and `#[session(..)]` below it. Written above the derive,
 //! `#[session(..)]` is ambiguous with the handler attribute [`session`](macro@crate::session)
-//! when both are imported (error E0659).
+//! when both are imported: error E0659, "`session` is ambiguous", whose `help` line suggests
+//! `crate::session`. That is not the fix: move the line below the derive (see
+//! [`derive@crate::Session`]).
 use std::any::TypeId;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -294,6 +301,57 @@ impl RequestScope {
     }
 }
 
+/// `target` if it is a path on this site, else `None`: for the `next` parameter that a
+/// redirecting guard adds (see [above](self#absent-values-default-or-a-guard)), before a login
+/// handler redirects to it.
+///
+/// Accepted: an absolute path (`/account`, `/search?q=tea`). Refused: anything that a browser
+/// could resolve to another site or scheme (`https://evil.example`, `//evil.example`,
+/// `/\evil.example`, `javascript:..`), relative paths, and control characters.
+///
+/// ```
+/// use actix_typed_session::typed::local_path;
+///
+/// assert_eq!(local_path("/account?tab=orders"), Some("/account?tab=orders"));
+/// assert_eq!(local_path("//evil.example/"), None);
+/// assert_eq!(local_path("https://evil.example/"), None);
+/// assert_eq!(local_path("/\\evil.example"), None);
+/// let next = local_path("//evil.example").unwrap_or("/"); // fall back to the home page
+/// # assert_eq!(next, "/");
+/// ```
+pub fn local_path(target: &str) -> Option<&str> {
+    let rest = target.strip_prefix('/')?;
+    let safe = !rest.starts_with('/')
+        && !target.contains('\\')
+        && target.bytes().all(|b| (0x21..0x7f).contains(&b));
+    safe.then_some(target)
+}
+
+/// What of a path-and-query stays as it is in the `next` parameter.
+const NEXT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `location` with `next=<the request's path and query>` added, for a `GET` or `HEAD`.
+fn with_next(location: &str, req: &HttpRequest) -> String {
+    let method = req.method();
+    if method != actix_web::http::Method::GET && method != actix_web::http::Method::HEAD {
+        return location.to_owned();
+    }
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or("/", actix_web::http::uri::PathAndQuery::as_str);
+    let join = if location.contains('?') { '&' } else { '?' };
+    format!(
+        "{location}{join}next={}",
+        percent_encoding::utf8_percent_encode(target, NEXT)
+    )
+}
+
 impl Scope {
     /// Records a value an extractor hands out. The first extraction of a type sets the baseline
     /// that the dropped instances are compared with.
@@ -364,7 +422,7 @@ pub mod __private {
     }
 
     impl Reject {
-        fn error(self, key: &str) -> actix_web::Error {
+        fn error(self, key: &str, req: &HttpRequest) -> actix_web::Error {
             let response = match self {
                 Reject::Status(code) => {
                     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::UNAUTHORIZED);
@@ -373,7 +431,7 @@ pub mod __private {
                         .body(status.canonical_reason().unwrap_or("rejected"))
                 }
                 Reject::Redirect(location) => HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, location))
+                    .insert_header((header::LOCATION, with_next(location, req)))
                     .finish(),
             };
             let reason = format!("typed session value {key:?} absent");
@@ -480,7 +538,7 @@ pub mod __private {
                 (None, Absent::Default(default)) => default(),
                 (None, Absent::Reject(reject)) => {
                     tracing::debug!(key = T::KEY, ?reject, "typed session guard: value absent");
-                    return Err(reject.error(T::KEY));
+                    return Err(reject.error(T::KEY, &req));
                 }
             };
             match &scope {
@@ -510,6 +568,34 @@ pub mod __private {
                 "a #[session(..)] handler ran outside SessionMiddleware, so its options are \
                  ignored: wrap the App or scope with SessionMiddleware"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn local_paths_pass_and_everything_else_is_refused() {
+        for ok in ["/", "/account", "/search?q=tea&page=2", "/a/b%20c#frag"] {
+            assert_eq!(local_path(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "account",
+            "//evil.example",
+            "///evil.example",
+            "/\\evil.example",
+            "/a\\b",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            " /account",
+            "/acc ount",
+            "/a\r\nSet-Cookie: x=1",
+            "/caf\u{e9}",
+        ] {
+            assert_eq!(local_path(bad), None, "{bad:?}");
         }
     }
 }

@@ -1,0 +1,112 @@
+//! `examples/shop.rs` over HTTP: the guard's redirect brings the visitor back after signing in,
+//! never to another site, and the pages count items in good English.
+
+#[allow(dead_code)] // its `main` runs the server; the tests use its routes
+#[path = "../examples/shop.rs"]
+mod shop;
+
+mod support;
+
+use actix_typed_session::store::MemoryStore;
+use actix_typed_session::SessionMiddleware;
+use actix_web::{test, App};
+
+use support::*;
+
+fn login(name: &str, next: &str, id: Option<&str>) -> actix_http::Request {
+    let mut req = test::TestRequest::post()
+        .uri("/login")
+        .set_form([("name", name), ("next", next)]);
+    if let Some(id) = id {
+        req = req.insert_header(cookie_header(id));
+    }
+    req.to_request()
+}
+
+#[actix_web::test]
+async fn the_login_guard_brings_the_visitor_back_to_the_page_they_asked_for() {
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(MemoryStore::default()))
+            .configure(shop::routes),
+    )
+    .await;
+    let res = send(&app, get("/account", None)).await;
+    assert_eq!(res.status, 303);
+    assert_eq!(res.header("location"), Some("/login?next=/account"));
+
+    let res = send(&app, get("/login?next=/account", None)).await;
+    assert!(
+        res.body.contains("Please sign in to see /account."),
+        "the page says why: {}",
+        res.body
+    );
+    assert!(
+        res.body.contains("name=next value=\"/account\""),
+        "{}",
+        res.body
+    );
+
+    let res = send(&app, login("ann", "/account", None)).await;
+    assert_eq!(res.status, 303);
+    assert_eq!(
+        res.header("location"),
+        Some("/account"),
+        "back where they were"
+    );
+    let id = res.id().expect("signed in");
+    let res = send(&app, get("/account", Some(&id))).await;
+    assert_eq!(res.status, 200);
+    assert!(res.body.contains("Signed in as ann."), "{}", res.body);
+}
+
+#[actix_web::test]
+async fn next_cannot_become_an_open_redirect() {
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(MemoryStore::default()))
+            .configure(shop::routes),
+    )
+    .await;
+    for evil in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+    ] {
+        let res = send(&app, login("eve", evil, None)).await;
+        assert_eq!(res.status, 303);
+        assert_eq!(res.header("location"), Some("/"), "{evil}");
+        let page = send(
+            &app,
+            test::TestRequest::get()
+                .uri(&format!(
+                    "/login?next={}",
+                    evil.replace('/', "%2F").replace(':', "%3A")
+                ))
+                .to_request(),
+        )
+        .await;
+        assert!(!page.body.contains("evil"), "{evil}: {}", page.body);
+    }
+}
+
+#[actix_web::test]
+async fn one_item_is_one_item() {
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(MemoryStore::default()))
+            .configure(shop::routes),
+    )
+    .await;
+    let id = send(&app, post("/cart/tea", None)).await.id().unwrap();
+    assert!(send(&app, get("/", Some(&id)))
+        .await
+        .body
+        .contains("1 item in your cart."));
+    send(&app, post("/cart/mug", Some(&id))).await;
+    assert!(send(&app, get("/", Some(&id)))
+        .await
+        .body
+        .contains("2 items in your cart."));
+}
