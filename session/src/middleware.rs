@@ -33,13 +33,19 @@ use crate::typed::RequestScope;
 
 /// The session middleware. Wrap an `App` or a scope with it.
 ///
+/// Build it once, before `HttpServer::new`, and clone it into the factory (it is cheap to
+/// clone): every worker then shares one store, and a misconfiguration is an error before any
+/// worker starts.
+///
 /// ```no_run
 /// use actix_typed_session::{store::MemoryStore, SessionMiddleware};
 /// use actix_web::{App, HttpServer};
 ///
 /// # async fn run() -> std::io::Result<()> {
-/// let store = MemoryStore::default(); // built once, shared by every worker
-/// HttpServer::new(move || App::new().wrap(SessionMiddleware::new(store.clone())))
+/// let sessions = SessionMiddleware::builder(MemoryStore::default())
+///     .try_build()
+///     .map_err(std::io::Error::other)?;
+/// HttpServer::new(move || App::new().wrap(sessions.clone()))
 ///     .bind(("127.0.0.1", 8080))?
 ///     .run()
 ///     .await
