@@ -13,6 +13,18 @@ use actix_web::{test, App};
 
 use support::*;
 
+/// The shop's routes behind the default middleware.
+macro_rules! shop_app {
+    () => {
+        test::init_service(
+            App::new()
+                .wrap(SessionMiddleware::new(MemoryStore::default()))
+                .configure(shop::routes),
+        )
+        .await
+    };
+}
+
 fn login(name: &str, next: &str, id: Option<&str>) -> actix_http::Request {
     let mut req = test::TestRequest::post()
         .uri("/login")
@@ -25,12 +37,7 @@ fn login(name: &str, next: &str, id: Option<&str>) -> actix_http::Request {
 
 #[actix_web::test]
 async fn the_login_guard_brings_the_visitor_back_to_the_page_they_asked_for() {
-    let app = test::init_service(
-        App::new()
-            .wrap(SessionMiddleware::new(MemoryStore::default()))
-            .configure(shop::routes),
-    )
-    .await;
+    let app = shop_app!();
     let res = send(&app, get("/account", None)).await;
     assert_eq!(res.status, 303);
     assert_eq!(res.header("location"), Some("/login?next=/account"));
@@ -62,12 +69,7 @@ async fn the_login_guard_brings_the_visitor_back_to_the_page_they_asked_for() {
 
 #[actix_web::test]
 async fn next_cannot_become_an_open_redirect() {
-    let app = test::init_service(
-        App::new()
-            .wrap(SessionMiddleware::new(MemoryStore::default()))
-            .configure(shop::routes),
-    )
-    .await;
+    let app = shop_app!();
     for evil in [
         "//evil.example/",
         "https://evil.example/",
@@ -93,12 +95,7 @@ async fn next_cannot_become_an_open_redirect() {
 
 #[actix_web::test]
 async fn one_item_is_one_item() {
-    let app = test::init_service(
-        App::new()
-            .wrap(SessionMiddleware::new(MemoryStore::default()))
-            .configure(shop::routes),
-    )
-    .await;
+    let app = shop_app!();
     let id = send(&app, post("/cart/tea", None)).await.id().unwrap();
     assert!(send(&app, get("/", Some(&id)))
         .await

@@ -6,6 +6,7 @@ mod support;
 
 use std::sync::OnceLock;
 
+use actix_typed_session::state::CookieState;
 use actix_typed_session::store::MemoryStore;
 use actix_typed_session::testing::conformance::incr;
 use actix_typed_session::SessionMiddleware;
@@ -18,13 +19,8 @@ fn logs() -> &'static Captured {
     static LOGS: OnceLock<Captured> = OnceLock::new();
     LOGS.get_or_init(|| {
         let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        tracing::subscriber::set_global_default(captured.subscriber(tracing::Level::INFO))
+            .expect("one global subscriber");
         captured
     })
 }
@@ -47,16 +43,13 @@ async fn count_eight_times(addr: std::net::SocketAddr, name: &str) -> Vec<String
     bodies
 }
 
-#[actix_web::test]
-async fn a_memory_store_built_in_the_factory_is_reported() {
-    let logs = logs();
-    let server = HttpServer::new(|| {
+/// A real server of two workers whose factory wraps the counter in `sessions()`.
+fn serve(
+    sessions: impl Fn() -> SessionMiddleware + Send + Clone + 'static,
+) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
+    let server = HttpServer::new(move || {
         App::new()
-            .wrap(
-                SessionMiddleware::builder(MemoryStore::default()) // the mistake
-                    .state(actix_typed_session::state::CookieState::new("per_worker"))
-                    .build(),
-            )
+            .wrap(sessions())
             .route("/incr", web::get().to(incr))
     })
     .workers(2)
@@ -66,7 +59,22 @@ async fn a_memory_store_built_in_the_factory_is_reported() {
     let server = server.run();
     let handle = server.handle();
     actix_web::rt::spawn(server);
+    (addr, handle)
+}
 
+fn cookie(name: &str) -> CookieState {
+    CookieState::new(name)
+}
+
+#[actix_web::test]
+async fn a_memory_store_built_in_the_factory_is_reported() {
+    let logs = logs();
+    let (addr, handle) = serve(|| {
+        // The mistake: a store per call of the factory, i.e. per worker.
+        SessionMiddleware::builder(MemoryStore::default())
+            .state(cookie("per_worker"))
+            .build()
+    });
     let bodies = count_eight_times(addr, "per_worker").await;
     handle.stop(true).await;
     let log = logs.text();
@@ -87,22 +95,11 @@ async fn a_memory_store_built_in_the_factory_is_reported() {
 async fn a_memory_store_cloned_into_the_factory_is_shared_and_not_reported() {
     let logs = logs();
     let store = MemoryStore::default();
-    let server = HttpServer::new(move || {
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(store.clone())
-                    .state(actix_typed_session::state::CookieState::new("shared"))
-                    .build(),
-            )
-            .route("/incr", web::get().to(incr))
-    })
-    .workers(2)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
+    let (addr, handle) = serve(move || {
+        SessionMiddleware::builder(store.clone())
+            .state(cookie("shared"))
+            .build()
+    });
 
     let bodies = count_eight_times(addr, "shared").await;
     handle.stop(true).await;

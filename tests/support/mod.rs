@@ -84,15 +84,11 @@ impl Drop for TempDir {
     }
 }
 
-/// Everything `tracing` writes while the returned guard lives (all levels, no colours).
+/// Everything `tracing` writes on this thread while the returned guard lives (all levels, no
+/// colours).
 pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let subscriber = captured.subscriber(tracing::Level::TRACE);
     (captured, tracing::subscriber::set_default(subscriber))
 }
 
@@ -101,6 +97,16 @@ pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
 pub struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl Captured {
+    /// A subscriber that writes every event up to `level` here, without colours.
+    pub fn subscriber(&self, level: tracing::Level) -> impl tracing::Subscriber + Send + Sync {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish()
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
