@@ -207,7 +207,7 @@ impl SessionStore for MemoryStore {
         let now = self.inner.clock.now();
         let mut shard = lock(self.shard(&key));
         shard.writes = shard.writes.wrapping_add(1);
-        if shard.writes % SWEEP_EVERY == 0 {
+        if shard.writes.is_multiple_of(SWEEP_EVERY) {
             sweep(&mut shard.map, now);
         }
         let existing = shard.map.get_mut(&key).filter(|r| r.expires_at > now);
