@@ -5,8 +5,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_typed_session::clock::ManualClock;
-use actix_typed_session::store::FileStore;
+use actix_typed_session::clock::{Clock, ManualClock, SystemClock};
+use actix_typed_session::store::{Changes, FileStore, Record, SessionStore};
 use actix_typed_session::SessionId;
 use actix_web::http::StatusCode;
 
@@ -26,6 +26,22 @@ fn file_store() -> Guarded<FileStore> {
 
 actix_typed_session::conformance_suite!(file_store());
 
+/// The store's lock files, as every store on a directory makes them.
+fn lock_file_names() -> Vec<String> {
+    (0..32).map(|i| format!(".lock-{i:02x}")).collect()
+}
+
+/// The names in `dir`, sorted, split into the store's lock files and everything else.
+fn names_in(dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let locks = lock_file_names();
+    names.into_iter().partition(|n| locks.contains(n))
+}
+
 #[actix_web::test]
 async fn files_are_named_by_hash_private_and_complete() {
     let dir = TempDir::new("file-names");
@@ -33,23 +49,26 @@ async fn files_are_named_by_hash_private_and_complete() {
     let clock = ManualClock::new();
     let app = suite_app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
-    let names: Vec<String> = std::fs::read_dir(dir.0.join("s"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let (locks, names) = names_in(&dir.0.join("s"));
     let expected = format!("{}.session", SessionId::parse(&id).unwrap().store_key());
     assert_eq!(
         names,
         [expected],
-        "one file, named by the hash, no temp file left"
+        "one session file, named by the hash, no temp file left"
     );
     assert!(!names[0].contains(&id));
+    assert_eq!(locks, lock_file_names(), "and the store's lock files");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let path = store.path(&SessionId::parse(&id).unwrap());
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+        for lock in &locks {
+            let meta = std::fs::metadata(dir.0.join("s").join(lock)).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{lock}");
+            assert_eq!(meta.len(), 0, "{lock} holds nothing");
+        }
         let dir_mode = std::fs::metadata(dir.0.join("s"))
             .unwrap()
             .permissions()
@@ -113,8 +132,8 @@ async fn failing_disk_answers_503_and_leaves_no_partial_file() {
     std::fs::create_dir(&sessions).unwrap();
     let res = send(&app, get("/incr", None)).await;
     assert_eq!(res.status, StatusCode::OK);
-    let names: Vec<_> = std::fs::read_dir(&sessions).unwrap().collect();
-    assert_eq!(names.len(), 1);
+    let (_locks, names) = names_in(&sessions);
+    assert_eq!(names.len(), 1, "one session file, no temp file: {names:?}");
 }
 
 #[actix_web::test]
@@ -134,7 +153,9 @@ async fn expired_files_are_swept() {
     assert_eq!(store.sweep().unwrap(), 0, "nothing expired yet");
     clock.advance(conformance::IDLE + Duration::from_secs(1));
     assert_eq!(store.sweep().unwrap(), 3);
-    assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0);
+    let (locks, names) = names_in(&dir.0);
+    assert_eq!(names, Vec::<String>::new(), "every session file swept");
+    assert_eq!(locks, lock_file_names(), "the lock files stay");
 }
 
 #[actix_web::test]
@@ -160,4 +181,162 @@ async fn sweeping_runs_in_the_background() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("the expired file was not swept");
+}
+
+/// Two stores on one directory, built independently: their own in-process locks and their own
+/// lock-file descriptors, as two processes sharing the directory have.
+fn two_stores_on_one_dir(tag: &str) -> (TempDir, FileStore, FileStore) {
+    let dir = TempDir::new(tag);
+    let a = FileStore::builder(&dir.0).fsync(false).build().unwrap();
+    let b = FileStore::builder(&dir.0).fsync(false).build().unwrap();
+    (dir, a, b)
+}
+
+/// A live record holding `key = value` (JSON-encoded, as the middleware stores values).
+fn record(pairs: &[(&str, &str)]) -> Record {
+    let now = SystemClock.now();
+    Record {
+        data: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::to_vec(v).unwrap()))
+            .collect(),
+        created_at: now,
+        expires_at: now + 600,
+    }
+}
+
+/// A save of an existing session that changes only `key`.
+fn set_only(key: &str) -> Changes {
+    Changes {
+        set: vec![key.to_owned()],
+        ..Changes::default()
+    }
+}
+
+const CROSS_ROUNDS: usize = 200;
+
+#[actix_web::test]
+async fn logout_in_one_process_beats_a_save_in_another() {
+    let (_dir, a, b) = two_stores_on_one_dir("file-xproc-delete");
+    let mut resurrected = 0;
+    for _ in 0..CROSS_ROUNDS {
+        let id = SessionId::generate();
+        a.save(&id, &record(&[("a", "1")]), &Changes::full())
+            .await
+            .unwrap();
+        let (saved, deleted) = futures_util::future::join(
+            b.save(&id, &record(&[("a", "1"), ("b", "2")]), &set_only("b")),
+            a.delete(&id),
+        )
+        .await;
+        saved.unwrap();
+        deleted.unwrap();
+        if a.load(&id).await.unwrap().is_some() || b.path(&id).exists() {
+            resurrected += 1;
+        }
+    }
+    assert_eq!(
+        resurrected, 0,
+        "{resurrected} of {CROSS_ROUNDS} sessions deleted by one process came back through \
+         another's save"
+    );
+}
+
+#[actix_web::test]
+async fn saves_from_two_processes_keep_different_keys() {
+    let (_dir, a, b) = two_stores_on_one_dir("file-xproc-merge");
+    let mut lost = 0;
+    for _ in 0..CROSS_ROUNDS {
+        let id = SessionId::generate();
+        a.save(&id, &record(&[("base", "0")]), &Changes::full())
+            .await
+            .unwrap();
+        let (left, right) = futures_util::future::join(
+            a.save(
+                &id,
+                &record(&[("base", "0"), ("left", "1")]),
+                &set_only("left"),
+            ),
+            b.save(
+                &id,
+                &record(&[("base", "0"), ("right", "2")]),
+                &set_only("right"),
+            ),
+        )
+        .await;
+        left.unwrap();
+        right.unwrap();
+        let stored = b
+            .load(&id)
+            .await
+            .unwrap()
+            .expect("the session is still there");
+        let keys = ["base", "left", "right"];
+        if !keys.iter().all(|k| stored.data.contains_key(*k)) {
+            lost += 1;
+        }
+    }
+    assert_eq!(
+        lost, 0,
+        "in {lost} of {CROSS_ROUNDS} rounds one process's save erased the other's key"
+    );
+}
+
+/// Another process holds every lock of the directory while the sweep runs: the sweep waits, and
+/// a file that process refreshed meanwhile is not removed.
+#[actix_web::test]
+async fn the_sweep_waits_for_the_lock_and_spares_a_refreshed_file() {
+    let dir = TempDir::new("file-sweep-lock");
+    let clock = ManualClock::new();
+    let store = FileStore::builder(&dir.0)
+        .fsync(false)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let id = SessionId::generate();
+    let mut short = record(&[("a", "1")]);
+    short.expires_at = clock.now() + 10;
+    store.save(&id, &short, &Changes::full()).await.unwrap();
+    clock.advance(Duration::from_secs(20)); // expired, for this store
+    let path = store.path(&id);
+
+    // The other process: its own descriptors on the lock files, every one locked.
+    let held: Vec<std::fs::File> = lock_file_names()
+        .iter()
+        .map(|name| {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(dir.0.join(name))
+                .unwrap();
+            file.lock().unwrap();
+            file
+        })
+        .collect();
+    let sweeper = {
+        let store = store.clone();
+        std::thread::spawn(move || store.sweep().unwrap())
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        path.exists() && !sweeper.is_finished(),
+        "the sweep removed a file whose lock another process held"
+    );
+    // That process refreshes the session (a new expiry, renamed over the file) and lets go.
+    let mut disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    disk["expires_at"] = (clock.now() + 600).into();
+    let tmp = dir.0.join(".refresh.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&disk).unwrap()).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    for file in &held {
+        file.unlock().unwrap();
+    }
+    assert_eq!(sweeper.join().unwrap(), 0, "nothing expired any more");
+    let kept = store.load(&id).await.unwrap();
+    assert_eq!(
+        kept.map(|r| r.expires_at),
+        Some(clock.now() + 600),
+        "the refreshed file was kept"
+    );
 }

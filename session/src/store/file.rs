@@ -4,7 +4,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,10 @@ use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
 
 const SUFFIX: &str = ".session";
-const STRIPES: usize = 64;
+/// How many locks the sessions are spread over (by the first byte of the id's hash), each an
+/// in-process mutex paired with a lock file `.lock-XX` in the directory.
+const STRIPES: usize = 32;
+const LOCK_PREFIX: &str = ".lock-";
 
 /// Sessions as files in a directory: survives restarts, needs no server, suits one machine.
 ///
@@ -26,9 +29,18 @@ const STRIPES: usize = 64;
 ///   old one, so a reader sees the old record or the new one, never a torn one. With
 ///   [`fsync`](FileStoreBuilder::fsync) (the default) the data and the directory are synced first.
 ///   A failed write (disk full, read-only) leaves the old file and answers `503`.
-/// - **Per-key merge**: a save re-reads the file and applies only the changed keys, under a lock
-///   per session (within this process; several processes sharing one directory get
-///   last-writer-wins per session).
+/// - **Locking**: a save, a touch and a delete of one session exclude each other, within this
+///   process (a mutex) and across processes sharing the directory (an advisory lock,
+///   [`File::lock`], on one of 32 lock files `.lock-00` … `.lock-1f` that the store keeps in the
+///   directory, mode `0600`; a session's lock is chosen by its file name). So a save never
+///   brings back a session that a concurrent logout deleted, in this process or another, and
+///   the sweep does not remove a file that a save refreshed after the sweep found it expired
+///   (it checks again under the lock). A load takes no lock, unless it removes an expired file.
+/// - **Per-key merge**: a save re-reads the file under that lock and applies only the changed
+///   keys, so concurrent requests that change different keys of one session keep both changes,
+///   also when they are served by different processes sharing the directory. The advisory locks
+///   need a file system that has them across its clients (a local disk does; over NFS they
+///   depend on the server's lock manager).
 /// - **Expiry**: an expired file is removed when read, and the whole directory is swept in the
 ///   background every [`sweep_interval`](FileStoreBuilder::sweep_interval).
 /// - A file that does not decode is treated as absent (and logged), never served half-read.
@@ -44,7 +56,67 @@ struct Inner {
     clock: SharedClock,
     sweep_interval: u64,
     last_sweep: AtomicU64,
-    stripes: Vec<Mutex<()>>,
+    stripes: Vec<Stripe>,
+}
+
+/// One lock of the store: an in-process mutex, then an advisory lock on a file in the directory,
+/// so that processes sharing the directory exclude each other as threads of one process do.
+///
+/// The lock file is opened for each use rather than kept open: a directory that was removed and
+/// made again gets its lock files back, and no descriptor stays open for writing (which would
+/// keep the file system from being remounted read-only).
+struct Stripe {
+    mutex: Mutex<()>,
+    path: PathBuf,
+}
+
+/// A held [`Stripe`]: released (file lock first, then the mutex) when dropped.
+struct StripeLock<'a> {
+    file: File,
+    _mutex: MutexGuard<'a, ()>,
+}
+
+impl Stripe {
+    fn lock(&self) -> io::Result<StripeLock<'_>> {
+        let mutex = self.mutex.lock().unwrap_or_else(PoisonError::into_inner);
+        let file = open_lock_file(&self.path)?;
+        loop {
+            match file.lock() {
+                Ok(()) => {
+                    return Ok(StripeLock {
+                        file,
+                        _mutex: mutex,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for StripeLock<'_> {
+    fn drop(&mut self) {
+        // Closing the descriptor (right after) releases the lock too; unlocking first keeps the
+        // order explicit: the file lock goes before the mutex.
+        let _ = self.file.unlock();
+    }
+}
+
+/// Opens (creating it, mode 0600, if needed) a lock file for locking: read and write, so that
+/// an exclusive lock works also where advisory locks are emulated by byte-range locks (NFS).
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// The stripe of a session whose hash starts with `first_byte` (the first two hex digits of its
+/// file name).
+fn stripe_index(first_byte: u8) -> usize {
+    first_byte as usize % STRIPES
 }
 
 /// Configures a [`FileStore`]; from [`FileStore::builder`].
@@ -83,7 +155,8 @@ impl FileStoreBuilder {
         self
     }
 
-    /// Creates the directory if needed (mode `0700`) and checks that it is writable.
+    /// Creates the directory if needed (mode `0700`), checks that it is writable, and creates
+    /// the store's lock files in it (`.lock-00` … `.lock-1f`, mode `0600`).
     ///
     /// # Errors
     /// The directory cannot be created or written: reported now, not at the first request.
@@ -93,6 +166,17 @@ impl FileStoreBuilder {
         let probe = self.dir.join(format!(".probe-{}", SessionId::generate()));
         write_atomically(&self.dir, &probe, b"probe", false).map_err(bad)?;
         fs::remove_file(&probe).map_err(bad)?;
+        let stripes = (0..STRIPES)
+            .map(|i| {
+                let path = self.dir.join(format!("{LOCK_PREFIX}{i:02x}"));
+                open_lock_file(&path)?;
+                Ok(Stripe {
+                    mutex: Mutex::new(()),
+                    path,
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(bad)?;
         let now = self.clock.now();
         Ok(FileStore {
             inner: Arc::new(Inner {
@@ -102,7 +186,7 @@ impl FileStoreBuilder {
                 clock: self.clock,
                 sweep_interval: self.sweep_interval.as_secs().max(1),
                 last_sweep: AtomicU64::new(now),
-                stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+                stripes,
             }),
         })
     }
@@ -187,41 +271,68 @@ struct OnDisk {
     data: std::collections::HashMap<String, Vec<u8>>,
 }
 
+/// What a session file holds, as read (without removing anything).
+enum Found {
+    Live(Record),
+    Expired,
+    /// No file, or one that does not decode or has an unknown version (logged).
+    Absent,
+}
+
 impl Inner {
-    fn stripe(&self, id: &SessionId) -> std::sync::MutexGuard<'_, ()> {
-        let digest = id.digest();
-        self.stripes[digest[0] as usize % STRIPES]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    /// Takes the lock of `id`'s stripe: held while its file is read and replaced or removed.
+    fn lock(&self, id: &SessionId) -> io::Result<StripeLock<'_>> {
+        self.stripes[stripe_index(id.digest()[0])].lock()
     }
 
-    /// Reads a live record; an expired file is removed, an undecodable one ignored.
-    fn read(&self, path: &Path) -> io::Result<Option<Record>> {
+    /// Reads the file at `path`; an undecodable one is logged and reads as absent.
+    fn find(&self, path: &Path) -> io::Result<Found> {
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Absent),
             Err(e) => return Err(e),
         };
         let disk: OnDisk = match self.codec.decode(&bytes) {
             Ok(disk) => disk,
             Err(e) => {
                 tracing::warn!(file = %path.display(), error = %e, "unreadable session file ignored");
-                return Ok(None);
+                return Ok(Found::Absent);
             }
         };
         if disk.v != 1 {
             tracing::warn!(file = %path.display(), version = disk.v, "unknown session file version");
-            return Ok(None);
+            return Ok(Found::Absent);
         }
         if disk.expires_at <= self.clock.now() {
-            remove_if_present(path)?;
-            return Ok(None);
+            return Ok(Found::Expired);
         }
-        Ok(Some(Record {
+        Ok(Found::Live(Record {
             data: disk.data,
             created_at: disk.created_at,
             expires_at: disk.expires_at,
         }))
+    }
+
+    /// Reads a live record, the stripe lock held by the caller: an expired file is removed.
+    fn read_locked(&self, path: &Path) -> io::Result<Option<Record>> {
+        match self.find(path)? {
+            Found::Live(record) => Ok(Some(record)),
+            Found::Expired => remove_if_present(path).map(|()| None),
+            Found::Absent => Ok(None),
+        }
+    }
+
+    /// Reads a live record without the lock; an expired file is removed under the lock, if it
+    /// is still expired then (a save in another process may have refreshed it meanwhile).
+    fn read(&self, id: &SessionId, path: &Path) -> io::Result<Option<Record>> {
+        match self.find(path)? {
+            Found::Live(record) => Ok(Some(record)),
+            Found::Absent => Ok(None),
+            Found::Expired => {
+                let _lock = self.lock(id)?;
+                self.read_locked(path)
+            }
+        }
     }
 
     fn write(&self, path: &Path, record: &Record) -> io::Result<()> {
@@ -238,21 +349,35 @@ impl Inner {
         write_atomically(&self.dir, path, &bytes, self.fsync)
     }
 
+    /// Whether the file at `path` is expired or undecodable (and so to be swept).
+    fn sweepable(&self, path: &Path, now: u64) -> bool {
+        match fs::read(path) {
+            Ok(bytes) => self
+                .codec
+                .decode::<OnDisk>(&bytes)
+                .map_or(true, |d| d.expires_at <= now),
+            Err(_) => false,
+        }
+    }
+
     fn sweep(&self) -> io::Result<usize> {
         let now = self.clock.now();
         let mut removed = 0;
         for entry in fs::read_dir(&self.dir)? {
             let path = entry?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.ends_with(SUFFIX) {
-                let expired = match fs::read(&path) {
-                    Ok(bytes) => self
-                        .codec
-                        .decode::<OnDisk>(&bytes)
-                        .map_or(true, |d| d.expires_at <= now),
-                    Err(_) => false,
-                };
-                if expired && remove_if_present(&path).is_ok() {
+            if let Some(key) = name.strip_suffix(SUFFIX) {
+                // The stripe comes from the file name, the hex hash of the id; a name that is not
+                // one (left there by hand) still gets a lock, the first.
+                let first = key.get(..2).and_then(|h| u8::from_str_radix(h, 16).ok());
+                let stripe = &self.stripes[stripe_index(first.unwrap_or(0))];
+                // Checked without the lock, then again under it: a save may have refreshed the
+                // file in between, and it must not be removed then.
+                if !self.sweepable(&path, now) {
+                    continue;
+                }
+                let Ok(_lock) = stripe.lock() else { continue };
+                if self.sweepable(&path, now) && remove_if_present(&path).is_ok() {
                     removed += 1;
                 }
             } else if name.ends_with(".tmp") {
@@ -326,8 +451,8 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8], fsync: bool) -> io::R
 
 impl SessionStore for FileStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let path = self.path(id);
-        self.blocking(move |inner| inner.read(&path)).await
+        let (id, path) = (id.clone(), self.path(id));
+        self.blocking(move |inner| inner.read(&id, &path)).await
     }
 
     async fn save(
@@ -339,11 +464,11 @@ impl SessionStore for FileStore {
         let (id, record, changes) = (id.clone(), record.clone(), changes.clone());
         let path = self.path(&id);
         self.blocking(move |inner| {
-            let _guard = inner.stripe(&id);
+            let _lock = inner.lock(&id)?;
             if changes.replace_all && changes.created {
                 return inner.write(&path, &record);
             }
-            let Some(mut stored) = inner.read(&path)? else {
+            let Some(mut stored) = inner.read_locked(&path)? else {
                 // Deleted meanwhile (logout elsewhere wins) or expired.
                 return Ok(());
             };
@@ -366,16 +491,20 @@ impl SessionStore for FileStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let path = self.path(id);
-        self.blocking(move |_| remove_if_present(&path)).await
+        let (id, path) = (id.clone(), self.path(id));
+        self.blocking(move |inner| {
+            let _lock = inner.lock(&id)?;
+            remove_if_present(&path)
+        })
+        .await
     }
 
     async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
         let (id, expires_at) = (id.clone(), record.expires_at);
         let path = self.path(&id);
         self.blocking(move |inner| {
-            let _guard = inner.stripe(&id);
-            match inner.read(&path)? {
+            let _lock = inner.lock(&id)?;
+            match inner.read_locked(&path)? {
                 Some(mut stored) => {
                     stored.expires_at = expires_at;
                     inner.write(&path, &stored)

@@ -237,6 +237,7 @@ macro_rules! conformance_suite {
             clear_empties_stored_session,
             concurrent_requests_keep_different_keys,
             logout_elsewhere_beats_a_concurrent_save,
+            logout_during_a_save_is_never_undone,
         );
     };
     // One test that runs every case in turn, for a backend too costly to start per case.
@@ -609,4 +610,59 @@ pub async fn logout_elsewhere_beats_a_concurrent_save<S: SessionStore + Clone>(s
         "the held save did not resurrect the session"
     );
     assert_eq!(send(&app, get("/get/a", Some(&id))).await.body, "none");
+}
+
+/// A store whose save of an existing session also deletes that session, both at once (joined
+/// futures, so a store that works on other threads or connections really runs them together):
+/// a logout that lands while a save is in progress.
+#[derive(Clone)]
+struct LogoutDuringSave<S>(S);
+
+impl<S: SessionStore> SessionStore for LogoutDuringSave<S> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.0.load(id).await
+    }
+    async fn save(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        changes: &Changes,
+    ) -> Result<(), StoreError> {
+        if changes.created {
+            return self.0.save(id, record, changes).await;
+        }
+        // The save starts first: the delete lands while it is under way.
+        let (saved, deleted) =
+            futures_util::future::join(self.0.save(id, record, changes), self.0.delete(id)).await;
+        saved.and(deleted)
+    }
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.0.delete(id).await
+    }
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        self.0.touch(id, record).await
+    }
+}
+
+/// How many sessions [`logout_during_a_save_is_never_undone`] logs out during a save.
+pub const RACE_ROUNDS: usize = 200;
+
+/// A request changes a key of a stored session while a logout deletes it, the delete landing
+/// during the save ([`RACE_ROUNDS`] times, over HTTP): the session stays deleted every time.
+pub async fn logout_during_a_save_is_never_undone<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = app!(LogoutDuringSave(store.clone()), &clock);
+    let mut resurrected = 0;
+    for _ in 0..RACE_ROUNDS {
+        let id = send(&app, post("/set/a/1", None)).await.id().unwrap();
+        let res = send(&app, post("/set/b/2", Some(&id))).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        if stored(&store, &id).await.is_some() {
+            resurrected += 1;
+        }
+    }
+    assert_eq!(
+        resurrected, 0,
+        "{resurrected} of {RACE_ROUNDS} sessions deleted during a save came back"
+    );
 }
