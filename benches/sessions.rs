@@ -599,9 +599,9 @@ fn main() {
 
     // FileStore last: the kernel writes its files back in the background some 30 s later, which
     // must not land on another contender's measurement. A private temp dir, fsync off (the
-    // default is on): this measures the session layer and the page cache, not the disk.
+    // default is on): this measures the session layer and the page cache, not the disk. The
+    // store makes the directory itself (mode 0700: it refuses one that others can write).
     let dir: PathBuf = std::env::temp_dir().join(format!("ats-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("bench temp dir");
     let file_store = FileStore::builder(&dir)
         .fsync(false)
         .build()

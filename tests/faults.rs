@@ -144,11 +144,18 @@ async fn redis_killed_mid_flight_then_restarted() {
     );
 }
 
-/// Mounts a small tmpfs at `dir` (root only); `None` when this machine does not allow it.
+/// Mounts a small tmpfs at `dir` (root only), private (mode 0700: a tmpfs root is 1777 by
+/// default, which the file store refuses); `None` when this machine does not allow it.
 fn mount_tmpfs(dir: &std::path::Path, size: &str) -> Option<Mount> {
     std::fs::create_dir_all(dir).unwrap();
     let ok = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size},mode=0700"),
+            "tmpfs",
+        ])
         .arg(dir)
         .status()
         .is_ok_and(|s| s.success());

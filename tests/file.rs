@@ -340,3 +340,107 @@ async fn the_sweep_waits_for_the_lock_and_spares_a_refreshed_file() {
         "the refreshed file was kept"
     );
 }
+
+/// A directory made by hand at `mode` (as a deploy script or an admin would make it).
+#[cfg(unix)]
+fn dir_with_mode(tag: &str, mode: u32) -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new(tag);
+    std::fs::create_dir_all(&dir.0).unwrap();
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(mode)).unwrap();
+    dir
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_others_can_write_is_refused() {
+    for (mode, shown) in [
+        (0o777, "0777"),
+        (0o770, "0770"),
+        (0o720, "0720"),
+        (0o1777, "1777"),
+    ] {
+        let dir = dir_with_mode("file-shared", mode);
+        let err = FileStore::new(&dir.0)
+            .err()
+            .unwrap_or_else(|| panic!("a directory of mode {shown} was accepted"));
+        let message = err.to_string();
+        assert!(
+            message.contains(&dir.0.display().to_string())
+                && message.contains(shown)
+                && message.contains("chmod 700")
+                && message.contains("chmod go-w"),
+            "the error names the directory, its mode and the fix: {message}"
+        );
+        let (locks, names) = names_in(&dir.0);
+        assert!(
+            locks.is_empty() && names.is_empty(),
+            "refused before anything was written there: {locks:?} {names:?}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_only_its_owner_can_write_is_accepted() {
+    for mode in [0o700, 0o750, 0o755] {
+        let dir = dir_with_mode("file-private", mode);
+        FileStore::new(&dir.0).unwrap_or_else(|e| panic!("mode {mode:04o} refused: {e}"));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_owned_by_another_user_is_refused() {
+    let dir = dir_with_mode("file-foreign", 0o700);
+    // Root can give it away (and still write it, so only the owner check can refuse it).
+    std::os::unix::fs::chown(&dir.0, Some(65534), None)
+        .expect("this test needs to chown a directory (run as root, as CI does)");
+    let message = FileStore::new(&dir.0)
+        .err()
+        .expect("a directory owned by uid 65534 was accepted")
+        .to_string();
+    assert!(
+        message.contains(&dir.0.display().to_string()) && message.contains("uid 65534"),
+        "{message}"
+    );
+}
+
+/// The reviewer's attack: another user of the machine plants a record in a world-writable
+/// directory under an id of their choosing, then sends that id.
+#[cfg(unix)]
+#[actix_web::test]
+async fn a_record_planted_in_a_shared_directory_is_never_served() {
+    let dir = dir_with_mode("file-planted", 0o777);
+    let clock = ManualClock::new();
+    let chosen = "PLANTEDPLANTEDPLANTEDPLANTED0000";
+    let key = SessionId::parse(chosen).unwrap().store_key();
+    let planted = serde_json::json!({
+        "v": 1,
+        "created_at": clock.now(),
+        "expires_at": clock.now() + 600,
+        "data": { "user": serde_json::to_vec("admin").unwrap() },
+    });
+    std::fs::write(
+        dir.0.join(format!("{key}.session")),
+        serde_json::to_vec(&planted).unwrap(),
+    )
+    .unwrap();
+    match FileStore::builder(&dir.0)
+        .fsync(false)
+        .clock(clock.clone())
+        .build()
+    {
+        Err(err) => assert!(err.to_string().contains("0777"), "{err}"),
+        Ok(store) => {
+            let app = suite_app!(store, &clock);
+            let res = send(&app, get("/get/user", Some(chosen))).await;
+            panic!(
+                "a store was built on a world-writable directory, and it served the planted \
+                 record: user = {:?}, the chosen id kept: {}",
+                res.body,
+                res.id().is_none()
+            );
+        }
+    }
+}

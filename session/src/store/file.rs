@@ -44,6 +44,10 @@ const LOCK_PREFIX: &str = ".lock-";
 /// - **Expiry**: an expired file is removed when read, and the whole directory is swept in the
 ///   background every [`sweep_interval`](FileStoreBuilder::sweep_interval).
 /// - A file that does not decode is treated as absent (and logged), never served half-read.
+/// - **A private directory**: (Unix) [`build`](FileStoreBuilder::build) refuses a directory that
+///   its group or everyone can write, or that another user owns, since another user could plant
+///   a session file under an id of their choosing there; it creates a missing one with mode
+///   `0700`.
 #[derive(Clone)]
 pub struct FileStore {
     inner: Arc<Inner>,
@@ -155,17 +159,31 @@ impl FileStoreBuilder {
         self
     }
 
-    /// Creates the directory if needed (mode `0700`), checks that it is writable, and creates
-    /// the store's lock files in it (`.lock-00` … `.lock-1f`, mode `0600`).
+    /// Creates the directory if needed (mode `0700`), checks that only this process's user
+    /// can write it and that it is writable, and creates the store's lock files in it
+    /// (`.lock-00` … `.lock-1f`, mode `0600`).
     ///
     /// # Errors
-    /// The directory cannot be created or written: reported now, not at the first request.
+    /// Reported now, not at the first request:
+    /// - the directory cannot be created or written;
+    /// - (Unix) the directory is writable by its group or by everyone (mode `0770`, `0777`,
+    ///   `1777`, …), or is owned by another user than the one this process runs as: another
+    ///   user could then plant a session file under an id of their choosing, or remove one. As
+    ///   OpenSSH does for its key files, the store refuses such a directory; the error names
+    ///   the directory and its mode and says how to fix it (`chmod 700 <dir>`).
     pub fn build(self) -> Result<FileStore, ConfigError> {
         let bad = |e: io::Error| ConfigError(format!("file store {}: {e}", self.dir.display()));
         create_private_dir(&self.dir).map_err(bad)?;
+        #[cfg(unix)]
+        refuse_shared_dir(&self.dir)?;
         let probe = self.dir.join(format!(".probe-{}", SessionId::generate()));
         write_atomically(&self.dir, &probe, b"probe", false).map_err(bad)?;
+        // The probe was created by this process: its owner is the user the process runs as.
+        #[cfg(unix)]
+        let owner = refuse_foreign_dir(&self.dir, &probe);
         fs::remove_file(&probe).map_err(bad)?;
+        #[cfg(unix)]
+        owner?;
         let stripes = (0..STRIPES)
             .map(|i| {
                 let path = self.dir.join(format!("{LOCK_PREFIX}{i:02x}"));
@@ -413,6 +431,44 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
+}
+
+/// Refuses a directory that its group or everyone can write (checked before anything is written
+/// there).
+#[cfg(unix)]
+fn refuse_shared_dir(dir: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta =
+        fs::metadata(dir).map_err(|e| ConfigError(format!("file store {}: {e}", dir.display())))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 == 0 {
+        return Ok(());
+    }
+    let dir = dir.display();
+    Err(ConfigError(format!(
+        "file store {dir}: the directory has mode {mode:04o}, so other users can write to it \
+         (and plant or remove session files); make it private with `chmod 700 {dir}` \
+         (or at least `chmod go-w {dir}`)"
+    )))
+}
+
+/// Refuses a directory owned by another user than the owner of `probe`, a file this process
+/// just created in it.
+#[cfg(unix)]
+fn refuse_foreign_dir(dir: &Path, probe: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::MetadataExt;
+    let failed = |e: io::Error| ConfigError(format!("file store {}: {e}", dir.display()));
+    let me = fs::symlink_metadata(probe).map_err(failed)?.uid();
+    let owner = fs::metadata(dir).map_err(failed)?.uid();
+    if owner == me {
+        return Ok(());
+    }
+    Err(ConfigError(format!(
+        "file store {}: the directory is owned by uid {owner}, not by the user this process \
+         runs as (uid {me}), so its owner can plant or remove session files there; `chown` it \
+         to uid {me} or choose another directory",
+        dir.display()
+    )))
 }
 
 fn create_private_dir(dir: &Path) -> io::Result<()> {
