@@ -2,8 +2,8 @@
 
 mod support;
 
-use actix_typed_session::store::MemoryStore;
-use actix_typed_session::{Session, SessionMiddleware};
+use actix_typed_session::store::{FileStore, MemoryStore};
+use actix_typed_session::{Session, SessionId, SessionMiddleware};
 use actix_web::{test, web, App};
 
 use actix_typed_session::testing::conformance::incr;
@@ -123,4 +123,55 @@ async fn a_value_read_as_the_wrong_type_never_reaches_the_log() {
         !log.contains("TOKEN-7f3a9c"),
         "the value leaked into the log:\n{log}"
     );
+}
+
+/// A session file that does not decode, or has an unknown version, is logged by the session's
+/// tag: never by its file name (the full hash of the id) and never with serde's message, which
+/// quotes what the file holds.
+#[actix_web::test]
+async fn a_bad_session_file_is_logged_by_tag_without_its_name_or_content() {
+    let (captured, _guard) = capture_logs();
+    let dir = TempDir::new("log-file");
+    let store = FileStore::builder(&dir.0).fsync(false).build().unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store.clone()))
+            .route("/incr", web::get().to(incr)),
+    )
+    .await;
+    for (bad, event) in [
+        // Well-formed JSON with a field of the wrong type: serde's message quotes the value.
+        (
+            r#"{"v":1,"created_at":"TOKEN-abc123","expires_at":0,"data":{}}"#,
+            "unreadable session file",
+        ),
+        (
+            r#"{"v":9,"created_at":1,"expires_at":99999999999,"data":{"TOKEN-abc123":[]}}"#,
+            "unknown session file version",
+        ),
+    ] {
+        let id = send(&app, get("/incr", None)).await.id().unwrap();
+        let id = SessionId::parse(&id).unwrap();
+        std::fs::write(store.path(&id), bad).unwrap();
+        let res = send(&app, get("/incr", Some(id.as_str()))).await;
+        assert_eq!(res.body, "1", "a fresh session");
+        let log = captured.text();
+        assert!(
+            !log.contains(&id.store_key()),
+            "the file name (the id's full hash) leaked into the log:\n{log}"
+        );
+        assert!(
+            !log.contains("TOKEN-abc123"),
+            "the file's content leaked into the log:\n{log}"
+        );
+        assert!(!log.contains(id.as_str()), "raw id leaked:\n{log}");
+        let tagged = format!("session={}", id.log_tag());
+        let line = log
+            .lines()
+            .find(|l| l.contains(event) && l.contains(&tagged))
+            .unwrap_or_else(|| panic!("no {event:?} event with {tagged}:\n{log}"));
+        if event == "unreadable session file" {
+            assert!(line.contains("error_kind=\"data\""), "{line}");
+        }
+    }
 }

@@ -244,14 +244,19 @@ impl FileStore {
     }
 
     /// Runs `f` on the blocking thread pool (file I/O must not stall the async workers), and
-    /// starts a background sweep when one is due.
+    /// starts a background sweep when one is due. What `f` logs goes to the caller's
+    /// subscriber, in the caller's span (the request's), as if it ran on the caller's thread.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Inner) -> io::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.maybe_sweep();
         let inner = self.inner.clone();
-        match tokio::task::spawn_blocking(move || f(&inner)).await {
+        let span = tracing::Span::current();
+        let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
+        let task =
+            move || tracing::dispatcher::with_default(&dispatch, || span.in_scope(|| f(&inner)));
+        match tokio::task::spawn_blocking(task).await {
             Ok(result) => result.map_err(|e| {
                 tracing::error!(dir = %self.inner.dir.display(), error = %e, "file store I/O failed");
                 StoreError::new(e)
@@ -303,8 +308,11 @@ impl Inner {
         self.stripes[stripe_index(id.digest()[0])].lock()
     }
 
-    /// Reads the file at `path`; an undecodable one is logged and reads as absent.
-    fn find(&self, path: &Path) -> io::Result<Found> {
+    /// Reads `id`'s file at `path`; an undecodable one is logged and reads as absent.
+    ///
+    /// Logs name the session by its tag only: the file name is the id's full hash, and a
+    /// decoder's message can quote what the file holds, so neither goes into an event.
+    fn find(&self, id: &SessionId, path: &Path) -> io::Result<Found> {
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Absent),
@@ -313,12 +321,20 @@ impl Inner {
         let disk: OnDisk = match self.codec.decode(&bytes) {
             Ok(disk) => disk,
             Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "unreadable session file ignored");
+                tracing::warn!(
+                    session = %id.log_tag(),
+                    error_kind = crate::codec::error_kind(&*e),
+                    "unreadable session file ignored"
+                );
                 return Ok(Found::Absent);
             }
         };
         if disk.v != 1 {
-            tracing::warn!(file = %path.display(), version = disk.v, "unknown session file version");
+            tracing::warn!(
+                session = %id.log_tag(),
+                version = disk.v,
+                "unknown session file version"
+            );
             return Ok(Found::Absent);
         }
         if disk.expires_at <= self.clock.now() {
@@ -332,8 +348,8 @@ impl Inner {
     }
 
     /// Reads a live record, the stripe lock held by the caller: an expired file is removed.
-    fn read_locked(&self, path: &Path) -> io::Result<Option<Record>> {
-        match self.find(path)? {
+    fn read_locked(&self, id: &SessionId, path: &Path) -> io::Result<Option<Record>> {
+        match self.find(id, path)? {
             Found::Live(record) => Ok(Some(record)),
             Found::Expired => remove_if_present(path).map(|()| None),
             Found::Absent => Ok(None),
@@ -343,12 +359,12 @@ impl Inner {
     /// Reads a live record without the lock; an expired file is removed under the lock, if it
     /// is still expired then (a save in another process may have refreshed it meanwhile).
     fn read(&self, id: &SessionId, path: &Path) -> io::Result<Option<Record>> {
-        match self.find(path)? {
+        match self.find(id, path)? {
             Found::Live(record) => Ok(Some(record)),
             Found::Absent => Ok(None),
             Found::Expired => {
                 let _lock = self.lock(id)?;
-                self.read_locked(path)
+                self.read_locked(id, path)
             }
         }
     }
@@ -360,10 +376,14 @@ impl Inner {
             expires_at: record.expires_at,
             data: record.data.clone(),
         };
-        let bytes = self
-            .codec
-            .encode(&disk)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let bytes = self.codec.encode(&disk).map_err(|e| {
+            // This error is logged: its kind, not the encoder's message about the values.
+            let kind = crate::codec::error_kind(&*e);
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("session file cannot be encoded ({kind})"),
+            )
+        })?;
         write_atomically(&self.dir, path, &bytes, self.fsync)
     }
 
@@ -524,7 +544,7 @@ impl SessionStore for FileStore {
             if changes.replace_all && changes.created {
                 return inner.write(&path, &record);
             }
-            let Some(mut stored) = inner.read_locked(&path)? else {
+            let Some(mut stored) = inner.read_locked(&id, &path)? else {
                 // Deleted meanwhile (logout elsewhere wins) or expired.
                 return Ok(());
             };
@@ -560,7 +580,7 @@ impl SessionStore for FileStore {
         let path = self.path(&id);
         self.blocking(move |inner| {
             let _lock = inner.lock(&id)?;
-            match inner.read_locked(&path)? {
+            match inner.read_locked(&id, &path)? {
                 Some(mut stored) => {
                     stored.expires_at = expires_at;
                     inner.write(&path, &stored)
