@@ -45,7 +45,6 @@ fn key() -> Vec<u8> {
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let store = CookieStore::encrypted(key())
-        .compress(true)
         .build()
         .map_err(std::io::Error::other)?;
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());

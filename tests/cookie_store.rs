@@ -378,11 +378,30 @@ async fn encode_failure_sends_nothing_unless_the_hook_fails_it() {
     assert!(res.cookies.is_empty());
 }
 
+/// Compression is for signed cookies only: compressing before encrypting lets the cookie's
+/// length tell an attacker who controls part of the session whether a guess matches a secret
+/// beside it (CRIME). The combination fails when the store is built, and says why.
+#[actix_web::test]
+async fn compression_with_encryption_is_refused_at_build_time() {
+    let err = CookieStore::encrypted(KEY_A)
+        .compress(true)
+        .build()
+        .err()
+        .expect("encrypted + compress must not build");
+    let text = err.to_string();
+    for word in ["compress", "encrypt", "length", "signed"] {
+        assert!(text.contains(word), "the error should mention {word:?}: {text}");
+    }
+    assert!(CookieStore::encrypted(KEY_A).compress(false).build().is_ok());
+    assert!(CookieStore::signed(KEY_A).compress(true).build().is_ok());
+}
+
+/// Signed cookies compress when that makes them shorter (`compress(true)`).
 #[actix_web::test]
 async fn compression_only_when_shorter() {
     let clock = ManualClock::new();
-    let plain = app!(CookieStore::encrypted(KEY_A), &clock);
-    let packed = app!(CookieStore::encrypted(KEY_A).compress(true), &clock);
+    let plain = app!(CookieStore::signed(KEY_A), &clock);
+    let packed = app!(CookieStore::signed(KEY_A).compress(true), &clock);
     let long = send(&plain, get("/rep", None)).await.id().unwrap();
     let short = send(&packed, get("/rep", None)).await.id().unwrap();
     assert!(

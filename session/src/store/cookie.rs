@@ -199,8 +199,9 @@ enum Mode {
 ///
 /// Size: a browser keeps at most about 4 KiB per cookie. A session that would not fit is never
 /// sent truncated: the middleware answers with [`SessionError::CookieTooLarge`] (500 by default)
-/// and the client keeps its previous cookie. [`compress`](CookieStoreBuilder::compress) helps with
-/// repetitive data. A logout (`expire`) removes the cookie
+/// and the client keeps its previous cookie. For signed cookies,
+/// [`compress`](CookieStoreBuilder::compress) helps with repetitive data; encrypted cookies are
+/// not compressed (their length would leak their contents). A logout (`expire`) removes the cookie
 /// but cannot revoke a copy an attacker already holds until it expires: keep the idle timeout
 /// short, or use a server-side store when revocation matters. `late_store` has no effect with
 /// this store (the cookie leaves with the response head).
@@ -297,6 +298,13 @@ impl CookieStoreBuilder {
     }
 
     /// Deflate the payload when that makes it shorter (flagged inside the seal). Default: off.
+    ///
+    /// Signed cookies only: [`build`](Self::build) refuses it for an encrypted store. Compressing
+    /// before encrypting makes the cookie's length depend on how well the session compresses,
+    /// so an attacker who can put a value next to a secret in one session (a search term, a
+    /// display name) and watch the cookie's length can recover the secret a character at a time
+    /// (the CRIME attack). A signed cookie is readable anyway, so compressing it reveals nothing
+    /// more.
     pub fn compress(mut self, compress: bool) -> Self {
         self.compress = compress;
         self
@@ -348,11 +356,21 @@ impl CookieStoreBuilder {
         })
     }
 
-    /// Checks the keys and builds the store.
+    /// Checks the keys and the options, and builds the store.
     ///
     /// # Errors
-    /// A key shorter than [`MIN_KEY_LEN`] bytes (or empty).
+    /// A key shorter than [`MIN_KEY_LEN`] bytes (or empty); [`compress`](Self::compress) on an
+    /// encrypted store.
     pub fn build(self) -> Result<CookieStore, ConfigError> {
+        if self.compress && self.mode == Mode::Encrypted {
+            return Err(ConfigError(
+                "CookieStore: compress(true) cannot be combined with encrypted cookies: \
+                 compressing before encrypting lets the cookie's length reveal the session's \
+                 contents (a CRIME-style attack); use CookieStore::signed(..).compress(true) if \
+                 you want compression (signed contents are readable anyway)"
+                    .into(),
+            ));
+        }
         let keys: Vec<&Vec<u8>> = std::iter::once(&self.key).chain(&self.fallback).collect();
         for (i, key) in keys.iter().enumerate() {
             if key.len() < MIN_KEY_LEN {
@@ -560,6 +578,14 @@ impl Inner {
             return Err(CookieDecodeError::Format);
         }
         let flags = plaintext[1];
+        // Only signed cookies are ever compressed; no other flag exists.
+        let allowed = match self.mode {
+            Mode::Signed => FLAG_DEFLATE,
+            Mode::Encrypted => 0,
+        };
+        if flags & !allowed != 0 {
+            return Err(CookieDecodeError::Format);
+        }
         let number = |at: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&plaintext[at..at + 8]);
@@ -702,10 +728,8 @@ mod tests {
     fn seal_open_round_trip_both_modes() {
         for store in [
             CookieStore::signed([7u8; 32]).build().unwrap(),
-            CookieStore::encrypted([7u8; 32])
-                .compress(true)
-                .build()
-                .unwrap(),
+            CookieStore::signed([7u8; 32]).compress(true).build().unwrap(),
+            CookieStore::encrypted([7u8; 32]).build().unwrap(),
         ] {
             let (id, value) = sealed(&store, &CTX);
             let (back_id, back) = store.inner.unseal(&value, &CTX).unwrap();
@@ -795,6 +819,21 @@ mod tests {
         );
     }
 
+    /// An encrypted cookie is never compressed: one that says so (only the key holder could
+    /// make it) is refused as a bad format.
+    #[test]
+    fn an_encrypted_cookie_flagged_as_compressed_is_refused() {
+        let store = CookieStore::encrypted([7u8; 32]).build().unwrap();
+        let id = SessionId::generate();
+        let mut plaintext = store.inner.plaintext(&id, &record()).unwrap();
+        plaintext[1] = FLAG_DEFLATE;
+        let value = store.inner.seal(plaintext, &CTX).unwrap();
+        assert!(matches!(
+            store.inner.unseal(&value, &CTX),
+            Err(CookieDecodeError::Format)
+        ));
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;
@@ -812,11 +851,8 @@ mod tests {
         fn stores() -> [CookieStore; 3] {
             [
                 CookieStore::signed([3u8; 40]).build().unwrap(),
+                CookieStore::signed([3u8; 40]).compress(true).build().unwrap(),
                 CookieStore::encrypted([3u8; 40]).build().unwrap(),
-                CookieStore::encrypted([3u8; 40])
-                    .compress(true)
-                    .build()
-                    .unwrap(),
             ]
         }
 
