@@ -122,6 +122,10 @@ impl CookieSerializer for BinarySerializer {
 }
 
 /// Why a client's cookie did not open; passed to [`CookieStoreBuilder::on_decode_error`].
+///
+/// Its `Display` names the kind of failure only, never anything of the payload (it is what the
+/// store logs). The serializer's own error, which may quote the payload, is the
+/// [`source`](std::error::Error::source) of [`Deserialize`](Self::Deserialize), for the hook.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CookieDecodeError {
@@ -137,9 +141,10 @@ pub enum CookieDecodeError {
     /// The compressed payload does not inflate (or inflates past 64 KiB).
     #[error("sealed cookie does not decompress")]
     Decompress,
-    /// The serializer rejected the payload (e.g. a schema change between deploys).
-    #[error("sealed cookie payload does not deserialize: {0}")]
-    Deserialize(BoxError),
+    /// The serializer rejected the payload (e.g. a schema change between deploys); the
+    /// serializer's error is the [`source`](std::error::Error::source).
+    #[error("sealed cookie payload does not deserialize")]
+    Deserialize(#[source] BoxError),
 }
 
 /// What to do when a session cannot be sealed; returned by the
@@ -439,9 +444,55 @@ fn derive_key(ikm: &[u8], info: &[u8]) -> [u8; 32] {
     key
 }
 
+/// Why a session could not be sealed. Only the kind is logged; the hook gets the detail.
+#[derive(Debug)]
+enum SealFailure {
+    /// The serializer refused the session (its error may quote values).
+    Serialize(BoxError),
+    /// The random source failed (no nonce).
+    Random(rand::Error),
+    /// AES-GCM refused to encrypt (a payload over its limit).
+    Encrypt,
+}
+
+impl SealFailure {
+    /// The kind of failure, for the log.
+    fn kind(&self) -> &'static str {
+        match self {
+            SealFailure::Serialize(_) => "serializer failed",
+            SealFailure::Random(_) => "random source failed",
+            SealFailure::Encrypt => "encryption failed",
+        }
+    }
+
+    /// The detail, for the `on_encode_error` hook and the handler's error.
+    fn into_source(self) -> BoxError {
+        match self {
+            SealFailure::Serialize(err) => err,
+            SealFailure::Random(err) => format!("random source: {err}").into(),
+            SealFailure::Encrypt => "AES-GCM encryption failed".into(),
+        }
+    }
+}
+
+/// Why a cookie did not open, with the session it names once that is known (for the log tag).
+struct OpenFailure {
+    error: CookieDecodeError,
+    session: Option<SessionId>,
+}
+
+impl From<CookieDecodeError> for OpenFailure {
+    fn from(error: CookieDecodeError) -> Self {
+        OpenFailure {
+            error,
+            session: None,
+        }
+    }
+}
+
 impl Inner {
-    fn plaintext(&self, id: &SessionId, record: &Record) -> Result<Vec<u8>, BoxError> {
-        let body = (self.serialize)(&record.data)?;
+    fn plaintext(&self, id: &SessionId, record: &Record) -> Result<Vec<u8>, SealFailure> {
+        let body = (self.serialize)(&record.data).map_err(SealFailure::Serialize)?;
         let (flags, body) = match self.compress {
             true => {
                 let packed = miniz_oxide::deflate::compress_to_vec(&body, 6);
@@ -493,7 +544,7 @@ impl Inner {
         out
     }
 
-    fn seal(&self, mut plaintext: Vec<u8>, ctx: &SealContext<'_>) -> Result<String, BoxError> {
+    fn seal(&self, mut plaintext: Vec<u8>, ctx: &SealContext<'_>) -> Result<String, SealFailure> {
         let context = self.context(ctx);
         match self.mode {
             Mode::Signed => {
@@ -508,7 +559,7 @@ impl Inner {
                 // nonce per seal without a system call each time.
                 let mut nonce = [0u8; NONCE];
                 rand::RngCore::try_fill_bytes(&mut rand::thread_rng(), &mut nonce)
-                    .map_err(|e| format!("random source: {e}"))?;
+                    .map_err(SealFailure::Random)?;
                 let sealed = self.ciphers[0]
                     .encrypt(
                         Nonce::from_slice(&nonce),
@@ -517,7 +568,7 @@ impl Inner {
                             aad: &context,
                         },
                     )
-                    .map_err(|_| "AES-GCM encryption failed")?;
+                    .map_err(|_| SealFailure::Encrypt)?;
                 let mut out = Vec::with_capacity(NONCE + sealed.len());
                 out.extend_from_slice(&nonce);
                 out.extend_from_slice(&sealed);
@@ -572,10 +623,10 @@ impl Inner {
         &self,
         value: &str,
         ctx: &SealContext<'_>,
-    ) -> Result<(SessionId, Record), CookieDecodeError> {
+    ) -> Result<(SessionId, Record), OpenFailure> {
         let plaintext = self.open(value, ctx)?;
         if plaintext.len() < HEADER || plaintext[0] != VERSION {
-            return Err(CookieDecodeError::Format);
+            return Err(CookieDecodeError::Format.into());
         }
         let flags = plaintext[1];
         // Only signed cookies are ever compressed; no other flag exists.
@@ -584,7 +635,7 @@ impl Inner {
             Mode::Encrypted => 0,
         };
         if flags & !allowed != 0 {
-            return Err(CookieDecodeError::Format);
+            return Err(CookieDecodeError::Format.into());
         }
         let number = |at: usize| {
             let mut b = [0u8; 8];
@@ -596,16 +647,21 @@ impl Inner {
             .ok()
             .and_then(SessionId::parse)
             .ok_or(CookieDecodeError::Format)?;
+        let failed = |error| OpenFailure {
+            error,
+            session: Some(id.clone()),
+        };
         let body = &plaintext[HEADER..];
         let inflated;
         let body = if flags & FLAG_DEFLATE != 0 {
             inflated = miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_PLAINTEXT)
-                .map_err(|_| CookieDecodeError::Decompress)?;
+                .map_err(|_| failed(CookieDecodeError::Decompress))?;
             &inflated[..]
         } else {
             body
         };
-        let data = (self.deserialize)(body).map_err(CookieDecodeError::Deserialize)?;
+        let data = (self.deserialize)(body)
+            .map_err(|err| failed(CookieDecodeError::Deserialize(err)))?;
         Ok((
             id,
             Record {
@@ -649,10 +705,18 @@ impl SessionStore for CookieStore {
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
         match self.inner.unseal(value, ctx) {
             Ok((id, record)) => Some(Unsealed::Record(id, record)),
-            Err(err) => {
-                tracing::info!(error = %err, "session cookie did not open");
+            Err(OpenFailure { error, session }) => {
+                // The kind only (a fixed text); the serializer's detail goes to the hook alone.
+                match session {
+                    Some(id) => tracing::info!(
+                        session = %id.log_tag(),
+                        reason = %error,
+                        "session cookie did not open"
+                    ),
+                    None => tracing::info!(reason = %error, "session cookie did not open"),
+                }
                 if let Some(hook) = &self.inner.on_decode_error {
-                    hook(&err);
+                    hook(&error);
                 }
                 None
             }
@@ -677,8 +741,14 @@ impl SessionStore for CookieStore {
             .and_then(|p| self.inner.seal(p, ctx));
         match sealed {
             Ok(value) => Ok(ClientValue::Sealed(value)),
-            Err(err) => {
-                tracing::error!(session = %id.log_tag(), error = %err, "session cannot be sealed");
+            Err(failure) => {
+                // The kind only: a serializer's error may quote the session's values.
+                tracing::error!(
+                    session = %id.log_tag(),
+                    reason = failure.kind(),
+                    "session cannot be sealed"
+                );
+                let err = failure.into_source();
                 let action = self
                     .inner
                     .on_encode_error
@@ -732,14 +802,17 @@ mod tests {
             CookieStore::encrypted([7u8; 32]).build().unwrap(),
         ] {
             let (id, value) = sealed(&store, &CTX);
-            let (back_id, back) = store.inner.unseal(&value, &CTX).unwrap();
+            let (back_id, back) = store.inner.unseal(&value, &CTX).ok().unwrap();
             assert_eq!(back_id, id);
             assert_eq!(back, record());
             // Another name does not open it.
             let other = SealContext::new("admin_sid");
             assert!(matches!(
                 store.inner.unseal(&value, &other),
-                Err(CookieDecodeError::Unverified)
+                Err(OpenFailure {
+                    error: CookieDecodeError::Unverified,
+                    ..
+                })
             ));
         }
     }
@@ -830,7 +903,10 @@ mod tests {
         let value = store.inner.seal(plaintext, &CTX).unwrap();
         assert!(matches!(
             store.inner.unseal(&value, &CTX),
-            Err(CookieDecodeError::Format)
+            Err(OpenFailure {
+                error: CookieDecodeError::Format,
+                ..
+            })
         ));
     }
 
@@ -871,7 +947,7 @@ mod tests {
                     let ClientValue::Sealed(value) = store.seal(&id, &record, &CTX).unwrap() else {
                         panic!("not sealed");
                     };
-                    let (back_id, back) = store.inner.unseal(&value, &CTX).unwrap();
+                    let (back_id, back) = store.inner.unseal(&value, &CTX).ok().unwrap();
                     prop_assert_eq!(back_id, id);
                     prop_assert_eq!(&back, &record);
                 }
