@@ -67,6 +67,10 @@ async fn whoami(session: Session) -> String {
     session.id().to_string()
 }
 
+async fn user(session: Session) -> Result<String, SessionError> {
+    Ok(session.get::<String>("user")?.unwrap_or_else(|| "none".into()))
+}
+
 /// A logout that never reads the session: the middleware expires it without loading it.
 #[session(expire)]
 async fn logout_unread() -> &'static str {
@@ -87,6 +91,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout))
         .route("/login", web::post().to(login))
         .route("/whoami", web::get().to(whoami))
+        .route("/user", web::get().to(user))
         .route("/bye", web::post().to(logout_unread))
         .route("/preview", web::post().to(preview));
 }
@@ -666,6 +671,109 @@ async fn a_sealed_header_value_never_opens_under_another_header_name() {
         send(&app, with("/admin/read", "x-admin-session")).await.body,
         "none",
         "a value issued in x-user-session opened in x-admin-session"
+    );
+}
+
+/// Limit of a client-side store (SECURITY.md): `change_id` gives a new id in a new seal, but
+/// nothing on the server remembers that the pre-login cookie was replaced, so a copy of it still
+/// opens, with the pre-login data and the pre-login id, until its own idle deadline.
+#[actix_web::test]
+async fn pre_login_cookie_still_opens_after_change_id() {
+    let clock = ManualClock::new();
+    let app = app!(CookieStore::encrypted(KEY_A), &clock);
+    let before = send(&app, get("/incr", None)).await.id().unwrap();
+    let old_id = send(&app, get("/whoami", Some(&before))).await.body;
+    let after = send(&app, post("/login", Some(&before)))
+        .await
+        .id()
+        .unwrap();
+    assert_ne!(send(&app, get("/whoami", Some(&after))).await.body, old_id);
+    assert_eq!(send(&app, get("/user", Some(&after))).await.body, "ann");
+
+    assert_eq!(
+        send(&app, get("/whoami", Some(&before))).await.body,
+        old_id,
+        "the pre-login cookie still opens, under the old id"
+    );
+    assert_eq!(send(&app, get("/read", Some(&before))).await.body, "1");
+    assert_eq!(
+        send(&app, get("/user", Some(&before))).await.body,
+        "none",
+        "with the pre-login data: the login is only in the new cookie"
+    );
+    clock.advance(IDLE);
+    assert_eq!(
+        send(&app, get("/read", Some(&before))).await.body,
+        "none",
+        "dead at its own idle deadline"
+    );
+}
+
+/// Limit of a client-side store (SECURITY.md): every use re-seals the cookie with a later idle
+/// deadline, so a stolen copy used within the idle timeout stays valid, whatever its owner does
+/// (even a logout), until the absolute timeout counted from the session's creation, and no longer.
+#[actix_web::test]
+async fn a_copy_kept_alive_within_the_idle_timeout_lives_until_the_absolute_timeout_and_no_longer() {
+    let clock = ManualClock::new();
+    let app = app!(CookieStore::encrypted(KEY_A), &clock);
+    let stolen = send(&app, get("/incr", None)).await.id().unwrap();
+    // The owner logs out: the browser drops its cookie, the thief's copy is not revoked.
+    let res = send(&app, post("/logout", Some(&stolen))).await;
+    assert!(res.removal().is_some());
+
+    let step = IDLE * 9 / 10;
+    let mut copy = stolen;
+    let mut elapsed = Duration::ZERO;
+    while elapsed + step < ABSOLUTE {
+        clock.advance(step);
+        elapsed += step;
+        let res = send(&app, get("/read", Some(&copy))).await;
+        assert_eq!(res.body, "1", "the copy is alive after {elapsed:?}");
+        copy = res.id().expect("each use re-seals it with a later deadline");
+    }
+    assert!(elapsed > IDLE * 5, "long past the idle timeout");
+    clock.advance(ABSOLUTE - elapsed - Duration::from_secs(1));
+    assert_eq!(
+        send(&app, get("/read", Some(&copy))).await.body,
+        "1",
+        "alive one second before the absolute timeout"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        send(&app, get("/read", Some(&copy))).await.body,
+        "none",
+        "dead at the absolute timeout"
+    );
+}
+
+/// What holds for a copy that is not re-sealed: it dies at the idle deadline sealed in it, even
+/// while a later copy of the same session (its owner's, in use) lives on.
+#[actix_web::test]
+async fn an_unused_copy_dies_at_its_idle_deadline() {
+    let clock = ManualClock::new();
+    let app = app!(CookieStore::signed(KEY_A), &clock);
+    let copy = send(&app, get("/incr", None)).await.id().unwrap();
+    clock.advance(IDLE / 2);
+    let in_use = send(&app, get("/read", Some(&copy)))
+        .await
+        .id()
+        .expect("re-sealed with a later deadline");
+    clock.advance(IDLE / 2 - Duration::from_secs(1));
+    assert_eq!(
+        send(&app, get("/read", Some(&copy))).await.body,
+        "1",
+        "alive one second before its deadline"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        send(&app, get("/read", Some(&copy))).await.body,
+        "none",
+        "dead at its idle deadline"
+    );
+    assert_eq!(
+        send(&app, get("/read", Some(&in_use))).await.body,
+        "1",
+        "the copy in use lives on"
     );
 }
 

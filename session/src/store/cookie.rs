@@ -206,9 +206,24 @@ enum Mode {
 /// sent truncated: the middleware answers with [`SessionError::CookieTooLarge`] (500 by default)
 /// and the client keeps its previous cookie. For signed cookies,
 /// [`compress`](CookieStoreBuilder::compress) helps with repetitive data; encrypted cookies are
-/// not compressed (their length would leak their contents). A logout (`expire`) removes the cookie
-/// but cannot revoke a copy an attacker already holds until it expires: keep the idle timeout
-/// short, or use a server-side store when revocation matters. `late_store` has no effect with
+/// not compressed (their length would leak their contents).
+///
+/// # What a client-side store cannot do
+///
+/// Nothing on the server remembers a cookie, so every copy of a sealed cookie opens until the
+/// deadline sealed in it:
+/// - A logout (`expire`) removes the cookie from the browser, and `change_id` (login) issues a
+///   new id in a new seal, but a copy of the previous cookie still opens, with the data it
+///   carries, until its own idle deadline (or, kept in use, until the absolute timeout: below).
+/// - Every use of a copy that moves its deadline re-seals it (a change, or a refresh past the
+///   refresh step), and the new copy carries a later idle deadline. So a copy that someone keeps
+///   using within the idle timeout (a stolen cookie, replayed every few minutes) stays valid
+///   until the **absolute timeout**, counted from the session's creation (sealed in the cookie),
+///   and no longer. That is the real bound on a stolen cookie: keep the absolute timeout short
+///   where this matters (with `no_absolute_timeout()`, nothing bounds a copy in use). A copy
+///   that is not used dies at its idle deadline.
+///
+/// Use a server-side store when a logout must end every copy. `late_store` has no effect with
 /// this store (the cookie leaves with the response head).
 #[derive(Clone)]
 pub struct CookieStore {
