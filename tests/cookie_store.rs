@@ -68,7 +68,9 @@ async fn whoami(session: Session) -> String {
 }
 
 async fn user(session: Session) -> Result<String, SessionError> {
-    Ok(session.get::<String>("user")?.unwrap_or_else(|| "none".into()))
+    Ok(session
+        .get::<String>("user")?
+        .unwrap_or_else(|| "none".into()))
 }
 
 /// A logout that never reads the session: the middleware expires it without loading it.
@@ -395,9 +397,15 @@ async fn compression_with_encryption_is_refused_at_build_time() {
         .expect("encrypted + compress must not build");
     let text = err.to_string();
     for word in ["compress", "encrypt", "length", "signed"] {
-        assert!(text.contains(word), "the error should mention {word:?}: {text}");
+        assert!(
+            text.contains(word),
+            "the error should mention {word:?}: {text}"
+        );
     }
-    assert!(CookieStore::encrypted(KEY_A).compress(false).build().is_ok());
+    assert!(CookieStore::encrypted(KEY_A)
+        .compress(false)
+        .build()
+        .is_ok());
     assert!(CookieStore::signed(KEY_A).compress(true).build().is_ok());
 }
 
@@ -614,9 +622,15 @@ async fn a_sealed_cookie_never_opens_under_another_cookie_name() {
             let admin = set_value(&send(&app, get("/admin/incr", None)).await, "admin_sid");
             // Each area opens its own cookie...
             let res = send(&app, get_with("/user/read", "user_sid", &user)).await;
-            assert_eq!(res.body, "1", "{mode}, {how}: the user area opens its cookie");
+            assert_eq!(
+                res.body, "1",
+                "{mode}, {how}: the user area opens its cookie"
+            );
             let res = send(&app, get_with("/admin/read", "admin_sid", &admin)).await;
-            assert_eq!(res.body, "1", "{mode}, {how}: the admin area opens its cookie");
+            assert_eq!(
+                res.body, "1",
+                "{mode}, {how}: the admin area opens its cookie"
+            );
             // ...and neither opens the other's, presented under its own cookie name.
             let res = send(&app, get_with("/admin/read", "admin_sid", &user)).await;
             assert_eq!(
@@ -666,9 +680,14 @@ async fn a_sealed_header_value_never_opens_under_another_header_name() {
             .insert_header((header.to_owned(), value.clone()))
             .to_request()
     };
-    assert_eq!(send(&app, with("/user/read", "x-user-session")).await.body, "1");
     assert_eq!(
-        send(&app, with("/admin/read", "x-admin-session")).await.body,
+        send(&app, with("/user/read", "x-user-session")).await.body,
+        "1"
+    );
+    assert_eq!(
+        send(&app, with("/admin/read", "x-admin-session"))
+            .await
+            .body,
         "none",
         "a value issued in x-user-session opened in x-admin-session"
     );
@@ -713,7 +732,8 @@ async fn pre_login_cookie_still_opens_after_change_id() {
 /// deadline, so a stolen copy used within the idle timeout stays valid, whatever its owner does
 /// (even a logout), until the absolute timeout counted from the session's creation, and no longer.
 #[actix_web::test]
-async fn a_copy_kept_alive_within_the_idle_timeout_lives_until_the_absolute_timeout_and_no_longer() {
+async fn a_copy_kept_alive_within_the_idle_timeout_lives_until_the_absolute_timeout_and_no_longer()
+{
     let clock = ManualClock::new();
     let app = app!(CookieStore::encrypted(KEY_A), &clock);
     let stolen = send(&app, get("/incr", None)).await.id().unwrap();
@@ -729,7 +749,9 @@ async fn a_copy_kept_alive_within_the_idle_timeout_lives_until_the_absolute_time
         elapsed += step;
         let res = send(&app, get("/read", Some(&copy))).await;
         assert_eq!(res.body, "1", "the copy is alive after {elapsed:?}");
-        copy = res.id().expect("each use re-seals it with a later deadline");
+        copy = res
+            .id()
+            .expect("each use re-seals it with a later deadline");
     }
     assert!(elapsed > IDLE * 5, "long past the idle timeout");
     clock.advance(ABSOLUTE - elapsed - Duration::from_secs(1));
@@ -838,7 +860,11 @@ async fn cookies_of_format_version_1_open_as_fresh_sessions() {
         let res = send(&app, get("/read", Some(old))).await;
         assert_eq!(res.status, StatusCode::OK);
         assert_eq!(res.body, "none", "a fresh session");
-        assert_eq!(unverified.load(Ordering::SeqCst), 1, "{old:.20}: unverified");
+        assert_eq!(
+            unverified.load(Ordering::SeqCst),
+            1,
+            "{old:.20}: unverified"
+        );
         assert_eq!(other.load(Ordering::SeqCst), 0);
     }
 }

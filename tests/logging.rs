@@ -107,9 +107,7 @@ async fn cookie_store_errors_never_log_session_values() {
     let hook_saw = Arc::new(Mutex::new(None::<String>));
     let seen = hook_saw.clone();
     let store = CookieStore::signed([0x77; 32])
-        .deserialize(|bytes| {
-            Err(format!("cannot read {}", String::from_utf8_lossy(bytes)).into())
-        })
+        .deserialize(|bytes| Err(format!("cannot read {}", String::from_utf8_lossy(bytes)).into()))
         .on_decode_error(move |err| {
             *seen.lock().unwrap() = std::error::Error::source(err).map(|s| s.to_string());
         })
@@ -129,8 +127,14 @@ async fn cookie_store_errors_never_log_session_values() {
     assert_eq!(res.body, "1", "a fresh session");
     let log = captured.text();
     assert!(log.contains("did not open"), "{log}");
-    assert!(log.contains(&tag), "the session is named by its tag:\n{log}");
-    assert!(!log.contains(MARKER), "a session value reached the log:\n{log}");
+    assert!(
+        log.contains(&tag),
+        "the session is named by its tag:\n{log}"
+    );
+    assert!(
+        !log.contains(MARKER),
+        "a session value reached the log:\n{log}"
+    );
     let source = hook_saw.lock().unwrap().clone();
     assert!(
         source.as_deref().is_some_and(|s| s.contains(MARKER)),
@@ -162,8 +166,14 @@ async fn cookie_store_errors_never_log_session_values() {
     let tag = SessionId::parse(&res.body).unwrap().log_tag();
     let log = captured.text();
     assert!(log.contains("cannot be sealed"), "{log}");
-    assert!(log.contains(&tag), "the session is named by its tag:\n{log}");
-    assert!(!log.contains(MARKER), "a session value reached the log:\n{log}");
+    assert!(
+        log.contains(&tag),
+        "the session is named by its tag:\n{log}"
+    );
+    assert!(
+        !log.contains(MARKER),
+        "a session value reached the log:\n{log}"
+    );
     let text = hook_saw.lock().unwrap().clone();
     assert!(
         text.as_deref().is_some_and(|s| s.contains(MARKER)),

@@ -12,7 +12,10 @@ fn stores() -> &'static [CookieStore; 3] {
     STORES.get_or_init(|| {
         [
             CookieStore::signed([7u8; 32]).build().unwrap(),
-            CookieStore::signed([7u8; 32]).compress(true).build().unwrap(),
+            CookieStore::signed([7u8; 32])
+                .compress(true)
+                .build()
+                .unwrap(),
             CookieStore::encrypted([7u8; 32]).build().unwrap(),
         ]
     })

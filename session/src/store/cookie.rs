@@ -539,7 +539,10 @@ impl Inner {
             Mode::Encrypted => SEAL_LABEL,
         };
         let name = ctx.name().as_bytes();
-        let binding = self.binder.as_ref().map(|_| ctx.binding().unwrap_or_default());
+        let binding = self
+            .binder
+            .as_ref()
+            .map(|_| ctx.binding().unwrap_or_default());
         let mut out = Vec::with_capacity(label.len() + PURPOSE.len() + name.len() + 64);
         let mut part = |bytes: &[u8]| {
             out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
@@ -675,8 +678,8 @@ impl Inner {
         } else {
             body
         };
-        let data = (self.deserialize)(body)
-            .map_err(|err| failed(CookieDecodeError::Deserialize(err)))?;
+        let data =
+            (self.deserialize)(body).map_err(|err| failed(CookieDecodeError::Deserialize(err)))?;
         Ok((
             id,
             Record {
@@ -813,7 +816,10 @@ mod tests {
     fn seal_open_round_trip_both_modes() {
         for store in [
             CookieStore::signed([7u8; 32]).build().unwrap(),
-            CookieStore::signed([7u8; 32]).compress(true).build().unwrap(),
+            CookieStore::signed([7u8; 32])
+                .compress(true)
+                .build()
+                .unwrap(),
             CookieStore::encrypted([7u8; 32]).build().unwrap(),
         ] {
             let (id, value) = sealed(&store, &CTX);
@@ -861,7 +867,10 @@ mod tests {
             mac.update(plaintext);
             mac.verify_slice(tag).is_ok()
         };
-        assert!(verifies(&derive_key(&secret, HKDF_SIGNING)), "our key verifies");
+        assert!(
+            verifies(&derive_key(&secret, HKDF_SIGNING)),
+            "our key verifies"
+        );
         assert!(
             !verifies(theirs.signing()),
             "the cookie crate's signing key must not verify our seal"
@@ -874,10 +883,19 @@ mod tests {
             let aad = store.inner.context(&ctx);
             Aes256Gcm::new_from_slice(key)
                 .unwrap()
-                .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: &aad })
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: body,
+                        aad: &aad,
+                    },
+                )
                 .is_ok()
         };
-        assert!(decrypts(&derive_key(&secret, HKDF_ENCRYPTION)), "our key decrypts");
+        assert!(
+            decrypts(&derive_key(&secret, HKDF_ENCRYPTION)),
+            "our key decrypts"
+        );
         assert!(
             !decrypts(theirs.encryption()),
             "the cookie crate's encryption key must not decrypt our seal"
@@ -903,7 +921,11 @@ mod tests {
         );
         assert_ne!(
             plain.inner.context(&CTX),
-            CookieStore::encrypted([7u8; 32]).build().unwrap().inner.context(&CTX)
+            CookieStore::encrypted([7u8; 32])
+                .build()
+                .unwrap()
+                .inner
+                .context(&CTX)
         );
     }
 
@@ -942,7 +964,10 @@ mod tests {
         fn stores() -> [CookieStore; 3] {
             [
                 CookieStore::signed([3u8; 40]).build().unwrap(),
-                CookieStore::signed([3u8; 40]).compress(true).build().unwrap(),
+                CookieStore::signed([3u8; 40])
+                    .compress(true)
+                    .build()
+                    .unwrap(),
                 CookieStore::encrypted([3u8; 40]).build().unwrap(),
             ]
         }
