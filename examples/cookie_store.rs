@@ -50,7 +50,6 @@ async fn main() -> std::io::Result<()> {
         .with_max_level(tracing::Level::INFO)
         .init();
     let store = CookieStore::encrypted(key())
-        .compress(true)
         .build()
         .map_err(std::io::Error::other)?;
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());

@@ -9,8 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_typed_session::clock::ManualClock;
-use actix_typed_session::store::{CookieStore, CookieStoreBuilder, EncodeFailure, JsonSerializer};
-use actix_typed_session::{Session, SessionError, SessionMiddleware};
+use actix_typed_session::state::{CookieState, HeaderState};
+use actix_typed_session::store::{
+    CookieDecodeError, CookieStore, CookieStoreBuilder, EncodeFailure, JsonSerializer,
+};
+use actix_typed_session::{session, Session, SessionError, SessionMiddleware};
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App};
 use base64::Engine as _;
@@ -64,6 +67,18 @@ async fn whoami(session: Session) -> String {
     session.id().to_string()
 }
 
+async fn user(session: Session) -> Result<String, SessionError> {
+    Ok(session
+        .get::<String>("user")?
+        .unwrap_or_else(|| "none".into()))
+}
+
+/// A logout that never reads the session: the middleware expires it without loading it.
+#[session(expire)]
+async fn logout_unread() -> &'static str {
+    "out"
+}
+
 async fn preview(session: Session) -> Result<&'static str, SessionError> {
     session.set("counter", 100)?;
     session.no_store();
@@ -78,6 +93,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout))
         .route("/login", web::post().to(login))
         .route("/whoami", web::get().to(whoami))
+        .route("/user", web::get().to(user))
+        .route("/bye", web::post().to(logout_unread))
         .route("/preview", web::post().to(preview));
 }
 
@@ -368,11 +385,36 @@ async fn encode_failure_sends_nothing_unless_the_hook_fails_it() {
     assert!(res.cookies.is_empty());
 }
 
+/// Compression is for signed cookies only: compressing before encrypting lets the cookie's
+/// length tell an attacker who controls part of the session whether a guess matches a secret
+/// beside it (CRIME). The combination fails when the store is built, and says why.
+#[actix_web::test]
+async fn compression_with_encryption_is_refused_at_build_time() {
+    let err = CookieStore::encrypted(KEY_A)
+        .compress(true)
+        .build()
+        .err()
+        .expect("encrypted + compress must not build");
+    let text = err.to_string();
+    for word in ["compress", "encrypt", "length", "signed"] {
+        assert!(
+            text.contains(word),
+            "the error should mention {word:?}: {text}"
+        );
+    }
+    assert!(CookieStore::encrypted(KEY_A)
+        .compress(false)
+        .build()
+        .is_ok());
+    assert!(CookieStore::signed(KEY_A).compress(true).build().is_ok());
+}
+
+/// Signed cookies compress when that makes them shorter (`compress(true)`).
 #[actix_web::test]
 async fn compression_only_when_shorter() {
     let clock = ManualClock::new();
-    let plain = app!(CookieStore::encrypted(KEY_A), &clock);
-    let packed = app!(CookieStore::encrypted(KEY_A).compress(true), &clock);
+    let plain = app!(CookieStore::signed(KEY_A), &clock);
+    let packed = app!(CookieStore::signed(KEY_A).compress(true), &clock);
     let long = send(&plain, get("/rep", None)).await.id().unwrap();
     let short = send(&packed, get("/rep", None)).await.id().unwrap();
     assert!(
@@ -513,4 +555,316 @@ async fn late_store_commits_at_the_head_with_a_client_side_store() {
         .await
         .unwrap();
     assert_eq!(record.data["before"], b"1");
+}
+
+/// The value of the cookie `name` a response sets.
+fn set_value(res: &Resp, name: &str) -> String {
+    res.cookies
+        .iter()
+        .find(|c| c.name() == name && !c.value().is_empty())
+        .unwrap_or_else(|| panic!("no {name} cookie set"))
+        .value()
+        .to_owned()
+}
+
+/// A GET to `uri` with the cookie `name=value`.
+fn get_with(uri: &str, name: &str, value: &str) -> actix_http::Request {
+    test::TestRequest::get()
+        .uri(uri)
+        .insert_header(("Cookie", format!("{name}={value}")))
+        .to_request()
+}
+
+/// A sealed value is bound to the name it travels under: two middlewares on one key (a user area
+/// with the cookie `user_sid` and an admin area with `admin_sid`, whose idle timeout is shorter)
+/// never open each other's cookies, in both modes, whether they hold two stores built from the
+/// same key (two apps on one secret) or clones of one store.
+#[actix_web::test]
+async fn a_sealed_cookie_never_opens_under_another_cookie_name() {
+    let clock = ManualClock::new();
+    for mode in ["signed", "encrypted"] {
+        let build = || {
+            match mode {
+                "signed" => CookieStore::signed(KEY_A),
+                _ => CookieStore::encrypted(KEY_A),
+            }
+            .build()
+            .unwrap()
+        };
+        let shared = build();
+        for (how, user_store, admin_store) in [
+            ("two stores on one key", build(), build()),
+            ("one store cloned into both", shared.clone(), shared),
+        ] {
+            let area = |store: CookieStore, name: &str, idle: Duration| {
+                SessionMiddleware::builder(store)
+                    .state(CookieState::new(name))
+                    .clock(clock.clone())
+                    .idle_timeout(idle)
+                    .absolute_timeout(ABSOLUTE)
+                    .build()
+            };
+            let app = test::init_service(
+                App::new()
+                    .service(
+                        web::scope("/user")
+                            .wrap(area(user_store, "user_sid", IDLE))
+                            .configure(routes),
+                    )
+                    .service(
+                        web::scope("/admin")
+                            .wrap(area(admin_store, "admin_sid", IDLE / 10))
+                            .configure(routes),
+                    ),
+            )
+            .await;
+            let user = set_value(&send(&app, get("/user/incr", None)).await, "user_sid");
+            let admin = set_value(&send(&app, get("/admin/incr", None)).await, "admin_sid");
+            // Each area opens its own cookie...
+            let res = send(&app, get_with("/user/read", "user_sid", &user)).await;
+            assert_eq!(
+                res.body, "1",
+                "{mode}, {how}: the user area opens its cookie"
+            );
+            let res = send(&app, get_with("/admin/read", "admin_sid", &admin)).await;
+            assert_eq!(
+                res.body, "1",
+                "{mode}, {how}: the admin area opens its cookie"
+            );
+            // ...and neither opens the other's, presented under its own cookie name.
+            let res = send(&app, get_with("/admin/read", "admin_sid", &user)).await;
+            assert_eq!(
+                res.body, "none",
+                "{mode}, {how}: a user_sid value opened as admin_sid"
+            );
+            let res = send(&app, get_with("/user/read", "user_sid", &admin)).await;
+            assert_eq!(
+                res.body, "none",
+                "{mode}, {how}: an admin_sid value opened as user_sid"
+            );
+        }
+    }
+}
+
+/// The same holds for the header a value travels in: a value issued in `x-user-session` does not
+/// open in `x-admin-session`, with one store cloned into both middlewares.
+#[actix_web::test]
+async fn a_sealed_header_value_never_opens_under_another_header_name() {
+    let clock = ManualClock::new();
+    let store = CookieStore::encrypted(KEY_A).build().unwrap();
+    let area = |header: &str| {
+        SessionMiddleware::builder(store.clone())
+            .state(HeaderState::new(header))
+            .clock(clock.clone())
+            .build()
+    };
+    let app = test::init_service(
+        App::new()
+            .service(
+                web::scope("/user")
+                    .wrap(area("x-user-session"))
+                    .configure(routes),
+            )
+            .service(
+                web::scope("/admin")
+                    .wrap(area("x-admin-session"))
+                    .configure(routes),
+            ),
+    )
+    .await;
+    let res = send(&app, get("/user/incr", None)).await;
+    let value = res.header("x-user-session").expect("value sent").to_owned();
+    let with = |uri: &str, header: &str| {
+        test::TestRequest::get()
+            .uri(uri)
+            .insert_header((header.to_owned(), value.clone()))
+            .to_request()
+    };
+    assert_eq!(
+        send(&app, with("/user/read", "x-user-session")).await.body,
+        "1"
+    );
+    assert_eq!(
+        send(&app, with("/admin/read", "x-admin-session"))
+            .await
+            .body,
+        "none",
+        "a value issued in x-user-session opened in x-admin-session"
+    );
+}
+
+/// Limit of a client-side store (SECURITY.md): `change_id` gives a new id in a new seal, but
+/// nothing on the server remembers that the pre-login cookie was replaced, so a copy of it still
+/// opens, with the pre-login data and the pre-login id, until its own idle deadline.
+#[actix_web::test]
+async fn pre_login_cookie_still_opens_after_change_id() {
+    let clock = ManualClock::new();
+    let app = app!(CookieStore::encrypted(KEY_A), &clock);
+    let before = send(&app, get("/incr", None)).await.id().unwrap();
+    let old_id = send(&app, get("/whoami", Some(&before))).await.body;
+    let after = send(&app, post("/login", Some(&before)))
+        .await
+        .id()
+        .unwrap();
+    assert_ne!(send(&app, get("/whoami", Some(&after))).await.body, old_id);
+    assert_eq!(send(&app, get("/user", Some(&after))).await.body, "ann");
+
+    assert_eq!(
+        send(&app, get("/whoami", Some(&before))).await.body,
+        old_id,
+        "the pre-login cookie still opens, under the old id"
+    );
+    assert_eq!(send(&app, get("/read", Some(&before))).await.body, "1");
+    assert_eq!(
+        send(&app, get("/user", Some(&before))).await.body,
+        "none",
+        "with the pre-login data: the login is only in the new cookie"
+    );
+    clock.advance(IDLE);
+    assert_eq!(
+        send(&app, get("/read", Some(&before))).await.body,
+        "none",
+        "dead at its own idle deadline"
+    );
+}
+
+/// Limit of a client-side store (SECURITY.md): every use re-seals the cookie with a later idle
+/// deadline, so a stolen copy used within the idle timeout stays valid, whatever its owner does
+/// (even a logout), until the absolute timeout counted from the session's creation, and no longer.
+#[actix_web::test]
+async fn a_copy_kept_alive_within_the_idle_timeout_lives_until_the_absolute_timeout_and_no_longer()
+{
+    let clock = ManualClock::new();
+    let app = app!(CookieStore::encrypted(KEY_A), &clock);
+    let stolen = send(&app, get("/incr", None)).await.id().unwrap();
+    // The owner logs out: the browser drops its cookie, the thief's copy is not revoked.
+    let res = send(&app, post("/logout", Some(&stolen))).await;
+    assert!(res.removal().is_some());
+
+    let step = IDLE * 9 / 10;
+    let mut copy = stolen;
+    let mut elapsed = Duration::ZERO;
+    while elapsed + step < ABSOLUTE {
+        clock.advance(step);
+        elapsed += step;
+        let res = send(&app, get("/read", Some(&copy))).await;
+        assert_eq!(res.body, "1", "the copy is alive after {elapsed:?}");
+        copy = res
+            .id()
+            .expect("each use re-seals it with a later deadline");
+    }
+    assert!(elapsed > IDLE * 5, "long past the idle timeout");
+    clock.advance(ABSOLUTE - elapsed - Duration::from_secs(1));
+    assert_eq!(
+        send(&app, get("/read", Some(&copy))).await.body,
+        "1",
+        "alive one second before the absolute timeout"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        send(&app, get("/read", Some(&copy))).await.body,
+        "none",
+        "dead at the absolute timeout"
+    );
+}
+
+/// What holds for a copy that is not re-sealed: it dies at the idle deadline sealed in it, even
+/// while a later copy of the same session (its owner's, in use) lives on.
+#[actix_web::test]
+async fn an_unused_copy_dies_at_its_idle_deadline() {
+    let clock = ManualClock::new();
+    let app = app!(CookieStore::signed(KEY_A), &clock);
+    let copy = send(&app, get("/incr", None)).await.id().unwrap();
+    clock.advance(IDLE / 2);
+    let in_use = send(&app, get("/read", Some(&copy)))
+        .await
+        .id()
+        .expect("re-sealed with a later deadline");
+    clock.advance(IDLE / 2 - Duration::from_secs(1));
+    assert_eq!(
+        send(&app, get("/read", Some(&copy))).await.body,
+        "1",
+        "alive one second before its deadline"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        send(&app, get("/read", Some(&copy))).await.body,
+        "none",
+        "dead at its idle deadline"
+    );
+    assert_eq!(
+        send(&app, get("/read", Some(&in_use))).await.body,
+        "1",
+        "the copy in use lives on"
+    );
+}
+
+/// A logout with a client binding (`bind_to_user_agent`) on a handler that never reads the
+/// session opens the cookie with the binding: no decode hook call, no "did not open" event, and
+/// the removal cookie is sent.
+#[actix_web::test]
+async fn logout_of_a_bound_cookie_raises_no_decode_alarm() {
+    let (captured, _guard) = capture_logs();
+    for builder in [CookieStore::signed(KEY_A), CookieStore::encrypted(KEY_A)] {
+        let decode_errors = Arc::new(AtomicUsize::new(0));
+        let counter = decode_errors.clone();
+        let builder = builder.bind_to_user_agent().on_decode_error(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        let clock = ManualClock::new();
+        let app = app!(builder, &clock);
+        let ua = ("User-Agent", "Firefox/140");
+        let req = test::TestRequest::get().uri("/incr").insert_header(ua);
+        let value = send(&app, req.to_request()).await.id().unwrap();
+        let req = test::TestRequest::post()
+            .uri("/bye")
+            .insert_header(ua)
+            .insert_header(("Cookie", format!("id={value}")));
+        let res = send(&app, req.to_request()).await;
+        assert_eq!(res.body, "out");
+        let removal = res.removal().expect("removal cookie");
+        assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
+        assert_eq!(
+            decode_errors.load(Ordering::SeqCst),
+            0,
+            "a logout from the same client is no tampering"
+        );
+    }
+    let log = captured.text();
+    assert!(!log.contains("did not open"), "{log}");
+}
+
+/// Cookies of seal format version 1 (before the name binding and this crate's own key
+/// derivation; these two were sealed with `KEY_A` under the cookie `id` by that release) do not
+/// open: the visitor gets a fresh session, never an error, and the hook sees `Unverified`.
+#[actix_web::test]
+async fn cookies_of_format_version_1_open_as_fresh_sessions() {
+    const V1_SIGNED: &str = "AQAAAAAAaxBRkQAAAABrEaMRX2RfckFRQzJicUpidURUTThoa3hiclNYWTFiU2xqMW57ImNvdW50ZXIiOjF9EzouTrilrw4U4x5e8H2jQ-gH1VFsioEaJwAuWtot6MQ";
+    const V1_ENCRYPTED: &str = "F8ncUl8Z8RYTXMWGAy4xC-KPO4xYxLB0gnJwonn0neB0PKskVKPoz1OLmol64gnbC3LVqt_7q7ylvxc0SJTxYLs6mk5Y3jl-n0os3nrxwguAb6tNcOPlV-Aecg";
+    for (builder, old) in [
+        (CookieStore::signed(KEY_A), V1_SIGNED),
+        (CookieStore::encrypted(KEY_A), V1_ENCRYPTED),
+    ] {
+        let unverified = Arc::new(AtomicUsize::new(0));
+        let other = Arc::new(AtomicUsize::new(0));
+        let (u, o) = (unverified.clone(), other.clone());
+        let builder = builder.on_decode_error(move |err| {
+            let counter = match err {
+                CookieDecodeError::Unverified => &u,
+                _ => &o,
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        let clock = ManualClock::new();
+        let app = app!(builder, &clock);
+        let res = send(&app, get("/read", Some(old))).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.body, "none", "a fresh session");
+        assert_eq!(
+            unverified.load(Ordering::SeqCst),
+            1,
+            "{old:.20}: unverified"
+        );
+        assert_eq!(other.load(Ordering::SeqCst), 0);
+    }
 }

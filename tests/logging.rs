@@ -2,8 +2,10 @@
 
 mod support;
 
-use actix_typed_session::store::{FileStore, MemoryStore};
-use actix_typed_session::{Session, SessionId, SessionMiddleware};
+use std::sync::{Arc, Mutex};
+
+use actix_typed_session::store::{CookieStore, EncodeFailure, FileStore, MemoryStore};
+use actix_typed_session::{Session, SessionError, SessionId, SessionMiddleware};
 use actix_web::{test, web, App};
 
 use actix_typed_session::testing::conformance::incr;
@@ -174,4 +176,99 @@ async fn a_bad_session_file_is_logged_by_tag_without_its_name_or_content() {
             assert!(line.contains("error_kind=\"data\""), "{line}");
         }
     }
+}
+
+/// A secret kept in the session by the cookie-store test below.
+const MARKER: &str = "s3cr3t-MARKER-4711";
+
+async fn keep_secret(session: Session) -> Result<String, SessionError> {
+    session.set("secret", MARKER)?;
+    Ok(session.id().to_string())
+}
+
+/// The cookie store never logs session values: a sealed cookie that verifies but does not
+/// deserialize, and a session the serializer refuses, each with a serializer whose error text
+/// quotes the payload. The log names the session by its tag and the error by its kind; the
+/// serializer's text reaches the hooks (through `Error::source` for a decode error) and nothing
+/// else.
+#[actix_web::test]
+async fn cookie_store_errors_never_log_session_values() {
+    let (captured, _guard) = capture_logs();
+
+    // Decode: signed with the default serializer, read back with one that always fails.
+    let hook_saw = Arc::new(Mutex::new(None::<String>));
+    let seen = hook_saw.clone();
+    let store = CookieStore::signed([0x77; 32])
+        .deserialize(|bytes| Err(format!("cannot read {}", String::from_utf8_lossy(bytes)).into()))
+        .on_decode_error(move |err| {
+            *seen.lock().unwrap() = std::error::Error::source(err).map(|s| s.to_string());
+        })
+        .build()
+        .unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store))
+            .route("/secret", web::get().to(keep_secret))
+            .route("/incr", web::get().to(incr)),
+    )
+    .await;
+    let res = send(&app, get("/secret", None)).await;
+    let tag = SessionId::parse(&res.body).unwrap().log_tag();
+    let value = res.id().unwrap();
+    let res = send(&app, get("/incr", Some(&value))).await;
+    assert_eq!(res.body, "1", "a fresh session");
+    let log = captured.text();
+    assert!(log.contains("did not open"), "{log}");
+    assert!(
+        log.contains(&tag),
+        "the session is named by its tag:\n{log}"
+    );
+    assert!(
+        !log.contains(MARKER),
+        "a session value reached the log:\n{log}"
+    );
+    let source = hook_saw.lock().unwrap().clone();
+    assert!(
+        source.as_deref().is_some_and(|s| s.contains(MARKER)),
+        "the hook gets the serializer's error as the source: {source:?}"
+    );
+
+    // Encode: a serializer that refuses, quoting the values.
+    let hook_saw = Arc::new(Mutex::new(None::<String>));
+    let seen = hook_saw.clone();
+    let store = CookieStore::signed([0x77; 32])
+        .serialize(|data| {
+            let values: Vec<_> = data.values().map(|v| String::from_utf8_lossy(v)).collect();
+            Err(format!("cannot write {values:?}").into())
+        })
+        .on_encode_error(move |err| {
+            *seen.lock().unwrap() = Some(err.to_string());
+            EncodeFailure::KeepPrevious
+        })
+        .build()
+        .unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store))
+            .route("/secret", web::get().to(keep_secret)),
+    )
+    .await;
+    let res = send(&app, get("/secret", None)).await;
+    assert!(res.cookies.is_empty(), "nothing sealed, nothing sent");
+    let tag = SessionId::parse(&res.body).unwrap().log_tag();
+    let log = captured.text();
+    assert!(log.contains("cannot be sealed"), "{log}");
+    assert!(
+        log.contains(&tag),
+        "the session is named by its tag:\n{log}"
+    );
+    assert!(
+        !log.contains(MARKER),
+        "a session value reached the log:\n{log}"
+    );
+    let text = hook_saw.lock().unwrap().clone();
+    assert!(
+        text.as_deref().is_some_and(|s| s.contains(MARKER)),
+        "the hook gets the serializer's error: {text:?}"
+    );
 }

@@ -24,7 +24,7 @@ use crate::config::{Config, Ctx};
 use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::session::{Data, Options, Session};
-use crate::store::{Changes, ClientValue, Unsealed};
+use crate::store::{Changes, ClientValue, SealContext, Unsealed};
 
 /// What to do when the request ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,14 +103,14 @@ pub(crate) enum ClientUpdate {
 }
 
 /// The stored id the client presented, for an `expire` on a request whose handler never loaded
-/// the session (no load needed to forget it).
+/// the session (no load needed to forget it). The value is opened as a load would open it: under
+/// the state's name and with the request's client binding, so a logout from the right client is
+/// no decode failure.
 pub(crate) fn presented_id(ctx: &Ctx, req: &HttpRequest) -> Option<SessionId> {
-    match ctx
-        .config
-        .state
-        .read(req)
-        .and_then(|v| ctx.store.unseal(&v, None))
-    {
+    let value = ctx.config.state.read(req)?;
+    let binding = ctx.store.client_binding(req);
+    let seal_ctx = SealContext::new(ctx.config.state.name()).with_binding(binding.as_deref());
+    match ctx.store.unseal(&value, &seal_ctx) {
         Some(Unsealed::Id(id)) => Some(id),
         _ => None,
     }
@@ -216,7 +216,8 @@ fn client_value(
     binding: Option<&[u8]>,
     send: bool,
 ) -> Result<ClientUpdate, SessionError> {
-    match ctx.store.seal(id, record, binding)? {
+    let seal_ctx = SealContext::new(ctx.config.state.name()).with_binding(binding);
+    match ctx.store.seal(id, record, &seal_ctx)? {
         ClientValue::Sealed(sealed) => Ok(ClientUpdate::Send(sealed)),
         ClientValue::Id if send => Ok(ClientUpdate::Send(id.as_str().to_owned())),
         ClientValue::Id | ClientValue::Unchanged => Ok(ClientUpdate::Keep),

@@ -14,7 +14,7 @@ use tokio::sync::OnceCell;
 use crate::config::Ctx;
 use crate::error::{RenderedError, SessionError};
 use crate::id::SessionId;
-use crate::store::{Changes, Record, Unsealed};
+use crate::store::{Changes, Record, SealContext, Unsealed};
 use crate::typed::TypedSession;
 
 /// Per-request options, Plack's `psgix.session.options` as flags.
@@ -459,7 +459,8 @@ async fn load(ctx: &Ctx, req: &HttpRequest) -> Result<Data, SessionError> {
     let Some(raw) = config.state.read(req) else {
         return Ok(fresh());
     };
-    let (id, record) = match ctx.store.unseal(&raw, binding.as_deref()) {
+    let seal_ctx = SealContext::new(config.state.name()).with_binding(binding.as_deref());
+    let (id, record) = match ctx.store.unseal(&raw, &seal_ctx) {
         None => {
             tracing::info!(
                 len = raw.len(),

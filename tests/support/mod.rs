@@ -6,7 +6,7 @@ pub mod redis;
 
 use std::sync::Arc;
 
-use actix_typed_session::store::{Changes, Record, SessionStore, Unsealed};
+use actix_typed_session::store::{Changes, Record, SealContext, SessionStore, Unsealed};
 use actix_typed_session::{SessionId, StoreError};
 
 #[allow(unused_imports)] // not every test binary uses every helper
@@ -45,8 +45,8 @@ impl<S: SessionStore> SessionStore for Guarded<S> {
     async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
         self.store.touch(id, record).await
     }
-    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
-        self.store.unseal(value, binding)
+    fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
+        self.store.unseal(value, ctx)
     }
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
         self.store.client_binding(req)
@@ -58,9 +58,9 @@ impl<S: SessionStore> SessionStore for Guarded<S> {
         &self,
         id: &SessionId,
         record: &Record,
-        binding: Option<&[u8]>,
+        ctx: &SealContext<'_>,
     ) -> Result<actix_typed_session::store::ClientValue, actix_typed_session::SessionError> {
-        self.store.seal(id, record, binding)
+        self.store.seal(id, record, ctx)
     }
 }
 

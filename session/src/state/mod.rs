@@ -57,6 +57,17 @@ impl From<QueryState> for IdCarrier {
 }
 
 impl IdCarrier {
+    /// The name the session value travels under: the cookie name, the header name (lower
+    /// case) or the query parameter name. A sealing store binds its value to it (see
+    /// [`SealContext`](crate::store::SealContext)).
+    pub fn name(&self) -> &str {
+        match self {
+            IdCarrier::Cookie(s) => s.name(),
+            IdCarrier::Header(s) => s.name().as_str(),
+            IdCarrier::Query(s) => s.name(),
+        }
+    }
+
     /// The client's value, unquoted and percent-decoded; `None` when absent or oversized.
     pub(crate) fn read<'a>(&self, req: &'a HttpRequest) -> Option<Cow<'a, str>> {
         let raw = match self {
@@ -110,15 +121,6 @@ impl IdCarrier {
             IdCarrier::Cookie(s) => s.send_removal(headers),
             IdCarrier::Header(s) => s.send(headers, ""),
             IdCarrier::Query(_) => false,
-        }
-    }
-
-    /// The name the value travels under: the cookie's, the header's or the query parameter's.
-    pub(crate) fn name(&self) -> &str {
-        match self {
-            IdCarrier::Cookie(s) => s.name(),
-            IdCarrier::Header(s) => s.name().as_str(),
-            IdCarrier::Query(s) => s.name(),
         }
     }
 

@@ -7,10 +7,11 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{Changes, ClientValue, NullStore, Record, SessionStore, Unsealed};
+use super::{Changes, ClientValue, NullStore, Record, SealContext, SessionStore, Unsealed};
 use crate::error::{BoxError, ConfigError, SessionError, StoreError};
 use crate::id::{SessionId, ID_LEN};
 
@@ -19,13 +20,22 @@ pub const MIN_KEY_LEN: usize = 32;
 /// Largest decompressed payload accepted (a defence against compression bombs).
 const MAX_PLAINTEXT: usize = 64 * 1024;
 
-const VERSION: u8 = 1;
+/// Format version, the first byte of the plaintext. Version 1 (before the name binding and the
+/// crate's own key derivation) no longer opens: such a cookie gives a fresh session.
+const VERSION: u8 = 2;
 const FLAG_DEFLATE: u8 = 1;
 const HEADER: usize = 2 + 8 + 8 + ID_LEN;
 const TAG: usize = 32;
 const NONCE: usize = 12;
-const SIGN_LABEL: &[u8] = b"actix-typed-session/v1/signed\0";
-const SEAL_LABEL: &[u8] = b"actix-typed-session/v1/encrypted";
+/// First part of the MAC input (signed) / the AAD (encrypted): crate, format version, mode.
+const SIGN_LABEL: &[u8] = b"actix-typed-session/v2/signed";
+const SEAL_LABEL: &[u8] = b"actix-typed-session/v2/encrypted";
+/// What the sealed value is: a whole session record, for the middleware's client value.
+const PURPOSE: &[u8] = b"session-record";
+/// HKDF-SHA256 `info` of each derived key: this crate's own, so that the keys differ from the
+/// ones `cookie::Key::derive_from` (or any other use) derives from the same secret.
+const HKDF_SIGNING: &[u8] = b"actix-typed-session/v2 CookieStore HMAC-SHA256 signing key";
+const HKDF_ENCRYPTION: &[u8] = b"actix-typed-session/v2 CookieStore AES-256-GCM encryption key";
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -112,6 +122,10 @@ impl CookieSerializer for BinarySerializer {
 }
 
 /// Why a client's cookie did not open; passed to [`CookieStoreBuilder::on_decode_error`].
+///
+/// Its `Display` names the kind of failure only, never anything of the payload (it is what the
+/// store logs). The serializer's own error, which may quote the payload, is the
+/// [`source`](std::error::Error::source) of [`Deserialize`](Self::Deserialize), for the hook.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CookieDecodeError {
@@ -127,9 +141,10 @@ pub enum CookieDecodeError {
     /// The compressed payload does not inflate (or inflates past 64 KiB).
     #[error("sealed cookie does not decompress")]
     Decompress,
-    /// The serializer rejected the payload (e.g. a schema change between deploys).
-    #[error("sealed cookie payload does not deserialize: {0}")]
-    Deserialize(BoxError),
+    /// The serializer rejected the payload (e.g. a schema change between deploys); the
+    /// serializer's error is the [`source`](std::error::Error::source).
+    #[error("sealed cookie payload does not deserialize")]
+    Deserialize(#[source] BoxError),
 }
 
 /// What to do when a session cannot be sealed; returned by the
@@ -163,23 +178,53 @@ enum Mode {
 ///   (HMAC-SHA256).
 /// - [`CookieStore::encrypted`]: the client can neither read nor change it (AES-256-GCM).
 ///
-/// Keys are at least 32 bytes of secret randomness; the signing and encryption keys are derived
-/// from them with the `cookie` crate's HKDF. With [`fallback_keys`](CookieStoreBuilder::fallback_keys)
-/// the current key seals and every key opens, so keys can be rotated without logging everyone out:
-/// a cookie sealed with an old key is re-sealed with the current one on its next write.
+/// Keys are at least 32 bytes of secret randomness. The signing (HMAC-SHA256) and encryption
+/// (AES-256-GCM) keys are derived from them with HKDF-SHA256 and this crate's own `info`
+/// strings, so they differ from the keys `cookie::Key::derive_from` derives from the same
+/// secret: an app that also uses the secret for the `cookie` crate's jars cannot have one
+/// accepted as the other. With [`fallback_keys`](CookieStoreBuilder::fallback_keys) the current
+/// key seals and every key opens, so keys can be rotated without logging everyone out: a cookie
+/// sealed with an old key is re-sealed with the current one on its next write.
 ///
 /// Inside the seal: a format version, the session id, its creation time and its expiry, so the
 /// server enforces the idle and absolute timeouts itself even if a browser keeps an old cookie.
-/// Anything that does not open (tampered, truncated, wrong key, expired, junk) gives a fresh
-/// session and a `tracing` event, never an error response.
+/// Bound to the seal without being stored in it (in the MAC input, or the AEAD's associated
+/// data): the mode, a purpose, the name the value travels under (the cookie name, from the
+/// middleware's state, see [`SealContext`]) and the client binding if there is one. So a value
+/// never opens under another name: two middlewares on one key (a user area's `user_sid` and an
+/// admin area's `admin_sid`, even with one store value cloned into both) keep their sessions and
+/// their timeouts apart. Two middlewares that share a key *and* a cookie name share sessions.
+/// Anything that does not open (tampered, truncated, wrong key, other name, expired, junk)
+/// gives a fresh session and a `tracing` event, never an error response.
 ///
-/// Limits: a browser keeps at most about 4 KiB per cookie. A session that would not fit is never
+/// Upgrading: this is format version 2. Cookies sealed by earlier versions (no name binding,
+/// keys from the `cookie` crate's derivation) do not verify: each such visitor simply starts a
+/// fresh session (and [`on_decode_error`](CookieStoreBuilder::on_decode_error) sees
+/// [`CookieDecodeError::Unverified`] once).
+///
+/// Size: a browser keeps at most about 4 KiB per cookie. A session that would not fit is never
 /// sent truncated: the middleware answers with [`SessionError::CookieTooLarge`] (500 by default)
-/// and the client keeps its previous cookie. [`compress`](CookieStoreBuilder::compress) helps with
-/// repetitive data. A logout (`expire`) removes the cookie but cannot revoke a copy an attacker
-/// already holds until it expires: keep the idle timeout short, or use a server-side store when
-/// revocation matters. `late_store` has no effect with this store (the cookie leaves with the
-/// response head).
+/// and the client keeps its previous cookie. For signed cookies,
+/// [`compress`](CookieStoreBuilder::compress) helps with repetitive data; encrypted cookies are
+/// not compressed (their length would leak their contents).
+///
+/// # What a client-side store cannot do
+///
+/// Nothing on the server remembers a cookie, so every copy of a sealed cookie opens until the
+/// deadline sealed in it:
+/// - A logout (`expire`) removes the cookie from the browser, and `change_id` (login) issues a
+///   new id in a new seal, but a copy of the previous cookie still opens, with the data it
+///   carries, until its own idle deadline (or, kept in use, until the absolute timeout: below).
+/// - Every use of a copy that moves its deadline re-seals it (a change, or a refresh past the
+///   refresh step), and the new copy carries a later idle deadline. So a copy that someone keeps
+///   using within the idle timeout (a stolen cookie, replayed every few minutes) stays valid
+///   until the **absolute timeout**, counted from the session's creation (sealed in the cookie),
+///   and no longer. That is the real bound on a stolen cookie: keep the absolute timeout short
+///   where this matters (with `no_absolute_timeout()`, nothing bounds a copy in use). A copy
+///   that is not used dies at its idle deadline.
+///
+/// Use a server-side store when a logout must end every copy. `late_store` has no effect with
+/// this store (the cookie leaves with the response head).
 #[derive(Clone)]
 pub struct CookieStore {
     inner: Arc<Inner>,
@@ -273,6 +318,13 @@ impl CookieStoreBuilder {
     }
 
     /// Deflate the payload when that makes it shorter (flagged inside the seal). Default: off.
+    ///
+    /// Signed cookies only: [`build`](Self::build) refuses it for an encrypted store. Compressing
+    /// before encrypting makes the cookie's length depend on how well the session compresses,
+    /// so an attacker who can put a value next to a secret in one session (a search term, a
+    /// display name) and watch the cookie's length can recover the secret a character at a time
+    /// (the CRIME attack). A signed cookie is readable anyway, so compressing it reveals nothing
+    /// more.
     pub fn compress(mut self, compress: bool) -> Self {
         self.compress = compress;
         self
@@ -324,11 +376,21 @@ impl CookieStoreBuilder {
         })
     }
 
-    /// Checks the keys and builds the store.
+    /// Checks the keys and the options, and builds the store.
     ///
     /// # Errors
-    /// A key shorter than [`MIN_KEY_LEN`] bytes (or empty).
+    /// A key shorter than [`MIN_KEY_LEN`] bytes (or empty); [`compress`](Self::compress) on an
+    /// encrypted store.
     pub fn build(self) -> Result<CookieStore, ConfigError> {
+        if self.compress && self.mode == Mode::Encrypted {
+            return Err(ConfigError(
+                "CookieStore: compress(true) cannot be combined with encrypted cookies: \
+                 compressing before encrypting lets the cookie's length reveal the session's \
+                 contents (a CRIME-style attack); use CookieStore::signed(..).compress(true) if \
+                 you want compression (signed contents are readable anyway)"
+                    .into(),
+            ));
+        }
         let keys: Vec<&Vec<u8>> = std::iter::once(&self.key).chain(&self.fallback).collect();
         for (i, key) in keys.iter().enumerate() {
             if key.len() < MIN_KEY_LEN {
@@ -343,17 +405,27 @@ impl CookieStoreBuilder {
                 )));
             }
         }
-        let derived: Vec<cookie::Key> = keys.iter().map(|k| cookie::Key::derive_from(k)).collect();
-        let macs = derived
-            .iter()
-            .map(|k| {
-                <HmacSha256 as Mac>::new_from_slice(k.signing()).expect("HMAC takes any key length")
-            })
-            .collect();
-        let ciphers = derived
-            .iter()
-            .map(|k| Aes256Gcm::new_from_slice(k.encryption()).expect("derived keys are 32 bytes"))
-            .collect();
+        // Only the keys the mode uses are derived.
+        let (macs, ciphers) = match self.mode {
+            Mode::Signed => (
+                keys.iter()
+                    .map(|k| {
+                        <HmacSha256 as Mac>::new_from_slice(&derive_key(k, HKDF_SIGNING))
+                            .expect("HMAC takes any key length")
+                    })
+                    .collect(),
+                Vec::new(),
+            ),
+            Mode::Encrypted => (
+                Vec::new(),
+                keys.iter()
+                    .map(|k| {
+                        Aes256Gcm::new_from_slice(&derive_key(k, HKDF_ENCRYPTION))
+                            .expect("derived keys are 32 bytes")
+                    })
+                    .collect(),
+            ),
+        };
         let object = self.serializer;
         let serialize = self.serialize.unwrap_or_else(|| {
             let object = object.clone();
@@ -378,9 +450,64 @@ impl CookieStoreBuilder {
     }
 }
 
+/// A 256-bit key for `info`, from the secret `ikm`, by HKDF-SHA256 (RFC 5869, no salt).
+fn derive_key(ikm: &[u8], info: &[u8]) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    Hkdf::<Sha256>::new(None, ikm)
+        .expand(info, &mut key)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    key
+}
+
+/// Why a session could not be sealed. Only the kind is logged; the hook gets the detail.
+#[derive(Debug)]
+enum SealFailure {
+    /// The serializer refused the session (its error may quote values).
+    Serialize(BoxError),
+    /// The random source failed (no nonce).
+    Random(rand::Error),
+    /// AES-GCM refused to encrypt (a payload over its limit).
+    Encrypt,
+}
+
+impl SealFailure {
+    /// The kind of failure, for the log.
+    fn kind(&self) -> &'static str {
+        match self {
+            SealFailure::Serialize(_) => "serializer failed",
+            SealFailure::Random(_) => "random source failed",
+            SealFailure::Encrypt => "encryption failed",
+        }
+    }
+
+    /// The detail, for the `on_encode_error` hook and the handler's error.
+    fn into_source(self) -> BoxError {
+        match self {
+            SealFailure::Serialize(err) => err,
+            SealFailure::Random(err) => format!("random source: {err}").into(),
+            SealFailure::Encrypt => "AES-GCM encryption failed".into(),
+        }
+    }
+}
+
+/// Why a cookie did not open, with the session it names once that is known (for the log tag).
+struct OpenFailure {
+    error: CookieDecodeError,
+    session: Option<SessionId>,
+}
+
+impl From<CookieDecodeError> for OpenFailure {
+    fn from(error: CookieDecodeError) -> Self {
+        OpenFailure {
+            error,
+            session: None,
+        }
+    }
+}
+
 impl Inner {
-    fn plaintext(&self, id: &SessionId, record: &Record) -> Result<Vec<u8>, BoxError> {
-        let body = (self.serialize)(&record.data)?;
+    fn plaintext(&self, id: &SessionId, record: &Record) -> Result<Vec<u8>, SealFailure> {
+        let body = (self.serialize)(&record.data).map_err(SealFailure::Serialize)?;
         let (flags, body) = match self.compress {
             true => {
                 let packed = miniz_oxide::deflate::compress_to_vec(&body, 6);
@@ -402,21 +529,45 @@ impl Inner {
         Ok(out)
     }
 
-    /// Associated data of the seal: the label, and the client binding when there is one.
-    fn context<'a>(&self, label: &'a [u8], binding: Option<&[u8]>) -> std::borrow::Cow<'a, [u8]> {
-        match (&self.binder, binding) {
-            (None, _) => std::borrow::Cow::Borrowed(label),
-            (Some(_), binding) => {
-                std::borrow::Cow::Owned([label, b"\0bound\0", binding.unwrap_or_default()].concat())
+    /// What the seal authenticates besides the plaintext (the MAC input before it, or the AEAD's
+    /// associated data): the mode's label, the purpose, the name the value travels under and,
+    /// when the store binds to the client, the binding. Every variable part is length-prefixed,
+    /// so no two contexts give the same bytes.
+    fn context(&self, ctx: &SealContext<'_>) -> Vec<u8> {
+        let label = match self.mode {
+            Mode::Signed => SIGN_LABEL,
+            Mode::Encrypted => SEAL_LABEL,
+        };
+        let name = ctx.name().as_bytes();
+        let binding = self
+            .binder
+            .as_ref()
+            .map(|_| ctx.binding().unwrap_or_default());
+        let mut out = Vec::with_capacity(label.len() + PURPOSE.len() + name.len() + 64);
+        let mut part = |bytes: &[u8]| {
+            out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+            out.extend_from_slice(bytes);
+        };
+        part(label);
+        part(PURPOSE);
+        part(name);
+        match binding {
+            None => out.push(0),
+            Some(binding) => {
+                out.push(1);
+                out.extend_from_slice(&(binding.len() as u64).to_be_bytes());
+                out.extend_from_slice(binding);
             }
         }
+        out
     }
 
-    fn seal(&self, mut plaintext: Vec<u8>, binding: Option<&[u8]>) -> Result<String, BoxError> {
+    fn seal(&self, mut plaintext: Vec<u8>, ctx: &SealContext<'_>) -> Result<String, SealFailure> {
+        let context = self.context(ctx);
         match self.mode {
             Mode::Signed => {
                 let mut mac = self.macs[0].clone();
-                mac.update(&self.context(SIGN_LABEL, binding));
+                mac.update(&context);
                 mac.update(&plaintext);
                 plaintext.extend_from_slice(&mac.finalize().into_bytes());
                 Ok(URL_SAFE_NO_PAD.encode(&plaintext))
@@ -426,16 +577,16 @@ impl Inner {
                 // nonce per seal without a system call each time.
                 let mut nonce = [0u8; NONCE];
                 rand::RngCore::try_fill_bytes(&mut rand::thread_rng(), &mut nonce)
-                    .map_err(|e| format!("random source: {e}"))?;
+                    .map_err(SealFailure::Random)?;
                 let sealed = self.ciphers[0]
                     .encrypt(
                         Nonce::from_slice(&nonce),
                         Payload {
                             msg: &plaintext,
-                            aad: &self.context(SEAL_LABEL, binding),
+                            aad: &context,
                         },
                     )
-                    .map_err(|_| "AES-GCM encryption failed")?;
+                    .map_err(|_| SealFailure::Encrypt)?;
                 let mut out = Vec::with_capacity(NONCE + sealed.len());
                 out.extend_from_slice(&nonce);
                 out.extend_from_slice(&sealed);
@@ -445,7 +596,7 @@ impl Inner {
     }
 
     /// Verifies or decrypts with each key in turn; the plaintext of the first that works.
-    fn open(&self, value: &str, binding: Option<&[u8]>) -> Result<Vec<u8>, CookieDecodeError> {
+    fn open(&self, value: &str, ctx: &SealContext<'_>) -> Result<Vec<u8>, CookieDecodeError> {
         let bytes = URL_SAFE_NO_PAD
             .decode(value)
             .map_err(|_| CookieDecodeError::Malformed)?;
@@ -455,7 +606,7 @@ impl Inner {
                     return Err(CookieDecodeError::Malformed);
                 }
                 let (plaintext, tag) = bytes.split_at(bytes.len() - TAG);
-                let context = self.context(SIGN_LABEL, binding);
+                let context = self.context(ctx);
                 for mac in &self.macs {
                     let mut mac = mac.clone();
                     mac.update(&context);
@@ -471,7 +622,7 @@ impl Inner {
                     return Err(CookieDecodeError::Malformed);
                 }
                 let (nonce, sealed) = bytes.split_at(NONCE);
-                let context = self.context(SEAL_LABEL, binding);
+                let context = self.context(ctx);
                 for cipher in &self.ciphers {
                     let payload = Payload {
                         msg: sealed,
@@ -489,13 +640,21 @@ impl Inner {
     fn unseal(
         &self,
         value: &str,
-        binding: Option<&[u8]>,
-    ) -> Result<(SessionId, Record), CookieDecodeError> {
-        let plaintext = self.open(value, binding)?;
+        ctx: &SealContext<'_>,
+    ) -> Result<(SessionId, Record), OpenFailure> {
+        let plaintext = self.open(value, ctx)?;
         if plaintext.len() < HEADER || plaintext[0] != VERSION {
-            return Err(CookieDecodeError::Format);
+            return Err(CookieDecodeError::Format.into());
         }
         let flags = plaintext[1];
+        // Only signed cookies are ever compressed; no other flag exists.
+        let allowed = match self.mode {
+            Mode::Signed => FLAG_DEFLATE,
+            Mode::Encrypted => 0,
+        };
+        if flags & !allowed != 0 {
+            return Err(CookieDecodeError::Format.into());
+        }
         let number = |at: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&plaintext[at..at + 8]);
@@ -506,16 +665,21 @@ impl Inner {
             .ok()
             .and_then(SessionId::parse)
             .ok_or(CookieDecodeError::Format)?;
+        let failed = |error| OpenFailure {
+            error,
+            session: Some(id.clone()),
+        };
         let body = &plaintext[HEADER..];
         let inflated;
         let body = if flags & FLAG_DEFLATE != 0 {
             inflated = miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_PLAINTEXT)
-                .map_err(|_| CookieDecodeError::Decompress)?;
+                .map_err(|_| failed(CookieDecodeError::Decompress))?;
             &inflated[..]
         } else {
             body
         };
-        let data = (self.deserialize)(body).map_err(CookieDecodeError::Deserialize)?;
+        let data =
+            (self.deserialize)(body).map_err(|err| failed(CookieDecodeError::Deserialize(err)))?;
         Ok((
             id,
             Record {
@@ -556,13 +720,21 @@ impl SessionStore for CookieStore {
         true
     }
 
-    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
-        match self.inner.unseal(value, binding) {
+    fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
+        match self.inner.unseal(value, ctx) {
             Ok((id, record)) => Some(Unsealed::Record(id, record)),
-            Err(err) => {
-                tracing::info!(error = %err, "session cookie did not open");
+            Err(OpenFailure { error, session }) => {
+                // The kind only (a fixed text); the serializer's detail goes to the hook alone.
+                match session {
+                    Some(id) => tracing::info!(
+                        session = %id.log_tag(),
+                        reason = %error,
+                        "session cookie did not open"
+                    ),
+                    None => tracing::info!(reason = %error, "session cookie did not open"),
+                }
                 if let Some(hook) = &self.inner.on_decode_error {
-                    hook(&err);
+                    hook(&error);
                 }
                 None
             }
@@ -579,16 +751,22 @@ impl SessionStore for CookieStore {
         &self,
         id: &SessionId,
         record: &Record,
-        binding: Option<&[u8]>,
+        ctx: &SealContext<'_>,
     ) -> Result<ClientValue, SessionError> {
         let sealed = self
             .inner
             .plaintext(id, record)
-            .and_then(|p| self.inner.seal(p, binding));
+            .and_then(|p| self.inner.seal(p, ctx));
         match sealed {
             Ok(value) => Ok(ClientValue::Sealed(value)),
-            Err(err) => {
-                tracing::error!(session = %id.log_tag(), error = %err, "session cannot be sealed");
+            Err(failure) => {
+                // The kind only: a serializer's error may quote the session's values.
+                tracing::error!(
+                    session = %id.log_tag(),
+                    reason = failure.kind(),
+                    "session cannot be sealed"
+                );
+                let err = failure.into_source();
                 let action = self
                     .inner
                     .on_encode_error
@@ -621,22 +799,42 @@ mod tests {
         }
     }
 
+    const CTX: SealContext<'static> = SealContext {
+        name: "id",
+        binding: None,
+    };
+
+    fn sealed(store: &CookieStore, ctx: &SealContext<'_>) -> (SessionId, String) {
+        let id = SessionId::generate();
+        let ClientValue::Sealed(value) = store.seal(&id, &record(), ctx).unwrap() else {
+            panic!("sealed")
+        };
+        (id, value)
+    }
+
     #[test]
     fn seal_open_round_trip_both_modes() {
         for store in [
             CookieStore::signed([7u8; 32]).build().unwrap(),
-            CookieStore::encrypted([7u8; 32])
+            CookieStore::signed([7u8; 32])
                 .compress(true)
                 .build()
                 .unwrap(),
+            CookieStore::encrypted([7u8; 32]).build().unwrap(),
         ] {
-            let id = SessionId::generate();
-            let ClientValue::Sealed(value) = store.seal(&id, &record(), None).unwrap() else {
-                panic!("sealed")
-            };
-            let (back_id, back) = store.inner.unseal(&value, None).unwrap();
+            let (id, value) = sealed(&store, &CTX);
+            let (back_id, back) = store.inner.unseal(&value, &CTX).ok().unwrap();
             assert_eq!(back_id, id);
             assert_eq!(back, record());
+            // Another name does not open it.
+            let other = SealContext::new("admin_sid");
+            assert!(matches!(
+                store.inner.unseal(&value, &other),
+                Err(OpenFailure {
+                    error: CookieDecodeError::Unverified,
+                    ..
+                })
+            ));
         }
     }
 
@@ -648,6 +846,105 @@ mod tests {
             .fallback_keys([[2u8; 8]])
             .build()
             .is_err());
+    }
+
+    /// The keys are this crate's own: a value we seal does not verify (signed) or decrypt
+    /// (encrypted) under the keys `cookie::Key::derive_from` gives for the same secret, even with
+    /// our exact MAC input / AAD; it does under keys derived with our HKDF info strings (so the
+    /// check is of the key, not of a mangled input).
+    #[test]
+    fn keys_differ_from_the_cookie_crates_derivation_of_the_same_secret() {
+        let secret = [0x5Au8; 48];
+        let theirs = cookie::Key::derive_from(&secret);
+        let ctx = SealContext::new("id");
+
+        let store = CookieStore::signed(secret).build().unwrap();
+        let raw = URL_SAFE_NO_PAD.decode(sealed(&store, &ctx).1).unwrap();
+        let (plaintext, tag) = raw.split_at(raw.len() - TAG);
+        let verifies = |key: &[u8]| {
+            let mut mac = <HmacSha256 as Mac>::new_from_slice(key).unwrap();
+            mac.update(&store.inner.context(&ctx));
+            mac.update(plaintext);
+            mac.verify_slice(tag).is_ok()
+        };
+        assert!(
+            verifies(&derive_key(&secret, HKDF_SIGNING)),
+            "our key verifies"
+        );
+        assert!(
+            !verifies(theirs.signing()),
+            "the cookie crate's signing key must not verify our seal"
+        );
+
+        let store = CookieStore::encrypted(secret).build().unwrap();
+        let raw = URL_SAFE_NO_PAD.decode(sealed(&store, &ctx).1).unwrap();
+        let (nonce, body) = raw.split_at(NONCE);
+        let decrypts = |key: &[u8]| {
+            let aad = store.inner.context(&ctx);
+            Aes256Gcm::new_from_slice(key)
+                .unwrap()
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: body,
+                        aad: &aad,
+                    },
+                )
+                .is_ok()
+        };
+        assert!(
+            decrypts(&derive_key(&secret, HKDF_ENCRYPTION)),
+            "our key decrypts"
+        );
+        assert!(
+            !decrypts(theirs.encryption()),
+            "the cookie crate's encryption key must not decrypt our seal"
+        );
+    }
+
+    /// The context is unambiguous: the name, the purpose and the binding each change it, and a
+    /// binding is included only when the store binds.
+    #[test]
+    fn context_binds_name_and_binding() {
+        let bound = CookieStore::signed([7u8; 32])
+            .bind_to_user_agent()
+            .build()
+            .unwrap();
+        let plain = CookieStore::signed([7u8; 32]).build().unwrap();
+        let a = SealContext::new("id").with_binding(Some(b"ua-hash"));
+        let b = SealContext::new("id").with_binding(Some(b"other"));
+        assert_ne!(bound.inner.context(&a), bound.inner.context(&b));
+        assert_eq!(plain.inner.context(&a), plain.inner.context(&b));
+        assert_ne!(
+            plain.inner.context(&SealContext::new("id")),
+            plain.inner.context(&SealContext::new("id2"))
+        );
+        assert_ne!(
+            plain.inner.context(&CTX),
+            CookieStore::encrypted([7u8; 32])
+                .build()
+                .unwrap()
+                .inner
+                .context(&CTX)
+        );
+    }
+
+    /// An encrypted cookie is never compressed: one that says so (only the key holder could
+    /// make it) is refused as a bad format.
+    #[test]
+    fn an_encrypted_cookie_flagged_as_compressed_is_refused() {
+        let store = CookieStore::encrypted([7u8; 32]).build().unwrap();
+        let id = SessionId::generate();
+        let mut plaintext = store.inner.plaintext(&id, &record()).unwrap();
+        plaintext[1] = FLAG_DEFLATE;
+        let value = store.inner.seal(plaintext, &CTX).unwrap();
+        assert!(matches!(
+            store.inner.unseal(&value, &CTX),
+            Err(OpenFailure {
+                error: CookieDecodeError::Format,
+                ..
+            })
+        ));
     }
 
     mod properties {
@@ -667,11 +964,11 @@ mod tests {
         fn stores() -> [CookieStore; 3] {
             [
                 CookieStore::signed([3u8; 40]).build().unwrap(),
-                CookieStore::encrypted([3u8; 40]).build().unwrap(),
-                CookieStore::encrypted([3u8; 40])
+                CookieStore::signed([3u8; 40])
                     .compress(true)
                     .build()
                     .unwrap(),
+                CookieStore::encrypted([3u8; 40]).build().unwrap(),
             ]
         }
 
@@ -687,10 +984,10 @@ mod tests {
                 let record = Record { data, created_at, expires_at };
                 for store in stores() {
                     let id = SessionId::generate();
-                    let ClientValue::Sealed(value) = store.seal(&id, &record, None).unwrap() else {
+                    let ClientValue::Sealed(value) = store.seal(&id, &record, &CTX).unwrap() else {
                         panic!("not sealed");
                     };
-                    let (back_id, back) = store.inner.unseal(&value, None).unwrap();
+                    let (back_id, back) = store.inner.unseal(&value, &CTX).ok().unwrap();
                     prop_assert_eq!(back_id, id);
                     prop_assert_eq!(&back, &record);
                 }
@@ -700,8 +997,8 @@ mod tests {
             fn random_input_never_panics_nor_opens(input in any::<String>(), bytes in any::<Vec<u8>>()) {
                 let encoded = URL_SAFE_NO_PAD.encode(&bytes);
                 for store in stores() {
-                    prop_assert!(store.unseal(&input, None).is_none());
-                    prop_assert!(store.unseal(&encoded, None).is_none());
+                    prop_assert!(store.unseal(&input, &CTX).is_none());
+                    prop_assert!(store.unseal(&encoded, &CTX).is_none());
                 }
             }
         }

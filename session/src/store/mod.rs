@@ -12,7 +12,8 @@
 //!
 //! A *client-side* store (the data sealed into the cookie) fits the same trait through the two
 //! provided methods [`SessionStore::seal`] and [`SessionStore::unseal`]: it turns a record into the
-//! value the client carries, and back.
+//! value the client carries, and back. Both get a [`SealContext`]: the name the value travels
+//! under and the client binding, which a sealing store binds its value to.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -116,6 +117,51 @@ pub enum ClientValue {
     Unchanged,
 }
 
+/// What a client's value is bound to, passed by the middleware to [`SessionStore::seal`] and
+/// [`SessionStore::unseal`].
+///
+/// - [`name`](Self::name): the name the value travels under: the cookie name of a
+///   [`CookieState`](crate::state::CookieState), the header name of a
+///   [`HeaderState`](crate::state::HeaderState) (lower case), or the query parameter of a
+///   [`QueryState`](crate::state::QueryState).
+/// - [`binding`](Self::binding): what [`SessionStore::client_binding`] returned for this request.
+///
+/// A store that seals its value (like [`CookieStore`]) authenticates both along with it, so a
+/// value issued under one name never opens under another (an app's `user_sid` presented as its
+/// `admin_sid`), even when one store value serves both middlewares. Server-side stores can
+/// ignore it. Build one with [`SealContext::new`] (for tests, or a store that wraps another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SealContext<'a> {
+    name: &'a str,
+    binding: Option<&'a [u8]>,
+}
+
+impl<'a> SealContext<'a> {
+    /// A value travelling under `name`, bound to no client.
+    pub fn new(name: &'a str) -> Self {
+        SealContext {
+            name,
+            binding: None,
+        }
+    }
+
+    /// The same context with the client binding `binding`.
+    pub fn with_binding(self, binding: Option<&'a [u8]>) -> Self {
+        SealContext { binding, ..self }
+    }
+
+    /// The cookie, header or query parameter name the value travels under.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The store's [`client_binding`](SessionStore::client_binding) of this request, if any.
+    pub fn binding(&self) -> Option<&'a [u8]> {
+        self.binding
+    }
+}
+
 /// A future returned by a store method.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -163,10 +209,11 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Reads the value a client presented (already unquoted and percent-decoded).
     ///
     /// The default accepts only a well-formed [`SessionId`]; anything else is `None` and gives a
-    /// fresh session. A client-side store opens its sealed value here instead; `binding` is what
-    /// [`client_binding`](Self::client_binding) returned for this request.
-    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
-        let _ = binding;
+    /// fresh session. A client-side store opens its sealed value here instead, and refuses one
+    /// that was not sealed for `ctx` (the name it travels under, and the client binding that
+    /// [`client_binding`](Self::client_binding) returned for this request).
+    fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
+        let _ = ctx;
         SessionId::parse(value).map(Unsealed::Id)
     }
 
@@ -178,8 +225,8 @@ pub trait SessionStore: Send + Sync + 'static {
     }
 
     /// What of the request a session should be bound to (for example a hash of the
-    /// `User-Agent`), passed to [`unseal`](Self::unseal) and [`seal`](Self::seal). The default:
-    /// nothing.
+    /// `User-Agent`), passed to [`unseal`](Self::unseal) and [`seal`](Self::seal) in the
+    /// [`SealContext`]. The default: nothing.
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
         let _ = req;
         None
@@ -188,7 +235,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The value to send to the client for this session. Server-side stores keep the default,
     /// [`ClientValue::Id`]. A client-side store returns the sealed record
     /// ([`ClientValue::Sealed`]), which is then sent after every save or touch, or
-    /// [`ClientValue::Unchanged`] to send nothing (the client keeps its previous value).
+    /// [`ClientValue::Unchanged`] to send nothing (the client keeps its previous value). A
+    /// sealed value should open only under the same `ctx` (see [`SealContext`]).
     ///
     /// # Errors
     /// A [`SessionError`] fails the response (for example a value that cannot be encoded).
@@ -196,9 +244,9 @@ pub trait SessionStore: Send + Sync + 'static {
         &self,
         id: &SessionId,
         record: &Record,
-        binding: Option<&[u8]>,
+        ctx: &SealContext<'_>,
     ) -> Result<ClientValue, SessionError> {
-        let _ = (id, record, binding);
+        let _ = (id, record, ctx);
         Ok(ClientValue::Id)
     }
 }
@@ -215,14 +263,14 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     ) -> StoreFuture<'a, ()>;
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()>;
     fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> StoreFuture<'a, ()>;
-    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed>;
+    fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed>;
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>>;
     fn client_side(&self) -> bool;
     fn seal(
         &self,
         id: &SessionId,
         record: &Record,
-        binding: Option<&[u8]>,
+        ctx: &SealContext<'_>,
     ) -> Result<ClientValue, SessionError>;
 }
 
@@ -244,8 +292,8 @@ impl<S: SessionStore> DynStore for S {
     fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> StoreFuture<'a, ()> {
         Box::pin(SessionStore::touch(self, id, record))
     }
-    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
-        SessionStore::unseal(self, value, binding)
+    fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
+        SessionStore::unseal(self, value, ctx)
     }
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
         SessionStore::client_binding(self, req)
@@ -257,9 +305,9 @@ impl<S: SessionStore> DynStore for S {
         &self,
         id: &SessionId,
         record: &Record,
-        binding: Option<&[u8]>,
+        ctx: &SealContext<'_>,
     ) -> Result<ClientValue, SessionError> {
-        SessionStore::seal(self, id, record, binding)
+        SessionStore::seal(self, id, record, ctx)
     }
 }
 
@@ -289,8 +337,8 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).touch(id, record)
     }
-    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
-        (**self).unseal(value, binding)
+    fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
+        (**self).unseal(value, ctx)
     }
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
         (**self).client_binding(req)
@@ -302,8 +350,8 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
         &self,
         id: &SessionId,
         record: &Record,
-        binding: Option<&[u8]>,
+        ctx: &SealContext<'_>,
     ) -> Result<ClientValue, SessionError> {
-        (**self).seal(id, record, binding)
+        (**self).seal(id, record, ctx)
     }
 }

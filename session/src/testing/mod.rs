@@ -17,7 +17,7 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::header::SET_COOKIE;
 use cookie::Cookie;
 
-use crate::store::{Changes, Record, SessionStore, Unsealed};
+use crate::store::{Changes, Record, SealContext, SessionStore, Unsealed};
 use crate::{SessionId, StoreError};
 
 pub mod conformance;
@@ -144,8 +144,8 @@ impl<S: SessionStore> SessionStore for Instrumented<S> {
         self.check()?;
         self.inner.touch(id, record).await
     }
-    fn unseal(&self, value: &str, binding: Option<&[u8]>) -> Option<Unsealed> {
-        self.inner.unseal(value, binding)
+    fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
+        self.inner.unseal(value, ctx)
     }
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
         self.inner.client_binding(req)
@@ -157,9 +157,9 @@ impl<S: SessionStore> SessionStore for Instrumented<S> {
         &self,
         id: &SessionId,
         record: &Record,
-        binding: Option<&[u8]>,
+        ctx: &SealContext<'_>,
     ) -> Result<crate::store::ClientValue, crate::SessionError> {
-        self.inner.seal(id, record, binding)
+        self.inner.seal(id, record, ctx)
     }
 }
 
@@ -244,9 +244,10 @@ pub fn post(uri: &str, id: Option<&str>) -> actix_http::Request {
 }
 
 /// What the store holds for the client value `value` (through the `SessionStore` trait itself):
-/// the record under that id, or for a client-side store the record sealed in the value.
+/// the record under that id, or for a client-side store the record sealed in the value, read as
+/// the value of the default cookie `id` with no client binding.
 pub async fn stored<S: SessionStore>(store: &S, value: &str) -> Option<Record> {
-    match store.unseal(value, None)? {
+    match store.unseal(value, &SealContext::new("id"))? {
         Unsealed::Id(id) => store.load(&id).await.expect("store load"),
         Unsealed::Record(_, record) => Some(record),
     }
