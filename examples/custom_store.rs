@@ -9,38 +9,38 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use actix_typed_session::store::{Changes, Record, SessionStore};
+use actix_typed_session::store::{Changes, Fetch, Loaded, Meta, Record, SessionStore};
 use actix_typed_session::{Session, SessionError, SessionId, SessionMiddleware, StoreError};
 use actix_web::{web, App, HttpServer};
 
 // --- the store ---------------------------------------------------------------------------
-/// Keeps every session in one map; saves whole records (it ignores per-key `Changes`).
+/// Keeps every session in one map, as whole records: a load returns all of it (whatever keys
+/// it asks for), a save applies the per-key changes to the stored record.
 #[derive(Clone, Default)]
 struct MapStore(Arc<RwLock<HashMap<String, Record>>>);
 
 impl SessionStore for MapStore {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+    async fn load(&self, id: &SessionId, _: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
         let map = self
             .0
             .read()
             .map_err(|_| StoreError::msg("lock poisoned"))?;
-        Ok(map.get(&id.store_key()).cloned())
+        Ok(map.get(&id.store_key()).cloned().map(Loaded::whole))
     }
 
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        changes: &Changes,
-    ) -> Result<(), StoreError> {
+    async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
         let mut map = self
             .0
             .write()
             .map_err(|_| StoreError::msg("lock poisoned"))?;
         let key = id.store_key();
         // An update must not bring back a session that was deleted meanwhile.
-        if changes.created || map.contains_key(&key) {
-            map.insert(key, record.clone());
+        if changes.created {
+            map.insert(key.clone(), Record::new(*meta));
+        }
+        if let Some(record) = map.get_mut(&key) {
+            changes.apply(&mut record.data);
+            record.meta = *meta;
         }
         Ok(())
     }

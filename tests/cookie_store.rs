@@ -554,7 +554,7 @@ async fn late_store_commits_at_the_head_with_a_client_side_store() {
     let record = stored(&CookieStore::signed(KEY_A).build().unwrap(), &value)
         .await
         .unwrap();
-    assert_eq!(record.data["before"], b"1");
+    assert_eq!(record.data["before"], &b"1"[..]);
 }
 
 /// The value of the cookie `name` a response sets.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_typed_session::clock::{Clock, ManualClock, SystemClock};
-use actix_typed_session::store::{Changes, FileStore, Record, SessionStore};
+use actix_typed_session::store::{Bytes, Changes, Fetch, FileStore, Meta, SessionStore};
 use actix_typed_session::SessionId;
 use actix_web::http::StatusCode;
 
@@ -192,23 +192,25 @@ fn two_stores_on_one_dir(tag: &str) -> (TempDir, FileStore, FileStore) {
     (dir, a, b)
 }
 
-/// A live record holding `key = value` (JSON-encoded, as the middleware stores values).
-fn record(pairs: &[(&str, &str)]) -> Record {
+/// Live metadata: created now, expiring in ten minutes.
+fn meta() -> Meta {
     let now = SystemClock.now();
-    Record {
-        data: pairs
+    Meta::new(now, now + 600)
+}
+
+/// A new session holding `key = value` (JSON-encoded, as the middleware stores values).
+fn full(pairs: &[(&str, &str)]) -> Changes {
+    Changes::full(
+        pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), serde_json::to_vec(v).unwrap()))
-            .collect(),
-        created_at: now,
-        expires_at: now + 600,
-    }
+            .map(|(k, v)| (k.to_string(), Bytes::from(serde_json::to_vec(v).unwrap()))),
+    )
 }
 
 /// A save of an existing session that changes only `key`.
-fn set_only(key: &str) -> Changes {
+fn set_only(key: &str, value: &str) -> Changes {
     Changes {
-        set: vec![key.to_owned()],
+        set: full(&[(key, value)]).set,
         ..Changes::default()
     }
 }
@@ -221,17 +223,13 @@ async fn logout_in_one_process_beats_a_save_in_another() {
     let mut resurrected = 0;
     for _ in 0..CROSS_ROUNDS {
         let id = SessionId::generate();
-        a.save(&id, &record(&[("a", "1")]), &Changes::full())
-            .await
-            .unwrap();
-        let (saved, deleted) = futures_util::future::join(
-            b.save(&id, &record(&[("a", "1"), ("b", "2")]), &set_only("b")),
-            a.delete(&id),
-        )
-        .await;
+        a.save(&id, &meta(), &full(&[("a", "1")])).await.unwrap();
+        let (saved, deleted) =
+            futures_util::future::join(b.save(&id, &meta(), &set_only("b", "2")), a.delete(&id))
+                .await;
         saved.unwrap();
         deleted.unwrap();
-        if a.load(&id).await.unwrap().is_some() || b.path(&id).exists() {
+        if a.load(&id, Fetch::All).await.unwrap().is_some() || b.path(&id).exists() {
             resurrected += 1;
         }
     }
@@ -248,29 +246,20 @@ async fn saves_from_two_processes_keep_different_keys() {
     let mut lost = 0;
     for _ in 0..CROSS_ROUNDS {
         let id = SessionId::generate();
-        a.save(&id, &record(&[("base", "0")]), &Changes::full())
-            .await
-            .unwrap();
+        a.save(&id, &meta(), &full(&[("base", "0")])).await.unwrap();
         let (left, right) = futures_util::future::join(
-            a.save(
-                &id,
-                &record(&[("base", "0"), ("left", "1")]),
-                &set_only("left"),
-            ),
-            b.save(
-                &id,
-                &record(&[("base", "0"), ("right", "2")]),
-                &set_only("right"),
-            ),
+            a.save(&id, &meta(), &set_only("left", "1")),
+            b.save(&id, &meta(), &set_only("right", "2")),
         )
         .await;
         left.unwrap();
         right.unwrap();
         let stored = b
-            .load(&id)
+            .load(&id, Fetch::All)
             .await
             .unwrap()
-            .expect("the session is still there");
+            .expect("the session is still there")
+            .into_record();
         let keys = ["base", "left", "right"];
         if !keys.iter().all(|k| stored.data.contains_key(*k)) {
             lost += 1;
@@ -294,9 +283,8 @@ async fn the_sweep_waits_for_the_lock_and_spares_a_refreshed_file() {
         .build()
         .unwrap();
     let id = SessionId::generate();
-    let mut short = record(&[("a", "1")]);
-    short.expires_at = clock.now() + 10;
-    store.save(&id, &short, &Changes::full()).await.unwrap();
+    let short = Meta::new(clock.now(), clock.now() + 10);
+    store.save(&id, &short, &full(&[("a", "1")])).await.unwrap();
     clock.advance(Duration::from_secs(20)); // expired, for this store
     let path = store.path(&id);
 
@@ -333,9 +321,9 @@ async fn the_sweep_waits_for_the_lock_and_spares_a_refreshed_file() {
         file.unlock().unwrap();
     }
     assert_eq!(sweeper.join().unwrap(), 0, "nothing expired any more");
-    let kept = store.load(&id).await.unwrap();
+    let kept = store.load(&id, Fetch::All).await.unwrap();
     assert_eq!(
-        kept.map(|r| r.expires_at),
+        kept.map(|r| r.meta().expires_at),
         Some(clock.now() + 600),
         "the refreshed file was kept"
     );

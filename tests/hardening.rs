@@ -4,7 +4,9 @@
 
 mod support;
 
-use actix_typed_session::store::{CookieStore, FileStore, MemoryStore, RedisStore, SessionStore};
+use actix_typed_session::store::{
+    CookieStore, Fetch, FileStore, MemoryStore, RedisStore, SessionStore,
+};
 use actix_typed_session::{SessionId, SessionMiddleware};
 use actix_web::http::header::HeaderValue;
 use actix_web::rt::System;
@@ -207,7 +209,7 @@ fn property_any_session_file_loads_safely() {
     runner
         .run(&strategy, |bytes| {
             std::fs::write(&path, &bytes).unwrap();
-            let loaded = system.block_on(store.load(&sid));
+            let loaded = system.block_on(store.load(&sid, Fetch::All));
             prop_assert!(loaded.is_ok(), "a bad file is no store failure");
             let res = system.block_on(send(&app, get("/incr", Some(&id))));
             prop_assert_eq!(res.status.as_u16(), 200);
@@ -256,8 +258,10 @@ fn property_any_redis_hash_loads_safely() {
                 let reply = server.command(&cmd).unwrap();
                 prop_assert!(reply.starts_with(':'), "{cmd} -> {reply}");
             }
-            let loaded = system.block_on(store.load(&sid));
+            let loaded = system.block_on(store.load(&sid, Fetch::All));
             prop_assert!(loaded.is_ok());
+            let one = system.block_on(store.load(&sid, Fetch::Keys(&["counter", "k"])));
+            prop_assert!(one.is_ok());
             let res = system.block_on(send(&app, get("/incr", Some(&id))));
             prop_assert_eq!(res.status.as_u16(), 200);
             Ok(())

@@ -210,3 +210,70 @@ async fn flushed_scripts_fall_back_to_eval_once() {
     assert_eq!(send(&app, get("/incr", Some(&id))).await.body, "3");
     assert_eq!(monitor.take(), ["HGETALL", "EVALSHA"], "cached again");
 }
+
+/// A counter as a typed session: its extractor asks the store for its one key.
+#[derive(actix_typed_session::Session, serde::Serialize, serde::Deserialize, Default)]
+#[session(key = "counter")]
+struct Counter(u64);
+
+async fn typed_incr(mut counter: Counter) -> String {
+    counter.0 += 1;
+    counter.0.to_string()
+}
+
+/// Reads the typed counter and, through the untyped handle, every other key.
+async fn typed_and_untyped(
+    counter: Counter,
+    session: actix_typed_session::Session,
+) -> Result<String, actix_typed_session::SessionError> {
+    let other: Option<String> = session.get("other")?;
+    Ok(format!("{} {other:?} {}", counter.0, session.len()))
+}
+
+/// A typed extractor loads the metadata and its own key (`HMGET`), never the whole hash, however
+/// many other keys the session holds; the untyped handle next to it loads the rest.
+#[actix_web::test]
+async fn a_typed_extractor_loads_only_its_key() {
+    let server = RedisServer::spawn();
+    let monitor = server.monitor();
+    let store = store_on(&server);
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(actix_typed_session::SessionMiddleware::new(store.clone()))
+            .configure(actix_typed_session::testing::conformance::routes)
+            .route("/typed", actix_web::web::get().to(typed_incr))
+            .route("/both", actix_web::web::get().to(typed_and_untyped)),
+    )
+    .await;
+    let id = send(&app, post("/set/other/x", None)).await.id().unwrap();
+    for i in 0..50 {
+        send(
+            &app,
+            post(&format!("/set/filler{i}/{}", "y".repeat(100)), Some(&id)),
+        )
+        .await;
+    }
+    monitor.reset();
+
+    assert_eq!(send(&app, get("/typed", Some(&id))).await.body, "1");
+    let lines = monitor.take_lines();
+    let commands: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.split('"').nth(1).map(str::to_uppercase))
+        .collect();
+    assert_eq!(commands, ["HMGET", "EVALSHA"], "{lines:?}");
+    assert!(
+        lines[0].contains("\"m:c\" \"m:e\" \"k:counter\"") && !lines[0].contains("filler"),
+        "the metadata and the one key: {}",
+        lines[0]
+    );
+    assert!(
+        !lines[1].contains("filler"),
+        "the save sends the one changed key"
+    );
+
+    assert_eq!(send(&app, get("/typed", Some(&id))).await.body, "2");
+    let res = send(&app, get("/both", Some(&id))).await;
+    assert_eq!(res.body, "2 Some(\"x\") 52");
+    assert_eq!(monitor.take()[..2], ["HMGET", "EVALSHA"]);
+}

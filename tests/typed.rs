@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_typed_session::cookie::Cookie;
 use actix_typed_session::id::SessionId;
-use actix_typed_session::store::{Changes, MemoryStore, Record, SessionStore};
+use actix_typed_session::store::{Changes, Fetch, Loaded, MemoryStore, Meta, SessionStore};
 use actix_typed_session::{
     session, Session, SessionError, SessionMiddleware, StoreError, TypedSession as _,
 };
@@ -281,20 +281,15 @@ struct Counting {
 }
 
 impl SessionStore for Counting {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+    async fn load(&self, id: &SessionId, fetch: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
         if self.fail_loads.load(Ordering::SeqCst) {
             return Err(StoreError::msg("store down"));
         }
-        self.inner.load(id).await
+        self.inner.load(id, fetch).await
     }
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        changes: &Changes,
-    ) -> Result<(), StoreError> {
+    async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
         self.saves.fetch_add(1, Ordering::SeqCst);
-        self.inner.save(id, record, changes).await
+        self.inner.save(id, meta, changes).await
     }
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.inner.delete(id).await
@@ -313,7 +308,7 @@ impl Counting {
         record
             .data
             .get(key)
-            .map(|bytes| String::from_utf8(bytes.clone()).unwrap())
+            .map(|bytes| String::from_utf8(bytes.to_vec()).unwrap())
     }
 
     fn exists(&self, cookie: &Cookie<'_>) -> bool {

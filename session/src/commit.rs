@@ -58,7 +58,7 @@ pub(crate) fn decide(
     let Some(data) = data else {
         return Plan::Nothing;
     };
-    let empty_and_new = !data.existed && data.record.data.is_empty();
+    let empty_and_new = data.empty_and_new();
     if options.has(Options::CHANGE_ID) {
         return if empty_and_new {
             Plan::Nothing
@@ -80,8 +80,8 @@ pub(crate) fn decide(
         };
     }
     if data.existed {
-        let next = config.expiry(data.record.created_at, now);
-        if next > data.record.expires_at.saturating_add(config.refresh_step) {
+        let next = config.expiry(data.meta.created_at, now);
+        if next > data.meta.expires_at.saturating_add(config.refresh_step) {
             return Plan::Touch {
                 send: refresh_client,
             };
@@ -147,18 +147,20 @@ pub(crate) async fn execute(
             Ok(ClientUpdate::Remove)
         }
         Plan::Rotate => {
-            let (retired, id, record, binding) = {
+            // The data moves whole to the new id: the handle loaded it whole
+            // (`ensure(.., Fetch::All)` before the plan).
+            let (retired, id, meta, changes) = {
                 let Some(mut data) = session.data() else {
                     return Ok(ClientUpdate::Keep);
                 };
                 data.rotate();
-                data.record.expires_at = ctx.config.expiry(data.record.created_at, now);
+                data.meta.expires_at = ctx.config.expiry(data.meta.created_at, now);
                 let retired = data.retired.take();
                 (
                     retired,
                     data.id.clone(),
-                    data.record.clone(),
-                    data.binding.clone(),
+                    data.meta,
+                    Changes::full(data.values()),
                 )
             };
             if let Some(old) = &retired {
@@ -168,73 +170,70 @@ pub(crate) async fn execute(
                     .map_err(|e| store_failed(old, e))?;
             }
             ctx.store
-                .save(&id, &record, &Changes::full())
+                .save(&id, &meta, &changes)
                 .await
                 .map_err(|e| store_failed(&id, e))?;
-            mark_saved(session);
             tracing::debug!(session = %id.log_tag(), "session id changed");
-            client_value(ctx, &id, &record, binding.as_deref(), true)
+            saved(session, true, true)
         }
         Plan::Save { send } => {
-            let (id, record, changes, binding) = {
+            let (id, meta, changes) = {
                 let Some(mut data) = session.data() else {
                     return Ok(ClientUpdate::Keep);
                 };
-                data.record.expires_at = ctx.config.expiry(data.record.created_at, now);
-                let binding = data.binding.clone();
-                (
-                    data.id.clone(),
-                    data.record.clone(),
-                    data.changes(),
-                    binding,
-                )
+                data.meta.expires_at = ctx.config.expiry(data.meta.created_at, now);
+                (data.id.clone(), data.meta, data.changes())
             };
             ctx.store
-                .save(&id, &record, &changes)
+                .save(&id, &meta, &changes)
                 .await
                 .map_err(|e| store_failed(&id, e))?;
-            mark_saved(session);
-            client_value(ctx, &id, &record, binding.as_deref(), send)
+            saved(session, false, send)
         }
         Plan::Touch { send } => {
-            let (id, record, binding) = {
+            let (id, meta) = {
                 let Some(mut data) = session.data() else {
                     return Ok(ClientUpdate::Keep);
                 };
-                data.record.expires_at = ctx.config.expiry(data.record.created_at, now);
-                (data.id.clone(), data.record.clone(), data.binding.clone())
+                data.meta.expires_at = ctx.config.expiry(data.meta.created_at, now);
+                (data.id.clone(), data.meta)
             };
             ctx.store
-                .touch(&id, &record)
+                .touch(&id, &meta)
                 .await
                 .map_err(|e| store_failed(&id, e))?;
-            client_value(ctx, &id, &record, binding.as_deref(), send)
+            client_value(session, send)
         }
     }
 }
 
-/// The value a client should now hold, if it has to be sent.
-fn client_value(
-    ctx: &Ctx,
-    id: &SessionId,
-    record: &crate::store::Record,
-    binding: Option<&[u8]>,
-    send: bool,
-) -> Result<ClientUpdate, SessionError> {
-    let seal_ctx = SealContext::new(ctx.config.state.name()).with_binding(binding);
-    match ctx.store.seal(id, record, &seal_ctx)? {
-        ClientValue::Sealed(sealed) => Ok(ClientUpdate::Send(sealed)),
-        ClientValue::Id if send => Ok(ClientUpdate::Send(id.as_str().to_owned())),
-        ClientValue::Id | ClientValue::Unchanged => Ok(ClientUpdate::Keep),
+/// After a save (`moved`: of the whole session under a new id) the store holds what the request
+/// sees; then what the client must be told.
+fn saved(session: &Session, moved: bool, send: bool) -> Result<ClientUpdate, SessionError> {
+    if let Some(mut data) = session.data() {
+        data.saved(moved);
     }
+    client_value(session, send)
 }
 
-/// After a save the stored record equals the data: later commits start from a clean slate.
-fn mark_saved(session: &Session) {
-    if let Some(mut data) = session.data() {
-        data.existed = true;
-        data.dirty.clear();
-        data.cleared = false;
+/// The value a client should now hold, if it has to be sent: the id (when `send`), or for a
+/// client-side store the whole session sealed.
+fn client_value(session: &Session, send: bool) -> Result<ClientUpdate, SessionError> {
+    let ctx: &Ctx = &session.0.ctx;
+    let Some(data) = session.data() else {
+        return Ok(ClientUpdate::Keep);
+    };
+    if !ctx.store.client_side() {
+        return Ok(match send {
+            true => ClientUpdate::Send(data.id.as_str().to_owned()),
+            false => ClientUpdate::Keep,
+        });
+    }
+    let seal_ctx = SealContext::new(ctx.config.state.name()).with_binding(data.binding.as_deref());
+    match ctx.store.seal(&data.id, &data.record(), &seal_ctx)? {
+        ClientValue::Sealed(sealed) => Ok(ClientUpdate::Send(sealed)),
+        ClientValue::Id if send => Ok(ClientUpdate::Send(data.id.as_str().to_owned())),
+        ClientValue::Id | ClientValue::Unchanged => Ok(ClientUpdate::Keep),
     }
 }
 

@@ -128,6 +128,7 @@ pub mod clock;
 pub mod codec;
 pub mod commit;
 mod config;
+mod data;
 mod error;
 pub mod id;
 pub mod middleware;

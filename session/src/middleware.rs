@@ -28,7 +28,7 @@ use crate::commit::{decide, execute, presented_id, ClientUpdate, Plan};
 use crate::config::{Ctx, SessionMiddlewareBuilder};
 use crate::error::SessionError;
 use crate::session::{Options, Session};
-use crate::store::SessionStore;
+use crate::store::{Fetch, SessionStore};
 use crate::typed::RequestScope;
 
 /// The session middleware. Wrap an `App` or a scope with it.
@@ -161,9 +161,10 @@ async fn commit<B: MessageBody + 'static>(
     let server_error = res.status().is_server_error();
     let expire = options.has(Options::EXPIRE);
 
-    // change_id moves data even when no handler read it: load it now.
-    if options.has(Options::CHANGE_ID) && !expire && !server_error && !session.is_loaded() {
-        if let Err(err) = session.ensure_loaded(res.request()).await {
+    // change_id moves the whole session, even when no handler read it (or read only some
+    // keys): load all of it now.
+    if options.has(Options::CHANGE_ID) && !expire && !server_error {
+        if let Err(err) = session.ensure(res.request(), Fetch::All).await {
             return failed(res, &ctx, err);
         }
     }

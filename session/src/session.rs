@@ -1,6 +1,5 @@
 //! The untyped [`Session`] handle: an extractor, cheap to clone, `Send + Sync`.
 
-use std::collections::BTreeSet;
 use std::future::{ready, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -12,9 +11,10 @@ use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::OnceCell;
 
 use crate::config::Ctx;
+pub(crate) use crate::data::Data;
 use crate::error::{RenderedError, SessionError};
 use crate::id::SessionId;
-use crate::store::{Changes, Record, SealContext, Unsealed};
+use crate::store::{Bytes, Fetch, Loaded, Meta, SealContext, Unsealed};
 use crate::typed::TypedSession;
 
 /// Per-request options, Plack's `psgix.session.options` as flags.
@@ -46,56 +46,6 @@ pub enum SessionStatus {
     Renewed,
     /// [`Session::expire`] was called: the session ends.
     Expired,
-}
-
-/// Data of one loaded session.
-pub(crate) struct Data {
-    pub(crate) id: SessionId,
-    /// The record came from the store (or the client, for client-side stores).
-    pub(crate) existed: bool,
-    pub(crate) record: Record,
-    /// Keys set or removed since loading.
-    pub(crate) dirty: BTreeSet<String>,
-    /// `clear()` was called: the whole record replaces the stored one.
-    pub(crate) cleared: bool,
-    /// `change_id` already moved the data to a new id; the old id, if it was stored, is here
-    /// until the store forgets it.
-    pub(crate) retired: Option<SessionId>,
-    pub(crate) rotated: bool,
-    /// The store's [`client_binding`](crate::store::SessionStore::client_binding) of this request.
-    pub(crate) binding: Option<Vec<u8>>,
-}
-
-impl Data {
-    /// Gives the session a new id (once per request), remembering the stored one to delete.
-    pub(crate) fn rotate(&mut self) {
-        if !self.rotated {
-            let old = std::mem::replace(&mut self.id, SessionId::generate());
-            if self.existed {
-                self.retired = Some(old);
-            }
-            self.rotated = true;
-        }
-    }
-
-    pub(crate) fn changed(&self) -> bool {
-        self.cleared || !self.dirty.is_empty()
-    }
-
-    /// The per-key changes since loading.
-    pub(crate) fn changes(&self) -> Changes {
-        let (set, removed) = self
-            .dirty
-            .iter()
-            .cloned()
-            .partition(|k| self.record.data.contains_key(k));
-        Changes {
-            created: !self.existed,
-            replace_all: self.cleared || !self.existed,
-            set,
-            removed,
-        }
-    }
 }
 
 /// State of one request's session, shared by every handle of that request.
@@ -134,13 +84,38 @@ impl Session {
         }))
     }
 
-    /// Loads the session of `req` unless already loaded.
-    pub(crate) async fn ensure_loaded(&self, req: &HttpRequest) -> Result<(), SessionError> {
+    /// Loads the session of `req` unless already loaded, with at least the values `fetch` asks
+    /// for (a typed extractor asks for its key, the untyped handle for every value).
+    pub(crate) async fn ensure(
+        &self,
+        req: &HttpRequest,
+        fetch: Fetch<'_>,
+    ) -> Result<(), SessionError> {
         let inner = &self.0;
+        let mut first = false;
         inner
             .data
-            .get_or_try_init(|| async { load(&inner.ctx, req).await.map(Mutex::new) })
+            .get_or_try_init(|| {
+                first = true;
+                async { load(&inner.ctx, req, fetch).await.map(Mutex::new) }
+            })
             .await?;
+        if first {
+            return Ok(());
+        }
+        let id = {
+            let data = self.guard();
+            if !data.needs(fetch) {
+                return Ok(());
+            }
+            data.id.clone()
+        };
+        // Locks are never held across a store call.
+        let more = inner.ctx.store.load(&id, fetch).await.map_err(|e| {
+            tracing::error!(session = %id.log_tag(), error = %e, "session load failed");
+            SessionError::Store(e)
+        })?;
+        self.guard().merge(fetch, more);
         Ok(())
     }
 
@@ -208,7 +183,7 @@ impl Session {
 
     /// Whether `key` holds a value (even a JSON `null`).
     pub fn has(&self, key: &str) -> bool {
-        self.guard().record.data.contains_key(key)
+        self.guard().value(key).is_some()
     }
 
     /// A copy of the value under `key`, or `None` when absent.
@@ -219,12 +194,11 @@ impl Session {
     /// # Errors
     /// None today; the `Result` leaves room for codecs that can fail in other ways.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
-        let data = self.guard();
-        Ok(data
-            .record
-            .data
-            .get(key)
-            .and_then(|bytes| self.decode_or_warn(&data.id, key, bytes)))
+        let (value, id) = {
+            let data = self.guard();
+            (data.value(key), data.id.clone())
+        };
+        Ok(value.and_then(|bytes| self.decode_or_warn(&id, key, &bytes)))
     }
 
     /// Stores `value` under `key`.
@@ -234,9 +208,7 @@ impl Session {
     pub fn set<T: Serialize>(&self, key: impl Into<String>, value: T) -> Result<(), SessionError> {
         let key = key.into();
         let bytes = self.encode(&key, &value)?;
-        let mut data = self.guard_mut();
-        data.record.data.insert(key.clone(), bytes);
-        data.dirty.insert(key);
+        self.guard_mut().set(key, bytes);
         Ok(())
     }
 
@@ -252,23 +224,13 @@ impl Session {
     ) -> Result<Option<T>, SessionError> {
         let key = key.into();
         let bytes = self.encode(&key, &value)?;
-        let old = {
-            let mut data = self.guard_mut();
-            let old = data.record.data.insert(key.clone(), bytes);
-            data.dirty.insert(key.clone());
-            old
-        };
+        let old = self.guard_mut().set(key.clone(), bytes);
         self.decode_owned(&key, old)
     }
 
     /// Removes `key`; returns whether it held a value.
     pub fn remove(&self, key: &str) -> bool {
-        let mut data = self.guard_mut();
-        let had = data.record.data.remove(key).is_some();
-        if had {
-            data.dirty.insert(key.to_owned());
-        }
-        had
+        self.guard_mut().remove(key).is_some()
     }
 
     /// Removes `key` and returns its value (`None` when absent, or when it did not decode as `T`;
@@ -277,40 +239,28 @@ impl Session {
     /// # Errors
     /// None today; see [`get`](Self::get).
     pub fn take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
-        let old = {
-            let mut data = self.guard_mut();
-            let old = data.record.data.remove(key);
-            if old.is_some() {
-                data.dirty.insert(key.to_owned());
-            }
-            old
-        };
+        let old = self.guard_mut().remove(key);
         self.decode_owned(key, old)
     }
 
     /// The keys that hold values, in no particular order.
     pub fn keys(&self) -> Vec<String> {
-        self.guard().record.data.keys().cloned().collect()
+        self.guard().keys()
     }
 
     /// How many keys hold values.
     pub fn len(&self) -> usize {
-        self.guard().record.data.len()
+        self.guard().keys().len()
     }
 
     /// Whether no key holds a value.
     pub fn is_empty(&self) -> bool {
-        self.guard().record.data.is_empty()
+        self.guard().keys().is_empty()
     }
 
     /// Removes every value (the session itself lives on; see [`expire`](Self::expire)).
     pub fn clear(&self) {
-        let mut data = self.guard_mut();
-        if !data.record.data.is_empty() || data.existed {
-            data.record.data.clear();
-            data.dirty.clear();
-            data.cleared = true;
-        }
+        self.guard_mut().clear();
     }
 
     /// Stores a typed session value under its key ([`TypedSession::KEY`]).
@@ -372,9 +322,10 @@ impl Session {
         }
     }
 
-    fn encode<T: Serialize>(&self, key: &str, value: &T) -> Result<Vec<u8>, SessionError> {
+    fn encode<T: Serialize>(&self, key: &str, value: &T) -> Result<Bytes, SessionError> {
         self.codec()
             .encode(value)
+            .map(Bytes::from)
             .map_err(|source| SessionError::Encode {
                 key: key.to_owned(),
                 source,
@@ -384,7 +335,7 @@ impl Session {
     fn decode_owned<T: DeserializeOwned>(
         &self,
         key: &str,
-        bytes: Option<Vec<u8>>,
+        bytes: Option<Bytes>,
     ) -> Result<Option<T>, SessionError> {
         let bytes = match bytes {
             None => return Ok(None),
@@ -423,8 +374,7 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut s = f.debug_struct("Session");
         if let Some(data) = self.data() {
-            s.field("id", &data.id)
-                .field("keys", &data.record.data.len());
+            s.field("id", &data.id).field("existed", &data.existed);
         }
         s.field("options", &self.options()).finish()
     }
@@ -436,65 +386,46 @@ fn lock(m: &Mutex<Data>) -> MutexGuard<'_, Data> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Reads the client's value, opens it, and loads the record; anything unusable gives a fresh
-/// session with a new id (an id offered by a client is never adopted).
-async fn load(ctx: &Ctx, req: &HttpRequest) -> Result<Data, SessionError> {
+/// Reads the client's value, opens it, and loads the session with the values `fetch` asks for;
+/// anything unusable gives a fresh session with a new id (an id offered by a client is never
+/// adopted).
+async fn load(ctx: &Ctx, req: &HttpRequest, fetch: Fetch<'_>) -> Result<Data, SessionError> {
     let config = &ctx.config;
     let now = config.clock.now();
     let binding = ctx.store.client_binding(req);
-    let fresh = || Data {
-        id: SessionId::generate(),
-        existed: false,
-        record: Record {
-            data: Default::default(),
-            created_at: now,
-            expires_at: config.expiry(now, now),
-        },
-        dirty: BTreeSet::new(),
-        cleared: false,
-        retired: None,
-        rotated: false,
-        binding: binding.clone(),
-    };
+    let fresh = |binding| Data::fresh(Meta::new(now, config.expiry(now, now)), binding);
     let Some(raw) = config.state.read(req) else {
-        return Ok(fresh());
+        return Ok(fresh(binding));
     };
     let seal_ctx = SealContext::new(config.state.name()).with_binding(binding.as_deref());
-    let (id, record) = match ctx.store.unseal(&raw, &seal_ctx) {
+    let (id, loaded) = match ctx.store.unseal(&raw, &seal_ctx) {
         None => {
             tracing::info!(
                 len = raw.len(),
                 "session value rejected (malformed or tampered); starting a new session"
             );
-            return Ok(fresh());
+            return Ok(fresh(binding));
         }
-        Some(Unsealed::Record(id, record)) => (id, Some(record)),
+        Some(Unsealed::Record(id, record)) => (id, Some(Loaded::whole(record))),
         Some(Unsealed::Id(id)) => {
-            let record = ctx.store.load(&id).await.map_err(|e| {
+            let loaded = ctx.store.load(&id, fetch).await.map_err(|e| {
                 tracing::error!(session = %id.log_tag(), error = %e, "session load failed");
                 SessionError::Store(e)
             })?;
-            (id, record)
+            (id, loaded)
         }
     };
-    match record {
-        Some(record) if config.alive(record.created_at, record.expires_at, now) => Ok(Data {
-            id,
-            existed: true,
-            record,
-            dirty: BTreeSet::new(),
-            cleared: false,
-            retired: None,
-            rotated: false,
-            binding,
-        }),
+    match loaded {
+        Some(loaded) if config.alive(loaded.meta.created_at, loaded.meta.expires_at, now) => {
+            Ok(Data::loaded(id, fetch, loaded, binding))
+        }
         Some(_) => {
             tracing::debug!(session = %id.log_tag(), "session expired; starting a new session");
-            Ok(fresh())
+            Ok(fresh(binding))
         }
         None => {
             tracing::debug!(session = %id.log_tag(), "unknown session id; starting a new session");
-            Ok(fresh())
+            Ok(fresh(binding))
         }
     }
 }
@@ -508,12 +439,13 @@ impl FromRequest for Session {
             tracing::error!("{}", SessionError::NotInstalled);
             return Box::pin(ready(Err(SessionError::NotInstalled.into())));
         };
-        if session.is_loaded() {
+        if session.data().is_some_and(|data| !data.needs(Fetch::All)) {
             return Box::pin(ready(Ok(session)));
         }
         let req = req.clone();
         Box::pin(async move {
-            match session.ensure_loaded(&req).await {
+            // The handle's reads are synchronous: it needs every value up front.
+            match session.ensure(&req, Fetch::All).await {
                 Ok(()) => Ok(session),
                 Err(err) => Err(RenderedError::new(err, &session.0.ctx.config).into()),
             }

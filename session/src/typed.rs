@@ -147,6 +147,7 @@ use tokio::task::futures::TaskLocalFuture;
 
 use crate::error::{RenderedError, SessionError, StoreError};
 use crate::session::{Options, Session};
+use crate::store::Fetch;
 
 /// A struct that lives in the session under one key.
 ///
@@ -275,8 +276,7 @@ impl RequestScope {
                         continue;
                     };
                     // What `Session::set` does, with the bytes the `Drop` impl already encoded.
-                    data.record.data.insert(key.to_owned(), bytes);
-                    data.dirty.insert(key.to_owned());
+                    data.set(key.to_owned(), bytes.into());
                 }
                 WriteBack::Unencodable(message) => {
                     tracing::error!(
@@ -516,7 +516,8 @@ pub mod __private {
         let req = req.clone();
         Box::pin(async move {
             let scope = SCOPE.try_with(Rc::clone).ok();
-            if let Err(err) = session.ensure_loaded(&req).await {
+            // Only this type's key: a typed extractor reads nothing else.
+            if let Err(err) = session.ensure(&req, Fetch::Keys(&[T::KEY])).await {
                 if let Some(scope) = &scope {
                     scope.fail(&err);
                 }

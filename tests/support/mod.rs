@@ -6,7 +6,9 @@ pub mod redis;
 
 use std::sync::Arc;
 
-use actix_typed_session::store::{Changes, Record, SealContext, SessionStore, Unsealed};
+use actix_typed_session::store::{
+    Changes, Fetch, Loaded, Meta, Record, SealContext, SessionStore, Unsealed,
+};
 use actix_typed_session::{SessionId, StoreError};
 
 #[allow(unused_imports)] // not every test binary uses every helper
@@ -28,22 +30,17 @@ pub struct Guarded<S> {
 }
 
 impl<S: SessionStore> SessionStore for Guarded<S> {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        self.store.load(id).await
+    async fn load(&self, id: &SessionId, fetch: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
+        self.store.load(id, fetch).await
     }
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        changes: &Changes,
-    ) -> Result<(), StoreError> {
-        self.store.save(id, record, changes).await
+    async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
+        self.store.save(id, meta, changes).await
     }
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.store.delete(id).await
     }
-    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        self.store.touch(id, record).await
+    async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
+        self.store.touch(id, meta).await
     }
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
         self.store.unseal(value, ctx)

@@ -242,6 +242,20 @@ impl Monitor {
         seen
     }
 
+    /// Like [`take`](Self::take), the whole lines (command and arguments, as MONITOR prints
+    /// them).
+    pub fn take_lines(&self) -> Vec<String> {
+        self.sync();
+        let mut lines = self.lines.lock().unwrap();
+        let seen = lines
+            .iter()
+            .filter(|l| !l.contains(" lua]") && !l.contains("\"ECHO\""))
+            .cloned()
+            .collect();
+        lines.clear();
+        seen
+    }
+
     /// Sends a marker and waits until the monitor has printed it: every earlier command is in.
     fn sync(&self) {
         let mut seq = self.seq.lock().unwrap();

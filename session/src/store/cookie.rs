@@ -11,7 +11,10 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{Changes, ClientValue, NullStore, Record, SealContext, SessionStore, Unsealed};
+use super::{
+    Bytes, Changes, ClientValue, Fetch, Loaded, Meta, NullStore, Record, SealContext, SessionStore,
+    Unsealed,
+};
 use crate::error::{BoxError, ConfigError, SessionError, StoreError};
 use crate::id::{SessionId, ID_LEN};
 
@@ -507,7 +510,13 @@ impl From<CookieDecodeError> for OpenFailure {
 
 impl Inner {
     fn plaintext(&self, id: &SessionId, record: &Record) -> Result<Vec<u8>, SealFailure> {
-        let body = (self.serialize)(&record.data).map_err(SealFailure::Serialize)?;
+        // The serializer's public signature keeps owned bytes; a cookie holds a few small values.
+        let data: HashMap<String, Vec<u8>> = record
+            .data
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_vec()))
+            .collect();
+        let body = (self.serialize)(&data).map_err(SealFailure::Serialize)?;
         let (flags, body) = match self.compress {
             true => {
                 let packed = miniz_oxide::deflate::compress_to_vec(&body, 6);
@@ -522,8 +531,8 @@ impl Inner {
         let mut out = Vec::with_capacity(HEADER + body.len() + TAG + NONCE);
         out.push(VERSION);
         out.push(flags);
-        out.extend_from_slice(&record.created_at.to_be_bytes());
-        out.extend_from_slice(&record.expires_at.to_be_bytes());
+        out.extend_from_slice(&record.meta.created_at.to_be_bytes());
+        out.extend_from_slice(&record.meta.expires_at.to_be_bytes());
         out.extend_from_slice(id.as_str().as_bytes());
         out.extend_from_slice(&body);
         Ok(out)
@@ -683,9 +692,8 @@ impl Inner {
         Ok((
             id,
             Record {
-                data,
-                created_at,
-                expires_at,
+                meta: Meta::new(created_at, expires_at),
+                data: data.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect(),
             },
         ))
     }
@@ -695,25 +703,20 @@ impl SessionStore for CookieStore {
     // Nothing lives on the server: the data travels in the cookie (`seal`/`unseal`), so the
     // server-side operations are those of the store that keeps nothing.
 
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        NullStore.load(id).await
+    async fn load(&self, id: &SessionId, fetch: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
+        NullStore.load(id, fetch).await
     }
 
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        changes: &Changes,
-    ) -> Result<(), StoreError> {
-        NullStore.save(id, record, changes).await
+    async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
+        NullStore.save(id, meta, changes).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         NullStore.delete(id).await
     }
 
-    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        NullStore.touch(id, record).await
+    async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
+        NullStore.touch(id, meta).await
     }
 
     fn client_side(&self) -> bool {
@@ -790,12 +793,11 @@ mod tests {
 
     fn record() -> Record {
         let mut data = HashMap::new();
-        data.insert("n".to_owned(), b"42".to_vec());
-        data.insert("name".to_owned(), b"\"ann\"".to_vec());
+        data.insert("n".to_owned(), Bytes::from_static(b"42"));
+        data.insert("name".to_owned(), Bytes::from_static(b"\"ann\""));
         Record {
+            meta: Meta::new(1_700_000_000, 1_700_003_600),
             data,
-            created_at: 1_700_000_000,
-            expires_at: 1_700_003_600,
         }
     }
 
@@ -981,7 +983,8 @@ mod tests {
                 created_at in any::<u64>(),
                 expires_at in any::<u64>(),
             ) {
-                let record = Record { data, created_at, expires_at };
+                let data = data.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect();
+                let record = Record { meta: Meta::new(created_at, expires_at), data };
                 for store in stores() {
                     let id = SessionId::generate();
                     let ClientValue::Sealed(value) = store.seal(&id, &record, &CTX).unwrap() else {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Changes, Record, SessionStore};
+use super::{Bytes, Changes, Fetch, Loaded, Meta, Record, SessionStore};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::codec::Codec;
 use crate::error::{ConfigError, StoreError};
@@ -294,6 +294,19 @@ struct OnDisk {
     data: std::collections::HashMap<String, Vec<u8>>,
 }
 
+impl OnDisk {
+    fn into_record(self) -> Record {
+        Record {
+            meta: Meta::new(self.created_at, self.expires_at),
+            data: self
+                .data
+                .into_iter()
+                .map(|(k, v)| (k, Bytes::from(v)))
+                .collect(),
+        }
+    }
+}
+
 /// What a session file holds, as read (without removing anything).
 enum Found {
     Live(Record),
@@ -340,11 +353,7 @@ impl Inner {
         if disk.expires_at <= self.clock.now() {
             return Ok(Found::Expired);
         }
-        Ok(Found::Live(Record {
-            data: disk.data,
-            created_at: disk.created_at,
-            expires_at: disk.expires_at,
-        }))
+        Ok(Found::Live(disk.into_record()))
     }
 
     /// Reads a live record, the stripe lock held by the caller: an expired file is removed.
@@ -372,9 +381,13 @@ impl Inner {
     fn write(&self, path: &Path, record: &Record) -> io::Result<()> {
         let disk = OnDisk {
             v: 1,
-            created_at: record.created_at,
-            expires_at: record.expires_at,
-            data: record.data.clone(),
+            created_at: record.meta.created_at,
+            expires_at: record.meta.expires_at,
+            data: record
+                .data
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_vec()))
+                .collect(),
         };
         let bytes = self.codec.encode(&disk).map_err(|e| {
             // This error is logged: its kind, not the encoder's message about the values.
@@ -435,11 +448,7 @@ impl Inner {
 #[cfg(feature = "fuzzing")]
 pub(crate) fn decode(bytes: &[u8]) -> Option<Record> {
     let disk: OnDisk = Codec::Json.decode(bytes).ok()?;
-    Some(Record {
-        data: disk.data,
-        created_at: disk.created_at,
-        expires_at: disk.expires_at,
-    })
+    Some(disk.into_record())
 }
 
 fn entry_age(path: &Path) -> Option<Duration> {
@@ -526,41 +535,29 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8], fsync: bool) -> io::R
 }
 
 impl SessionStore for FileStore {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+    /// A file holds the whole session: every load reads it all, whatever it asks for.
+    async fn load(&self, id: &SessionId, _: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
         let (id, path) = (id.clone(), self.path(id));
-        self.blocking(move |inner| inner.read(&id, &path)).await
+        let record = self.blocking(move |inner| inner.read(&id, &path)).await?;
+        Ok(record.map(Loaded::whole))
     }
 
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        changes: &Changes,
-    ) -> Result<(), StoreError> {
-        let (id, record, changes) = (id.clone(), record.clone(), changes.clone());
+    async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
+        let (id, meta, changes) = (id.clone(), *meta, changes.clone());
         let path = self.path(&id);
         self.blocking(move |inner| {
             let _lock = inner.lock(&id)?;
-            if changes.replace_all && changes.created {
-                return inner.write(&path, &record);
-            }
-            let Some(mut stored) = inner.read_locked(&id, &path)? else {
-                // Deleted meanwhile (logout elsewhere wins) or expired.
-                return Ok(());
-            };
-            if changes.replace_all {
-                stored.data = record.data;
+            let mut stored = if changes.created {
+                Record::new(meta)
             } else {
-                for key in &changes.removed {
-                    stored.data.remove(key);
+                match inner.read_locked(&id, &path)? {
+                    Some(stored) => stored,
+                    // Deleted meanwhile (logout elsewhere wins) or expired.
+                    None => return Ok(()),
                 }
-                for key in changes.set {
-                    if let Some(value) = record.data.get(&key) {
-                        stored.data.insert(key, value.clone());
-                    }
-                }
-            }
-            stored.expires_at = record.expires_at;
+            };
+            changes.apply(&mut stored.data);
+            stored.meta.expires_at = meta.expires_at;
             inner.write(&path, &stored)
         })
         .await
@@ -575,14 +572,14 @@ impl SessionStore for FileStore {
         .await
     }
 
-    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        let (id, expires_at) = (id.clone(), record.expires_at);
+    async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
+        let (id, expires_at) = (id.clone(), meta.expires_at);
         let path = self.path(&id);
         self.blocking(move |inner| {
             let _lock = inner.lock(&id)?;
             match inner.read_locked(&id, &path)? {
                 Some(mut stored) => {
-                    stored.expires_at = expires_at;
+                    stored.meta.expires_at = expires_at;
                     inner.write(&path, &stored)
                 }
                 None => Ok(()),

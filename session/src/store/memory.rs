@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use lru::LruCache;
 
-use super::{Changes, Record, SessionStore};
+use super::{Bytes, Changes, Fetch, LiveValues, Loaded, Meta, Record, SessionStore};
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -129,7 +129,7 @@ impl MemoryStore {
                 lock(s)
                     .map
                     .iter()
-                    .filter(|(_, r)| r.expires_at > now)
+                    .filter(|(_, r)| r.meta.expires_at > now)
                     .count()
             })
             .sum()
@@ -148,7 +148,7 @@ impl MemoryStore {
         lock(self.shard(&key))
             .map
             .peek(&key)
-            .filter(|r| r.expires_at > now)
+            .filter(|r| r.meta.expires_at > now)
             .cloned()
     }
 
@@ -182,13 +182,47 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A request's view of one session in a [`MemoryStore`]: each read looks the key up in the
+/// store, so a load copies nothing, whatever the session's size.
+struct View {
+    inner: Arc<Inner>,
+    key: [u8; 32],
+}
+
+impl View {
+    fn with<T>(&self, f: impl FnOnce(&Record) -> T) -> Option<T> {
+        let shard = lock(&self.inner.shards[self.key[0] as usize % SHARDS]);
+        shard.map.peek(&self.key).map(f)
+    }
+}
+
+impl LiveValues for View {
+    fn get(&self, key: &str) -> Option<Bytes> {
+        self.with(|r| r.data.get(key).cloned()).flatten()
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.with(|r| r.data.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
 impl SessionStore for MemoryStore {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+    /// The metadata, and a live view of the values: nothing is copied.
+    async fn load(&self, id: &SessionId, _: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
         let key = id.digest();
         let now = self.inner.clock.now();
         let mut shard = lock(self.shard(&key));
         match shard.map.get(&key) {
-            Some(record) if record.expires_at > now => Ok(Some(record.clone())),
+            Some(record) if record.meta.expires_at > now => {
+                let meta = record.meta;
+                drop(shard);
+                let view = View {
+                    inner: self.inner.clone(),
+                    key,
+                };
+                Ok(Some(Loaded::live(meta, Arc::new(view))))
+            }
             Some(_) => {
                 shard.map.pop(&key);
                 Ok(None)
@@ -197,12 +231,7 @@ impl SessionStore for MemoryStore {
         }
     }
 
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        changes: &Changes,
-    ) -> Result<(), StoreError> {
+    async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
         let key = id.digest();
         let now = self.inner.clock.now();
         let mut shard = lock(self.shard(&key));
@@ -210,27 +239,21 @@ impl SessionStore for MemoryStore {
         if shard.writes.is_multiple_of(SWEEP_EVERY) {
             sweep(&mut shard.map, now);
         }
-        let existing = shard.map.get_mut(&key).filter(|r| r.expires_at > now);
+        let existing = shard.map.get_mut(&key).filter(|r| r.meta.expires_at > now);
         match existing {
-            Some(stored) if !changes.replace_all => {
-                for k in &changes.removed {
-                    stored.data.remove(k);
-                }
-                for k in &changes.set {
-                    if let Some(v) = record.data.get(k) {
-                        stored.data.insert(k.clone(), v.clone());
-                    }
-                }
-                stored.expires_at = record.expires_at;
+            Some(stored) if !changes.created => {
+                changes.apply(&mut stored.data);
+                stored.meta.expires_at = meta.expires_at;
             }
-            Some(stored) => *stored = record.clone(),
             // Gone since it was loaded: deleted by a concurrent request, which wins.
             None if !changes.created => {}
-            None => {
-                let pushed_out = shard.map.push(key, record.clone());
+            _ => {
+                let mut record = Record::new(*meta);
+                changes.apply(&mut record.data);
+                let pushed_out = shard.map.push(key, record);
                 drop(shard);
                 // An expired entry pushed out is no loss; a live one logs its user out.
-                if pushed_out.is_some_and(|(old, r)| old != key && r.expires_at > now) {
+                if pushed_out.is_some_and(|(old, r)| old != key && r.meta.expires_at > now) {
                     self.evicted();
                 }
             }
@@ -244,10 +267,10 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+    async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         let key = id.digest();
         if let Some(stored) = lock(self.shard(&key)).map.get_mut(&key) {
-            stored.expires_at = record.expires_at;
+            stored.meta.expires_at = meta.expires_at;
         }
         Ok(())
     }
@@ -256,7 +279,7 @@ impl SessionStore for MemoryStore {
 fn sweep(map: &mut LruCache<[u8; 32], Record>, now: u64) {
     let expired: Vec<[u8; 32]> = map
         .iter()
-        .filter(|(_, r)| r.expires_at <= now)
+        .filter(|(_, r)| r.meta.expires_at <= now)
         .map(|(k, _)| *k)
         .collect();
     for k in expired {
@@ -270,15 +293,22 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
     use std::time::Duration;
 
-    fn record(now: u64, pairs: &[(&str, &str)]) -> Record {
-        Record {
-            data: pairs
+    fn meta(now: u64) -> Meta {
+        Meta::new(now, now + 60)
+    }
+
+    fn set(pairs: &[(&str, &str)]) -> Changes {
+        Changes {
+            set: pairs
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .map(|(k, v)| (k.to_string(), Bytes::copy_from_slice(v.as_bytes())))
                 .collect(),
-            created_at: now,
-            expires_at: now + 60,
+            ..Changes::default()
         }
+    }
+
+    fn new(pairs: &[(&str, &str)]) -> Changes {
+        Changes::full(set(pairs).set)
     }
 
     #[tokio::test]
@@ -287,24 +317,52 @@ mod tests {
         let id = SessionId::generate();
         let now = SystemClock.now();
         store
-            .save(&id, &record(now, &[("a", "1")]), &Changes::full())
+            .save(&id, &meta(now), &new(&[("a", "1")]))
             .await
             .unwrap();
         // Two requests loaded {a}; one sets b, the other sets c.
         for key in ["b", "c"] {
-            let changes = Changes {
-                set: vec![key.into()],
-                ..Changes::default()
-            };
             store
-                .save(&id, &record(now, &[("a", "1"), (key, "x")]), &changes)
+                .save(&id, &meta(now), &set(&[(key, "x")]))
                 .await
                 .unwrap();
         }
-        let stored = store.load(&id).await.unwrap().unwrap();
-        let mut keys: Vec<_> = stored.data.keys().cloned().collect();
+        let stored = store.load(&id, Fetch::All).await.unwrap().unwrap();
+        let mut keys: Vec<_> = stored.into_record().data.into_keys().collect();
         keys.sort();
         assert_eq!(keys, ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_load_is_a_live_view_that_copies_nothing() {
+        let store = MemoryStore::default();
+        let id = SessionId::generate();
+        let now = SystemClock.now();
+        store
+            .save(&id, &meta(now), &new(&[("a", "1")]))
+            .await
+            .unwrap();
+        let loaded = store.load(&id, Fetch::All).await.unwrap().unwrap();
+        let crate::store::Values::Live(view) = &loaded.values else {
+            panic!("a live view");
+        };
+        let stored = store.peek(&id).unwrap().data["a"].clone();
+        assert_eq!(
+            view.get("a").unwrap().as_ptr(),
+            stored.as_ptr(),
+            "the value read is the stored bytes, shared"
+        );
+        store
+            .save(&id, &meta(now), &set(&[("b", "2")]))
+            .await
+            .unwrap();
+        assert_eq!(
+            view.get("b").as_deref(),
+            Some(&b"2"[..]),
+            "reads see the store"
+        );
+        store.delete(&id).await.unwrap();
+        assert_eq!(view.get("a"), None);
     }
 
     #[tokio::test]
@@ -313,19 +371,15 @@ mod tests {
         let id = SessionId::generate();
         let now = SystemClock.now();
         store
-            .save(&id, &record(now, &[("a", "1")]), &Changes::full())
+            .save(&id, &meta(now), &new(&[("a", "1")]))
             .await
             .unwrap();
         store.delete(&id).await.unwrap();
-        let changes = Changes {
-            set: vec!["a".into()],
-            ..Changes::default()
-        };
         store
-            .save(&id, &record(now, &[("a", "2")]), &changes)
+            .save(&id, &meta(now), &set(&[("a", "2")]))
             .await
             .unwrap();
-        assert!(store.load(&id).await.unwrap().is_none());
+        assert!(store.load(&id, Fetch::All).await.unwrap().is_none());
     }
 
     #[tokio::test]
@@ -337,22 +391,16 @@ mod tests {
             .build();
         let now = clock.now();
         let first = SessionId::generate();
-        store
-            .save(&first, &record(now, &[]), &Changes::full())
-            .await
-            .unwrap();
-        assert!(store.load(&first).await.unwrap().is_some());
+        store.save(&first, &meta(now), &new(&[])).await.unwrap();
+        assert!(store.load(&first, Fetch::All).await.unwrap().is_some());
         clock.advance(Duration::from_secs(61));
-        assert!(store.load(&first).await.unwrap().is_none());
+        assert!(store.load(&first, Fetch::All).await.unwrap().is_none());
 
         // 16 sessions over 16 shards of one slot each: far more than that evicts.
         for _ in 0..200 {
+            let id = SessionId::generate();
             store
-                .save(
-                    &SessionId::generate(),
-                    &record(clock.now(), &[]),
-                    &Changes::full(),
-                )
+                .save(&id, &meta(clock.now()), &new(&[]))
                 .await
                 .unwrap();
         }

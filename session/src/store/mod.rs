@@ -1,21 +1,44 @@
 //! Where session data lives: the [`SessionStore`] trait and the stores that implement it.
 //!
-//! A store keeps [`Record`]s under a [`SessionId`]. The middleware decides *when* to load, save,
-//! touch or delete (the commit rules in [`crate::middleware`]); a store only carries it out.
-//! Server-side stores should key records by [`SessionId::store_key`] (a hash of the id), never by
-//! the id itself.
+//! A store keeps sessions — [`Meta`]data and values, by key — under a [`SessionId`]. The
+//! middleware decides *when* to load, save, touch or delete (the commit rules in
+//! [`crate::commit`]); a store only carries it out. Server-side stores key records by
+//! [`SessionId::store_key`] (a hash of the id), never by the id itself.
 //!
-//! Writing your own store takes four async methods; `examples/custom_store.rs` shows one in about
-//! thirty lines. A store that cannot save single keys can ignore [`Changes`] and write the whole
-//! record; one that can (a Redis hash, a map) applies only the changed keys, so that concurrent
-//! requests that change different keys of one session do not erase each other.
+//! # The trait's shape, and why
 //!
-//! A *client-side* store (the data sealed into the cookie) fits the same trait through the two
-//! provided methods [`SessionStore::seal`] and [`SessionStore::unseal`]: it turns a record into the
-//! value the client carries, and back. Both get a [`SealContext`]: the name the value travels
-//! under and the client binding, which a sealing store binds its value to.
+//! A request should cost what it touches, not what the session holds. So the trait speaks in
+//! keys:
+//!
+//! - [`load`](SessionStore::load) gets a [`Fetch`]: the values the request needs besides the
+//!   metadata. A typed session extractor asks for its one key (Redis: one `HMGET` of the
+//!   metadata and that key); the untyped [`Session`](struct@crate::Session) handle, whose
+//!   reads are synchronous (DESIGN §2), asks for every value, since it cannot fetch later. A
+//!   store answers with [`Loaded::whole`] (everything: always correct, the simple answer of a
+//!   store that keeps whole records), [`Loaded::partial`] (the asked keys), or, for a store in
+//!   this process, [`Loaded::live`]: a [`LiveValues`] view that the request reads key by key,
+//!   so a load copies nothing (`MemoryStore`; reads then see what the store holds at the time
+//!   of the read, not a snapshot taken at the load).
+//! - [`save`](SessionStore::save) gets [`Changes`]: only the keys the request set or removed,
+//!   with their values. Concurrent requests that change different keys of one session keep
+//!   both changes, and a save costs the changed keys, not the session's size. A store of whole
+//!   records applies them with [`Changes::apply`].
+//! - Values are [`Bytes`]: handing one from the store to the request and back is a reference
+//!   count, never a copy.
+//!
+//! What every store must do is four methods: `load`, `save`, `delete` and (optional, with a
+//! default) `touch`. `examples/custom_store.rs` is one in about thirty lines. The rest are
+//! capabilities with honest defaults: per-key loads (the `Fetch` a store may ignore), live
+//! views, and client-side sealing ([`seal`](SessionStore::seal) / [`unseal`](SessionStore::unseal)
+//! / [`client_side`](SessionStore::client_side), for a store that keeps the session in the
+//! client's cookie: both get a [`SealContext`], the name the value travels under and the client
+//! binding, which a sealing store binds its value to).
+//!
+//! Trade-offs: a handler that takes the untyped `Session` loads every value of a session from a
+//! remote store (Redis `HGETALL`), since its reads cannot wait for the network; take a typed
+//! session to load one key. A request that only writes still loads what its extractor asks for:
+//! the sync API cannot tell a write-only handler from a reading one.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -26,6 +49,7 @@ mod cookie;
 mod file;
 mod memory;
 mod null;
+mod record;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -47,54 +71,8 @@ pub(crate) fn redis_decode(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Record> {
 }
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use null::NullStore;
-
-/// One session's data and timestamps, as a store keeps it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Record {
-    /// Encoded values (see [`crate::codec`]) by key.
-    pub data: HashMap<String, Vec<u8>>,
-    /// When the session was created, in Unix seconds: the base of the absolute timeout.
-    pub created_at: u64,
-    /// When the record stops being valid, in Unix seconds: the earlier of the idle and absolute
-    /// deadlines. Stores use it as their TTL; the middleware checks it again after a load.
-    pub expires_at: u64,
-}
-
-impl Record {
-    /// Seconds left before [`expires_at`](Self::expires_at), counted from `now` (0 when past).
-    pub fn ttl(&self, now: u64) -> u64 {
-        self.expires_at.saturating_sub(now)
-    }
-}
-
-/// What a save changes relative to what the store holds.
-///
-/// The values of changed keys are in the [`Record`] passed alongside.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Changes {
-    /// The session did not exist in the store before this save (a new session, or one under a
-    /// new id after `change_id`). A store must not *update* a record that is gone when this is
-    /// `false`: the session was deleted meanwhile (logout elsewhere wins).
-    pub created: bool,
-    /// The whole record replaces what the store holds (after `clear()`, or for a new session).
-    pub replace_all: bool,
-    /// Keys whose value was set.
-    pub set: Vec<String>,
-    /// Keys that were removed.
-    pub removed: Vec<String>,
-}
-
-impl Changes {
-    /// A change that writes the whole record as new.
-    pub fn full() -> Self {
-        Changes {
-            created: true,
-            replace_all: true,
-            set: Vec::new(),
-            removed: Vec::new(),
-        }
-    }
-}
+pub(crate) use record::Values;
+pub use record::{Bytes, Changes, Fetch, LiveValues, Loaded, Meta, Record};
 
 /// What a client's value stands for, as read by [`SessionStore::unseal`].
 #[derive(Debug)]
@@ -168,42 +146,46 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// The storage backend of [`SessionMiddleware`](crate::SessionMiddleware).
 ///
 /// Implementations write `async fn` in their `impl` block. All methods receive ids that are well
-/// formed; records passed to [`save`](Self::save) carry their own expiry.
+/// formed. Four methods are required; the rest are capabilities with honest defaults (see the
+/// [module docs](self)).
 pub trait SessionStore: Send + Sync + 'static {
-    /// Returns the record stored under `id`, or `None` when unknown or expired.
+    /// The session stored under `id` — its metadata and the values `fetch` asks for — or `None`
+    /// when unknown or expired.
+    ///
+    /// A store that cannot fetch single keys answers every `fetch` with [`Loaded::whole`]; one
+    /// that can answers [`Fetch::Keys`] with [`Loaded::partial`]; one that keeps sessions in
+    /// this process can hand out a [`Loaded::live`] view and copy nothing.
     fn load(
         &self,
         id: &SessionId,
-    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send;
+        fetch: Fetch<'_>,
+    ) -> impl Future<Output = Result<Option<Loaded>, StoreError>> + Send;
 
-    /// Writes `record` under `id`, applying `changes` (or simply the whole record).
+    /// Writes `changes` under `id` and sets its metadata to `meta`.
+    ///
+    /// Unless [`changes.created`](Changes::created), apply them only to a session that still
+    /// exists (a concurrent logout wins). A store that keeps whole records can use
+    /// [`Changes::apply`].
     fn save(
         &self,
         id: &SessionId,
-        record: &Record,
+        meta: &Meta,
         changes: &Changes,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Removes the record of `id`; removing an unknown id is not an error.
+    /// Removes the session `id`; removing an unknown id is not an error.
     fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Extends the life of an unchanged record to `record.expires_at`.
+    /// Extends the life of an unchanged session to `meta.expires_at`.
     ///
-    /// The default rewrites the whole record with [`save`](Self::save); stores with a cheaper
-    /// expiry update (Redis `EXPIRE`) override it.
+    /// The default is a [`save`](Self::save) that changes no value; stores with a cheaper
+    /// expiry update (Redis `EXPIREAT`) override it.
     fn touch(
         &self,
         id: &SessionId,
-        record: &Record,
+        meta: &Meta,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async move {
-            let changes = Changes {
-                created: false,
-                replace_all: true,
-                ..Changes::default()
-            };
-            self.save(id, record, &changes).await
-        }
+        async move { self.save(id, meta, &Changes::default()).await }
     }
 
     /// Reads the value a client presented (already unquoted and percent-decoded).
@@ -251,18 +233,18 @@ pub trait SessionStore: Send + Sync + 'static {
     }
 }
 
-/// Object-safe twin of [`SessionStore`], so that the untyped [`Session`](crate::Session) handle
+/// Object-safe twin of [`SessionStore`], so that the untyped [`Session`](struct@crate::Session) handle
 /// does not carry the store's type.
 pub(crate) trait DynStore: Send + Sync + 'static {
-    fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Record>>;
+    fn load<'a>(&'a self, id: &'a SessionId, fetch: Fetch<'a>) -> StoreFuture<'a, Option<Loaded>>;
     fn save<'a>(
         &'a self,
         id: &'a SessionId,
-        record: &'a Record,
+        meta: &'a Meta,
         changes: &'a Changes,
     ) -> StoreFuture<'a, ()>;
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()>;
-    fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> StoreFuture<'a, ()>;
+    fn touch<'a>(&'a self, id: &'a SessionId, meta: &'a Meta) -> StoreFuture<'a, ()>;
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed>;
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>>;
     fn client_side(&self) -> bool;
@@ -275,22 +257,22 @@ pub(crate) trait DynStore: Send + Sync + 'static {
 }
 
 impl<S: SessionStore> DynStore for S {
-    fn load<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, Option<Record>> {
-        Box::pin(SessionStore::load(self, id))
+    fn load<'a>(&'a self, id: &'a SessionId, fetch: Fetch<'a>) -> StoreFuture<'a, Option<Loaded>> {
+        Box::pin(SessionStore::load(self, id, fetch))
     }
     fn save<'a>(
         &'a self,
         id: &'a SessionId,
-        record: &'a Record,
+        meta: &'a Meta,
         changes: &'a Changes,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(SessionStore::save(self, id, record, changes))
+        Box::pin(SessionStore::save(self, id, meta, changes))
     }
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
         Box::pin(SessionStore::delete(self, id))
     }
-    fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> StoreFuture<'a, ()> {
-        Box::pin(SessionStore::touch(self, id, record))
+    fn touch<'a>(&'a self, id: &'a SessionId, meta: &'a Meta) -> StoreFuture<'a, ()> {
+        Box::pin(SessionStore::touch(self, id, meta))
     }
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
         SessionStore::unseal(self, value, ctx)
@@ -316,16 +298,17 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     fn load(
         &self,
         id: &SessionId,
-    ) -> impl Future<Output = Result<Option<Record>, StoreError>> + Send {
-        (**self).load(id)
+        fetch: Fetch<'_>,
+    ) -> impl Future<Output = Result<Option<Loaded>, StoreError>> + Send {
+        (**self).load(id, fetch)
     }
     fn save(
         &self,
         id: &SessionId,
-        record: &Record,
+        meta: &Meta,
         changes: &Changes,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).save(id, record, changes)
+        (**self).save(id, meta, changes)
     }
     fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).delete(id)
@@ -333,9 +316,9 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     fn touch(
         &self,
         id: &SessionId,
-        record: &Record,
+        meta: &Meta,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).touch(id, record)
+        (**self).touch(id, meta)
     }
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
         (**self).unseal(value, ctx)

@@ -1,6 +1,6 @@
 //! [`NullStore`]: keeps nothing.
 
-use super::{Changes, Record, SessionStore};
+use super::{Changes, Fetch, Loaded, Meta, SessionStore};
 use crate::error::StoreError;
 use crate::id::SessionId;
 
@@ -11,11 +11,11 @@ use crate::id::SessionId;
 pub struct NullStore;
 
 impl SessionStore for NullStore {
-    async fn load(&self, _: &SessionId) -> Result<Option<Record>, StoreError> {
+    async fn load(&self, _: &SessionId, _: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
         Ok(None)
     }
 
-    async fn save(&self, _: &SessionId, _: &Record, _: &Changes) -> Result<(), StoreError> {
+    async fn save(&self, _: &SessionId, _: &Meta, _: &Changes) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -23,7 +23,7 @@ impl SessionStore for NullStore {
         Ok(())
     }
 
-    async fn touch(&self, _: &SessionId, _: &Record) -> Result<(), StoreError> {
+    async fn touch(&self, _: &SessionId, _: &Meta) -> Result<(), StoreError> {
         Ok(())
     }
 }

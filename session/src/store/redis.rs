@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use deadpool_redis::redis::{self, aio::ConnectionLike, RedisError, Value};
 
-use super::{Changes, Record, SessionStore};
+use super::{Bytes, Changes, Fetch, Loaded, Meta, Record, SessionStore};
 use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
 
@@ -43,16 +43,24 @@ static SAVE: Lua = Lua::new(SAVE_SCRIPT);
 static TOUCH: Lua = Lua::new(TOUCH_SCRIPT);
 
 /// ARGV: created?, replace_all?, expires_at, n_removed, removed fields.., field, value, ..
+/// One `HDEL` and one `HSET` for all the fields (in chunks that Lua's `unpack` can take).
 const SAVE_SCRIPT: &str = r"
 local key = KEYS[1]
 if ARGV[1] == '0' and redis.call('EXISTS', key) == 0 then return 0 end
+local function each(command, from, to)
+  while from <= to do
+    local last = math.min(from + 3999, to)
+    redis.call(command, key, unpack(ARGV, from, last))
+    from = last + 1
+  end
+end
 local n = tonumber(ARGV[4])
 if ARGV[2] == '1' then
   redis.call('DEL', key)
 else
-  for i = 5, 4 + n do redis.call('HDEL', key, ARGV[i]) end
+  each('HDEL', 5, 4 + n)
 end
-for i = 5 + n, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+each('HSET', 5 + n, #ARGV)
 redis.call('EXPIREAT', key, ARGV[3])
 return 1
 ";
@@ -127,7 +135,9 @@ impl ConnectionLike for Conn {
 /// Each session is one Redis hash under `<prefix><sha256 of the id>`: a field `k:<key>` per value
 /// and two metadata fields (`m:c` created, `m:e` expires). That layout gives:
 ///
-/// - **one round trip per operation**: a read is one `HGETALL`; a save is one `EVALSHA` of a
+/// - **one round trip per operation**: a load is one `HMGET` of the metadata and the asked keys
+///   (a typed session extractor asks for its one key), or one `HGETALL` when the untyped
+///   [`Session`](struct@crate::Session) handle needs every value; a save is one `EVALSHA` of a
 ///   small script that applies the changed keys and sets the expiry (`EXPIREAT`) atomically; a
 ///   touch is one `EVALSHA`; an expire is one `DEL` (the two scripts are loaded once per
 ///   connection; a server that lost them gets one `EVAL`, which caches them again);
@@ -363,13 +373,13 @@ pub(super) fn parse(fields: Vec<(Vec<u8>, Vec<u8>)>, id: &SessionId) -> Option<R
     if fields.is_empty() {
         return None;
     }
-    let mut record = Record::default();
+    let mut data = std::collections::HashMap::with_capacity(fields.len().saturating_sub(2));
     let (mut created, mut expires) = (None, None);
     for (field, value) in fields {
         if let Some(key) = field.strip_prefix(DATA) {
             match String::from_utf8(key.to_vec()) {
                 Ok(key) => {
-                    record.data.insert(key, value);
+                    data.insert(key, Bytes::from(value));
                 }
                 Err(_) => tracing::warn!(session = %id.log_tag(), "non-UTF-8 field skipped"),
             }
@@ -379,12 +389,31 @@ pub(super) fn parse(fields: Vec<(Vec<u8>, Vec<u8>)>, id: &SessionId) -> Option<R
             expires = number(&value);
         }
     }
+    Some(Record {
+        meta: meta(created, expires, id)?,
+        data,
+    })
+}
+
+/// Parses an `HMGET m:c m:e k:<key>..` reply for `keys`.
+fn parse_keys(mut values: Vec<Option<Vec<u8>>>, keys: &[&str], id: &SessionId) -> Option<Loaded> {
+    if values.len() != keys.len() + 2 || values.iter().all(Option::is_none) {
+        return None;
+    }
+    let created = values[0].as_deref().and_then(number);
+    let expires = values[1].as_deref().and_then(number);
+    let meta = meta(created, expires, id)?;
+    let data = keys
+        .iter()
+        .zip(values.drain(2..))
+        .filter_map(|(key, value)| Some(((*key).to_owned(), Bytes::from(value?))))
+        .collect();
+    Some(Loaded::partial(meta, data))
+}
+
+fn meta(created: Option<u64>, expires: Option<u64>, id: &SessionId) -> Option<Meta> {
     match (created, expires) {
-        (Some(c), Some(e)) => {
-            record.created_at = c;
-            record.expires_at = e;
-            Some(record)
-        }
+        (Some(c), Some(e)) => Some(Meta::new(c, e)),
         _ => {
             tracing::warn!(session = %id.log_tag(), "redis session hash lacks metadata; ignored");
             None
@@ -392,29 +421,41 @@ pub(super) fn parse(fields: Vec<(Vec<u8>, Vec<u8>)>, id: &SessionId) -> Option<R
     }
 }
 
+/// The hash field of a session key.
+fn field(key: &str) -> Vec<u8> {
+    [DATA, key.as_bytes()].concat()
+}
+
 fn number(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
 impl SessionStore for RedisStore {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let mut cmd = redis::cmd("HGETALL");
-        cmd.arg(self.key(id));
-        let fields: Vec<(Vec<u8>, Vec<u8>)> = self.run(cmd).await?;
-        Ok(parse(fields, id))
+    async fn load(&self, id: &SessionId, fetch: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
+        match fetch {
+            Fetch::All => {
+                let mut cmd = redis::cmd("HGETALL");
+                cmd.arg(self.key(id));
+                let fields: Vec<(Vec<u8>, Vec<u8>)> = self.run(cmd).await?;
+                Ok(parse(fields, id).map(Loaded::whole))
+            }
+            Fetch::Keys(keys) => {
+                let mut cmd = redis::cmd("HMGET");
+                cmd.arg(self.key(id)).arg(CREATED).arg(EXPIRES);
+                for key in keys {
+                    cmd.arg(field(key));
+                }
+                let values: Vec<Option<Vec<u8>>> = self.run(cmd).await?;
+                Ok(parse_keys(values, keys, id))
+            }
+        }
     }
 
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        changes: &Changes,
-    ) -> Result<(), StoreError> {
-        let field = |key: &str| [DATA, key.as_bytes()].concat();
+    async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
         let args = |cmd: &mut redis::Cmd| {
             cmd.arg(u8::from(changes.created))
                 .arg(u8::from(changes.replace_all))
-                .arg(record.expires_at);
+                .arg(meta.expires_at);
             if changes.replace_all {
                 cmd.arg(0);
             } else {
@@ -424,18 +465,11 @@ impl SessionStore for RedisStore {
                 }
             }
             cmd.arg(CREATED)
-                .arg(record.created_at)
+                .arg(meta.created_at)
                 .arg(EXPIRES)
-                .arg(record.expires_at);
-            let mut put = |key: &String| {
-                if let Some(value) = record.data.get(key) {
-                    cmd.arg(field(key)).arg(value.as_slice());
-                }
-            };
-            if changes.replace_all {
-                record.data.keys().for_each(&mut put);
-            } else {
-                changes.set.iter().for_each(&mut put);
+                .arg(meta.expires_at);
+            for (key, value) in &changes.set {
+                cmd.arg(field(key)).arg(&value[..]);
             }
         };
         let written: i64 = self.eval(&SAVE, &self.key(id), args).await?;
@@ -451,8 +485,8 @@ impl SessionStore for RedisStore {
         self.run::<i64>(cmd).await.map(drop)
     }
 
-    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        let expires_at = record.expires_at;
+    async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
+        let expires_at = meta.expires_at;
         self.eval::<i64>(&TOUCH, &self.key(id), |cmd| {
             cmd.arg(expires_at);
         })

@@ -619,28 +619,23 @@ pub async fn logout_elsewhere_beats_a_concurrent_save<S: SessionStore + Clone>(s
 struct LogoutDuringSave<S>(S);
 
 impl<S: SessionStore> SessionStore for LogoutDuringSave<S> {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        self.0.load(id).await
+    async fn load(&self, id: &SessionId, fetch: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
+        self.0.load(id, fetch).await
     }
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        changes: &Changes,
-    ) -> Result<(), StoreError> {
+    async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
         if changes.created {
-            return self.0.save(id, record, changes).await;
+            return self.0.save(id, meta, changes).await;
         }
         // The save starts first: the delete lands while it is under way.
         let (saved, deleted) =
-            futures_util::future::join(self.0.save(id, record, changes), self.0.delete(id)).await;
+            futures_util::future::join(self.0.save(id, meta, changes), self.0.delete(id)).await;
         saved.and(deleted)
     }
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.0.delete(id).await
     }
-    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        self.0.touch(id, record).await
+    async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
+        self.0.touch(id, meta).await
     }
 }
 

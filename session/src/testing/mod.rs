@@ -17,7 +17,7 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::header::SET_COOKIE;
 use cookie::Cookie;
 
-use crate::store::{Changes, Record, SealContext, SessionStore, Unsealed};
+use crate::store::{Changes, Fetch, Loaded, Meta, Record, SealContext, SessionStore, Unsealed};
 use crate::{SessionId, StoreError};
 
 pub mod conformance;
@@ -50,6 +50,8 @@ pub fn cookie_header(value: &str) -> (&'static str, String) {
 pub struct Calls {
     /// Calls of `load`.
     pub load: AtomicUsize,
+    /// Calls of `load` that asked for some keys only ([`Fetch::Keys`]).
+    pub load_keys: AtomicUsize,
     /// Calls of `save`.
     pub save: AtomicUsize,
     /// Calls of `delete`.
@@ -62,6 +64,10 @@ impl Calls {
     /// Calls of every method.
     pub fn total(&self) -> usize {
         self.load() + self.save() + self.delete() + self.touch()
+    }
+    /// Calls of `load` that asked for some keys only, so far.
+    pub fn load_keys(&self) -> usize {
+        self.load_keys.load(Ordering::SeqCst)
     }
     /// Calls of `load` so far.
     pub fn load(&self) -> usize {
@@ -119,30 +125,28 @@ impl<S> Instrumented<S> {
 }
 
 impl<S: SessionStore> SessionStore for Instrumented<S> {
-    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+    async fn load(&self, id: &SessionId, fetch: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
         self.calls.load.fetch_add(1, Ordering::SeqCst);
+        if let Fetch::Keys(_) = fetch {
+            self.calls.load_keys.fetch_add(1, Ordering::SeqCst);
+        }
         self.check()?;
-        self.inner.load(id).await
+        self.inner.load(id, fetch).await
     }
-    async fn save(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        changes: &Changes,
-    ) -> Result<(), StoreError> {
+    async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
         self.calls.save.fetch_add(1, Ordering::SeqCst);
         self.check()?;
-        self.inner.save(id, record, changes).await
+        self.inner.save(id, meta, changes).await
     }
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.calls.delete.fetch_add(1, Ordering::SeqCst);
         self.check()?;
         self.inner.delete(id).await
     }
-    async fn touch(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+    async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         self.calls.touch.fetch_add(1, Ordering::SeqCst);
         self.check()?;
-        self.inner.touch(id, record).await
+        self.inner.touch(id, meta).await
     }
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
         self.inner.unseal(value, ctx)
@@ -248,7 +252,11 @@ pub fn post(uri: &str, id: Option<&str>) -> actix_http::Request {
 /// the value of the default cookie `id` with no client binding.
 pub async fn stored<S: SessionStore>(store: &S, value: &str) -> Option<Record> {
     match store.unseal(value, &SealContext::new("id"))? {
-        Unsealed::Id(id) => store.load(&id).await.expect("store load"),
+        Unsealed::Id(id) => store
+            .load(&id, Fetch::All)
+            .await
+            .expect("store load")
+            .map(Loaded::into_record),
         Unsealed::Record(_, record) => Some(record),
     }
 }

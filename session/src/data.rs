@@ -1,0 +1,308 @@
+//! One request's view of its session: what the store gave (possibly only some keys, or a live
+//! view), with this request's changes on top.
+//!
+//! Reads look at the changes first, then at the base. Nothing is copied from the store that the
+//! request does not read: a value is a shared [`Bytes`], a live base is read key by key, and a
+//! save sends only the changed keys.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::id::SessionId;
+use crate::store::{Bytes, Changes, Fetch, LiveValues, Loaded, Meta, Record, Values};
+
+/// What the store gave.
+enum Base {
+    /// Values fetched with the load. `known: None`: every value of the session is here;
+    /// `Some(keys)`: only these keys were asked for (those with a value are in `data`).
+    Fetched {
+        data: HashMap<String, Bytes>,
+        known: Option<Vec<String>>,
+    },
+    /// Read from the store on demand.
+    Live(Arc<dyn LiveValues>),
+}
+
+/// Data of one loaded session.
+pub(crate) struct Data {
+    pub(crate) id: SessionId,
+    /// The session came from the store (or the client, for client-side stores).
+    pub(crate) existed: bool,
+    pub(crate) meta: Meta,
+    base: Base,
+    /// Values set (`Some`) or removed (`None`) by this request.
+    dirty: HashMap<String, Option<Bytes>>,
+    /// `clear()` was called: the base no longer counts, only `dirty`.
+    cleared: bool,
+    /// `change_id` already moved the data to a new id; the old id, if it was stored, is here
+    /// until the store forgets it.
+    pub(crate) retired: Option<SessionId>,
+    rotated: bool,
+    /// The store's [`client_binding`](crate::store::SessionStore::client_binding) of this request.
+    pub(crate) binding: Option<Vec<u8>>,
+}
+
+impl Data {
+    /// A new, empty session.
+    pub(crate) fn fresh(meta: Meta, binding: Option<Vec<u8>>) -> Self {
+        Data::new(
+            SessionId::generate(),
+            false,
+            meta,
+            Base::complete(HashMap::new()),
+            binding,
+        )
+    }
+
+    /// The session `id` as a store loaded it for `fetch`.
+    pub(crate) fn loaded(
+        id: SessionId,
+        fetch: Fetch<'_>,
+        loaded: Loaded,
+        binding: Option<Vec<u8>>,
+    ) -> Self {
+        Data::new(
+            id,
+            true,
+            loaded.meta,
+            Base::new(loaded.values, fetch),
+            binding,
+        )
+    }
+
+    fn new(id: SessionId, existed: bool, meta: Meta, base: Base, binding: Option<Vec<u8>>) -> Self {
+        Data {
+            id,
+            existed,
+            meta,
+            base,
+            dirty: HashMap::new(),
+            cleared: false,
+            retired: None,
+            rotated: false,
+            binding,
+        }
+    }
+
+    /// Whether answering reads of `fetch` needs another load from the store.
+    pub(crate) fn needs(&self, fetch: Fetch<'_>) -> bool {
+        if !self.existed || self.cleared {
+            return false;
+        }
+        match (&self.base, fetch) {
+            (Base::Live(_), _) | (Base::Fetched { known: None, .. }, _) => false,
+            (Base::Fetched { known: Some(_), .. }, Fetch::All) => true,
+            (
+                Base::Fetched {
+                    known: Some(known), ..
+                },
+                Fetch::Keys(keys),
+            ) => keys.iter().any(|k| !known.iter().any(|known| known == k)),
+        }
+    }
+
+    /// Adds what a later load for `fetch` found (`None`: the session is gone since, so what was
+    /// asked for is absent).
+    pub(crate) fn merge(&mut self, fetch: Fetch<'_>, loaded: Option<Loaded>) {
+        let Base::Fetched {
+            data,
+            known: Some(known),
+        } = &mut self.base
+        else {
+            return; // complete or live: nothing to add
+        };
+        match loaded.map(|l| l.values) {
+            Some(Values::Fetched {
+                data: more,
+                complete: false,
+            }) => {
+                for (key, value) in more {
+                    data.entry(key).or_insert(value);
+                }
+                record_known(known, fetch);
+            }
+            Some(values) => self.base = Base::new(values, fetch),
+            None if fetch == Fetch::All => self.base = Base::complete(std::mem::take(data)),
+            None => record_known(known, fetch),
+        }
+    }
+
+    /// The value under `key`, as this request sees it.
+    pub(crate) fn value(&self, key: &str) -> Option<Bytes> {
+        if let Some(change) = self.dirty.get(key) {
+            return change.clone();
+        }
+        if self.cleared {
+            return None;
+        }
+        match &self.base {
+            Base::Fetched { data, .. } => data.get(key).cloned(),
+            Base::Live(view) => view.get(key),
+        }
+    }
+
+    /// Every key that holds a value (the base must be complete: see [`needs`](Self::needs)).
+    pub(crate) fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = if self.cleared {
+            Vec::new()
+        } else {
+            match &self.base {
+                Base::Fetched { data, .. } => data
+                    .keys()
+                    .filter(|k| !self.dirty.contains_key(*k))
+                    .cloned()
+                    .collect(),
+                Base::Live(view) => view
+                    .keys()
+                    .into_iter()
+                    .filter(|k| !self.dirty.contains_key(k))
+                    .collect(),
+            }
+        };
+        keys.extend(
+            self.dirty
+                .iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(k, _)| k.clone()),
+        );
+        keys
+    }
+
+    pub(crate) fn set(&mut self, key: String, value: Bytes) -> Option<Bytes> {
+        let old = self.value(&key);
+        self.dirty.insert(key, Some(value));
+        old
+    }
+
+    pub(crate) fn remove(&mut self, key: &str) -> Option<Bytes> {
+        let old = self.value(key);
+        if old.is_some() {
+            self.dirty.insert(key.to_owned(), None);
+        }
+        old
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.dirty.clear();
+        self.cleared = true;
+    }
+
+    /// Whether this request changed anything.
+    pub(crate) fn changed(&self) -> bool {
+        (self.cleared && self.existed) || !self.dirty.is_empty()
+    }
+
+    /// Whether the session holds no value and was not stored: nothing to write.
+    pub(crate) fn empty_and_new(&self) -> bool {
+        !self.existed && self.dirty.values().all(Option::is_none)
+    }
+
+    /// Gives the session a new id (once per request), remembering the stored one to delete.
+    pub(crate) fn rotate(&mut self) {
+        if !self.rotated {
+            let old = std::mem::replace(&mut self.id, SessionId::generate());
+            if self.existed {
+                self.retired = Some(old);
+            }
+            self.rotated = true;
+        }
+    }
+
+    /// The per-key changes since loading.
+    pub(crate) fn changes(&self) -> Changes {
+        let replace_all = self.cleared || !self.existed;
+        let mut changes = Changes {
+            created: !self.existed,
+            replace_all,
+            ..Changes::default()
+        };
+        for (key, change) in &self.dirty {
+            match change {
+                Some(value) => changes.set.push((key.clone(), value.clone())),
+                None if !replace_all => changes.removed.push(key.clone()),
+                None => {}
+            }
+        }
+        changes
+    }
+
+    /// Every value, as this request sees it (the base must be complete).
+    pub(crate) fn values(&self) -> HashMap<String, Bytes> {
+        self.keys()
+            .into_iter()
+            .filter_map(|k| self.value(&k).map(|v| (k, v)))
+            .collect()
+    }
+
+    /// The whole session, for a store that seals it into the client's value.
+    pub(crate) fn record(&self) -> Record {
+        Record {
+            meta: self.meta,
+            data: self.values(),
+        }
+    }
+
+    /// After a save of [`changes`](Self::changes) (or, `moved`, of [`values`](Self::values)
+    /// under a new id), the store holds what this request sees: later commits start afresh.
+    pub(crate) fn saved(&mut self, moved: bool) {
+        if moved {
+            // A live view of the old id would read nothing once that id is deleted.
+            self.base = Base::complete(self.values());
+        } else if let Base::Fetched { data, known } = &mut self.base {
+            if self.cleared {
+                data.clear();
+                *known = None;
+            }
+            for (key, change) in self.dirty.drain() {
+                if let Some(known) = known {
+                    if !known.contains(&key) {
+                        known.push(key.clone());
+                    }
+                }
+                match change {
+                    Some(value) => data.insert(key, value),
+                    None => data.remove(&key),
+                };
+            }
+        }
+        // A live base reads the store, which now holds the changes.
+        self.dirty.clear();
+        self.cleared = false;
+        self.existed = true;
+    }
+}
+
+impl Base {
+    fn complete(data: HashMap<String, Bytes>) -> Self {
+        Base::Fetched { data, known: None }
+    }
+
+    /// What a load for `fetch` gave.
+    fn new(values: Values, fetch: Fetch<'_>) -> Self {
+        match values {
+            Values::Live(view) => Base::Live(view),
+            Values::Fetched {
+                data,
+                complete: true,
+            } => Base::complete(data),
+            Values::Fetched { data, .. } => {
+                let mut known = Vec::new();
+                record_known(&mut known, fetch);
+                Base::Fetched {
+                    data,
+                    known: Some(known),
+                }
+            }
+        }
+    }
+}
+
+fn record_known(known: &mut Vec<String>, fetch: Fetch<'_>) {
+    if let Fetch::Keys(keys) = fetch {
+        for key in keys {
+            if !known.iter().any(|k| k == key) {
+                known.push((*key).to_owned());
+            }
+        }
+    }
+}
