@@ -132,6 +132,7 @@ mod data;
 mod error;
 pub mod id;
 pub mod middleware;
+mod scope;
 mod session;
 pub mod state;
 pub mod store;

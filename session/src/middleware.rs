@@ -1,7 +1,8 @@
 //! [`SessionMiddleware`]: reads nothing up front, commits when the handler is done.
 //!
-//! Per request the middleware only puts a lazy [`Session`] slot into the request extensions
-//! (nothing is read from the store until a handler asks). When the inner service has answered, it
+//! Per request the middleware only sets up a request scope (a task-local value: no allocation);
+//! the [`Session`] is created by the first extractor that asks for it, and nothing is read from
+//! the store before. When the inner service has answered, it
 //! applies the commit rules of [`crate::commit`] and adds the response headers:
 //!
 //! - the session's `Set-Cookie` is *appended*, so the app's own cookies survive;
@@ -22,14 +23,15 @@ use actix_web::body::{BodySize, EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL, VARY};
 use actix_web::web::Bytes;
-use actix_web::HttpMessage;
+use tokio::task::futures::TaskLocalFuture;
 
 use crate::commit::{decide, execute, presented_id, ClientUpdate, Plan};
 use crate::config::{Ctx, SessionMiddlewareBuilder};
 use crate::error::SessionError;
+use crate::scope::Scope;
 use crate::session::{Options, Session};
 use crate::store::{Fetch, SessionStore};
-use crate::typed::RequestScope;
+use crate::typed::Slots;
 
 /// The session middleware. Wrap an `App` or a scope with it.
 ///
@@ -108,38 +110,140 @@ where
 {
     type Response = ServiceResponse<EitherBody<SessionBody<B>>>;
     type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+    type Future = SessionFuture<S, B>;
 
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let session = Session::new(self.ctx.clone());
-        req.extensions_mut().insert(session.clone());
-        // Typed session values (`#[derive(Session)]`) find this request through its scope.
-        let scope = RequestScope::new(&session);
-        let fut = scope.enter(|| self.service.call(req));
-        Box::pin(async move {
-            let result = fut.await;
-            // Changed typed values go into the session before the commit decides.
-            let written = scope.finish();
-            match result {
-                Ok(res) => Ok(match written {
-                    Ok(()) => commit(session, res).await,
-                    Err(err) => failed(res, &session.0.ctx, err),
-                }),
-                Err(err) => {
-                    // An error escaped the app without a response (another middleware's): no
-                    // response to put a cookie on, but a logout still ends the stored session.
-                    if session.options().has(Options::EXPIRE) {
-                        let now = session.0.ctx.config.clock.now();
-                        if let Err(e) = execute(&session, Plan::Expire, None, now).await {
-                            tracing::error!(error = %e, "expire after an app error failed");
-                        }
-                    }
-                    Err(err)
+        // No allocation here: the scope is a plain value, the session is created by the first
+        // extractor that asks for it, and the inner service is called inside the scope.
+        let scope = Scope::new(self.ctx.clone());
+        let call = Call::Start {
+            service: self.service.clone(),
+            req: Some(req),
+        };
+        SessionFuture {
+            state: State::Serving {
+                fut: crate::scope::enter(scope, call),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner service's call, made on the first poll (inside the request's scope).
+    #[project = CallProj]
+    enum Call<S: Service<ServiceRequest>> {
+        Start { service: Rc<S>, req: Option<ServiceRequest> },
+        Running { #[pin] fut: S::Future },
+    }
+}
+
+impl<S: Service<ServiceRequest>> Future for Call<S> {
+    type Output = Result<S::Response, S::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let CallProj::Start { service, req } = self.as_mut().project() {
+            let req = req.take().expect("the inner service is called once");
+            let fut = service.call(req);
+            self.set(Call::Running { fut });
+        }
+        match self.project() {
+            CallProj::Running { fut } => fut.poll(cx),
+            CallProj::Start { .. } => unreachable!("just started"),
+        }
+    }
+}
+
+type Committed<B> = Pin<
+    Box<dyn Future<Output = Result<ServiceResponse<EitherBody<SessionBody<B>>>, actix_web::Error>>>,
+>;
+
+pin_project_lite::pin_project! {
+    /// The future of one request through [`SessionMiddleware`]: a named type, so a request whose
+    /// handlers never ask for the session costs no boxed future.
+    #[doc(hidden)]
+    pub struct SessionFuture<S: Service<ServiceRequest>, B> {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<S: Service<ServiceRequest>, B> {
+        /// The inner service runs in the request's scope.
+        Serving { #[pin] fut: TaskLocalFuture<Scope, Call<S>> },
+        /// A handler used the session: the commit runs.
+        Committing { fut: Committed<B> },
+        Done,
+    }
+}
+
+impl<S, B> Future for SessionFuture<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Output = Result<ServiceResponse<EitherBody<SessionBody<B>>>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Serving { mut fut } => {
+                    let result = std::task::ready!(fut.as_mut().poll(cx));
+                    let scope = fut
+                        .take_value()
+                        .expect("the scope comes back with the result");
+                    let (session, typed) = scope.into_parts();
+                    let Some(session) = session else {
+                        // No handler asked for the session and no option was set: the commit
+                        // rules say "nothing" (no clock read, no store call, no header).
+                        state.set(State::Done);
+                        return Poll::Ready(result.map(|res| {
+                            res.map_body(|_, body| EitherBody::left(SessionBody::plain(body)))
+                        }));
+                    };
+                    state.set(State::Committing {
+                        fut: Box::pin(finish(session, typed, result)),
+                    });
+                }
+                StateProj::Committing { fut } => {
+                    let out = std::task::ready!(fut.as_mut().poll(cx));
+                    state.set(State::Done);
+                    return Poll::Ready(out);
+                }
+                StateProj::Done => panic!("SessionFuture polled after completion"),
+            }
+        }
+    }
+}
+
+/// The request is served and its session was used: write typed values back, then commit.
+async fn finish<B: MessageBody + 'static>(
+    session: Session,
+    typed: Slots,
+    result: Result<ServiceResponse<B>, actix_web::Error>,
+) -> Result<ServiceResponse<EitherBody<SessionBody<B>>>, actix_web::Error> {
+    // Changed typed values go into the session before the commit decides.
+    let written = typed.finish(&session);
+    match result {
+        Ok(res) => Ok(match written {
+            Ok(()) => commit(session, res).await,
+            Err(err) => failed(res, &session.0.ctx, err),
+        }),
+        Err(err) => {
+            // An error escaped the app without a response (another middleware's): no
+            // response to put a cookie on, but a logout still ends the stored session.
+            if session.options().has(Options::EXPIRE) {
+                let now = session.0.ctx.config.clock.now();
+                if let Err(e) = execute(&session, Plan::Expire, None, now).await {
+                    tracing::error!(error = %e, "expire after an app error failed");
                 }
             }
-        })
+            Err(err)
+        }
     }
 }
 
@@ -148,12 +252,10 @@ async fn commit<B: MessageBody + 'static>(
     mut res: ServiceResponse<B>,
 ) -> ServiceResponse<EitherBody<SessionBody<B>>> {
     let options = session.options();
-    // Fast path: no handler asked for the session and no option is set, so the commit rules
-    // say "nothing" (no clock read, no store call, no header).
+    // A session handle that nobody loaded and no option: nothing to do.
     if options == Options::default() && !session.is_loaded() {
         session.mark_committed();
-        let late = LateGuard(Late::Idle);
-        return res.map_body(|_, body| EitherBody::left(SessionBody { body, late }));
+        return res.map_body(|_, body| EitherBody::left(SessionBody::plain(body)));
     }
 
     let ctx = session.0.ctx.clone();
@@ -339,6 +441,16 @@ pin_project_lite::pin_project! {
         #[pin]
         body: B,
         late: LateGuard,
+    }
+}
+
+impl<B> SessionBody<B> {
+    /// The body as it is: no late commit.
+    fn plain(body: B) -> Self {
+        SessionBody {
+            body,
+            late: LateGuard(Late::Idle),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpRequest};
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::OnceCell;
 
@@ -435,7 +435,7 @@ impl FromRequest for Session {
     type Future = Pin<Box<dyn Future<Output = Result<Session, actix_web::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(session) = req.extensions().get::<Session>().cloned() else {
+        let Some(session) = crate::scope::session_of(req) else {
             tracing::error!("{}", SessionError::NotInstalled);
             return Box::pin(ready(Err(SessionError::NotInstalled.into())));
         };

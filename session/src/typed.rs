@@ -138,13 +138,12 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::{ready, Future};
 use std::pin::Pin;
-use std::rc::Rc;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use serde::{de::DeserializeOwned, Serialize};
-use tokio::task::futures::TaskLocalFuture;
 
+use crate::codec::Codec;
 use crate::error::{RenderedError, SessionError, StoreError};
 use crate::session::{Options, Session};
 use crate::store::Fetch;
@@ -164,14 +163,10 @@ pub trait TypedSession: Serialize + DeserializeOwned {
     const KEY: &'static str;
 }
 
-tokio::task_local! {
-    /// The request scope of the request being served on this task.
-    static SCOPE: Rc<Scope>;
-}
-
-/// What one request knows about the typed values it handed out.
-pub(crate) struct Scope {
-    session: Session,
+/// What one request knows about the typed values it handed out (kept in its
+/// [scope](crate::scope)).
+#[derive(Default)]
+pub(crate) struct Slots {
     slots: RefCell<Vec<Slot>>,
     /// A load error that an extractor reported but that `Option<T>` may have swallowed.
     failure: RefCell<Option<SessionError>>,
@@ -221,37 +216,16 @@ impl Slot {
     }
 }
 
-/// The request scope, as the middleware holds it.
-pub(crate) struct RequestScope(Rc<Scope>);
-
-impl RequestScope {
-    pub(crate) fn new(session: &Session) -> Self {
-        RequestScope(Rc::new(Scope {
-            session: session.clone(),
-            slots: RefCell::new(Vec::new()),
-            failure: RefCell::new(None),
-        }))
-    }
-
-    /// Calls `call` and runs the future it returns inside this scope.
-    pub(crate) fn enter<F: Future>(
-        &self,
-        call: impl FnOnce() -> F,
-    ) -> TaskLocalFuture<Rc<Scope>, F> {
-        let fut = SCOPE.sync_scope(self.0.clone(), call);
-        SCOPE.scope(self.0.clone(), fut)
-    }
-
+impl Slots {
     /// Writes changed typed values back into the session, once the inner service has answered.
     ///
     /// An error means the response must not be committed: a value would not encode, or loading
     /// the session failed under an `Option<T>` extractor that hid the error from the app. With
     /// `expire` set, nothing is written and no error is reported (the logout must happen).
-    pub(crate) fn finish(&self) -> Result<(), SessionError> {
-        let scope = &self.0;
-        let slots = std::mem::take(&mut *scope.slots.borrow_mut());
-        let failure = scope.failure.borrow_mut().take();
-        if scope.session.options().has(Options::EXPIRE) {
+    pub(crate) fn finish(self, session: &Session) -> Result<(), SessionError> {
+        let slots = self.slots.into_inner();
+        let failure = self.failure.into_inner();
+        if session.options().has(Options::EXPIRE) {
             return Ok(());
         }
         if let Some(err) = failure {
@@ -272,7 +246,7 @@ impl RequestScope {
             match slot.write_back() {
                 WriteBack::Nothing => {}
                 WriteBack::Value(bytes) => {
-                    let Some(mut data) = scope.session.data() else {
+                    let Some(mut data) = session.data() else {
                         continue;
                     };
                     // What `Session::set` does, with the bytes the `Drop` impl already encoded.
@@ -352,10 +326,10 @@ fn with_next(location: &str, req: &HttpRequest) -> String {
     )
 }
 
-impl Scope {
+impl Slots {
     /// Records a value an extractor hands out. The first extraction of a type sets the baseline
     /// that the dropped instances are compared with.
-    fn register<T: TypedSession + 'static>(&self, value: &T) {
+    fn register<T: TypedSession + 'static>(&self, codec: Codec, value: &T) {
         let mut slots = self.slots.borrow_mut();
         match slots.iter_mut().find(|s| s.type_id == TypeId::of::<T>()) {
             Some(slot) => slot.extracted += 1,
@@ -363,7 +337,7 @@ impl Scope {
                 type_id: TypeId::of::<T>(),
                 key: T::KEY,
                 type_name: std::any::type_name::<T>(),
-                baseline: self.session.0.ctx.config.codec.encode(value).ok(),
+                baseline: codec.encode(value).ok(),
                 recent: VecDeque::with_capacity(1),
                 extracted: 1,
                 dropped: 0,
@@ -373,7 +347,7 @@ impl Scope {
 
     /// Records the encoding of an instance dropped in the scope; only the last `extracted` ones
     /// are kept (rule 2).
-    fn dropped<T: TypedSession + 'static>(&self, value: &T) {
+    fn dropped<T: TypedSession + 'static>(&self, codec: Codec, value: &T) {
         // A drop while the slots are borrowed can only come from our own code: ignore it.
         let Ok(mut slots) = self.slots.try_borrow_mut() else {
             return;
@@ -382,7 +356,7 @@ impl Scope {
             return;
         };
         slot.dropped += 1;
-        let encoded = self.session.0.ctx.config.codec.encode(value);
+        let encoded = codec.encode(value);
         if slot.recent.len() == slot.extracted {
             slot.recent.pop_front();
         }
@@ -504,7 +478,7 @@ pub mod __private {
         req: &HttpRequest,
         absent: Absent<T>,
     ) -> ExtractFuture<T> {
-        let Some(session) = req.extensions().get::<Session>().cloned() else {
+        let Some(session) = crate::scope::session_of(req) else {
             tracing::error!(
                 key = T::KEY,
                 type_name = std::any::type_name::<T>(),
@@ -515,12 +489,9 @@ pub mod __private {
         };
         let req = req.clone();
         Box::pin(async move {
-            let scope = SCOPE.try_with(Rc::clone).ok();
             // Only this type's key: a typed extractor reads nothing else.
             if let Err(err) = session.ensure(&req, Fetch::Keys(&[T::KEY])).await {
-                if let Some(scope) = &scope {
-                    scope.fail(&err);
-                }
+                crate::scope::with(|scope| scope.typed.fail(&err));
                 return Err(RenderedError::new(err, &session.0.ctx.config).into());
             }
             // `get` logs a value that does not decode (key, type and kind of failure; never the
@@ -542,13 +513,12 @@ pub mod __private {
                     return Err(reject.error(T::KEY, &req));
                 }
             };
-            match &scope {
-                Some(scope) => scope.register(&value),
-                None => tracing::warn!(
+            if crate::scope::with(|scope| scope.typed.register(scope.codec(), &value)).is_none() {
+                tracing::warn!(
                     key = T::KEY,
                     "typed session extracted outside the request's task: changes to it are not \
                      saved"
-                ),
+                );
             }
             Ok(value)
         })
@@ -556,15 +526,13 @@ pub mod __private {
 
     /// `Drop::drop` of a derived type.
     pub fn dropped<T: TypedSession + 'static>(value: &T) {
-        let _ = SCOPE.try_with(|scope| scope.dropped(value));
+        crate::scope::with(|scope| scope.typed.dropped(scope.codec(), value));
     }
 
     /// The first statement of a handler with `#[session(..)]`.
     pub fn handler_options(flags: u8) {
-        if SCOPE
-            .try_with(|scope| scope.session.set_option(flags))
-            .is_err()
-        {
+        let set = crate::scope::with(|scope| scope.session_without_request().set_option(flags));
+        if set.is_none() {
             tracing::error!(
                 "a #[session(..)] handler ran outside SessionMiddleware, so its options are \
                  ignored: wrap the App or scope with SessionMiddleware"
