@@ -1,6 +1,6 @@
 //! Allocations per request, counted (never timed): a request whose handler ignores the session
 //! allocates no more than the same request on bare actix-web, and a request that reads or
-//! changes one key allocates the same whatever the session's size.
+//! changes one key allocates no more in a large session than in a small one.
 //!
 //! Its own test binary, because it installs a counting global allocator. The count is per
 //! thread, so the test harness's other threads do not disturb it.
@@ -137,9 +137,10 @@ async fn fill(session: Session, n: web::Path<usize>) -> Result<&'static str, Ses
     Ok("filled")
 }
 
-/// On the memory store, reading or changing one key costs the same allocations in a session of
-/// 1000 keys as in a session of one: a load copies nothing (a live view), a save writes the one
-/// changed key.
+/// On the memory store, reading or changing one key costs no more allocations in a session of
+/// 1000 keys than in a session of one: a load copies nothing (a live view), a save writes the
+/// one changed key. (A small session is one packed buffer, rewritten on a change: two
+/// allocations a large session's map does not need.)
 #[actix_web::test]
 async fn one_key_costs_the_same_in_a_large_session() {
     let ours = test::init_service(
@@ -152,8 +153,8 @@ async fn one_key_costs_the_same_in_a_large_session() {
     .await;
     let mut cost = Vec::new();
     for n in [0, 999] {
-        let res = test::call_service(&ours, test::TestRequest::get().uri("/write").to_request())
-            .await;
+        let res =
+            test::call_service(&ours, test::TestRequest::get().uri("/write").to_request()).await;
         let set_cookie = res.headers().get(SET_COOKIE).unwrap().to_str().unwrap();
         let cookie = set_cookie.split(';').next().unwrap().to_owned();
         let req = test::TestRequest::get()
@@ -166,6 +167,6 @@ async fn one_key_costs_the_same_in_a_large_session() {
         cost.push((n + 1, read, write));
     }
     eprintln!("allocations per request (keys, read, write): {cost:?}");
-    assert_eq!(cost[0].1, cost[1].1, "read: {cost:?}");
-    assert_eq!(cost[0].2, cost[1].2, "write: {cost:?}");
+    assert!(cost[1].1 <= cost[0].1, "read: {cost:?}");
+    assert!(cost[1].2 <= cost[0].2, "write: {cost:?}");
 }

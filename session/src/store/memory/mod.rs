@@ -1,18 +1,34 @@
 //! [`MemoryStore`]: the embedded default, sessions in this process's memory.
+//!
+//! Each of 16 shards (by the first byte of the id's hash) is an insertion-ordered map
+//! ([`indexmap`]) from the hash to a compact entry; its dense storage lets the store pick entries
+//! at random, in O(1), for the two kinds of background work, which are therefore bounded per
+//! write and never pause a request:
+//!
+//! - **expiry**, as Redis's active expiry: every save probes a few random entries of its shard
+//!   and removes the expired ones (a load of an expired entry removes it too);
+//! - **eviction** when the shard is full, as Redis's approximated LRU: of a few random entries,
+//!   an expired one, else the least recently used, makes room.
 
-use std::num::NonZeroUsize;
+mod values;
+
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use lru::LruCache;
+use indexmap::IndexMap;
 
+use self::values::Values;
 use super::{Bytes, Changes, Fetch, LiveValues, Loaded, Meta, Record, SessionStore};
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::StoreError;
 use crate::id::SessionId;
 
 const SHARDS: usize = 16;
-const SWEEP_EVERY: u32 = 1024;
+/// Entries probed for expiry on every save.
+const EXPIRY_PROBES: usize = 3;
+/// Entries sampled to pick the one to evict.
+const EVICTION_SAMPLES: usize = 5;
 
 /// Sessions kept in memory: fast, concurrent, bounded, and gone when the process exits.
 ///
@@ -21,16 +37,20 @@ const SWEEP_EVERY: u32 = 1024;
 ///   visitor's session is lost whenever their next connection lands on another worker. When
 ///   workers of one server set up different memory stores under the same cookie name, a
 ///   warning says so (`tests/workers.rs`).
-/// - **Expiring:** a record past its `expires_at` is never returned, and expired records are
-///   swept now and then as writes arrive.
+/// - **Expiring:** a session past its `expires_at` is never returned; expired sessions are
+///   removed a few at a time as writes arrive (bounded work per write, no sweep pauses).
 /// - **Bounded:** at most [`max_sessions`](MemoryStoreBuilder::max_sessions) sessions
-///   (default 100 000); past that the least recently used is evicted, and the first eviction
-///   is logged at `warn`. Eviction does not tell real users from a flood: see
-///   [`max_sessions`](MemoryStoreBuilder::max_sessions).
+///   (default 100 000); past that an approximately least recently used one is evicted (an
+///   expired one first), and the first eviction is logged at `warn`. Eviction does not tell real
+///   users from a flood: see [`max_sessions`](MemoryStoreBuilder::max_sessions).
 /// - **Per-key saves:** a save applies only the keys that changed, so concurrent requests that
-///   change different keys of one session both survive.
+///   change different keys of one session both survive; in a large session it costs the changed
+///   keys only.
+/// - **No copies:** a load hands the request a live view; a value read is the stored bytes,
+///   shared. A small session (up to 16 keys and 512 bytes) is kept as one packed buffer, a few
+///   hundred bytes of memory in all (`benches/sessions.rs` measures it).
 ///
-/// Values handed to the app are copies: changing one does nothing until it is set back.
+/// Values handed to the app are decoded copies: changing one does nothing until it is set back.
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
@@ -43,9 +63,79 @@ struct Inner {
     evicted: AtomicBool,
 }
 
+/// The first eight bytes of a key, which is already a SHA-256: no need to hash it again.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        if let Some(head) = bytes.get(..8) {
+            self.0 = u64::from_le_bytes(head.try_into().unwrap_or_default());
+        }
+    }
+    fn write_usize(&mut self, _: usize) {} // the array's length prefix
+}
+
+type Map = IndexMap<[u8; 32], Entry, BuildHasherDefault<DigestHasher>>;
+
+/// One stored session.
+struct Entry {
+    created_at: u64,
+    expires_at: u64,
+    /// When it was last loaded or saved (seconds, truncated): the eviction order.
+    used: u32,
+    values: Values,
+}
+
+impl Entry {
+    fn meta(&self) -> Meta {
+        Meta::new(self.created_at, self.expires_at)
+    }
+}
+
 struct Shard {
-    map: LruCache<[u8; 32], Record>,
-    writes: u32,
+    map: Map,
+    capacity: usize,
+    /// xorshift state for sampling (not security relevant).
+    rng: u64,
+}
+
+impl Shard {
+    fn random(&mut self) -> usize {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng % self.map.len().max(1) as u64) as usize
+    }
+
+    /// Removes the expired ones among a few random entries.
+    fn expire_some(&mut self, now: u64) {
+        for _ in 0..EXPIRY_PROBES.min(self.map.len()) {
+            let i = self.random();
+            if self.map[i].expires_at <= now {
+                self.map.swap_remove_index(i);
+            }
+        }
+    }
+
+    /// Makes room for one entry; returns whether a live session had to go.
+    fn make_room(&mut self, now: u64) -> bool {
+        let mut victim: Option<usize> = None;
+        for _ in 0..EVICTION_SAMPLES.min(self.map.len()) {
+            let i = self.random();
+            if self.map[i].expires_at <= now {
+                self.map.swap_remove_index(i);
+                return false;
+            }
+            if victim.is_none_or(|v| self.map[i].used < self.map[v].used) {
+                victim = Some(i);
+            }
+        }
+        victim.is_some_and(|v| self.map.swap_remove_index(v).is_some())
+    }
 }
 
 /// Configures a [`MemoryStore`]; from [`MemoryStore::builder`].
@@ -56,10 +146,11 @@ pub struct MemoryStoreBuilder {
 }
 
 impl MemoryStoreBuilder {
-    /// Most sessions kept at once; the least recently used goes first. Default: 100 000.
-    /// Values below 16 are raised to 16 (one per internal shard).
+    /// Most sessions kept at once; then an approximately least recently used one goes (an
+    /// expired one first). Default: 100 000. Values below 16 are raised to 16 (one per internal
+    /// shard).
     ///
-    /// **An anonymous flood evicts real users.** Eviction is least-recently-used, whoever the
+    /// **An anonymous flood evicts real users.** Eviction goes by recent use, whoever the
     /// session belongs to: a client that makes many requests to a route that *writes* to the
     /// session (each one starts a new session) pushes out the sessions of signed-in users, who
     /// are then logged out. The first eviction of a store is logged at `warn`. To keep it from
@@ -84,13 +175,16 @@ impl MemoryStoreBuilder {
 
     /// Builds the store.
     pub fn build(self) -> MemoryStore {
-        let per_shard = NonZeroUsize::new(self.max_sessions.div_ceil(SHARDS).max(1))
-            .unwrap_or(NonZeroUsize::MIN);
-        let shards = (0..SHARDS)
-            .map(|_| {
+        let capacity = self.max_sessions.div_ceil(SHARDS).max(1);
+        let mut seed = [0u8; 8];
+        getrandom::getrandom(&mut seed).unwrap_or_default();
+        let shards = (0..SHARDS as u64)
+            .map(|i| {
                 Mutex::new(Shard {
-                    map: LruCache::new(per_shard),
-                    writes: 0,
+                    map: Map::default(),
+                    capacity,
+                    // Never zero (xorshift would stay at zero).
+                    rng: u64::from_le_bytes(seed) | (i + 1),
                 })
             })
             .collect();
@@ -125,13 +219,7 @@ impl MemoryStore {
         self.inner
             .shards
             .iter()
-            .map(|s| {
-                lock(s)
-                    .map
-                    .iter()
-                    .filter(|(_, r)| r.meta.expires_at > now)
-                    .count()
-            })
+            .map(|s| lock(s).map.values().filter(|e| e.expires_at > now).count())
             .sum()
     }
 
@@ -140,16 +228,19 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// A copy of the live record stored for `id`, without touching its recency: for tests and
+    /// A copy of the live session stored for `id`, without touching its recency: for tests and
     /// admin tools.
     pub fn peek(&self, id: &SessionId) -> Option<Record> {
         let key = id.digest();
         let now = self.inner.clock.now();
         lock(self.shard(&key))
             .map
-            .peek(&key)
-            .filter(|r| r.meta.expires_at > now)
-            .cloned()
+            .get(&key)
+            .filter(|e| e.expires_at > now)
+            .map(|e| Record {
+                meta: e.meta(),
+                data: e.values.to_map(),
+            })
     }
 
     /// Tells stores apart: clones share one number, separately built stores have different
@@ -190,21 +281,25 @@ struct View {
 }
 
 impl View {
-    fn with<T>(&self, f: impl FnOnce(&Record) -> T) -> Option<T> {
+    fn with<T>(&self, f: impl FnOnce(&Entry) -> T) -> Option<T> {
         let shard = lock(&self.inner.shards[self.key[0] as usize % SHARDS]);
-        shard.map.peek(&self.key).map(f)
+        shard.map.get(&self.key).map(f)
     }
 }
 
 impl LiveValues for View {
     fn get(&self, key: &str) -> Option<Bytes> {
-        self.with(|r| r.data.get(key).cloned()).flatten()
+        self.with(|e| e.values.get(key)).flatten()
     }
 
     fn keys(&self) -> Vec<String> {
-        self.with(|r| r.data.keys().cloned().collect())
-            .unwrap_or_default()
+        self.with(|e| e.values.keys()).unwrap_or_default()
     }
+}
+
+/// Seconds, truncated, for the eviction order.
+fn stamp(now: u64) -> u32 {
+    now as u32
 }
 
 impl SessionStore for MemoryStore {
@@ -213,47 +308,51 @@ impl SessionStore for MemoryStore {
         let key = id.digest();
         let now = self.inner.clock.now();
         let mut shard = lock(self.shard(&key));
-        match shard.map.get(&key) {
-            Some(record) if record.meta.expires_at > now => {
-                let meta = record.meta;
-                drop(shard);
-                let view = View {
-                    inner: self.inner.clone(),
-                    key,
-                };
-                Ok(Some(Loaded::live(meta, Arc::new(view))))
-            }
-            Some(_) => {
-                shard.map.pop(&key);
-                Ok(None)
-            }
-            None => Ok(None),
+        let Some(index) = shard.map.get_index_of(&key) else {
+            return Ok(None);
+        };
+        let entry = &mut shard.map[index];
+        if entry.expires_at <= now {
+            shard.map.swap_remove_index(index);
+            return Ok(None);
         }
+        entry.used = stamp(now);
+        let meta = entry.meta();
+        drop(shard);
+        let view = View {
+            inner: self.inner.clone(),
+            key,
+        };
+        Ok(Some(Loaded::live(meta, Arc::new(view))))
     }
 
     async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
         let key = id.digest();
         let now = self.inner.clock.now();
         let mut shard = lock(self.shard(&key));
-        shard.writes = shard.writes.wrapping_add(1);
-        if shard.writes.is_multiple_of(SWEEP_EVERY) {
-            sweep(&mut shard.map, now);
-        }
-        let existing = shard.map.get_mut(&key).filter(|r| r.meta.expires_at > now);
-        match existing {
-            Some(stored) if !changes.created => {
-                changes.apply(&mut stored.data);
-                stored.meta.expires_at = meta.expires_at;
+        shard.expire_some(now);
+        match shard.map.get_mut(&key).filter(|e| e.expires_at > now) {
+            Some(entry) if !changes.created => {
+                entry.values.apply(changes);
+                entry.expires_at = meta.expires_at;
+                entry.used = stamp(now);
             }
             // Gone since it was loaded: deleted by a concurrent request, which wins.
             None if !changes.created => {}
             _ => {
-                let mut record = Record::new(*meta);
-                changes.apply(&mut record.data);
-                let pushed_out = shard.map.push(key, record);
+                let mut values = Values::empty();
+                values.apply(changes);
+                let entry = Entry {
+                    created_at: meta.created_at,
+                    expires_at: meta.expires_at,
+                    used: stamp(now),
+                    values,
+                };
+                let full = shard.map.len() >= shard.capacity && !shard.map.contains_key(&key);
+                let evicted = full && shard.make_room(now);
+                shard.map.insert(key, entry);
                 drop(shard);
-                // An expired entry pushed out is no loss; a live one logs its user out.
-                if pushed_out.is_some_and(|(old, r)| old != key && r.meta.expires_at > now) {
+                if evicted {
                     self.evicted();
                 }
             }
@@ -263,27 +362,18 @@ impl SessionStore for MemoryStore {
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let key = id.digest();
-        lock(self.shard(&key)).map.pop(&key);
+        lock(self.shard(&key)).map.swap_remove(&key);
         Ok(())
     }
 
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         let key = id.digest();
-        if let Some(stored) = lock(self.shard(&key)).map.get_mut(&key) {
-            stored.meta.expires_at = meta.expires_at;
+        let now = self.inner.clock.now();
+        if let Some(entry) = lock(self.shard(&key)).map.get_mut(&key) {
+            entry.expires_at = meta.expires_at;
+            entry.used = stamp(now);
         }
         Ok(())
-    }
-}
-
-fn sweep(map: &mut LruCache<[u8; 32], Record>, now: u64) {
-    let expired: Vec<[u8; 32]> = map
-        .iter()
-        .filter(|(_, r)| r.meta.expires_at <= now)
-        .map(|(k, _)| *k)
-        .collect();
-    for k in expired {
-        map.pop(&k);
     }
 }
 
