@@ -496,4 +496,37 @@ mod tests {
         }
         assert!(store.len() <= 16, "len {}", store.len());
     }
+
+    /// Entries held, live or not.
+    fn held(store: &MemoryStore) -> usize {
+        store.inner.shards.iter().map(|s| lock(s).map.len()).sum()
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_go_a_few_at_a_time_as_writes_arrive() {
+        let clock = ManualClock::new();
+        let store = MemoryStore::builder().clock(clock.clone()).build();
+        for _ in 0..1000 {
+            let id = SessionId::generate();
+            store
+                .save(&id, &meta(clock.now()), &new(&[("a", "1")]))
+                .await
+                .unwrap();
+        }
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(held(&store), 1000, "nothing removed without writes");
+        assert_eq!(store.len(), 0, "but none of them is live");
+        for _ in 0..1000 {
+            let id = SessionId::generate();
+            store
+                .save(&id, &meta(clock.now()), &new(&[("b", "2")]))
+                .await
+                .unwrap();
+        }
+        let expired_left = held(&store) - 1000;
+        assert!(
+            expired_left < 300,
+            "each write probes a few entries: {expired_left} of 1000 expired sessions left"
+        );
+    }
 }
