@@ -126,18 +126,19 @@ impl ResponseError for SessionError {
     }
 }
 
+/// Renders the response for a session failure (a store that is down, a value that will not
+/// encode). See [`SessionMiddlewareBuilder::error_response`](crate::SessionMiddlewareBuilder::error_response).
+pub type ErrorRenderer = std::sync::Arc<dyn Fn(&SessionError) -> HttpResponse + Send + Sync>;
+
 /// A [`SessionError`] answered with the response the builder chose.
 pub(crate) struct RenderedError {
     error: SessionError,
-    render: Option<crate::config::ErrorRenderer>,
+    render: Option<ErrorRenderer>,
 }
 
 impl RenderedError {
-    pub(crate) fn new(error: SessionError, config: &crate::config::Config) -> Self {
-        RenderedError {
-            error,
-            render: config.error_response.clone(),
-        }
+    pub(crate) fn new(error: SessionError, render: Option<ErrorRenderer>) -> Self {
+        RenderedError { error, render }
     }
 }
 

@@ -172,12 +172,11 @@ pub mod fuzzing {
     }
 }
 
-pub use config::{
-    ErrorRenderer, SessionMiddlewareBuilder, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-};
-pub use error::{BoxError, ConfigError, SessionError, StoreError};
+pub use config::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
+pub use error::{BoxError, ConfigError, ErrorRenderer, SessionError, StoreError};
 pub use id::SessionId;
 pub use middleware::SessionMiddleware;
+pub use middleware::SessionMiddlewareBuilder;
 pub use session::{Session, SessionStatus};
 pub use typed::TypedSession;
 

@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 
 use crate::config::Ctx;
 pub(crate) use crate::data::Data;
-use crate::error::{RenderedError, SessionError};
+use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::store::{Bytes, Fetch, Loaded, Meta, SealContext, Unsealed};
 use crate::typed::TypedSession;
@@ -447,7 +447,7 @@ impl FromRequest for Session {
             // The handle's reads are synchronous: it needs every value up front.
             match session.ensure(&req, Fetch::All).await {
                 Ok(()) => Ok(session),
-                Err(err) => Err(RenderedError::new(err, &session.0.ctx.config).into()),
+                Err(err) => Err(session.0.ctx.config.rendered(err).into()),
             }
         })
     }

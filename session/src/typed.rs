@@ -144,7 +144,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::codec::Codec;
-use crate::error::{RenderedError, SessionError, StoreError};
+use crate::error::{SessionError, StoreError};
 use crate::session::{Options, Session};
 use crate::store::Fetch;
 
@@ -492,7 +492,7 @@ pub mod __private {
             // Only this type's key: a typed extractor reads nothing else.
             if let Err(err) = session.ensure(&req, Fetch::Keys(&[T::KEY])).await {
                 crate::scope::with(|scope| scope.typed.fail(&err));
-                return Err(RenderedError::new(err, &session.0.ctx.config).into());
+                return Err(session.0.ctx.config.rendered(err).into());
             }
             // `get` logs a value that does not decode (key, type and kind of failure; never the
             // value) and reads it as absent.

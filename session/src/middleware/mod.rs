@@ -19,15 +19,20 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use actix_web::body::{BodySize, EitherBody, MessageBody};
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL, VARY};
-use actix_web::web::Bytes;
 use tokio::task::futures::TaskLocalFuture;
 
 use crate::commit::{decide, execute, presented_id, ClientUpdate, Plan};
-use crate::config::{Ctx, SessionMiddlewareBuilder};
+use crate::config::Ctx;
 use crate::error::SessionError;
+
+mod body;
+mod builder;
+
+pub use self::body::SessionBody;
+pub use self::builder::SessionMiddlewareBuilder;
 use crate::scope::Scope;
 use crate::session::{Options, Session};
 use crate::store::{Fetch, SessionStore};
@@ -319,12 +324,8 @@ async fn commit<B: MessageBody + 'static>(
     if !late {
         session.mark_committed();
     }
-    let late = LateGuard(if late {
-        Late::Pending(session)
-    } else {
-        Late::Idle
-    });
-    res.map_body(|_, body| EitherBody::left(SessionBody { body, late }))
+    let late = late.then_some(session);
+    res.map_body(|_, body| EitherBody::left(SessionBody::new(body, late)))
 }
 
 /// Whether the store carries the data in the client's value: then the value must leave with the
@@ -383,121 +384,5 @@ fn add_vary(headers: &mut actix_web::http::header::HeaderMap, name: &str) {
         if let Ok(value) = value {
             headers.append(VARY, value);
         }
-    }
-}
-
-/// The late commit of one request: the plan is decided when the body ends, from the data as
-/// the streaming body left it.
-async fn late_commit(session: Session) -> Result<(), SessionError> {
-    let config = &session.0.ctx.config;
-    let now = config.clock.now();
-    let plan = {
-        let data = session.data();
-        decide(session.options(), false, data.as_deref(), now, config)
-    };
-    session.mark_committed();
-    execute(&session, plan, None, now).await.map(drop)
-}
-
-type SaveFuture = Pin<Box<dyn Future<Output = Result<(), SessionError>> + Send>>;
-
-/// Where a `late_store` commit stands.
-enum Late {
-    /// Not a late commit, or already done.
-    Idle,
-    /// Waiting for the body to end.
-    Pending(Session),
-    /// The body ended; the save is running.
-    Saving(SaveFuture),
-}
-
-/// Owns the [`Late`] state; a body dropped before its end (client gone) still commits what the
-/// handler changed.
-struct LateGuard(Late);
-
-impl Drop for LateGuard {
-    fn drop(&mut self) {
-        let fut: SaveFuture = match std::mem::replace(&mut self.0, Late::Idle) {
-            Late::Idle => return,
-            Late::Pending(session) => Box::pin(late_commit(session)),
-            Late::Saving(fut) => fut,
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(async move {
-                    if let Err(err) = fut.await {
-                        tracing::error!(error = %err, "late session save failed");
-                    }
-                });
-            }
-            Err(_) => tracing::error!("late session save lost: no runtime to finish it on"),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The response body; with `late_store` it commits the session when the stream ends.
-    pub struct SessionBody<B> {
-        #[pin]
-        body: B,
-        late: LateGuard,
-    }
-}
-
-impl<B> SessionBody<B> {
-    /// The body as it is: no late commit.
-    fn plain(body: B) -> Self {
-        SessionBody {
-            body,
-            late: LateGuard(Late::Idle),
-        }
-    }
-}
-
-impl<B: MessageBody> MessageBody for SessionBody<B> {
-    type Error = Box<dyn std::error::Error>;
-
-    fn size(&self) -> BodySize {
-        self.body.size()
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let this = self.project();
-        let late = &mut this.late.0;
-        if let Late::Idle | Late::Pending(_) = late {
-            match this.body.poll_next(cx) {
-                Poll::Ready(None) => {}
-                Poll::Ready(Some(chunk)) => return Poll::Ready(Some(chunk.map_err(Into::into))),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        // The stream has ended. A late commit saves now, before the response counts as
-        // complete, so a keep-alive client cannot race its next request against the save.
-        if let Late::Pending(_) = late {
-            if let Late::Pending(session) = std::mem::replace(late, Late::Idle) {
-                *late = Late::Saving(Box::pin(late_commit(session)));
-            }
-        }
-        if let Late::Saving(fut) = late {
-            let result = std::task::ready!(fut.as_mut().poll(cx));
-            *late = Late::Idle;
-            if let Err(err) = result {
-                // Fail the body: the client sees a broken response, never a false success.
-                return Poll::Ready(Some(Err(err.into())));
-            }
-        }
-        Poll::Ready(None)
-    }
-
-    fn try_into_bytes(self) -> Result<Bytes, Self> {
-        if !matches!(self.late.0, Late::Idle) {
-            return Err(self);
-        }
-        let SessionBody { body, late } = self;
-        body.try_into_bytes()
-            .map_err(|body| SessionBody { body, late })
     }
 }

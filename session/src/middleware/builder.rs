@@ -1,0 +1,147 @@
+//! [`SessionMiddlewareBuilder`]: the one place where defaults live, and where the settings are
+//! checked before any request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::HttpResponse;
+
+use super::SessionMiddleware;
+use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::codec::Codec;
+use crate::config::{Config, Ctx, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
+use crate::error::{ConfigError, ErrorRenderer, SessionError};
+use crate::state::IdCarrier;
+use crate::store::SessionStore;
+
+/// Builds a [`SessionMiddleware`]; from [`SessionMiddleware::builder`].
+///
+/// Every setting has a default; `build()` checks the combination (cookie prefix rules, timeouts)
+/// and fails before the server starts, never at the first request.
+#[must_use]
+pub struct SessionMiddlewareBuilder<S> {
+    store: S,
+    state: IdCarrier,
+    idle: Duration,
+    absolute: Option<Duration>,
+    refresh_step: Option<Duration>,
+    clock: SharedClock,
+    codec: Codec,
+    error_response: Option<ErrorRenderer>,
+}
+
+impl<S: SessionStore> SessionMiddlewareBuilder<S> {
+    pub(crate) fn new(store: S) -> Self {
+        SessionMiddlewareBuilder {
+            store,
+            state: IdCarrier::default(),
+            idle: DEFAULT_IDLE_TIMEOUT,
+            absolute: Some(DEFAULT_ABSOLUTE_TIMEOUT),
+            refresh_step: None,
+            clock: Arc::new(SystemClock),
+            codec: Codec::default(),
+            error_response: None,
+        }
+    }
+
+    /// Where the id travels: [`CookieState`](crate::state::CookieState) (default, cookie `id`),
+    /// [`HeaderState`](crate::state::HeaderState) or [`QueryState`](crate::state::QueryState).
+    pub fn state(mut self, state: impl Into<IdCarrier>) -> Self {
+        self.state = state.into();
+        self
+    }
+
+    /// A session unused this long ends (sliding, enforced server-side). Default: 24 hours.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// A session ends this long after it was created, however busy. Default: 7 days.
+    pub fn absolute_timeout(mut self, absolute: Duration) -> Self {
+        self.absolute = Some(absolute);
+        self
+    }
+
+    /// No absolute timeout: only the idle timeout ends a session.
+    pub fn no_absolute_timeout(mut self) -> Self {
+        self.absolute = None;
+        self
+    }
+
+    /// An unchanged session's expiry is pushed forward (one store "touch") only when it would
+    /// move by more than this. Default: a tenth of the idle timeout.
+    pub fn refresh_step(mut self, step: Duration) -> Self {
+        self.refresh_step = Some(step);
+        self
+    }
+
+    /// The clock behind every timeout. Default: the system clock; tests use
+    /// [`ManualClock`](crate::clock::ManualClock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The format of session values. Default: JSON.
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// The response sent when the session layer fails (store down: 503 `session store
+    /// unavailable` by default). The error is logged before this runs.
+    pub fn error_response(
+        mut self,
+        render: impl Fn(&SessionError) -> HttpResponse + Send + Sync + 'static,
+    ) -> Self {
+        self.error_response = Some(Arc::new(render));
+        self
+    }
+
+    /// Checks the settings and builds the middleware.
+    pub fn try_build(self) -> Result<SessionMiddleware, ConfigError> {
+        self.state.validate()?;
+        if self.idle.as_secs() == 0 {
+            return Err(ConfigError(
+                "idle_timeout must be at least one second".into(),
+            ));
+        }
+        if self.absolute.is_some_and(|a| a.as_secs() == 0) {
+            return Err(ConfigError(
+                "absolute_timeout must be at least one second".into(),
+            ));
+        }
+        let idle = self.idle.as_secs();
+        let refresh_step = self
+            .refresh_step
+            .map_or(idle / 10, |s| s.as_secs())
+            .min(idle);
+        let process_local = (&self.store as &dyn std::any::Any)
+            .downcast_ref::<crate::store::MemoryStore>()
+            .map(crate::store::MemoryStore::instance);
+        Ok(SessionMiddleware::from_ctx(Ctx {
+            process_local,
+            store: Box::new(self.store),
+            config: Config {
+                state: self.state,
+                idle,
+                absolute: self.absolute.map(|a| a.as_secs()),
+                refresh_step,
+                clock: self.clock,
+                codec: self.codec,
+                error_response: self.error_response,
+            },
+        }))
+    }
+
+    /// Checks the settings and builds the middleware.
+    ///
+    /// # Panics
+    /// On a misconfiguration (for example a `__Host-` cookie with a domain), with a message that
+    /// says what is wrong. This happens while the app is being built, before any request; use
+    /// [`try_build`](Self::try_build) to handle it yourself.
+    pub fn build(self) -> SessionMiddleware {
+        self.try_build().unwrap_or_else(|e| panic!("{e}"))
+    }
+}
