@@ -277,3 +277,32 @@ async fn a_typed_extractor_loads_only_its_key() {
     assert_eq!(res.body, "2 Some(\"x\") 52");
     assert_eq!(monitor.take()[..2], ["HMGET", "EVALSHA"]);
 }
+
+/// Inside Redis, an update is two commands (the expiry, which also checks that the session
+/// still exists, and one HSET), a touch two, a new session two.
+#[actix_web::test]
+async fn saves_run_few_commands_inside_redis() {
+    let server = RedisServer::spawn();
+    let monitor = server.monitor();
+    let store = store_on(&server);
+    let clock = ManualClock::new();
+    let app = suite_app!(store.clone(), &clock);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    send(&app, get("/incr", Some(&id))).await; // scripts loaded, connection warm
+    monitor.reset();
+    send(&app, get("/incr", None)).await;
+    assert_eq!(monitor.take_script_commands(), ["HSET", "EXPIREAT"], "new");
+    send(&app, get("/incr", Some(&id))).await;
+    assert_eq!(
+        monitor.take_script_commands(),
+        ["EXPIREAT", "HSET"],
+        "update"
+    );
+    clock.advance(conformance::IDLE / 5);
+    send(&app, get("/read", Some(&id))).await;
+    assert_eq!(
+        monitor.take_script_commands(),
+        ["EXPIREAT", "HSET"],
+        "touch"
+    );
+}

@@ -256,6 +256,19 @@ impl Monitor {
         seen
     }
 
+    /// The commands that scripts ran since the last `reset` (MONITOR's `lua` lines).
+    pub fn take_script_commands(&self) -> Vec<String> {
+        self.sync();
+        let mut lines = self.lines.lock().unwrap();
+        let seen = lines
+            .iter()
+            .filter(|l| l.contains(" lua]"))
+            .filter_map(|l| l.split('"').nth(1).map(str::to_uppercase))
+            .collect();
+        lines.clear();
+        seen
+    }
+
     /// Sends a marker and waits until the monitor has printed it: every earlier command is in.
     fn sync(&self) {
         let mut seq = self.seq.lock().unwrap();

@@ -43,10 +43,13 @@ static SAVE: Lua = Lua::new(SAVE_SCRIPT);
 static TOUCH: Lua = Lua::new(TOUCH_SCRIPT);
 
 /// ARGV: created?, replace_all?, expires_at, n_removed, removed fields.., field, value, ..
-/// One `HDEL` and one `HSET` for all the fields (in chunks that Lua's `unpack` can take).
+///
+/// An update sets the expiry first: `EXPIREAT` on a key that is gone does nothing and answers
+/// 0, which is the check that the session still exists (no resurrection) in the same call. Then
+/// one `HDEL` and one `HSET` for all the fields (in chunks that Lua's `unpack` can take). A new
+/// session (a new id: 192 random bits, never in use) is written, then given its expiry.
 const SAVE_SCRIPT: &str = r"
 local key = KEYS[1]
-if ARGV[1] == '0' and redis.call('EXISTS', key) == 0 then return 0 end
 local function each(command, from, to)
   while from <= to do
     local last = math.min(from + 3999, to)
@@ -55,21 +58,27 @@ local function each(command, from, to)
   end
 end
 local n = tonumber(ARGV[4])
-if ARGV[2] == '1' then
-  redis.call('DEL', key)
+if ARGV[1] == '0' then
+  if redis.call('EXPIREAT', key, ARGV[3]) == 0 then return 0 end
+  if ARGV[2] == '1' then
+    redis.call('DEL', key)
+  else
+    each('HDEL', 5, 4 + n)
+  end
+  each('HSET', 5 + n, #ARGV)
+  if ARGV[2] == '1' then redis.call('EXPIREAT', key, ARGV[3]) end
 else
-  each('HDEL', 5, 4 + n)
+  -- A new id: 192 random bits, never in use.
+  each('HSET', 5 + n, #ARGV)
+  redis.call('EXPIREAT', key, ARGV[3])
 end
-each('HSET', 5 + n, #ARGV)
-redis.call('EXPIREAT', key, ARGV[3])
 return 1
 ";
 
 /// ARGV: expires_at
 const TOUCH_SCRIPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXPIREAT', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'm:e', ARGV[1])
-redis.call('EXPIREAT', KEYS[1], ARGV[1])
 return 1
 ";
 
