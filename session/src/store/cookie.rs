@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -508,8 +508,104 @@ impl From<CookieDecodeError> for OpenFailure {
     }
 }
 
+/// Up to this many sealed bytes (a cookie of about 1.3 KiB: every typical session) are sealed
+/// and opened in a stack buffer; larger ones on the heap.
+const STACK: usize = 1024;
+/// Up to this many context bytes on the stack (a name of some 40 bytes, with a binding).
+const CONTEXT_STACK: usize = 128;
+/// The AES-GCM tag.
+const AEAD_TAG: usize = 16;
+
+/// `len` zeroed bytes, on the stack when they fit in `N`, else on the heap: the seal and the
+/// open work in one buffer, in place, without allocating for typical sessions.
+enum Scratch<const N: usize> {
+    Stack([u8; N], usize),
+    Heap(Vec<u8>),
+}
+
+impl<const N: usize> Scratch<N> {
+    fn zeroed(len: usize) -> Self {
+        if len <= N {
+            Scratch::Stack([0; N], len)
+        } else {
+            Scratch::Heap(vec![0; len])
+        }
+    }
+}
+
+impl<const N: usize> std::ops::Deref for Scratch<N> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Scratch::Stack(bytes, len) => &bytes[..*len],
+            Scratch::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl<const N: usize> std::ops::DerefMut for Scratch<N> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Scratch::Stack(bytes, len) => &mut bytes[..*len],
+            Scratch::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl<const N: usize> PartialEq for Scratch<N> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for Scratch<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Writes into a slice from the front; each `put` must fit (the caller sized the slice).
+struct Writer<'a>(&'a mut [u8]);
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let (head, rest) = std::mem::take(&mut self.0).split_at_mut(bytes.len());
+        head.copy_from_slice(bytes);
+        self.0 = rest;
+    }
+}
+
+/// The session's values as the plaintext carries them: straight from the record, or the bytes
+/// a custom serializer (or the compressor) made.
+enum Body {
+    Bytes(Vec<u8>),
+}
+
+impl Body {
+    fn len(&self) -> usize {
+        match self {
+            Body::Bytes(bytes) => bytes.len(),
+        }
+    }
+
+    fn write(&self, out: &mut Writer<'_>) {
+        match self {
+            Body::Bytes(bytes) => out.put(bytes),
+        }
+    }
+}
+
 impl Inner {
-    fn plaintext(&self, id: &SessionId, record: &Record) -> Result<Vec<u8>, SealFailure> {
+    /// Bytes before the plaintext (the nonce) and after it (the MAC or the AEAD tag).
+    fn envelope(&self) -> (usize, usize) {
+        match self.mode {
+            Mode::Signed => (0, TAG),
+            Mode::Encrypted => (NONCE, AEAD_TAG),
+        }
+    }
+
+    /// The body and its flags (compressed or not).
+    fn body(&self, record: &Record) -> Result<(u8, Body), SealFailure> {
         // The serializer's public signature keeps owned bytes; a cookie holds a few small values.
         let data: HashMap<String, Vec<u8>> = record
             .data
@@ -517,32 +613,44 @@ impl Inner {
             .map(|(k, v)| (k.clone(), v.to_vec()))
             .collect();
         let body = (self.serialize)(&data).map_err(SealFailure::Serialize)?;
-        let (flags, body) = match self.compress {
-            true => {
-                let packed = miniz_oxide::deflate::compress_to_vec(&body, 6);
-                if packed.len() < body.len() {
-                    (FLAG_DEFLATE, packed)
-                } else {
-                    (0, body)
-                }
+        if self.compress {
+            let packed = miniz_oxide::deflate::compress_to_vec(&body, 6);
+            if packed.len() < body.len() {
+                return Ok((FLAG_DEFLATE, Body::Bytes(packed)));
             }
-            false => (0, body),
-        };
-        let mut out = Vec::with_capacity(HEADER + body.len() + TAG + NONCE);
-        out.push(VERSION);
-        out.push(flags);
-        out.extend_from_slice(&record.meta.created_at.to_be_bytes());
-        out.extend_from_slice(&record.meta.expires_at.to_be_bytes());
-        out.extend_from_slice(id.as_str().as_bytes());
-        out.extend_from_slice(&body);
-        Ok(out)
+        }
+        Ok((0, Body::Bytes(body)))
+    }
+
+    /// The sealed value of `record` under `id`, for `ctx`: the header and the body written
+    /// into one buffer between room for the nonce and the tag, sealed in place, then encoded.
+    fn seal_record(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        ctx: &SealContext<'_>,
+    ) -> Result<String, SealFailure> {
+        let (flags, body) = self.body(record)?;
+        let (front, back) = self.envelope();
+        let mut buf = Scratch::<STACK>::zeroed(front + HEADER + body.len() + back);
+        {
+            let len = buf.len();
+            let mut out = Writer(&mut buf[front..len - back]);
+            out.put(&[VERSION, flags]);
+            out.put(&record.meta.created_at.to_be_bytes());
+            out.put(&record.meta.expires_at.to_be_bytes());
+            out.put(id.as_str().as_bytes());
+            body.write(&mut out);
+        }
+        self.seal_in_place(&mut buf, ctx)?;
+        Ok(URL_SAFE_NO_PAD.encode(&*buf))
     }
 
     /// What the seal authenticates besides the plaintext (the MAC input before it, or the AEAD's
     /// associated data): the mode's label, the purpose, the name the value travels under and,
     /// when the store binds to the client, the binding. Every variable part is length-prefixed,
     /// so no two contexts give the same bytes.
-    fn context(&self, ctx: &SealContext<'_>) -> Vec<u8> {
+    fn context(&self, ctx: &SealContext<'_>) -> Scratch<CONTEXT_STACK> {
         let label = match self.mode {
             Mode::Signed => SIGN_LABEL,
             Mode::Encrypted => SEAL_LABEL,
@@ -552,97 +660,93 @@ impl Inner {
             .binder
             .as_ref()
             .map(|_| ctx.binding().unwrap_or_default());
-        let mut out = Vec::with_capacity(label.len() + PURPOSE.len() + name.len() + 64);
+        let len = 3 * 8
+            + label.len()
+            + PURPOSE.len()
+            + name.len()
+            + 1
+            + binding.map_or(0, |b| 8 + b.len());
+        let mut context = Scratch::zeroed(len);
+        let mut out = Writer(&mut context);
         let mut part = |bytes: &[u8]| {
-            out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-            out.extend_from_slice(bytes);
+            out.put(&(bytes.len() as u64).to_be_bytes());
+            out.put(bytes);
         };
         part(label);
         part(PURPOSE);
         part(name);
         match binding {
-            None => out.push(0),
+            None => out.put(&[0]),
             Some(binding) => {
-                out.push(1);
-                out.extend_from_slice(&(binding.len() as u64).to_be_bytes());
-                out.extend_from_slice(binding);
+                out.put(&[1]);
+                out.put(&(binding.len() as u64).to_be_bytes());
+                out.put(binding);
             }
         }
-        out
+        context
     }
 
-    fn seal(&self, mut plaintext: Vec<u8>, ctx: &SealContext<'_>) -> Result<String, SealFailure> {
+    /// Seals the plaintext that `buf` holds between the room for the nonce and for the tag
+    /// ([`envelope`](Self::envelope)), with the current key.
+    fn seal_in_place(&self, buf: &mut [u8], ctx: &SealContext<'_>) -> Result<(), SealFailure> {
         let context = self.context(ctx);
+        let (front, back) = self.envelope();
+        let (head, tag) = buf.split_at_mut(buf.len() - back);
+        let (nonce, plaintext) = head.split_at_mut(front);
         match self.mode {
             Mode::Signed => {
                 let mut mac = self.macs[0].clone();
                 mac.update(&context);
-                mac.update(&plaintext);
-                plaintext.extend_from_slice(&mac.finalize().into_bytes());
-                Ok(URL_SAFE_NO_PAD.encode(&plaintext))
+                mac.update(plaintext);
+                tag.copy_from_slice(&mac.finalize().into_bytes());
             }
             Mode::Encrypted => {
                 // A user-space CSPRNG (ChaCha, seeded and reseeded from the OS): a random 96-bit
                 // nonce per seal without a system call each time.
-                let mut nonce = [0u8; NONCE];
-                rand::RngCore::try_fill_bytes(&mut rand::thread_rng(), &mut nonce)
+                rand::RngCore::try_fill_bytes(&mut rand::thread_rng(), nonce)
                     .map_err(SealFailure::Random)?;
                 let sealed = self.ciphers[0]
-                    .encrypt(
-                        Nonce::from_slice(&nonce),
-                        Payload {
-                            msg: &plaintext,
-                            aad: &context,
-                        },
-                    )
+                    .encrypt_in_place_detached(Nonce::from_slice(nonce), &context, plaintext)
                     .map_err(|_| SealFailure::Encrypt)?;
-                let mut out = Vec::with_capacity(NONCE + sealed.len());
-                out.extend_from_slice(&nonce);
-                out.extend_from_slice(&sealed);
-                Ok(URL_SAFE_NO_PAD.encode(&out))
+                tag.copy_from_slice(&sealed);
             }
         }
+        Ok(())
     }
 
-    /// Verifies or decrypts with each key in turn; the plaintext of the first that works.
-    fn open(&self, value: &str, ctx: &SealContext<'_>) -> Result<Vec<u8>, CookieDecodeError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(value)
-            .map_err(|_| CookieDecodeError::Malformed)?;
-        match self.mode {
-            Mode::Signed => {
-                if bytes.len() < HEADER + TAG {
-                    return Err(CookieDecodeError::Malformed);
-                }
-                let (plaintext, tag) = bytes.split_at(bytes.len() - TAG);
-                let context = self.context(ctx);
-                for mac in &self.macs {
-                    let mut mac = mac.clone();
-                    mac.update(&context);
-                    mac.update(plaintext);
-                    if mac.verify_slice(tag).is_ok() {
-                        return Ok(plaintext.to_vec());
-                    }
-                }
-                Err(CookieDecodeError::Unverified)
-            }
+    /// Verifies or decrypts `raw` in place with each key in turn; the plaintext of the first
+    /// that works (a failed AES-GCM tag check leaves the bytes as they were).
+    fn open_in_place<'b>(
+        &self,
+        raw: &'b mut [u8],
+        ctx: &SealContext<'_>,
+    ) -> Result<&'b [u8], CookieDecodeError> {
+        let (front, back) = self.envelope();
+        if raw.len() < front + HEADER + back {
+            return Err(CookieDecodeError::Malformed);
+        }
+        let context = self.context(ctx);
+        let (head, tag) = raw.split_at_mut(raw.len() - back);
+        let (nonce, plaintext) = head.split_at_mut(front);
+        let opened = match self.mode {
+            Mode::Signed => self.macs.iter().any(|mac| {
+                let mut mac = mac.clone();
+                mac.update(&context);
+                mac.update(plaintext);
+                mac.verify_slice(tag).is_ok()
+            }),
             Mode::Encrypted => {
-                if bytes.len() < NONCE + HEADER + 16 {
-                    return Err(CookieDecodeError::Malformed);
-                }
-                let (nonce, sealed) = bytes.split_at(NONCE);
-                let context = self.context(ctx);
-                for cipher in &self.ciphers {
-                    let payload = Payload {
-                        msg: sealed,
-                        aad: &context,
-                    };
-                    if let Ok(plaintext) = cipher.decrypt(Nonce::from_slice(nonce), payload) {
-                        return Ok(plaintext);
-                    }
-                }
-                Err(CookieDecodeError::Unverified)
+                let (nonce, tag) = (Nonce::from_slice(nonce), aes_gcm::Tag::from_slice(tag));
+                self.ciphers.iter().any(|cipher| {
+                    cipher
+                        .decrypt_in_place_detached(nonce, &context, plaintext, tag)
+                        .is_ok()
+                })
             }
+        };
+        match opened {
+            true => Ok(plaintext),
+            false => Err(CookieDecodeError::Unverified),
         }
     }
 
@@ -651,7 +755,16 @@ impl Inner {
         value: &str,
         ctx: &SealContext<'_>,
     ) -> Result<(SessionId, Record), OpenFailure> {
-        let plaintext = self.open(value, ctx)?;
+        let mut buf = Scratch::<STACK>::zeroed(base64::decoded_len_estimate(value.len()));
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(value, &mut buf)
+            .map_err(|_| CookieDecodeError::Malformed)?;
+        let plaintext = self.open_in_place(&mut buf[..len], ctx)?;
+        self.parse(plaintext)
+    }
+
+    /// The session in an opened plaintext.
+    fn parse(&self, plaintext: &[u8]) -> Result<(SessionId, Record), OpenFailure> {
         if plaintext.len() < HEADER || plaintext[0] != VERSION {
             return Err(CookieDecodeError::Format.into());
         }
@@ -756,10 +869,7 @@ impl SessionStore for CookieStore {
         record: &Record,
         ctx: &SealContext<'_>,
     ) -> Result<ClientValue, SessionError> {
-        let sealed = self
-            .inner
-            .plaintext(id, record)
-            .and_then(|p| self.inner.seal(p, ctx));
+        let sealed = self.inner.seal_record(id, record, ctx);
         match sealed {
             Ok(value) => Ok(ClientValue::Sealed(value)),
             Err(failure) => {
@@ -790,6 +900,22 @@ impl SessionStore for CookieStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aes_gcm::aead::{Aead, Payload};
+
+    /// The plaintext inside `value` (which must open).
+    fn plaintext_of(store: &CookieStore, value: &str, ctx: &SealContext<'_>) -> Vec<u8> {
+        let mut raw = URL_SAFE_NO_PAD.decode(value).unwrap();
+        store.inner.open_in_place(&mut raw, ctx).unwrap().to_vec()
+    }
+
+    /// `plaintext` sealed as it is.
+    fn seal_plaintext(store: &CookieStore, plaintext: &[u8], ctx: &SealContext<'_>) -> String {
+        let (front, back) = store.inner.envelope();
+        let mut buf = vec![0; front + plaintext.len() + back];
+        buf[front..front + plaintext.len()].copy_from_slice(plaintext);
+        store.inner.seal_in_place(&mut buf, ctx).unwrap();
+        URL_SAFE_NO_PAD.encode(buf)
+    }
 
     fn record() -> Record {
         let mut data = HashMap::new();
@@ -936,10 +1062,11 @@ mod tests {
     #[test]
     fn an_encrypted_cookie_flagged_as_compressed_is_refused() {
         let store = CookieStore::encrypted([7u8; 32]).build().unwrap();
-        let id = SessionId::generate();
-        let mut plaintext = store.inner.plaintext(&id, &record()).unwrap();
+        let (_, value) = sealed(&store, &CTX);
+        let mut plaintext = plaintext_of(&store, &value, &CTX);
+        assert!(store.inner.parse(&plaintext).is_ok());
         plaintext[1] = FLAG_DEFLATE;
-        let value = store.inner.seal(plaintext, &CTX).unwrap();
+        let value = seal_plaintext(&store, &plaintext, &CTX);
         assert!(matches!(
             store.inner.unseal(&value, &CTX),
             Err(OpenFailure {
