@@ -23,20 +23,24 @@ pub const MIN_KEY_LEN: usize = 32;
 /// Largest decompressed payload accepted (a defence against compression bombs).
 const MAX_PLAINTEXT: usize = 64 * 1024;
 
-/// Format version, the first byte of the plaintext. Version 1 (before the name binding and the
-/// crate's own key derivation) no longer opens: such a cookie gives a fresh session.
-const VERSION: u8 = 2;
+/// Format version, the first byte of the plaintext and of the context. Versions 1 (before the
+/// name binding and the crate's own key derivation) and 2 (a JSON body, a longer context) no
+/// longer open: such a cookie gives a fresh session.
+const VERSION: u8 = 3;
 const FLAG_DEFLATE: u8 = 1;
 const HEADER: usize = 2 + 8 + 8 + ID_LEN;
 const TAG: usize = 32;
 const NONCE: usize = 12;
-/// First part of the MAC input (signed) / the AAD (encrypted): crate, format version, mode.
-const SIGN_LABEL: &[u8] = b"actix-typed-session/v2/signed";
-const SEAL_LABEL: &[u8] = b"actix-typed-session/v2/encrypted";
-/// What the sealed value is: a whole session record, for the middleware's client value.
-const PURPOSE: &[u8] = b"session-record";
+/// First part of the MAC input (signed) / the AAD (encrypted): the format version, the mode
+/// (`S`igned, `E`ncrypted) and the purpose (`R`: a whole session record, for the middleware's
+/// client value). Three bytes, so that the context of a name of up to 11 bytes fits in one
+/// AES-GCM block (each block of associated data costs a GHASH multiplication on every seal and
+/// open); the crate is bound by the keys themselves (their HKDF `info`, below).
+const SIGN_LABEL: &[u8] = &[VERSION, b'S', b'R'];
+const SEAL_LABEL: &[u8] = &[VERSION, b'E', b'R'];
 /// HKDF-SHA256 `info` of each derived key: this crate's own, so that the keys differ from the
-/// ones `cookie::Key::derive_from` (or any other use) derives from the same secret.
+/// ones `cookie::Key::derive_from` (or any other use) derives from the same secret. (Unchanged
+/// since format version 2: the keys are the same, the context and the layout are not.)
 const HKDF_SIGNING: &[u8] = b"actix-typed-session/v2 CookieStore HMAC-SHA256 signing key";
 const HKDF_ENCRYPTION: &[u8] = b"actix-typed-session/v2 CookieStore AES-256-GCM encryption key";
 
@@ -44,8 +48,11 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Turns a session's values into bytes and back, for [`CookieStore`].
 ///
-/// Values arrive already encoded by the middleware's codec (JSON by default). The default,
-/// [`JsonSerializer`], writes them as one JSON object.
+/// Values arrive already encoded by the middleware's codec (JSON by default). Without a
+/// serializer, the store writes them in its own compact layout (each key and value as it is,
+/// after its length), which works with every codec and is the fastest to seal and open;
+/// [`JsonSerializer`] writes them as one JSON object (readable, JSON values only), and
+/// [`BinarySerializer`] in fixed-width lengths.
 pub trait CookieSerializer: Send + Sync + 'static {
     /// The session's values as bytes.
     ///
@@ -60,7 +67,8 @@ pub trait CookieSerializer: Send + Sync + 'static {
     fn deserialize(&self, bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>, BoxError>;
 }
 
-/// The default serializer: `{"key": <value>, ..}`, each value embedded as the JSON it already is.
+/// `{"key": <value>, ..}`, each value embedded as the JSON it already is (values must be JSON:
+/// the middleware's default codec).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonSerializer;
 
@@ -83,9 +91,9 @@ impl CookieSerializer for JsonSerializer {
     }
 }
 
-/// A compact, codec-independent serializer: each entry as a 2-byte key length, the key, a
-/// 4-byte value length and the value (big-endian). Use it when the middleware's
-/// [`Codec`](crate::codec::Codec) is not JSON.
+/// A codec-independent serializer: each entry as a 2-byte key length, the key, a 4-byte value
+/// length and the value (big-endian). The store's own default layout is as codec-independent
+/// and shorter; this one is for code that reads or writes the payload itself.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BinarySerializer;
 
@@ -200,10 +208,14 @@ enum Mode {
 /// Anything that does not open (tampered, truncated, wrong key, other name, expired, junk)
 /// gives a fresh session and a `tracing` event, never an error response.
 ///
-/// Upgrading: this is format version 2. Cookies sealed by earlier versions (no name binding,
-/// keys from the `cookie` crate's derivation) do not verify: each such visitor simply starts a
-/// fresh session (and [`on_decode_error`](CookieStoreBuilder::on_decode_error) sees
-/// [`CookieDecodeError::Unverified`] once).
+/// Upgrading: this is format version 3. Cookies sealed by earlier versions (1: no name binding,
+/// keys from the `cookie` crate's derivation; 2: a JSON body and a longer context) do not
+/// verify: each such visitor simply starts a fresh session (and
+/// [`on_decode_error`](CookieStoreBuilder::on_decode_error) sees
+/// [`CookieDecodeError::Unverified`] once). Without a [`serializer`](CookieStoreBuilder::serializer)
+/// the values travel in the store's own compact layout, whatever the middleware's codec; an
+/// app that wants the version 2 body back (JSON, readable in a signed cookie) sets
+/// `.serializer(JsonSerializer)`.
 ///
 /// Size: a browser keeps at most about 4 KiB per cookie. A session that would not fit is never
 /// sent truncated: the middleware answers with [`SessionError::CookieTooLarge`] (500 by default)
@@ -238,12 +250,19 @@ struct Inner {
     /// Current key first.
     macs: Vec<HmacSha256>,
     ciphers: Vec<Aes256Gcm>,
-    serialize: Arc<SerializeFn>,
-    deserialize: Arc<DeserializeFn>,
+    /// `None`: the built-in layout ([`write_entries`], [`parse_entries`]), straight from and
+    /// into the record.
+    custom: Option<Custom>,
     compress: bool,
     on_decode_error: Option<Arc<DecodeHook>>,
     on_encode_error: Option<Arc<EncodeHook>>,
     binder: Option<Arc<Binder>>,
+}
+
+/// A serializer the application chose (an object, functions, or both).
+struct Custom {
+    serialize: Arc<SerializeFn>,
+    deserialize: Arc<DeserializeFn>,
 }
 
 /// Configures a [`CookieStore`]; from [`CookieStore::signed`] or [`CookieStore::encrypted`].
@@ -252,7 +271,7 @@ pub struct CookieStoreBuilder {
     mode: Mode,
     key: Vec<u8>,
     fallback: Vec<Vec<u8>>,
-    serializer: Arc<dyn CookieSerializer>,
+    serializer: Option<Arc<dyn CookieSerializer>>,
     serialize: Option<Arc<SerializeFn>>,
     deserialize: Option<Arc<DeserializeFn>>,
     compress: bool,
@@ -279,7 +298,7 @@ impl CookieStoreBuilder {
             mode,
             key: key.to_vec(),
             fallback: Vec::new(),
-            serializer: Arc::new(JsonSerializer),
+            serializer: None,
             serialize: None,
             deserialize: None,
             compress: false,
@@ -295,9 +314,11 @@ impl CookieStoreBuilder {
         self
     }
 
-    /// The serializer object (SerializedCookie's `serializer`). Default: [`JsonSerializer`].
+    /// The serializer object (SerializedCookie's `serializer`), for example [`JsonSerializer`].
+    /// Default: none, the store's own compact layout (see [`CookieSerializer`]); a function
+    /// given without an object pairs with that layout.
     pub fn serializer(mut self, serializer: impl CookieSerializer) -> Self {
-        self.serializer = Arc::new(serializer);
+        self.serializer = Some(Arc::new(serializer));
         self
     }
 
@@ -429,21 +450,28 @@ impl CookieStoreBuilder {
                     .collect(),
             ),
         };
-        let object = self.serializer;
-        let serialize = self.serialize.unwrap_or_else(|| {
-            let object = object.clone();
-            Arc::new(move |data: &HashMap<String, Vec<u8>>| object.serialize(data))
-        });
-        let deserialize = self
-            .deserialize
-            .unwrap_or_else(|| Arc::new(move |bytes: &[u8]| object.deserialize(bytes)));
+        let custom = match (self.serializer, self.serialize, self.deserialize) {
+            (None, None, None) => None,
+            (object, serialize, deserialize) => {
+                let object = object.unwrap_or_else(|| Arc::new(Entries));
+                let serialize = serialize.unwrap_or_else(|| {
+                    let object = object.clone();
+                    Arc::new(move |data: &HashMap<String, Vec<u8>>| object.serialize(data))
+                });
+                let deserialize = deserialize
+                    .unwrap_or_else(|| Arc::new(move |bytes: &[u8]| object.deserialize(bytes)));
+                Some(Custom {
+                    serialize,
+                    deserialize,
+                })
+            }
+        };
         Ok(CookieStore {
             inner: Arc::new(Inner {
                 mode: self.mode,
                 macs,
                 ciphers,
-                serialize,
-                deserialize,
+                custom,
                 compress: self.compress,
                 on_decode_error: self.on_decode_error,
                 on_encode_error: self.on_encode_error,
@@ -575,21 +603,142 @@ impl Writer<'_> {
     }
 }
 
-/// The session's values as the plaintext carries them: straight from the record, or the bytes
-/// a custom serializer (or the compressor) made.
-enum Body {
+impl Writer<'_> {
+    fn put_varint(&mut self, mut n: usize) {
+        let mut bytes = [0u8; 10];
+        let mut len = 0;
+        while n >= 0x80 {
+            bytes[len] = (n as u8 & 0x7f) | 0x80;
+            n >>= 7;
+            len += 1;
+        }
+        bytes[len] = n as u8;
+        self.put(&bytes[..=len]);
+    }
+}
+
+/// Bytes of `n` as an unsigned LEB128 varint (7 bits a byte, low bits first).
+fn varint_len(n: usize) -> usize {
+    (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
+}
+
+/// Reads an unsigned LEB128 varint in its shortest form off the front of `bytes`.
+fn take_varint(bytes: &mut &[u8]) -> Option<usize> {
+    let mut n: u64 = 0;
+    for i in 0..10 {
+        let (&byte, rest) = bytes.split_first()?;
+        *bytes = rest;
+        let low = u64::from(byte & 0x7f);
+        if i == 9 && low > 1 {
+            return None; // past 64 bits
+        }
+        n |= low << (7 * i);
+        if byte & 0x80 == 0 {
+            if byte == 0 && i > 0 {
+                return None; // not the shortest form
+            }
+            return usize::try_from(n).ok();
+        }
+    }
+    None
+}
+
+/// Reads a varint length and that many bytes off the front of `bytes`.
+fn take_part<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = take_varint(bytes)?;
+    if bytes.len() < len {
+        return None;
+    }
+    let (part, rest) = bytes.split_at(len);
+    *bytes = rest;
+    Some(part)
+}
+
+/// Length of the built-in layout of `data`: the number of entries, then each key and each value
+/// after its length, all lengths LEB128 varints. Values are embedded as the codec made them.
+fn entries_len<V: AsRef<[u8]>>(data: &HashMap<String, V>) -> usize {
+    data.iter()
+        .fold(varint_len(data.len()), |len, (key, value)| {
+            let value = value.as_ref();
+            len + varint_len(key.len()) + key.len() + varint_len(value.len()) + value.len()
+        })
+}
+
+/// Writes the built-in layout of `data` ([`entries_len`] bytes).
+fn write_entries<V: AsRef<[u8]>>(data: &HashMap<String, V>, out: &mut Writer<'_>) {
+    out.put_varint(data.len());
+    for (key, value) in data {
+        let value = value.as_ref();
+        out.put_varint(key.len());
+        out.put(key.as_bytes());
+        out.put_varint(value.len());
+        out.put(value);
+    }
+}
+
+/// Reads the built-in layout; `value` makes each value from its bytes in `body` (a copy today;
+/// a slice of a shared buffer would do as well). Refuses a truncated or trailing payload, a
+/// key that is not UTF-8 and a repeated key.
+fn parse_entries<V>(
+    mut body: &[u8],
+    mut value: impl FnMut(&[u8]) -> V,
+) -> Result<HashMap<String, V>, BoxError> {
+    let malformed = || BoxError::from("malformed session payload");
+    let count = take_varint(&mut body).ok_or_else(malformed)?;
+    // Each entry takes at least two bytes: reserve no more than the payload can hold.
+    let mut data = HashMap::with_capacity(count.min(body.len() / 2));
+    for _ in 0..count {
+        let key = std::str::from_utf8(take_part(&mut body).ok_or_else(malformed)?)?;
+        let bytes = take_part(&mut body).ok_or_else(malformed)?;
+        if data.insert(key.to_owned(), value(bytes)).is_some() {
+            return Err("repeated key in session payload".into());
+        }
+    }
+    if !body.is_empty() {
+        return Err(malformed());
+    }
+    Ok(data)
+}
+
+/// The built-in layout as a serializer object, for a function given without one (and for the
+/// compressor's input).
+struct Entries;
+
+/// The built-in layout of `data`, as a `Vec`.
+fn entries_to_vec<V: AsRef<[u8]>>(data: &HashMap<String, V>) -> Vec<u8> {
+    let mut out = vec![0; entries_len(data)];
+    write_entries(data, &mut Writer(&mut out));
+    out
+}
+
+impl CookieSerializer for Entries {
+    fn serialize(&self, data: &HashMap<String, Vec<u8>>) -> Result<Vec<u8>, BoxError> {
+        Ok(entries_to_vec(data))
+    }
+
+    fn deserialize(&self, bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>, BoxError> {
+        parse_entries(bytes, <[u8]>::to_vec)
+    }
+}
+
+/// The session's values as the plaintext carries them: straight from the record (the built-in
+/// layout), or the bytes a custom serializer (or the compressor) made.
+enum Body<'a> {
+    Entries(&'a HashMap<String, Bytes>, usize),
     Bytes(Vec<u8>),
 }
 
-impl Body {
+impl Body<'_> {
     fn len(&self) -> usize {
         match self {
+            Body::Entries(_, len) => *len,
             Body::Bytes(bytes) => bytes.len(),
         }
     }
 
     fn write(&self, out: &mut Writer<'_>) {
         match self {
+            Body::Entries(data, _) => write_entries(data, out),
             Body::Bytes(bytes) => out.put(bytes),
         }
     }
@@ -605,14 +754,24 @@ impl Inner {
     }
 
     /// The body and its flags (compressed or not).
-    fn body(&self, record: &Record) -> Result<(u8, Body), SealFailure> {
-        // The serializer's public signature keeps owned bytes; a cookie holds a few small values.
-        let data: HashMap<String, Vec<u8>> = record
-            .data
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_vec()))
-            .collect();
-        let body = (self.serialize)(&data).map_err(SealFailure::Serialize)?;
+    fn body<'r>(&self, record: &'r Record) -> Result<(u8, Body<'r>), SealFailure> {
+        let body = match &self.custom {
+            None if !self.compress => {
+                return Ok((0, Body::Entries(&record.data, entries_len(&record.data))))
+            }
+            None => Ok(entries_to_vec(&record.data)),
+            Some(custom) => {
+                // The serializer's public signature keeps owned bytes; a cookie holds a few
+                // small values.
+                let data: HashMap<String, Vec<u8>> = record
+                    .data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_vec()))
+                    .collect();
+                (custom.serialize)(&data)
+            }
+        }
+        .map_err(SealFailure::Serialize)?;
         if self.compress {
             let packed = miniz_oxide::deflate::compress_to_vec(&body, 6);
             if packed.len() < body.len() {
@@ -647,9 +806,10 @@ impl Inner {
     }
 
     /// What the seal authenticates besides the plaintext (the MAC input before it, or the AEAD's
-    /// associated data): the mode's label, the purpose, the name the value travels under and,
-    /// when the store binds to the client, the binding. Every variable part is length-prefixed,
-    /// so no two contexts give the same bytes.
+    /// associated data): the label (format version, mode, purpose), the name the value travels
+    /// under and, when the store binds to the client, the binding. The label has a fixed length
+    /// and every variable part is length-prefixed (a varint), so no two contexts give the same
+    /// bytes.
     fn context(&self, ctx: &SealContext<'_>) -> Scratch<CONTEXT_STACK> {
         let label = match self.mode {
             Mode::Signed => SIGN_LABEL,
@@ -660,26 +820,21 @@ impl Inner {
             .binder
             .as_ref()
             .map(|_| ctx.binding().unwrap_or_default());
-        let len = 3 * 8
-            + label.len()
-            + PURPOSE.len()
+        let len = label.len()
+            + varint_len(name.len())
             + name.len()
             + 1
-            + binding.map_or(0, |b| 8 + b.len());
+            + binding.map_or(0, |b| varint_len(b.len()) + b.len());
         let mut context = Scratch::zeroed(len);
         let mut out = Writer(&mut context);
-        let mut part = |bytes: &[u8]| {
-            out.put(&(bytes.len() as u64).to_be_bytes());
-            out.put(bytes);
-        };
-        part(label);
-        part(PURPOSE);
-        part(name);
+        out.put(label);
+        out.put_varint(name.len());
+        out.put(name);
         match binding {
             None => out.put(&[0]),
             Some(binding) => {
                 out.put(&[1]);
-                out.put(&(binding.len() as u64).to_be_bytes());
+                out.put_varint(binding.len());
                 out.put(binding);
             }
         }
@@ -800,13 +955,17 @@ impl Inner {
         } else {
             body
         };
-        let data =
-            (self.deserialize)(body).map_err(|err| failed(CookieDecodeError::Deserialize(err)))?;
+        let data = match &self.custom {
+            None => parse_entries(body, Bytes::copy_from_slice),
+            Some(custom) => (custom.deserialize)(body)
+                .map(|data| data.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect()),
+        }
+        .map_err(|err| failed(CookieDecodeError::Deserialize(err)))?;
         Ok((
             id,
             Record {
                 meta: Meta::new(created_at, expires_at),
-                data: data.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect(),
+                data,
             },
         ))
     }
@@ -1057,6 +1216,55 @@ mod tests {
         );
     }
 
+    #[test]
+    fn varints_round_trip_in_their_shortest_form_only() {
+        for n in [
+            0,
+            1,
+            127,
+            128,
+            255,
+            16_383,
+            16_384,
+            u32::MAX as usize,
+            usize::MAX,
+        ] {
+            let mut buf = [0u8; 10];
+            let len = varint_len(n);
+            Writer(&mut buf[..len]).put_varint(n);
+            let mut read = &buf[..len];
+            assert_eq!(take_varint(&mut read), Some(n), "{n}");
+            assert!(read.is_empty());
+        }
+        for bad in [
+            &[0x80][..],                                                   // truncated
+            &[0x80, 0x00],                                                 // not shortest
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], // past 64 bits
+            &[0xff; 11],
+        ] {
+            assert_eq!(take_varint(&mut &bad[..]), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_built_in_layout_refuses_what_it_never_writes() {
+        let ok = |body: &[u8]| parse_entries(body, <[u8]>::to_vec).is_ok();
+        assert!(ok(&[0]));
+        assert!(ok(&[1, 1, b'k', 2, b'4', b'2']));
+        assert!(!ok(&[]), "no count");
+        assert!(!ok(&[1, 1, b'k', 2, b'4']), "truncated value");
+        assert!(!ok(&[1, 1, b'k', 1, b'4', 0]), "trailing byte");
+        assert!(!ok(&[1, 1, 0xff, 1, b'4']), "key not UTF-8");
+        assert!(
+            !ok(&[2, 1, b'k', 1, b'1', 1, b'k', 1, b'2']),
+            "repeated key"
+        );
+        assert!(
+            !ok(&[0xff, 0xff, 0xff, 0xff, 0x0f]),
+            "a count the bytes cannot hold"
+        );
+    }
+
     /// An encrypted cookie is never compressed: one that says so (only the key holder could
     /// make it) is refused as a bad format.
     #[test]
@@ -1090,6 +1298,12 @@ mod tests {
             ]
         }
 
+        /// Values of any codec: the built-in layout embeds them as they are.
+        fn any_value() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![json_value(), proptest::collection::vec(any::<u8>(), 0..300),]
+        }
+
+        /// The stores with the built-in layout.
         fn stores() -> [CookieStore; 3] {
             [
                 CookieStore::signed([3u8; 40]).build().unwrap(),
@@ -1099,6 +1313,32 @@ mod tests {
                     .unwrap(),
                 CookieStore::encrypted([3u8; 40]).build().unwrap(),
             ]
+        }
+
+        /// The stores with the JSON serializer (JSON values only).
+        fn json_stores() -> [CookieStore; 2] {
+            [
+                CookieStore::signed([3u8; 40])
+                    .serializer(JsonSerializer)
+                    .compress(true)
+                    .build()
+                    .unwrap(),
+                CookieStore::encrypted([3u8; 40])
+                    .serializer(JsonSerializer)
+                    .build()
+                    .unwrap(),
+            ]
+        }
+
+        fn round_trip(store: &CookieStore, record: &Record) -> Result<(), TestCaseError> {
+            let id = SessionId::generate();
+            let ClientValue::Sealed(value) = store.seal(&id, record, &CTX).unwrap() else {
+                panic!("not sealed");
+            };
+            let (back_id, back) = store.inner.unseal(&value, &CTX).ok().unwrap();
+            prop_assert_eq!(back_id, id);
+            prop_assert_eq!(&back, record);
+            Ok(())
         }
 
         proptest! {
@@ -1112,21 +1352,60 @@ mod tests {
             ) {
                 let data = data.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect();
                 let record = Record { meta: Meta::new(created_at, expires_at), data };
+                for store in stores().iter().chain(&json_stores()) {
+                    round_trip(store, &record)?;
+                }
+            }
+
+            #[test]
+            fn seal_then_open_gives_the_same_session_of_any_codec(
+                data in proptest::collection::hash_map(any::<String>(), any_value(), 0..12),
+                created_at in any::<u64>(),
+                expires_at in any::<u64>(),
+            ) {
+                let data = data.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect();
+                let record = Record { meta: Meta::new(created_at, expires_at), data };
                 for store in stores() {
-                    let id = SessionId::generate();
-                    let ClientValue::Sealed(value) = store.seal(&id, &record, &CTX).unwrap() else {
-                        panic!("not sealed");
-                    };
-                    let (back_id, back) = store.inner.unseal(&value, &CTX).ok().unwrap();
-                    prop_assert_eq!(back_id, id);
-                    prop_assert_eq!(&back, &record);
+                    round_trip(&store, &record)?;
+                }
+            }
+
+            /// The layout after the seal: random bytes (as only a key holder could seal them)
+            /// never panic, and whatever parses writes back to what parses the same.
+            #[test]
+            fn random_payloads_never_panic(body in any::<Vec<u8>>()) {
+                if let Ok(data) = parse_entries(&body, <[u8]>::to_vec) {
+                    let again = Entries.serialize(&data).unwrap();
+                    prop_assert_eq!(Entries.deserialize(&again).unwrap(), data);
+                }
+            }
+
+            /// A sealed plaintext with a well-formed header and a random body (as only a key
+            /// holder could seal it) opens to a session or to an error, never a panic, in every
+            /// mode and layout; with random bytes all through, it never opens.
+            #[test]
+            fn random_sealed_plaintexts_never_panic(
+                flags in 0u8..2,
+                body in any::<Vec<u8>>(),
+                junk in any::<Vec<u8>>(),
+            ) {
+                let mut plaintext = vec![VERSION, flags];
+                plaintext.extend_from_slice(&[0; 16]);
+                plaintext.extend_from_slice(SessionId::generate().as_str().as_bytes());
+                plaintext.extend_from_slice(&body);
+                for store in stores().iter().chain(&json_stores()) {
+                    let _ = store.unseal(&seal_plaintext(store, &plaintext, &CTX), &CTX);
+                    if junk.first() != Some(&VERSION) {
+                        let value = seal_plaintext(store, &junk, &CTX);
+                        prop_assert!(store.unseal(&value, &CTX).is_none());
+                    }
                 }
             }
 
             #[test]
             fn random_input_never_panics_nor_opens(input in any::<String>(), bytes in any::<Vec<u8>>()) {
                 let encoded = URL_SAFE_NO_PAD.encode(&bytes);
-                for store in stores() {
+                for store in stores().iter().chain(&json_stores()) {
                     prop_assert!(store.unseal(&input, &CTX).is_none());
                     prop_assert!(store.unseal(&encoded, &CTX).is_none());
                 }
