@@ -28,7 +28,9 @@ const MAX_PLAINTEXT: usize = 64 * 1024;
 /// longer open: such a cookie gives a fresh session.
 const VERSION: u8 = 3;
 const FLAG_DEFLATE: u8 = 1;
-const HEADER: usize = 2 + 8 + 8 + ID_LEN;
+/// The shortest plaintext header: version, flags, the two timestamps (varints of at least one
+/// byte) and the id.
+const MIN_HEADER: usize = 2 + 1 + 1 + ID_LEN;
 const TAG: usize = 32;
 const NONCE: usize = 12;
 /// First part of the MAC input (signed) / the AAD (encrypted): the format version, the mode
@@ -606,7 +608,7 @@ impl Writer<'_> {
 }
 
 impl Writer<'_> {
-    fn put_varint(&mut self, mut n: usize) {
+    fn put_varint(&mut self, mut n: u64) {
         if n < 0x80 {
             return self.put(&[n as u8]);
         }
@@ -620,15 +622,25 @@ impl Writer<'_> {
         bytes[len] = n as u8;
         self.put(&bytes[..=len]);
     }
+
+    /// A length, as a varint.
+    fn put_len(&mut self, n: usize) {
+        self.put_varint(n as u64);
+    }
 }
 
 /// Bytes of `n` as an unsigned LEB128 varint (7 bits a byte, low bits first).
-fn varint_len(n: usize) -> usize {
-    (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
+fn varint_len(n: u64) -> usize {
+    (u64::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
+}
+
+/// Bytes of the length `n` as a varint.
+fn len_len(n: usize) -> usize {
+    varint_len(n as u64)
 }
 
 /// Reads an unsigned LEB128 varint in its shortest form off the front of `bytes`.
-fn take_varint(bytes: &mut &[u8]) -> Option<usize> {
+fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
     let mut n: u64 = 0;
     for i in 0..10 {
         let (&byte, rest) = bytes.split_first()?;
@@ -642,15 +654,20 @@ fn take_varint(bytes: &mut &[u8]) -> Option<usize> {
             if byte == 0 && i > 0 {
                 return None; // not the shortest form
             }
-            return usize::try_from(n).ok();
+            return Some(n);
         }
     }
     None
 }
 
+/// Reads a varint length.
+fn take_len(bytes: &mut &[u8]) -> Option<usize> {
+    usize::try_from(take_varint(bytes)?).ok()
+}
+
 /// Reads a varint length and that many bytes off the front of `bytes`.
 fn take_part<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let len = take_varint(bytes)?;
+    let len = take_len(bytes)?;
     if bytes.len() < len {
         return None;
     }
@@ -662,21 +679,20 @@ fn take_part<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
 /// Length of the built-in layout of `data`: the number of entries, then each key and each value
 /// after its length, all lengths LEB128 varints. Values are embedded as the codec made them.
 fn entries_len<V: AsRef<[u8]>>(data: &HashMap<String, V>) -> usize {
-    data.iter()
-        .fold(varint_len(data.len()), |len, (key, value)| {
-            let value = value.as_ref();
-            len + varint_len(key.len()) + key.len() + varint_len(value.len()) + value.len()
-        })
+    data.iter().fold(len_len(data.len()), |len, (key, value)| {
+        let value = value.as_ref();
+        len + len_len(key.len()) + key.len() + len_len(value.len()) + value.len()
+    })
 }
 
 /// Writes the built-in layout of `data` ([`entries_len`] bytes).
 fn write_entries<V: AsRef<[u8]>>(data: &HashMap<String, V>, out: &mut Writer<'_>) {
-    out.put_varint(data.len());
+    out.put_len(data.len());
     for (key, value) in data {
         let value = value.as_ref();
-        out.put_varint(key.len());
+        out.put_len(key.len());
         out.put(key.as_bytes());
-        out.put_varint(value.len());
+        out.put_len(value.len());
         out.put(value);
     }
 }
@@ -689,7 +705,7 @@ fn parse_entries<V>(
     mut value: impl FnMut(&[u8]) -> V,
 ) -> Result<HashMap<String, V>, BoxError> {
     let malformed = || BoxError::from("malformed session payload");
-    let count = take_varint(&mut body).ok_or_else(malformed)?;
+    let count = take_len(&mut body).ok_or_else(malformed)?;
     // Each entry takes at least two bytes: reserve no more than the payload can hold.
     let mut data = HashMap::with_capacity(count.min(body.len() / 2));
     for _ in 0..count {
@@ -796,13 +812,15 @@ impl Inner {
     ) -> Result<String, SealFailure> {
         let (flags, body) = self.body(record)?;
         let (front, back) = self.envelope();
-        let mut buf = Scratch::<STACK>::zeroed(front + HEADER + body.len() + back);
+        let meta = &record.meta;
+        let header = 2 + varint_len(meta.created_at) + varint_len(meta.expires_at) + ID_LEN;
+        let mut buf = Scratch::<STACK>::zeroed(front + header + body.len() + back);
         {
             let len = buf.len();
             let mut out = Writer(&mut buf[front..len - back]);
             out.put(&[VERSION, flags]);
-            out.put(&record.meta.created_at.to_be_bytes());
-            out.put(&record.meta.expires_at.to_be_bytes());
+            out.put_varint(record.meta.created_at);
+            out.put_varint(record.meta.expires_at);
             out.put(id.as_str().as_bytes());
             body.write(&mut out);
         }
@@ -826,20 +844,20 @@ impl Inner {
             .as_ref()
             .map(|_| ctx.binding().unwrap_or_default());
         let len = label.len()
-            + varint_len(name.len())
+            + len_len(name.len())
             + name.len()
             + 1
-            + binding.map_or(0, |b| varint_len(b.len()) + b.len());
+            + binding.map_or(0, |b| len_len(b.len()) + b.len());
         let mut context = Scratch::zeroed(len);
         let mut out = Writer(&mut context);
         out.put(label);
-        out.put_varint(name.len());
+        out.put_len(name.len());
         out.put(name);
         match binding {
             None => out.put(&[0]),
             Some(binding) => {
                 out.put(&[1]);
-                out.put_varint(binding.len());
+                out.put_len(binding.len());
                 out.put(binding);
             }
         }
@@ -882,7 +900,7 @@ impl Inner {
         ctx: &SealContext<'_>,
     ) -> Result<&'b [u8], CookieDecodeError> {
         let (front, back) = self.envelope();
-        if raw.len() < front + HEADER + back {
+        if raw.len() < front + MIN_HEADER + back {
             return Err(CookieDecodeError::Malformed);
         }
         let context = self.context(ctx);
@@ -925,10 +943,10 @@ impl Inner {
 
     /// The session in an opened plaintext.
     fn parse(&self, plaintext: &[u8]) -> Result<(SessionId, Record), OpenFailure> {
-        if plaintext.len() < HEADER || plaintext[0] != VERSION {
+        let [VERSION, flags, rest @ ..] = plaintext else {
             return Err(CookieDecodeError::Format.into());
-        }
-        let flags = plaintext[1];
+        };
+        let flags = *flags;
         // Only signed cookies are ever compressed; no other flag exists.
         let allowed = match self.mode {
             Mode::Signed => FLAG_DEFLATE,
@@ -937,13 +955,13 @@ impl Inner {
         if flags & !allowed != 0 {
             return Err(CookieDecodeError::Format.into());
         }
-        let number = |at: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&plaintext[at..at + 8]);
-            u64::from_be_bytes(b)
-        };
-        let (created_at, expires_at) = (number(2), number(10));
-        let id = std::str::from_utf8(&plaintext[18..HEADER])
+        let mut rest = rest;
+        let created_at = take_varint(&mut rest).ok_or(CookieDecodeError::Format)?;
+        let expires_at = take_varint(&mut rest).ok_or(CookieDecodeError::Format)?;
+        let (id, body) = rest
+            .split_at_checked(ID_LEN)
+            .ok_or(CookieDecodeError::Format)?;
+        let id = std::str::from_utf8(id)
             .ok()
             .and_then(SessionId::parse)
             .ok_or(CookieDecodeError::Format)?;
@@ -951,7 +969,6 @@ impl Inner {
             error,
             session: Some(id.clone()),
         };
-        let body = &plaintext[HEADER..];
         let inflated;
         let body = if flags & FLAG_DEFLATE != 0 {
             inflated = miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_PLAINTEXT)
@@ -1231,8 +1248,8 @@ mod tests {
             255,
             16_383,
             16_384,
-            u32::MAX as usize,
-            usize::MAX,
+            u64::from(u32::MAX),
+            u64::MAX,
         ] {
             let mut buf = [0u8; 10];
             let len = varint_len(n);
@@ -1395,7 +1412,7 @@ mod tests {
                 junk in any::<Vec<u8>>(),
             ) {
                 let mut plaintext = vec![VERSION, flags];
-                plaintext.extend_from_slice(&[0; 16]);
+                plaintext.extend_from_slice(&[0, 0]); // the timestamps
                 plaintext.extend_from_slice(SessionId::generate().as_str().as_bytes());
                 plaintext.extend_from_slice(&body);
                 for store in stores().iter().chain(&json_stores()) {
