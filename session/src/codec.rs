@@ -7,9 +7,8 @@
 //! [`FileStoreBuilder::codec`](crate::store::FileStoreBuilder::codec) (for session files).
 //!
 //! Changing the codec of a running app makes stored values unreadable: they read as absent.
-//! With a binary codec, give the [`CookieStore`](crate::store::CookieStore) the
-//! [`BinarySerializer`](crate::store::BinarySerializer): its default JSON envelope embeds values
-//! that are themselves JSON.
+//! The [`CookieStore`](crate::store::CookieStore)'s own layout carries values of any codec; its
+//! [`JsonSerializer`](crate::store::JsonSerializer), if you choose it, needs JSON values.
 
 use serde::{de::DeserializeOwned, Serialize};
 

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -23,20 +23,26 @@ pub const MIN_KEY_LEN: usize = 32;
 /// Largest decompressed payload accepted (a defence against compression bombs).
 const MAX_PLAINTEXT: usize = 64 * 1024;
 
-/// Format version, the first byte of the plaintext. Version 1 (before the name binding and the
-/// crate's own key derivation) no longer opens: such a cookie gives a fresh session.
-const VERSION: u8 = 2;
+/// Format version, the first byte of the plaintext and of the context. Versions 1 (before the
+/// name binding and the crate's own key derivation) and 2 (a JSON body, a longer context) no
+/// longer open: such a cookie gives a fresh session.
+const VERSION: u8 = 3;
 const FLAG_DEFLATE: u8 = 1;
-const HEADER: usize = 2 + 8 + 8 + ID_LEN;
+/// The shortest plaintext header: version, flags, the two timestamps (varints of at least one
+/// byte) and the id.
+const MIN_HEADER: usize = 2 + 1 + 1 + ID_LEN;
 const TAG: usize = 32;
 const NONCE: usize = 12;
-/// First part of the MAC input (signed) / the AAD (encrypted): crate, format version, mode.
-const SIGN_LABEL: &[u8] = b"actix-typed-session/v2/signed";
-const SEAL_LABEL: &[u8] = b"actix-typed-session/v2/encrypted";
-/// What the sealed value is: a whole session record, for the middleware's client value.
-const PURPOSE: &[u8] = b"session-record";
+/// First part of the MAC input (signed) / the AAD (encrypted): the format version, the mode
+/// (`S`igned, `E`ncrypted) and the purpose (`R`: a whole session record, for the middleware's
+/// client value). Three bytes, so that the context of a name of up to 11 bytes fits in one
+/// AES-GCM block (each block of associated data costs a GHASH multiplication on every seal and
+/// open); the crate is bound by the keys themselves (their HKDF `info`, below).
+const SIGN_LABEL: &[u8] = &[VERSION, b'S', b'R'];
+const SEAL_LABEL: &[u8] = &[VERSION, b'E', b'R'];
 /// HKDF-SHA256 `info` of each derived key: this crate's own, so that the keys differ from the
-/// ones `cookie::Key::derive_from` (or any other use) derives from the same secret.
+/// ones `cookie::Key::derive_from` (or any other use) derives from the same secret. (Unchanged
+/// since format version 2: the keys are the same, the context and the layout are not.)
 const HKDF_SIGNING: &[u8] = b"actix-typed-session/v2 CookieStore HMAC-SHA256 signing key";
 const HKDF_ENCRYPTION: &[u8] = b"actix-typed-session/v2 CookieStore AES-256-GCM encryption key";
 
@@ -44,8 +50,11 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Turns a session's values into bytes and back, for [`CookieStore`].
 ///
-/// Values arrive already encoded by the middleware's codec (JSON by default). The default,
-/// [`JsonSerializer`], writes them as one JSON object.
+/// Values arrive already encoded by the middleware's codec (JSON by default). Without a
+/// serializer, the store writes them in its own compact layout (each key and value as it is,
+/// after its length), which works with every codec and is the fastest to seal and open;
+/// [`JsonSerializer`] writes them as one JSON object (readable, JSON values only), and
+/// [`BinarySerializer`] in fixed-width lengths.
 pub trait CookieSerializer: Send + Sync + 'static {
     /// The session's values as bytes.
     ///
@@ -60,7 +69,8 @@ pub trait CookieSerializer: Send + Sync + 'static {
     fn deserialize(&self, bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>, BoxError>;
 }
 
-/// The default serializer: `{"key": <value>, ..}`, each value embedded as the JSON it already is.
+/// `{"key": <value>, ..}`, each value embedded as the JSON it already is (values must be JSON:
+/// the middleware's default codec).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonSerializer;
 
@@ -83,9 +93,9 @@ impl CookieSerializer for JsonSerializer {
     }
 }
 
-/// A compact, codec-independent serializer: each entry as a 2-byte key length, the key, a
-/// 4-byte value length and the value (big-endian). Use it when the middleware's
-/// [`Codec`](crate::codec::Codec) is not JSON.
+/// A codec-independent serializer: each entry as a 2-byte key length, the key, a 4-byte value
+/// length and the value (big-endian). The store's own default layout is as codec-independent
+/// and shorter; this one is for code that reads or writes the payload itself.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BinarySerializer;
 
@@ -200,10 +210,14 @@ enum Mode {
 /// Anything that does not open (tampered, truncated, wrong key, other name, expired, junk)
 /// gives a fresh session and a `tracing` event, never an error response.
 ///
-/// Upgrading: this is format version 2. Cookies sealed by earlier versions (no name binding,
-/// keys from the `cookie` crate's derivation) do not verify: each such visitor simply starts a
-/// fresh session (and [`on_decode_error`](CookieStoreBuilder::on_decode_error) sees
-/// [`CookieDecodeError::Unverified`] once).
+/// Upgrading: this is format version 3. Cookies sealed by earlier versions (1: no name binding,
+/// keys from the `cookie` crate's derivation; 2: a JSON body and a longer context) do not
+/// verify: each such visitor simply starts a fresh session (and
+/// [`on_decode_error`](CookieStoreBuilder::on_decode_error) sees
+/// [`CookieDecodeError::Unverified`] once). Without a [`serializer`](CookieStoreBuilder::serializer)
+/// the values travel in the store's own compact layout, whatever the middleware's codec; an
+/// app that wants the version 2 body back (JSON, readable in a signed cookie) sets
+/// `.serializer(JsonSerializer)`.
 ///
 /// Size: a browser keeps at most about 4 KiB per cookie. A session that would not fit is never
 /// sent truncated: the middleware answers with [`SessionError::CookieTooLarge`] (500 by default)
@@ -238,12 +252,19 @@ struct Inner {
     /// Current key first.
     macs: Vec<HmacSha256>,
     ciphers: Vec<Aes256Gcm>,
-    serialize: Arc<SerializeFn>,
-    deserialize: Arc<DeserializeFn>,
+    /// `None`: the built-in layout ([`write_entries`], [`parse_entries`]), straight from and
+    /// into the record.
+    custom: Option<Custom>,
     compress: bool,
     on_decode_error: Option<Arc<DecodeHook>>,
     on_encode_error: Option<Arc<EncodeHook>>,
     binder: Option<Arc<Binder>>,
+}
+
+/// A serializer the application chose (an object, functions, or both).
+struct Custom {
+    serialize: Arc<SerializeFn>,
+    deserialize: Arc<DeserializeFn>,
 }
 
 /// Configures a [`CookieStore`]; from [`CookieStore::signed`] or [`CookieStore::encrypted`].
@@ -252,7 +273,7 @@ pub struct CookieStoreBuilder {
     mode: Mode,
     key: Vec<u8>,
     fallback: Vec<Vec<u8>>,
-    serializer: Arc<dyn CookieSerializer>,
+    serializer: Option<Arc<dyn CookieSerializer>>,
     serialize: Option<Arc<SerializeFn>>,
     deserialize: Option<Arc<DeserializeFn>>,
     compress: bool,
@@ -279,7 +300,7 @@ impl CookieStoreBuilder {
             mode,
             key: key.to_vec(),
             fallback: Vec::new(),
-            serializer: Arc::new(JsonSerializer),
+            serializer: None,
             serialize: None,
             deserialize: None,
             compress: false,
@@ -295,9 +316,11 @@ impl CookieStoreBuilder {
         self
     }
 
-    /// The serializer object (SerializedCookie's `serializer`). Default: [`JsonSerializer`].
+    /// The serializer object (SerializedCookie's `serializer`), for example [`JsonSerializer`].
+    /// Default: none, the store's own compact layout (see [`CookieSerializer`]); a function
+    /// given without an object pairs with that layout.
     pub fn serializer(mut self, serializer: impl CookieSerializer) -> Self {
-        self.serializer = Arc::new(serializer);
+        self.serializer = Some(Arc::new(serializer));
         self
     }
 
@@ -429,21 +452,28 @@ impl CookieStoreBuilder {
                     .collect(),
             ),
         };
-        let object = self.serializer;
-        let serialize = self.serialize.unwrap_or_else(|| {
-            let object = object.clone();
-            Arc::new(move |data: &HashMap<String, Vec<u8>>| object.serialize(data))
-        });
-        let deserialize = self
-            .deserialize
-            .unwrap_or_else(|| Arc::new(move |bytes: &[u8]| object.deserialize(bytes)));
+        let custom = match (self.serializer, self.serialize, self.deserialize) {
+            (None, None, None) => None,
+            (object, serialize, deserialize) => {
+                let object = object.unwrap_or_else(|| Arc::new(Entries));
+                let serialize = serialize.unwrap_or_else(|| {
+                    let object = object.clone();
+                    Arc::new(move |data: &HashMap<String, Vec<u8>>| object.serialize(data))
+                });
+                let deserialize = deserialize
+                    .unwrap_or_else(|| Arc::new(move |bytes: &[u8]| object.deserialize(bytes)));
+                Some(Custom {
+                    serialize,
+                    deserialize,
+                })
+            }
+        };
         Ok(CookieStore {
             inner: Arc::new(Inner {
                 mode: self.mode,
                 macs,
                 ciphers,
-                serialize,
-                deserialize,
+                custom,
                 compress: self.compress,
                 on_decode_error: self.on_decode_error,
                 on_encode_error: self.on_encode_error,
@@ -508,41 +538,305 @@ impl From<CookieDecodeError> for OpenFailure {
     }
 }
 
-impl Inner {
-    fn plaintext(&self, id: &SessionId, record: &Record) -> Result<Vec<u8>, SealFailure> {
-        // The serializer's public signature keeps owned bytes; a cookie holds a few small values.
-        let data: HashMap<String, Vec<u8>> = record
-            .data
-            .iter()
-            .map(|(k, v)| (k.clone(), v.to_vec()))
-            .collect();
-        let body = (self.serialize)(&data).map_err(SealFailure::Serialize)?;
-        let (flags, body) = match self.compress {
-            true => {
-                let packed = miniz_oxide::deflate::compress_to_vec(&body, 6);
-                if packed.len() < body.len() {
-                    (FLAG_DEFLATE, packed)
-                } else {
-                    (0, body)
-                }
+/// Up to this many sealed bytes (a cookie of about 680 characters: a typical session) are
+/// sealed and opened in a stack buffer; larger ones on the heap. (Zeroing the buffer costs in
+/// proportion to its size: 512 is cheaper than an allocation, and holds a few dozen keys.)
+const STACK: usize = 512;
+/// Up to this many context bytes on the stack (a name of up to 26 bytes with a binding, 58
+/// without).
+const CONTEXT_STACK: usize = 64;
+/// A sealed value that decodes to more bytes than this (a session of several values) is opened
+/// in one heap buffer that its values then share; a smaller one on the stack, its values copied.
+const SHARE_FROM: usize = 160;
+/// The AES-GCM tag.
+const AEAD_TAG: usize = 16;
+
+/// `len` zeroed bytes, on the stack when they fit in `N`, else on the heap: the seal and the
+/// open work in one buffer, in place, without allocating for typical sessions.
+enum Scratch<const N: usize> {
+    Stack([u8; N], usize),
+    Heap(Vec<u8>),
+}
+
+impl<const N: usize> Scratch<N> {
+    fn zeroed(len: usize) -> Self {
+        if len <= N {
+            Scratch::Stack([0; N], len)
+        } else {
+            Scratch::Heap(vec![0; len])
+        }
+    }
+}
+
+impl<const N: usize> std::ops::Deref for Scratch<N> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Scratch::Stack(bytes, len) => &bytes[..*len],
+            Scratch::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl<const N: usize> std::ops::DerefMut for Scratch<N> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Scratch::Stack(bytes, len) => &mut bytes[..*len],
+            Scratch::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl<const N: usize> PartialEq for Scratch<N> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for Scratch<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Writes into a slice from the front; each `put` must fit (the caller sized the slice).
+struct Writer<'a>(&'a mut [u8]);
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let (head, rest) = std::mem::take(&mut self.0).split_at_mut(bytes.len());
+        head.copy_from_slice(bytes);
+        self.0 = rest;
+    }
+}
+
+impl Writer<'_> {
+    fn put_varint(&mut self, mut n: u64) {
+        if n < 0x80 {
+            return self.put(&[n as u8]);
+        }
+        let mut bytes = [0u8; 10];
+        let mut len = 0;
+        while n >= 0x80 {
+            bytes[len] = (n as u8 & 0x7f) | 0x80;
+            n >>= 7;
+            len += 1;
+        }
+        bytes[len] = n as u8;
+        self.put(&bytes[..=len]);
+    }
+
+    /// A length, as a varint.
+    fn put_len(&mut self, n: usize) {
+        self.put_varint(n as u64);
+    }
+}
+
+/// Bytes of `n` as an unsigned LEB128 varint (7 bits a byte, low bits first).
+fn varint_len(n: u64) -> usize {
+    (u64::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
+}
+
+/// Bytes of the length `n` as a varint.
+fn len_len(n: usize) -> usize {
+    varint_len(n as u64)
+}
+
+/// Reads an unsigned LEB128 varint in its shortest form off the front of `bytes`.
+fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut n: u64 = 0;
+    for i in 0..10 {
+        let (&byte, rest) = bytes.split_first()?;
+        *bytes = rest;
+        let low = u64::from(byte & 0x7f);
+        if i == 9 && low > 1 {
+            return None; // past 64 bits
+        }
+        n |= low << (7 * i);
+        if byte & 0x80 == 0 {
+            if byte == 0 && i > 0 {
+                return None; // not the shortest form
             }
-            false => (0, body),
-        };
-        let mut out = Vec::with_capacity(HEADER + body.len() + TAG + NONCE);
-        out.push(VERSION);
-        out.push(flags);
-        out.extend_from_slice(&record.meta.created_at.to_be_bytes());
-        out.extend_from_slice(&record.meta.expires_at.to_be_bytes());
-        out.extend_from_slice(id.as_str().as_bytes());
-        out.extend_from_slice(&body);
-        Ok(out)
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// Reads a varint length.
+fn take_len(bytes: &mut &[u8]) -> Option<usize> {
+    usize::try_from(take_varint(bytes)?).ok()
+}
+
+/// Reads a varint length and that many bytes off the front of `bytes`.
+fn take_part<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = take_len(bytes)?;
+    if bytes.len() < len {
+        return None;
+    }
+    let (part, rest) = bytes.split_at(len);
+    *bytes = rest;
+    Some(part)
+}
+
+/// Length of the built-in layout of `data`: the number of entries, then each key and each value
+/// after its length, all lengths LEB128 varints. Values are embedded as the codec made them.
+fn entries_len<V: AsRef<[u8]>>(data: &HashMap<String, V>) -> usize {
+    data.iter().fold(len_len(data.len()), |len, (key, value)| {
+        let value = value.as_ref();
+        len + len_len(key.len()) + key.len() + len_len(value.len()) + value.len()
+    })
+}
+
+/// Writes the built-in layout of `data` ([`entries_len`] bytes).
+fn write_entries<V: AsRef<[u8]>>(data: &HashMap<String, V>, out: &mut Writer<'_>) {
+    out.put_len(data.len());
+    for (key, value) in data {
+        let value = value.as_ref();
+        out.put_len(key.len());
+        out.put(key.as_bytes());
+        out.put_len(value.len());
+        out.put(value);
+    }
+}
+
+/// Reads the built-in layout; `value` makes each value from its bytes in `body` (a copy today;
+/// a slice of a shared buffer would do as well). Refuses a truncated or trailing payload, a
+/// key that is not UTF-8 and a repeated key.
+fn parse_entries<V>(
+    mut body: &[u8],
+    mut value: impl FnMut(&[u8]) -> V,
+) -> Result<HashMap<String, V>, BoxError> {
+    let malformed = || BoxError::from("malformed session payload");
+    let count = take_len(&mut body).ok_or_else(malformed)?;
+    // Each entry takes at least two bytes: reserve no more than the payload can hold.
+    let mut data = HashMap::with_capacity(count.min(body.len() / 2));
+    for _ in 0..count {
+        let key = std::str::from_utf8(take_part(&mut body).ok_or_else(malformed)?)?;
+        let bytes = take_part(&mut body).ok_or_else(malformed)?;
+        if data.insert(key.to_owned(), value(bytes)).is_some() {
+            return Err("repeated key in session payload".into());
+        }
+    }
+    if !body.is_empty() {
+        return Err(malformed());
+    }
+    Ok(data)
+}
+
+/// The built-in layout as a serializer object, for a function given without one (and for the
+/// compressor's input).
+struct Entries;
+
+/// The built-in layout of `data`, as a `Vec`.
+fn entries_to_vec<V: AsRef<[u8]>>(data: &HashMap<String, V>) -> Vec<u8> {
+    let mut out = vec![0; entries_len(data)];
+    write_entries(data, &mut Writer(&mut out));
+    out
+}
+
+impl CookieSerializer for Entries {
+    fn serialize(&self, data: &HashMap<String, Vec<u8>>) -> Result<Vec<u8>, BoxError> {
+        Ok(entries_to_vec(data))
+    }
+
+    fn deserialize(&self, bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>, BoxError> {
+        parse_entries(bytes, <[u8]>::to_vec)
+    }
+}
+
+/// The session's values as the plaintext carries them: straight from the record (the built-in
+/// layout), or the bytes a custom serializer (or the compressor) made.
+enum Body<'a> {
+    Entries(&'a HashMap<String, Bytes>, usize),
+    Bytes(Vec<u8>),
+}
+
+impl Body<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Body::Entries(_, len) => *len,
+            Body::Bytes(bytes) => bytes.len(),
+        }
+    }
+
+    fn write(&self, out: &mut Writer<'_>) {
+        match self {
+            Body::Entries(data, _) => write_entries(data, out),
+            Body::Bytes(bytes) => out.put(bytes),
+        }
+    }
+}
+
+impl Inner {
+    /// Bytes before the plaintext (the nonce) and after it (the MAC or the AEAD tag).
+    fn envelope(&self) -> (usize, usize) {
+        match self.mode {
+            Mode::Signed => (0, TAG),
+            Mode::Encrypted => (NONCE, AEAD_TAG),
+        }
+    }
+
+    /// The body and its flags (compressed or not).
+    fn body<'r>(&self, record: &'r Record) -> Result<(u8, Body<'r>), SealFailure> {
+        let body = match &self.custom {
+            None if !self.compress => {
+                return Ok((0, Body::Entries(&record.data, entries_len(&record.data))))
+            }
+            None => Ok(entries_to_vec(&record.data)),
+            Some(custom) => {
+                // The serializer's public signature keeps owned bytes; a cookie holds a few
+                // small values.
+                let data: HashMap<String, Vec<u8>> = record
+                    .data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_vec()))
+                    .collect();
+                (custom.serialize)(&data)
+            }
+        }
+        .map_err(SealFailure::Serialize)?;
+        if self.compress {
+            let packed = miniz_oxide::deflate::compress_to_vec(&body, 6);
+            if packed.len() < body.len() {
+                return Ok((FLAG_DEFLATE, Body::Bytes(packed)));
+            }
+        }
+        Ok((0, Body::Bytes(body)))
+    }
+
+    /// The sealed value of `record` under `id`, for `ctx`: the header and the body written
+    /// into one buffer between room for the nonce and the tag, sealed in place, then encoded.
+    fn seal_record(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        ctx: &SealContext<'_>,
+    ) -> Result<String, SealFailure> {
+        let (flags, body) = self.body(record)?;
+        let (front, back) = self.envelope();
+        let meta = &record.meta;
+        let header = 2 + varint_len(meta.created_at) + varint_len(meta.expires_at) + ID_LEN;
+        let mut buf = Scratch::<STACK>::zeroed(front + header + body.len() + back);
+        {
+            let len = buf.len();
+            let mut out = Writer(&mut buf[front..len - back]);
+            out.put(&[VERSION, flags]);
+            out.put_varint(record.meta.created_at);
+            out.put_varint(record.meta.expires_at);
+            out.put(id.as_str().as_bytes());
+            body.write(&mut out);
+        }
+        self.seal_in_place(&mut buf, ctx)?;
+        Ok(URL_SAFE_NO_PAD.encode(&*buf))
     }
 
     /// What the seal authenticates besides the plaintext (the MAC input before it, or the AEAD's
-    /// associated data): the mode's label, the purpose, the name the value travels under and,
-    /// when the store binds to the client, the binding. Every variable part is length-prefixed,
-    /// so no two contexts give the same bytes.
-    fn context(&self, ctx: &SealContext<'_>) -> Vec<u8> {
+    /// associated data): the label (format version, mode, purpose), the name the value travels
+    /// under and, when the store binds to the client, the binding. The label has a fixed length
+    /// and every variable part is length-prefixed (a varint), so no two contexts give the same
+    /// bytes.
+    fn context(&self, ctx: &SealContext<'_>) -> Scratch<CONTEXT_STACK> {
         let label = match self.mode {
             Mode::Signed => SIGN_LABEL,
             Mode::Encrypted => SEAL_LABEL,
@@ -552,97 +846,88 @@ impl Inner {
             .binder
             .as_ref()
             .map(|_| ctx.binding().unwrap_or_default());
-        let mut out = Vec::with_capacity(label.len() + PURPOSE.len() + name.len() + 64);
-        let mut part = |bytes: &[u8]| {
-            out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-            out.extend_from_slice(bytes);
-        };
-        part(label);
-        part(PURPOSE);
-        part(name);
+        let len = label.len()
+            + len_len(name.len())
+            + name.len()
+            + 1
+            + binding.map_or(0, |b| len_len(b.len()) + b.len());
+        let mut context = Scratch::zeroed(len);
+        let mut out = Writer(&mut context);
+        out.put(label);
+        out.put_len(name.len());
+        out.put(name);
         match binding {
-            None => out.push(0),
+            None => out.put(&[0]),
             Some(binding) => {
-                out.push(1);
-                out.extend_from_slice(&(binding.len() as u64).to_be_bytes());
-                out.extend_from_slice(binding);
+                out.put(&[1]);
+                out.put_len(binding.len());
+                out.put(binding);
             }
         }
-        out
+        context
     }
 
-    fn seal(&self, mut plaintext: Vec<u8>, ctx: &SealContext<'_>) -> Result<String, SealFailure> {
+    /// Seals the plaintext that `buf` holds between the room for the nonce and for the tag
+    /// ([`envelope`](Self::envelope)), with the current key.
+    fn seal_in_place(&self, buf: &mut [u8], ctx: &SealContext<'_>) -> Result<(), SealFailure> {
         let context = self.context(ctx);
+        let (front, back) = self.envelope();
+        let (head, tag) = buf.split_at_mut(buf.len() - back);
+        let (nonce, plaintext) = head.split_at_mut(front);
         match self.mode {
             Mode::Signed => {
                 let mut mac = self.macs[0].clone();
                 mac.update(&context);
-                mac.update(&plaintext);
-                plaintext.extend_from_slice(&mac.finalize().into_bytes());
-                Ok(URL_SAFE_NO_PAD.encode(&plaintext))
+                mac.update(plaintext);
+                tag.copy_from_slice(&mac.finalize().into_bytes());
             }
             Mode::Encrypted => {
                 // A user-space CSPRNG (ChaCha, seeded and reseeded from the OS): a random 96-bit
                 // nonce per seal without a system call each time.
-                let mut nonce = [0u8; NONCE];
-                rand::RngCore::try_fill_bytes(&mut rand::thread_rng(), &mut nonce)
+                rand::RngCore::try_fill_bytes(&mut rand::thread_rng(), nonce)
                     .map_err(SealFailure::Random)?;
                 let sealed = self.ciphers[0]
-                    .encrypt(
-                        Nonce::from_slice(&nonce),
-                        Payload {
-                            msg: &plaintext,
-                            aad: &context,
-                        },
-                    )
+                    .encrypt_in_place_detached(Nonce::from_slice(nonce), &context, plaintext)
                     .map_err(|_| SealFailure::Encrypt)?;
-                let mut out = Vec::with_capacity(NONCE + sealed.len());
-                out.extend_from_slice(&nonce);
-                out.extend_from_slice(&sealed);
-                Ok(URL_SAFE_NO_PAD.encode(&out))
+                tag.copy_from_slice(&sealed);
             }
         }
+        Ok(())
     }
 
-    /// Verifies or decrypts with each key in turn; the plaintext of the first that works.
-    fn open(&self, value: &str, ctx: &SealContext<'_>) -> Result<Vec<u8>, CookieDecodeError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(value)
-            .map_err(|_| CookieDecodeError::Malformed)?;
-        match self.mode {
-            Mode::Signed => {
-                if bytes.len() < HEADER + TAG {
-                    return Err(CookieDecodeError::Malformed);
-                }
-                let (plaintext, tag) = bytes.split_at(bytes.len() - TAG);
-                let context = self.context(ctx);
-                for mac in &self.macs {
-                    let mut mac = mac.clone();
-                    mac.update(&context);
-                    mac.update(plaintext);
-                    if mac.verify_slice(tag).is_ok() {
-                        return Ok(plaintext.to_vec());
-                    }
-                }
-                Err(CookieDecodeError::Unverified)
-            }
+    /// Verifies or decrypts `raw` in place with each key in turn; the plaintext of the first
+    /// that works (a failed AES-GCM tag check leaves the bytes as they were).
+    fn open_in_place<'b>(
+        &self,
+        raw: &'b mut [u8],
+        ctx: &SealContext<'_>,
+    ) -> Result<&'b [u8], CookieDecodeError> {
+        let (front, back) = self.envelope();
+        if raw.len() < front + MIN_HEADER + back {
+            return Err(CookieDecodeError::Malformed);
+        }
+        let context = self.context(ctx);
+        let (head, tag) = raw.split_at_mut(raw.len() - back);
+        let (nonce, plaintext) = head.split_at_mut(front);
+        let opened = match self.mode {
+            Mode::Signed => self.macs.iter().any(|mac| {
+                let mut mac = mac.clone();
+                mac.update(&context);
+                mac.update(plaintext);
+                mac.verify_slice(tag).is_ok()
+            }),
             Mode::Encrypted => {
-                if bytes.len() < NONCE + HEADER + 16 {
-                    return Err(CookieDecodeError::Malformed);
-                }
-                let (nonce, sealed) = bytes.split_at(NONCE);
-                let context = self.context(ctx);
-                for cipher in &self.ciphers {
-                    let payload = Payload {
-                        msg: sealed,
-                        aad: &context,
-                    };
-                    if let Ok(plaintext) = cipher.decrypt(Nonce::from_slice(nonce), payload) {
-                        return Ok(plaintext);
-                    }
-                }
-                Err(CookieDecodeError::Unverified)
+                let (nonce, tag) = (Nonce::from_slice(nonce), aes_gcm::Tag::from_slice(tag));
+                self.ciphers.iter().any(|cipher| {
+                    cipher
+                        .decrypt_in_place_detached(nonce, &context, plaintext, tag)
+                        .is_ok()
+                })
             }
+        };
+        match opened {
+            true => Ok(plaintext),
+            false => Err(CookieDecodeError::Unverified),
         }
     }
 
@@ -651,11 +936,40 @@ impl Inner {
         value: &str,
         ctx: &SealContext<'_>,
     ) -> Result<(SessionId, Record), OpenFailure> {
-        let plaintext = self.open(value, ctx)?;
-        if plaintext.len() < HEADER || plaintext[0] != VERSION {
-            return Err(CookieDecodeError::Format.into());
+        let estimate = base64::decoded_len_estimate(value.len());
+        let malformed = |_| CookieDecodeError::Malformed;
+        if estimate <= SHARE_FROM {
+            // A small session: on the stack, a copy of each value.
+            let mut buf = Scratch::<STACK>::zeroed(estimate);
+            let len = URL_SAFE_NO_PAD
+                .decode_slice(value, &mut buf)
+                .map_err(malformed)?;
+            let plaintext = self.open_in_place(&mut buf[..len], ctx)?;
+            return self.parse(plaintext, Bytes::copy_from_slice);
         }
-        let flags = plaintext[1];
+        // Several values: one buffer, shared by the values (slices of it, no copies).
+        let mut buf = vec![0; estimate];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(value, &mut buf)
+            .map_err(malformed)?;
+        buf.truncate(len);
+        self.open_in_place(&mut buf, ctx)?;
+        let (front, back) = self.envelope();
+        let shared = Bytes::from(buf);
+        self.parse(&shared[front..len - back], |value| shared.slice_ref(value))
+    }
+
+    /// The session in an opened plaintext; `value` makes each value of the built-in layout from
+    /// its bytes in `plaintext`.
+    fn parse(
+        &self,
+        plaintext: &[u8],
+        value: impl FnMut(&[u8]) -> Bytes,
+    ) -> Result<(SessionId, Record), OpenFailure> {
+        let [VERSION, flags, rest @ ..] = plaintext else {
+            return Err(CookieDecodeError::Format.into());
+        };
+        let flags = *flags;
         // Only signed cookies are ever compressed; no other flag exists.
         let allowed = match self.mode {
             Mode::Signed => FLAG_DEFLATE,
@@ -664,13 +978,13 @@ impl Inner {
         if flags & !allowed != 0 {
             return Err(CookieDecodeError::Format.into());
         }
-        let number = |at: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&plaintext[at..at + 8]);
-            u64::from_be_bytes(b)
-        };
-        let (created_at, expires_at) = (number(2), number(10));
-        let id = std::str::from_utf8(&plaintext[18..HEADER])
+        let mut rest = rest;
+        let created_at = take_varint(&mut rest).ok_or(CookieDecodeError::Format)?;
+        let expires_at = take_varint(&mut rest).ok_or(CookieDecodeError::Format)?;
+        let (id, body) = rest
+            .split_at_checked(ID_LEN)
+            .ok_or(CookieDecodeError::Format)?;
+        let id = std::str::from_utf8(id)
             .ok()
             .and_then(SessionId::parse)
             .ok_or(CookieDecodeError::Format)?;
@@ -678,7 +992,6 @@ impl Inner {
             error,
             session: Some(id.clone()),
         };
-        let body = &plaintext[HEADER..];
         let inflated;
         let body = if flags & FLAG_DEFLATE != 0 {
             inflated = miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_PLAINTEXT)
@@ -687,13 +1000,19 @@ impl Inner {
         } else {
             body
         };
-        let data =
-            (self.deserialize)(body).map_err(|err| failed(CookieDecodeError::Deserialize(err)))?;
+        let data = match &self.custom {
+            // A decompressed body is a buffer of its own.
+            None if flags & FLAG_DEFLATE != 0 => parse_entries(body, Bytes::copy_from_slice),
+            None => parse_entries(body, value),
+            Some(custom) => (custom.deserialize)(body)
+                .map(|data| data.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect()),
+        }
+        .map_err(|err| failed(CookieDecodeError::Deserialize(err)))?;
         Ok((
             id,
             Record {
                 meta: Meta::new(created_at, expires_at),
-                data: data.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect(),
+                data,
             },
         ))
     }
@@ -756,10 +1075,7 @@ impl SessionStore for CookieStore {
         record: &Record,
         ctx: &SealContext<'_>,
     ) -> Result<ClientValue, SessionError> {
-        let sealed = self
-            .inner
-            .plaintext(id, record)
-            .and_then(|p| self.inner.seal(p, ctx));
+        let sealed = self.inner.seal_record(id, record, ctx);
         match sealed {
             Ok(value) => Ok(ClientValue::Sealed(value)),
             Err(failure) => {
@@ -790,6 +1106,22 @@ impl SessionStore for CookieStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aes_gcm::aead::{Aead, Payload};
+
+    /// The plaintext inside `value` (which must open).
+    fn plaintext_of(store: &CookieStore, value: &str, ctx: &SealContext<'_>) -> Vec<u8> {
+        let mut raw = URL_SAFE_NO_PAD.decode(value).unwrap();
+        store.inner.open_in_place(&mut raw, ctx).unwrap().to_vec()
+    }
+
+    /// `plaintext` sealed as it is.
+    fn seal_plaintext(store: &CookieStore, plaintext: &[u8], ctx: &SealContext<'_>) -> String {
+        let (front, back) = store.inner.envelope();
+        let mut buf = vec![0; front + plaintext.len() + back];
+        buf[front..front + plaintext.len()].copy_from_slice(plaintext);
+        store.inner.seal_in_place(&mut buf, ctx).unwrap();
+        URL_SAFE_NO_PAD.encode(buf)
+    }
 
     fn record() -> Record {
         let mut data = HashMap::new();
@@ -931,15 +1263,68 @@ mod tests {
         );
     }
 
+    #[test]
+    fn varints_round_trip_in_their_shortest_form_only() {
+        for n in [
+            0,
+            1,
+            127,
+            128,
+            255,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut buf = [0u8; 10];
+            let len = varint_len(n);
+            Writer(&mut buf[..len]).put_varint(n);
+            let mut read = &buf[..len];
+            assert_eq!(take_varint(&mut read), Some(n), "{n}");
+            assert!(read.is_empty());
+        }
+        for bad in [
+            &[0x80][..],                                                   // truncated
+            &[0x80, 0x00],                                                 // not shortest
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], // past 64 bits
+            &[0xff; 11],
+        ] {
+            assert_eq!(take_varint(&mut &bad[..]), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_built_in_layout_refuses_what_it_never_writes() {
+        let ok = |body: &[u8]| parse_entries(body, <[u8]>::to_vec).is_ok();
+        assert!(ok(&[0]));
+        assert!(ok(&[1, 1, b'k', 2, b'4', b'2']));
+        assert!(!ok(&[]), "no count");
+        assert!(!ok(&[1, 1, b'k', 2, b'4']), "truncated value");
+        assert!(!ok(&[1, 1, b'k', 1, b'4', 0]), "trailing byte");
+        assert!(!ok(&[1, 1, 0xff, 1, b'4']), "key not UTF-8");
+        assert!(
+            !ok(&[2, 1, b'k', 1, b'1', 1, b'k', 1, b'2']),
+            "repeated key"
+        );
+        assert!(
+            !ok(&[0xff, 0xff, 0xff, 0xff, 0x0f]),
+            "a count the bytes cannot hold"
+        );
+    }
+
     /// An encrypted cookie is never compressed: one that says so (only the key holder could
     /// make it) is refused as a bad format.
     #[test]
     fn an_encrypted_cookie_flagged_as_compressed_is_refused() {
         let store = CookieStore::encrypted([7u8; 32]).build().unwrap();
-        let id = SessionId::generate();
-        let mut plaintext = store.inner.plaintext(&id, &record()).unwrap();
+        let (_, value) = sealed(&store, &CTX);
+        let mut plaintext = plaintext_of(&store, &value, &CTX);
+        assert!(store
+            .inner
+            .parse(&plaintext, Bytes::copy_from_slice)
+            .is_ok());
         plaintext[1] = FLAG_DEFLATE;
-        let value = store.inner.seal(plaintext, &CTX).unwrap();
+        let value = seal_plaintext(&store, &plaintext, &CTX);
         assert!(matches!(
             store.inner.unseal(&value, &CTX),
             Err(OpenFailure {
@@ -963,6 +1348,12 @@ mod tests {
             ]
         }
 
+        /// Values of any codec: the built-in layout embeds them as they are.
+        fn any_value() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![json_value(), proptest::collection::vec(any::<u8>(), 0..300),]
+        }
+
+        /// The stores with the built-in layout.
         fn stores() -> [CookieStore; 3] {
             [
                 CookieStore::signed([3u8; 40]).build().unwrap(),
@@ -972,6 +1363,32 @@ mod tests {
                     .unwrap(),
                 CookieStore::encrypted([3u8; 40]).build().unwrap(),
             ]
+        }
+
+        /// The stores with the JSON serializer (JSON values only).
+        fn json_stores() -> [CookieStore; 2] {
+            [
+                CookieStore::signed([3u8; 40])
+                    .serializer(JsonSerializer)
+                    .compress(true)
+                    .build()
+                    .unwrap(),
+                CookieStore::encrypted([3u8; 40])
+                    .serializer(JsonSerializer)
+                    .build()
+                    .unwrap(),
+            ]
+        }
+
+        fn round_trip(store: &CookieStore, record: &Record) -> Result<(), TestCaseError> {
+            let id = SessionId::generate();
+            let ClientValue::Sealed(value) = store.seal(&id, record, &CTX).unwrap() else {
+                panic!("not sealed");
+            };
+            let (back_id, back) = store.inner.unseal(&value, &CTX).ok().unwrap();
+            prop_assert_eq!(back_id, id);
+            prop_assert_eq!(&back, record);
+            Ok(())
         }
 
         proptest! {
@@ -985,21 +1402,60 @@ mod tests {
             ) {
                 let data = data.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect();
                 let record = Record { meta: Meta::new(created_at, expires_at), data };
+                for store in stores().iter().chain(&json_stores()) {
+                    round_trip(store, &record)?;
+                }
+            }
+
+            #[test]
+            fn seal_then_open_gives_the_same_session_of_any_codec(
+                data in proptest::collection::hash_map(any::<String>(), any_value(), 0..12),
+                created_at in any::<u64>(),
+                expires_at in any::<u64>(),
+            ) {
+                let data = data.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect();
+                let record = Record { meta: Meta::new(created_at, expires_at), data };
                 for store in stores() {
-                    let id = SessionId::generate();
-                    let ClientValue::Sealed(value) = store.seal(&id, &record, &CTX).unwrap() else {
-                        panic!("not sealed");
-                    };
-                    let (back_id, back) = store.inner.unseal(&value, &CTX).ok().unwrap();
-                    prop_assert_eq!(back_id, id);
-                    prop_assert_eq!(&back, &record);
+                    round_trip(&store, &record)?;
+                }
+            }
+
+            /// The layout after the seal: random bytes (as only a key holder could seal them)
+            /// never panic, and whatever parses writes back to what parses the same.
+            #[test]
+            fn random_payloads_never_panic(body in any::<Vec<u8>>()) {
+                if let Ok(data) = parse_entries(&body, <[u8]>::to_vec) {
+                    let again = Entries.serialize(&data).unwrap();
+                    prop_assert_eq!(Entries.deserialize(&again).unwrap(), data);
+                }
+            }
+
+            /// A sealed plaintext with a well-formed header and a random body (as only a key
+            /// holder could seal it) opens to a session or to an error, never a panic, in every
+            /// mode and layout; with random bytes all through, it never opens.
+            #[test]
+            fn random_sealed_plaintexts_never_panic(
+                flags in 0u8..2,
+                body in proptest::collection::vec(any::<u8>(), 0..400),
+                junk in any::<Vec<u8>>(),
+            ) {
+                let mut plaintext = vec![VERSION, flags];
+                plaintext.extend_from_slice(&[0, 0]); // the timestamps
+                plaintext.extend_from_slice(SessionId::generate().as_str().as_bytes());
+                plaintext.extend_from_slice(&body);
+                for store in stores().iter().chain(&json_stores()) {
+                    let _ = store.unseal(&seal_plaintext(store, &plaintext, &CTX), &CTX);
+                    if junk.first() != Some(&VERSION) {
+                        let value = seal_plaintext(store, &junk, &CTX);
+                        prop_assert!(store.unseal(&value, &CTX).is_none());
+                    }
                 }
             }
 
             #[test]
             fn random_input_never_panics_nor_opens(input in any::<String>(), bytes in any::<Vec<u8>>()) {
                 let encoded = URL_SAFE_NO_PAD.encode(&bytes);
-                for store in stores() {
+                for store in stores().iter().chain(&json_stores()) {
                     prop_assert!(store.unseal(&input, &CTX).is_none());
                     prop_assert!(store.unseal(&encoded, &CTX).is_none());
                 }
