@@ -5,6 +5,7 @@
 #   benches/callgrind.sh memory:write bare:write cookie:new
 #   ANNOTATE="memory:untouched memory:write" benches/callgrind.sh   # + top inclusive functions
 #   REDIS=1 benches/callgrind.sh              # + ours and actix-session on a private redis-server
+#   DIFF="bare:untouched memory:untouched" benches/callgrind.sh   # + where the extra Ir go
 #
 # Each case STORE:WORKLOAD runs examples/callgrind_requests.rs (WARM requests, then MEASURED
 # requests inside `measured_requests`) under `valgrind --tool=callgrind
@@ -12,6 +13,9 @@
 # The harness's own cost per request (building the request, reading the body) is in every
 # number: the `bare` rows show it; the "− bare" column is what the session layer adds.
 # Outputs stay in $OUT (default: $CARGO_TARGET_DIR or target, /callgrind) for callgrind_annotate.
+#
+# Valgrind hides SHA-NI from the program (CPUID), so sha2 runs its software SHA-256 here (about
+# 3.5 k Ir a block) where the real CPU may use the SHA extensions; AES-NI and PCLMULQDQ stay on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/common/redis.sh
@@ -109,3 +113,36 @@ for c in ${ANNOTATE:-}; do
     sed -E 's/ \[[^]]*\]$//; s/\?\?\?://' | cut -c1-170 | head -n "$TOP"
   echo '```'
 done
+
+# DIFF="A B": self cost (exclusive Ir) per function of case B minus case A, per request.
+annotate_self() {
+  callgrind_annotate "$1" 2>/dev/null |
+    awk 'match($0, /^ *[0-9,]+ +\( *[0-9.]+%\) +/) && !/PROGRAM TOTALS/ {
+      n = $1; gsub(",", "", n); name = substr($0, RLENGTH + 1)
+      sub(/ \[[^]]*\]$/, "", name); sub(/^\?\?\?:/, "", name)
+      printf "%s\t%s\n", n, name }'
+}
+if [ -n "${DIFF:-}" ]; then
+  read -r a b <<<"$DIFF"
+  fa="$OUT/callgrind.${a%%:*}.${a#*:}.out"
+  fb="$OUT/callgrind.${b%%:*}.${b#*:}.out"
+  if [ -f "$fa" ] && [ -f "$fb" ]; then
+    diff_out=$(awk -F'\t' -v n="$MEASURED" '
+      FNR == NR { a[$2] += $1; all[$2]; next }
+      { b[$2] += $1; all[$2] }
+      END {
+        for (k in all) { d = (b[k] - a[k]) / n; total += d
+          if (d >= 0.5 || d <= -0.5) printf "%.0f\t%s\n", d, substr(k, 1, 150) }
+        printf "TOTAL\t%.0f\n", total }' <(annotate_self "$fa") <(annotate_self "$fb"))
+    echo
+    echo "## Self cost per request, $b − $a: $(grep '^TOTAL' <<<"$diff_out" | cut -f2) Ir; largest differences"
+    echo
+    echo '```'
+    grep -v '^TOTAL' <<<"$diff_out" | sort -t$'\t' -k1,1nr | head -n "$TOP" | sed 's/\t/  /'
+    echo '...'
+    grep -v '^TOTAL' <<<"$diff_out" | sort -t$'\t' -k1,1n | awk -F'\t' '$1 < -20' | head -n 5 | sed 's/\t/  /'
+    echo '```'
+  else
+    echo "DIFF: run both $a and $b (no $fa or $fb)" >&2
+  fi
+fi
