@@ -65,15 +65,20 @@ for mode in "${MODES[@]}"; do
     actix-redis) redis="$REDIS_URL/1" ;;
     *) redis="" ;;
   esac
-  port=$(free_port)
-  base="http://127.0.0.1:$port"
-  "$BIN" "$mode" "127.0.0.1:$port" $redis >"$LOGS/$mode.log" 2>&1 &
+  # Port 0: the server binds a free port and prints it.
+  "$BIN" "$mode" 127.0.0.1:0 $redis >"$LOGS/$mode.log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 1 200); do
-    curl -sf -o /dev/null "$base/untouched" && break
+  base=
+  for _ in $(seq 1 400); do
+    addr=$(sed -n 's/^listening on \([0-9.:]*\) .*/\1/p' "$LOGS/$mode.log" | head -n1)
+    if [ -n "$addr" ] && curl -sf -o /dev/null "http://$addr/untouched"; then
+      base="http://$addr"
+      break
+    fi
     kill -0 "$SERVER_PID" 2>/dev/null || { echo "$mode: server exited: $(cat "$LOGS/$mode.log")" >&2; exit 1; }
     sleep 0.05
   done
+  [ -n "$base" ] || { echo "$mode: server did not answer: $(cat "$LOGS/$mode.log")" >&2; exit 1; }
   if [ "$mode" = bare ]; then
     cookie="id=$(printf 'A%.0s' $(seq 1 32))"
   else

@@ -15,9 +15,9 @@
 //! | `ours-cookie`   | actix-typed-session, `CookieStore::encrypted`                     |
 //! | `ours-redis`    | actix-typed-session, `RedisStore`                                 |
 //!
-//! `ADDR` defaults to `127.0.0.1:8080`; `REDIS_URL` (argument or environment variable) to
-//! `redis://127.0.0.1:6379` (the Redis modes only). The server prints `listening on ADDR` once
-//! it accepts connections, and runs until killed.
+//! `ADDR` defaults to `127.0.0.1:8080` (port 0: the OS picks a free one); `REDIS_URL` (argument
+//! or environment variable) to `redis://127.0.0.1:6379` (the Redis modes only). Once bound, the
+//! server prints `listening on IP:PORT (MODE)` (the port it got), and runs until killed.
 
 use actix_typed_session::store::{deadpool_redis, CookieStore, MemoryStore, RedisStore};
 use actix_typed_session::SessionMiddleware;
@@ -49,33 +49,31 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
 
     // Each arm builds its own HttpServer: the App types differ by middleware.
-    let server = match mode.as_str() {
-        "bare" => HttpServer::new(|| App::new().configure(bare::routes))
-            .workers(1)
-            .bind(&addr)?
-            .run(),
-        "actix-cookie" => HttpServer::new(|| {
+    macro_rules! serve {
+        ($factory:expr) => {{
+            let server = HttpServer::new($factory).workers(1).bind(&addr)?;
+            let bound = server.addrs();
+            (server.run(), bound)
+        }};
+    }
+    let (server, bound) = match mode.as_str() {
+        "bare" => serve!(|| App::new().configure(bare::routes)),
+        "actix-cookie" => serve!(|| {
             App::new()
                 .wrap(theirs_middleware(
                     actix_session::storage::CookieSessionStore::default(),
                 ))
                 .configure(theirs::routes)
-        })
-        .workers(1)
-        .bind(&addr)?
-        .run(),
+        }),
         "actix-redis" => {
             let store = actix_session::storage::RedisSessionStore::new(redis_url)
                 .await
                 .expect("actix-session redis store");
-            HttpServer::new(move || {
+            serve!(move || {
                 App::new()
                     .wrap(theirs_middleware(store.clone()))
                     .configure(theirs::routes)
             })
-            .workers(1)
-            .bind(&addr)?
-            .run()
         }
         "ours-memory" | "ours-cookie" | "ours-redis" => {
             let mw = match mode.as_str() {
@@ -87,13 +85,12 @@ async fn main() -> std::io::Result<()> {
                 ),
                 _ => SessionMiddleware::new(RedisStore::new(redis_pool(&redis_url))),
             };
-            HttpServer::new(move || App::new().wrap(mw.clone()).configure(ours::routes))
-                .workers(1)
-                .bind(&addr)?
-                .run()
+            serve!(move || App::new().wrap(mw.clone()).configure(ours::routes))
         }
         other => panic!("unknown mode {other:?}; one of: {MODES}"),
     };
-    println!("listening on {addr} ({mode})");
+    for addr in bound {
+        println!("listening on {addr} ({mode})");
+    }
     server.await
 }
