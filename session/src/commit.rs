@@ -174,7 +174,10 @@ pub(crate) async fn execute(
                 .await
                 .map_err(|e| store_failed(&id, e))?;
             tracing::debug!(session = %id.log_tag(), "session id changed");
-            saved(session, true, true)
+            if let Some(mut data) = session.data() {
+                data.moved();
+            }
+            client_value(session, true)
         }
         Plan::Save { send } => {
             let (id, meta, changes) = {
@@ -182,13 +185,16 @@ pub(crate) async fn execute(
                     return Ok(ClientUpdate::Keep);
                 };
                 data.meta.expires_at = ctx.config.expiry(data.meta.created_at, now);
-                (data.id.clone(), data.meta, data.changes())
+                (data.id.clone(), data.meta, data.take_changes())
             };
             ctx.store
                 .save(&id, &meta, &changes)
                 .await
                 .map_err(|e| store_failed(&id, e))?;
-            saved(session, false, send)
+            if let Some(mut data) = session.data() {
+                data.apply_saved(changes);
+            }
+            client_value(session, send)
         }
         Plan::Touch { send } => {
             let (id, meta) = {
@@ -205,15 +211,6 @@ pub(crate) async fn execute(
             client_value(session, send)
         }
     }
-}
-
-/// After a save (`moved`: of the whole session under a new id) the store holds what the request
-/// sees; then what the client must be told.
-fn saved(session: &Session, moved: bool, send: bool) -> Result<ClientUpdate, SessionError> {
-    if let Some(mut data) = session.data() {
-        data.saved(moved);
-    }
-    client_value(session, send)
 }
 
 /// The value a client should now hold, if it has to be sent: the id (when `send`), or for a

@@ -208,22 +208,49 @@ impl Data {
         }
     }
 
-    /// The per-key changes since loading.
-    pub(crate) fn changes(&self) -> Changes {
+    /// The per-key changes since loading, moved out (the values travel to the store without a
+    /// copy); [`apply_saved`](Self::apply_saved) takes them back once saved.
+    pub(crate) fn take_changes(&mut self) -> Changes {
         let replace_all = self.cleared || !self.existed;
         let mut changes = Changes {
             created: !self.existed,
             replace_all,
-            ..Changes::default()
+            set: Vec::with_capacity(self.dirty.len()),
+            removed: Vec::new(),
         };
-        for (key, change) in &self.dirty {
+        for (key, change) in self.dirty.drain() {
             match change {
-                Some(value) => changes.set.push((key.clone(), value.clone())),
-                None if !replace_all => changes.removed.push(key.clone()),
+                Some(value) => changes.set.push((key, value)),
+                None if !replace_all => changes.removed.push(key),
                 None => {}
             }
         }
         changes
+    }
+
+    /// After a save of [`take_changes`](Self::take_changes): the store holds what this request
+    /// sees, and later commits start afresh.
+    pub(crate) fn apply_saved(&mut self, changes: Changes) {
+        if let Base::Fetched { data, known } = &mut self.base {
+            if changes.replace_all {
+                data.clear();
+                *known = None;
+            }
+            for key in changes.removed {
+                data.remove(&key);
+            }
+            for (key, value) in changes.set {
+                if let Some(known) = known {
+                    if !known.contains(&key) {
+                        known.push(key.clone());
+                    }
+                }
+                data.insert(key, value);
+            }
+        }
+        // A live base reads the store, which now holds the changes.
+        self.cleared = false;
+        self.existed = true;
     }
 
     /// Every value, as this request sees it (the base must be complete).
@@ -242,30 +269,10 @@ impl Data {
         }
     }
 
-    /// After a save of [`changes`](Self::changes) (or, `moved`, of [`values`](Self::values)
-    /// under a new id), the store holds what this request sees: later commits start afresh.
-    pub(crate) fn saved(&mut self, moved: bool) {
-        if moved {
-            // A live view of the old id would read nothing once that id is deleted.
-            self.base = Base::complete(self.values());
-        } else if let Base::Fetched { data, known } = &mut self.base {
-            if self.cleared {
-                data.clear();
-                *known = None;
-            }
-            for (key, change) in self.dirty.drain() {
-                if let Some(known) = known {
-                    if !known.contains(&key) {
-                        known.push(key.clone());
-                    }
-                }
-                match change {
-                    Some(value) => data.insert(key, value),
-                    None => data.remove(&key),
-                };
-            }
-        }
-        // A live base reads the store, which now holds the changes.
+    /// After the whole session was saved under a new id: later commits start afresh, and reads
+    /// no longer go to a live view of the old id, which is deleted.
+    pub(crate) fn moved(&mut self) {
+        self.base = Base::complete(self.values());
         self.dirty.clear();
         self.cleared = false;
         self.existed = true;

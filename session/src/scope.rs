@@ -5,11 +5,10 @@
 //! plain value moved into the task-local; the [`Session`] handle (an `Arc`) is created by the
 //! first extractor that asks for it.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::OnceCell;
 use std::future::Future;
 use std::sync::Arc;
 
-use actix_web::{HttpMessage, HttpRequest};
 use tokio::task::futures::TaskLocalFuture;
 
 use crate::config::Ctx;
@@ -25,8 +24,6 @@ tokio::task_local! {
 pub(crate) struct Scope {
     ctx: Arc<Ctx>,
     session: OnceCell<Session>,
-    /// The session is in the request's extensions.
-    published: Cell<bool>,
     /// The typed session values the request handed out.
     pub(crate) typed: Slots,
 }
@@ -36,30 +33,18 @@ impl Scope {
         Scope {
             ctx,
             session: OnceCell::new(),
-            published: Cell::new(false),
             typed: Slots::default(),
         }
     }
 
-    /// The request's session, created on first use. It is also put into the request's
-    /// extensions, so code running outside the request's task (a spawned task) finds it.
-    pub(crate) fn session(&self, req: &HttpRequest) -> &Session {
-        let session = self.session_without_request();
-        if !self.published.replace(true) {
-            req.extensions_mut().insert(session.clone());
-        }
-        session
+    /// The request's session, created on first use.
+    pub(crate) fn session(&self) -> &Session {
+        self.session.get_or_init(|| Session::new(self.ctx.clone()))
     }
 
     /// The format of session values.
     pub(crate) fn codec(&self) -> crate::codec::Codec {
         self.ctx.config.codec
-    }
-
-    /// The session, created on first use, without a request at hand (for a handler's
-    /// `#[session(..)]` options).
-    pub(crate) fn session_without_request(&self) -> &Session {
-        self.session.get_or_init(|| Session::new(self.ctx.clone()))
     }
 
     /// The session (if anything asked for it) and the typed values, when the request is done.
@@ -78,8 +63,9 @@ pub(crate) fn with<R>(f: impl FnOnce(&Scope) -> R) -> Option<R> {
     SCOPE.try_with(f).ok()
 }
 
-/// The session of `req`: through the scope, or (outside the request's task) through the
-/// extensions, if an extractor created it already.
-pub(crate) fn session_of(req: &HttpRequest) -> Option<Session> {
-    with(|scope| scope.session(req).clone()).or_else(|| req.extensions().get::<Session>().cloned())
+/// The session of the request this task serves. Extractors find it here (inside the
+/// middleware's inner service: handlers, their extractors, inner middleware); code on another
+/// task gets a clone of the `Session` handle, which is `Send + Sync`.
+pub(crate) fn current() -> Option<Session> {
+    with(|scope| scope.session().clone())
 }

@@ -435,7 +435,7 @@ impl FromRequest for Session {
     type Future = Pin<Box<dyn Future<Output = Result<Session, actix_web::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(session) = crate::scope::session_of(req) else {
+        let Some(session) = crate::scope::current() else {
             tracing::error!("{}", SessionError::NotInstalled);
             return Box::pin(ready(Err(SessionError::NotInstalled.into())));
         };

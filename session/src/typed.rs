@@ -478,7 +478,7 @@ pub mod __private {
         req: &HttpRequest,
         absent: Absent<T>,
     ) -> ExtractFuture<T> {
-        let Some(session) = crate::scope::session_of(req) else {
+        let Some(session) = crate::scope::current() else {
             tracing::error!(
                 key = T::KEY,
                 type_name = std::any::type_name::<T>(),
@@ -531,7 +531,7 @@ pub mod __private {
 
     /// The first statement of a handler with `#[session(..)]`.
     pub fn handler_options(flags: u8) {
-        let set = crate::scope::with(|scope| scope.session_without_request().set_option(flags));
+        let set = crate::scope::with(|scope| scope.session().set_option(flags));
         if set.is_none() {
             tracing::error!(
                 "a #[session(..)] handler ran outside SessionMiddleware, so its options are \

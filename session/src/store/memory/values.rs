@@ -80,37 +80,39 @@ impl Values {
                 }
             }
             Values::Packed(buf) => {
-                let mut all: Vec<(&str, Bytes)> = if changes.replace_all {
-                    Vec::new()
-                } else {
-                    entries(buf)
-                        .filter(|(k, _)| {
-                            !changes.removed.iter().any(|r| r == k)
-                                && !changes.set.iter().any(|(s, _)| s == k)
-                        })
-                        .map(|(k, range)| (k, buf.slice(range)))
-                        .collect()
+                let kept = |k: &str| {
+                    !changes.replace_all
+                        && !changes.removed.iter().any(|r| r == k)
+                        && !changes.set.iter().any(|(s, _)| s == k)
                 };
-                all.extend(changes.set.iter().map(|(k, v)| (k.as_str(), v.clone())));
-                *self = Values::from_pairs(all);
+                let old = entries(buf)
+                    .filter(|(k, _)| kept(k))
+                    .map(|(k, r)| (k, &buf[r]));
+                let new = changes.set.iter().map(|(k, v)| (k.as_str(), &v[..]));
+                let packed = Values::pack(old.chain(new));
+                *self = packed;
             }
         }
     }
 
-    fn from_pairs(pairs: Vec<(&str, Bytes)>) -> Self {
-        let size: usize = pairs.iter().map(|(k, v)| 6 + k.len() + v.len()).sum();
-        let fits = pairs.len() <= PACKED_KEYS
-            && size <= PACKED_MAX
-            && pairs.iter().all(|(k, _)| k.len() <= usize::from(u16::MAX));
-        if !fits {
-            let map = pairs.into_iter().map(|(k, v)| (k.into(), v)).collect();
-            return Values::Map(Box::new(map));
+    /// The pairs as one packed buffer, or as a map when they do not fit.
+    fn pack<'a>(pairs: impl Iterator<Item = (&'a str, &'a [u8])> + Clone) -> Self {
+        let (mut count, mut size) = (0, 0);
+        for (key, value) in pairs.clone() {
+            count += 1;
+            size += 6 + key.len() + value.len();
+            if count > PACKED_KEYS || size > PACKED_MAX || key.len() > usize::from(u16::MAX) {
+                let map = pairs
+                    .map(|(k, v)| (k.into(), Bytes::copy_from_slice(v)))
+                    .collect();
+                return Values::Map(Box::new(map));
+            }
         }
-        if pairs.is_empty() {
+        if count == 0 {
             return Values::empty();
         }
         let mut out = Vec::with_capacity(size);
-        for (key, value) in &pairs {
+        for (key, value) in pairs {
             out.extend_from_slice(&(key.len() as u16).to_be_bytes());
             out.extend_from_slice(key.as_bytes());
             out.extend_from_slice(&(value.len() as u32).to_be_bytes());
@@ -125,7 +127,7 @@ impl Values {
 }
 
 /// The (key, value range) pairs of a packed buffer.
-fn entries(buf: &[u8]) -> impl Iterator<Item = (&str, std::ops::Range<usize>)> {
+fn entries(buf: &[u8]) -> impl Iterator<Item = (&str, std::ops::Range<usize>)> + Clone {
     let mut at = 0;
     std::iter::from_fn(move || {
         let key_len = u16::from_be_bytes(buf.get(at..at + 2)?.try_into().ok()?) as usize;
