@@ -1,14 +1,16 @@
 //! [`MemoryStore`]: the embedded default, sessions in this process's memory.
 //!
 //! Each of 16 shards (by the first byte of the id's hash) is an insertion-ordered map
-//! ([`indexmap`]) from the hash to a compact entry; its dense storage lets the store pick entries
-//! at random, in O(1), for the two kinds of background work, which are therefore bounded per
-//! write and never pause a request:
+//! ([`indexmap`]) from the hash to a compact entry. Its dense storage lets a cursor walk the
+//! entries in memory order, a few at a time, for the two kinds of background work, which are
+//! therefore bounded per write, never pause a request, and read neighbouring memory rather than
+//! random cache lines:
 //!
-//! - **expiry**, as Redis's active expiry: every save probes a few random entries of its shard
-//!   and removes the expired ones (a load of an expired entry removes it too);
-//! - **eviction** when the shard is full, as Redis's approximated LRU: of a few random entries,
-//!   an expired one, else the least recently used, makes room.
+//! - **expiry**, like Redis's active expiry but sequential: every save looks at the next few
+//!   entries of its shard and removes the expired ones (a load of an expired entry removes it
+//!   too); the cursor goes round the whole shard every few thousand writes;
+//! - **eviction** when the shard is full, like the CLOCK approximation of LRU: of the next few
+//!   entries, an expired one, else the least recently used, makes room.
 
 mod values;
 
@@ -25,9 +27,9 @@ use crate::error::StoreError;
 use crate::id::SessionId;
 
 const SHARDS: usize = 16;
-/// Entries probed for expiry on every save.
+/// Entries looked at for expiry on every save.
 const EXPIRY_PROBES: usize = 3;
-/// Entries sampled to pick the one to evict.
+/// Entries looked at to pick the one to evict.
 const EVICTION_SAMPLES: usize = 5;
 
 /// Sessions kept in memory: fast, concurrent, bounded, and gone when the process exits.
@@ -99,24 +101,32 @@ impl Entry {
 struct Shard {
     map: Map,
     capacity: usize,
-    /// xorshift state for sampling (not security relevant).
-    rng: u64,
+    /// Where the background work goes on (an index into the map's dense storage).
+    cursor: usize,
 }
 
 impl Shard {
-    fn random(&mut self) -> usize {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng % self.map.len().max(1) as u64) as usize
+    /// The next entry's index (the map must not be empty).
+    fn next(&mut self) -> usize {
+        self.cursor = (self.cursor + 1) % self.map.len();
+        self.cursor
     }
 
-    /// Removes the expired ones among a few random entries.
+    /// Removes the entry at `i`; the last entry moves there, and the cursor looks at it next.
+    fn remove_at(&mut self, i: usize) {
+        self.map.swap_remove_index(i);
+        self.cursor = i.checked_sub(1).unwrap_or(self.map.len().saturating_sub(1));
+    }
+
+    /// Removes the expired ones among the next few entries.
     fn expire_some(&mut self, now: u64) {
-        for _ in 0..EXPIRY_PROBES.min(self.map.len()) {
-            let i = self.random();
+        for _ in 0..EXPIRY_PROBES {
+            if self.map.is_empty() {
+                return;
+            }
+            let i = self.next();
             if self.map[i].expires_at <= now {
-                self.map.swap_remove_index(i);
+                self.remove_at(i);
             }
         }
     }
@@ -125,16 +135,22 @@ impl Shard {
     fn make_room(&mut self, now: u64) -> bool {
         let mut victim: Option<usize> = None;
         for _ in 0..EVICTION_SAMPLES.min(self.map.len()) {
-            let i = self.random();
+            let i = self.next();
             if self.map[i].expires_at <= now {
-                self.map.swap_remove_index(i);
+                self.remove_at(i);
                 return false;
             }
             if victim.is_none_or(|v| self.map[i].used < self.map[v].used) {
                 victim = Some(i);
             }
         }
-        victim.is_some_and(|v| self.map.swap_remove_index(v).is_some())
+        match victim {
+            Some(v) => {
+                self.remove_at(v);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -176,15 +192,12 @@ impl MemoryStoreBuilder {
     /// Builds the store.
     pub fn build(self) -> MemoryStore {
         let capacity = self.max_sessions.div_ceil(SHARDS).max(1);
-        let mut seed = [0u8; 8];
-        getrandom::getrandom(&mut seed).unwrap_or_default();
-        let shards = (0..SHARDS as u64)
-            .map(|i| {
+        let shards = (0..SHARDS)
+            .map(|_| {
                 Mutex::new(Shard {
                     map: Map::default(),
                     capacity,
-                    // Never zero (xorshift would stay at zero).
-                    rng: u64::from_le_bytes(seed) | (i + 1),
+                    cursor: 0,
                 })
             })
             .collect();
