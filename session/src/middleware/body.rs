@@ -62,7 +62,8 @@ impl Drop for LateGuard {
 }
 
 pin_project_lite::pin_project! {
-    /// The response body; with `late_store` it commits the session when the stream ends.
+    /// The response body of a `late_store` request: it commits the session when the stream
+    /// ends.
     pub struct SessionBody<B> {
         #[pin]
         body: B,
@@ -71,16 +72,11 @@ pin_project_lite::pin_project! {
 }
 
 impl<B> SessionBody<B> {
-    /// The body as it is: no late commit.
-    pub(crate) fn plain(body: B) -> Self {
-        Self::new(body, None)
-    }
-
-    /// The body; with a session, that session's late commit runs when the stream ends.
-    pub(crate) fn new(body: B, late: Option<Session>) -> Self {
+    /// The body; `session`'s late commit runs when the stream ends.
+    pub(crate) fn new(body: B, session: Session) -> Self {
         SessionBody {
             body,
-            late: LateGuard(late.map_or(Late::Idle, Late::Pending)),
+            late: LateGuard(Late::Pending(session)),
         }
     }
 }

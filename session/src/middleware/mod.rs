@@ -32,6 +32,11 @@ mod body;
 mod builder;
 
 pub use self::body::SessionBody;
+
+/// The body of a response through [`SessionMiddleware`]: the app's own (almost always), the app's
+/// wrapped in a [`SessionBody`] that commits when it ends (`late_store`), or the session layer's
+/// error response.
+pub type ResponseBody<B> = EitherBody<B, EitherBody<SessionBody<B>>>;
 pub use self::builder::SessionMiddlewareBuilder;
 use crate::scope::Scope;
 use crate::session::{Options, Session};
@@ -85,7 +90,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<EitherBody<SessionBody<B>>>;
+    type Response = ServiceResponse<ResponseBody<B>>;
     type Error = actix_web::Error;
     type Transform = SessionService<S>;
     type InitError = ();
@@ -113,7 +118,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<EitherBody<SessionBody<B>>>;
+    type Response = ServiceResponse<ResponseBody<B>>;
     type Error = actix_web::Error;
     type Future = SessionFuture<S, B>;
 
@@ -161,7 +166,7 @@ impl<S: Service<ServiceRequest>> Future for Call<S> {
 }
 
 type Committed<B> = Pin<
-    Box<dyn Future<Output = Result<ServiceResponse<EitherBody<SessionBody<B>>>, actix_web::Error>>>,
+    Box<dyn Future<Output = Result<ServiceResponse<ResponseBody<B>>, actix_web::Error>>>,
 >;
 
 pin_project_lite::pin_project! {
@@ -190,7 +195,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
-    type Output = Result<ServiceResponse<EitherBody<SessionBody<B>>>, actix_web::Error>;
+    type Output = Result<ServiceResponse<ResponseBody<B>>, actix_web::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
@@ -207,7 +212,7 @@ where
                         // rules say "nothing" (no clock read, no store call, no header).
                         state.set(State::Done);
                         return Poll::Ready(result.map(|res| {
-                            res.map_body(|_, body| EitherBody::left(SessionBody::plain(body)))
+                            res.map_body(|_, body| EitherBody::left(body))
                         }));
                     };
                     state.set(State::Committing {
@@ -230,7 +235,7 @@ async fn finish<B: MessageBody + 'static>(
     session: Session,
     typed: Slots,
     result: Result<ServiceResponse<B>, actix_web::Error>,
-) -> Result<ServiceResponse<EitherBody<SessionBody<B>>>, actix_web::Error> {
+) -> Result<ServiceResponse<ResponseBody<B>>, actix_web::Error> {
     // Changed typed values go into the session before the commit decides.
     let written = typed.finish(&session);
     match result {
@@ -255,12 +260,12 @@ async fn finish<B: MessageBody + 'static>(
 async fn commit<B: MessageBody + 'static>(
     session: Session,
     mut res: ServiceResponse<B>,
-) -> ServiceResponse<EitherBody<SessionBody<B>>> {
+) -> ServiceResponse<ResponseBody<B>> {
     let options = session.options();
     // A session handle that nobody loaded and no option: nothing to do.
     if options == Options::default() && !session.is_loaded() {
         session.mark_committed();
-        return res.map_body(|_, body| EitherBody::left(SessionBody::plain(body)));
+        return res.map_body(|_, body| EitherBody::left(body));
     }
 
     let ctx = session.0.ctx.clone();
@@ -325,7 +330,13 @@ async fn commit<B: MessageBody + 'static>(
         session.mark_committed();
     }
     let late = late.then_some(session);
-    res.map_body(|_, body| EitherBody::left(SessionBody::new(body, late)))
+    match late {
+        // Only a late commit needs to watch the body; any other goes out as it is.
+        Some(session) => res.map_body(|_, body| {
+            EitherBody::right(EitherBody::left(SessionBody::new(body, session)))
+        }),
+        None => res.map_body(|_, body| EitherBody::left(body)),
+    }
 }
 
 /// Whether the store carries the data in the client's value: then the value must leave with the
@@ -363,10 +374,11 @@ fn failed<B>(
     res: ServiceResponse<B>,
     ctx: &Ctx,
     err: SessionError,
-) -> ServiceResponse<EitherBody<SessionBody<B>>> {
+) -> ServiceResponse<ResponseBody<B>> {
     let (req, _) = res.into_parts();
     let response = ctx.config.render(&err);
-    ServiceResponse::new(req, response).map_body(|_, body| EitherBody::right(body))
+    ServiceResponse::new(req, response)
+        .map_body(|_, body| EitherBody::right(EitherBody::right(body)))
 }
 
 fn add_vary(headers: &mut actix_web::http::header::HeaderMap, name: &str) {
