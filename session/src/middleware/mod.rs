@@ -165,9 +165,8 @@ impl<S: Service<ServiceRequest>> Future for Call<S> {
     }
 }
 
-type Committed<B> = Pin<
-    Box<dyn Future<Output = Result<ServiceResponse<ResponseBody<B>>, actix_web::Error>>>,
->;
+type Committed<B> =
+    Pin<Box<dyn Future<Output = Result<ServiceResponse<ResponseBody<B>>, actix_web::Error>>>>;
 
 pin_project_lite::pin_project! {
     /// The future of one request through [`SessionMiddleware`]: a named type, so a request whose
@@ -211,9 +210,9 @@ where
                         // No handler asked for the session and no option was set: the commit
                         // rules say "nothing" (no clock read, no store call, no header).
                         state.set(State::Done);
-                        return Poll::Ready(result.map(|res| {
-                            res.map_body(|_, body| EitherBody::left(body))
-                        }));
+                        return Poll::Ready(
+                            result.map(|res| res.map_body(|_, body| EitherBody::left(body))),
+                        );
                     };
                     state.set(State::Committing {
                         fut: Box::pin(finish(session, typed, result)),

@@ -384,9 +384,11 @@ pub(super) fn parse(fields: Vec<(Vec<u8>, Vec<u8>)>, id: &SessionId) -> Option<R
     }
     let mut data = std::collections::HashMap::with_capacity(fields.len().saturating_sub(2));
     let (mut created, mut expires) = (None, None);
-    for (field, value) in fields {
-        if let Some(key) = field.strip_prefix(DATA) {
-            match String::from_utf8(key.to_vec()) {
+    for (mut field, value) in fields {
+        if field.starts_with(DATA) {
+            // The key and the value are the reply's own buffers: no copy.
+            field.drain(..DATA.len());
+            match String::from_utf8(field) {
                 Ok(key) => {
                     data.insert(key, Bytes::from(value));
                 }
