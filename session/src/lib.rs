@@ -100,7 +100,7 @@
 //!
 //! | store | where | per-key merge | notes |
 //! |---|---|---|---|
-//! | [`store::MemoryStore`] | this process | yes | default; bounded (LRU); gone on restart |
+//! | [`store::MemoryStore`] | this process | yes | default; bounded (approximate LRU), no copies on load; gone on restart |
 //! | [`store::FileStore`] | a directory | yes (also across processes sharing it) | atomic writes, mode 0600, file locks, swept |
 //! | `store::RedisStore` | Redis / Redis Cluster | yes (hash fields) | one round trip per operation |
 //! | [`store::CookieStore`] | the client's cookie | — (whole session) | signed or encrypted, key rotation, ≤ 4 KiB |
