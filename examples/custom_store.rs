@@ -36,11 +36,11 @@ impl SessionStore for MapStore {
         let key = id.store_key();
         // An update must not bring back a session that was deleted meanwhile.
         if changes.created {
-            map.insert(key.clone(), Record::new(*meta));
+            map.insert(key.clone(), Record::new(meta.clone()));
         }
         if let Some(record) = map.get_mut(&key) {
             changes.apply(&mut record.data);
-            record.meta = *meta;
+            record.meta = meta.clone();
         }
         Ok(())
     }

@@ -24,7 +24,7 @@ use crate::config::{Config, Ctx};
 use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::session::{Data, Options, Session};
-use crate::store::{Changes, ClientValue, SealContext, Unsealed};
+use crate::store::{Changes, ClientValue, Fetch, SealContext, Unsealed};
 
 /// What to do when the request ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +121,75 @@ pub(crate) fn presented_id(ctx: &Ctx, req: &HttpRequest) -> Option<SessionId> {
     }
 }
 
+/// `expire_all` / `expire_others`: ends the other sessions of the session's user (all of them
+/// with `expire_all`; this one then ends by the `expire` rule). A client-side store's own cookie
+/// is re-sealed after `expire_others`, so that it stays valid after the revocation.
+pub(crate) async fn revoke_users_sessions(
+    session: &Session,
+    req: &HttpRequest,
+) -> Result<(), SessionError> {
+    let ctx: &Ctx = &session.0.ctx;
+    session.ensure(req, Fetch::Keys(&[])).await?;
+    let Some((user, handle)) = session
+        .data()
+        .and_then(|d| d.meta.user.as_ref().map(|u| (u.key, u.handle.clone())))
+    else {
+        return Ok(());
+    };
+    let all = session.options().has(Options::EXPIRE_ALL);
+    let except = (!all).then_some(&handle);
+    let ended = ctx.store.revoke_all(&user, except).await.map_err(|e| {
+        tracing::error!(user = %user.log_tag(), error = %e, "revoking a user's sessions failed");
+        SessionError::from_store(e)
+    })?;
+    tracing::debug!(user = %user.log_tag(), ended, all, "user's sessions revoked on request");
+    if !all && ctx.store.client_side() {
+        if let Some(mut data) = session.data() {
+            data.touch_meta();
+        }
+    }
+    Ok(())
+}
+
+/// `max_sessions_per_user`: after this request tied its session to a user, the oldest sessions
+/// of that user beyond the cap end (never this one).
+pub(crate) async fn enforce_cap(session: &Session) -> Result<(), SessionError> {
+    let ctx: &Ctx = &session.0.ctx;
+    let Some(cap) = ctx.config.max_per_user else {
+        return Ok(());
+    };
+    let Some((user, handle)) = session.data().and_then(|d| {
+        d.tied
+            .then(|| d.meta.user.as_ref().map(|u| (u.key, u.handle.clone())))
+            .flatten()
+    }) else {
+        return Ok(());
+    };
+    let failed = |e: crate::error::StoreError| {
+        tracing::error!(user = %user.log_tag(), error = %e, "per-user session cap failed");
+        SessionError::from_store(e)
+    };
+    let mut others: Vec<_> = ctx
+        .store
+        .user_sessions(&user)
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .filter_map(|r| r.meta.user.map(|u| (r.meta.created_at, u.handle)))
+        .filter(|(_, h)| *h != handle)
+        .collect();
+    // This session counts as one; the oldest others go.
+    let excess = (others.len() + 1).saturating_sub(cap);
+    others.sort_by_key(|(created, _)| *created);
+    for (_, old) in others.into_iter().take(excess) {
+        ctx.store.revoke(&user, &old).await.map_err(failed)?;
+    }
+    if let Some(mut data) = session.data() {
+        data.tied = false;
+    }
+    Ok(())
+}
+
 /// Carries `plan` out against the store. Locks are never held across a store call.
 pub(crate) async fn execute(
     session: &Session,
@@ -155,11 +224,12 @@ pub(crate) async fn execute(
                 };
                 data.rotate();
                 data.meta.expires_at = ctx.config.expiry(data.meta.created_at, now);
+                data.meta.last_seen = now;
                 let retired = data.retired.take();
                 (
                     retired,
                     data.id.clone(),
-                    data.meta,
+                    data.meta.clone(),
                     Changes::full(data.values()),
                 )
             };
@@ -177,6 +247,7 @@ pub(crate) async fn execute(
             if let Some(mut data) = session.data() {
                 data.moved();
             }
+            enforce_cap(session).await?;
             client_value(session, true)
         }
         Plan::Save { send } => {
@@ -185,7 +256,8 @@ pub(crate) async fn execute(
                     return Ok(ClientUpdate::Keep);
                 };
                 data.meta.expires_at = ctx.config.expiry(data.meta.created_at, now);
-                (data.id.clone(), data.meta, data.take_changes())
+                data.meta.last_seen = now;
+                (data.id.clone(), data.meta.clone(), data.take_changes())
             };
             ctx.store
                 .save(&id, &meta, &changes)
@@ -194,6 +266,7 @@ pub(crate) async fn execute(
             if let Some(mut data) = session.data() {
                 data.apply_saved(changes);
             }
+            enforce_cap(session).await?;
             client_value(session, send)
         }
         Plan::Touch { send } => {
@@ -202,7 +275,8 @@ pub(crate) async fn execute(
                     return Ok(ClientUpdate::Keep);
                 };
                 data.meta.expires_at = ctx.config.expiry(data.meta.created_at, now);
-                (data.id.clone(), data.meta)
+                data.meta.last_seen = now;
+                (data.id.clone(), data.meta.clone())
             };
             ctx.store
                 .touch(&id, &meta)

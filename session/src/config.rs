@@ -25,6 +25,8 @@ pub(crate) struct Config {
     pub(crate) clock: SharedClock,
     pub(crate) codec: Codec,
     pub(crate) error_response: Option<ErrorRenderer>,
+    /// `max_sessions_per_user`.
+    pub(crate) max_per_user: Option<usize>,
 }
 
 impl Config {

@@ -34,6 +34,10 @@ pub(crate) struct Data {
     dirty: HashMap<String, Option<Bytes>>,
     /// `clear()` was called: the base no longer counts, only `dirty`.
     cleared: bool,
+    /// The metadata changed (a user was tied): a save is due even without a changed value.
+    meta_changed: bool,
+    /// This request tied the session to a user (the per-user cap applies).
+    pub(crate) tied: bool,
     /// `change_id` already moved the data to a new id; the old id, if it was stored, is here
     /// until the store forgets it.
     pub(crate) retired: Option<SessionId>,
@@ -78,6 +82,8 @@ impl Data {
             base,
             dirty: HashMap::new(),
             cleared: false,
+            meta_changed: false,
+            tied: false,
             retired: None,
             rotated: false,
             binding,
@@ -189,12 +195,27 @@ impl Data {
 
     /// Whether this request changed anything.
     pub(crate) fn changed(&self) -> bool {
-        (self.cleared && self.existed) || !self.dirty.is_empty()
+        (self.cleared && self.existed) || !self.dirty.is_empty() || self.meta_changed
+    }
+
+    /// Ties the session to `user` (keeping the handle when it is the same user).
+    pub(crate) fn set_user(&mut self, user: &[u8]) {
+        if self.meta.user.as_ref().is_some_and(|u| u.id == user) {
+            return;
+        }
+        self.meta.user = Some(crate::store::SessionUser::new(user));
+        self.meta_changed = true;
+        self.tied = true;
+    }
+
+    /// A change of metadata that must reach the client (a client-side store re-seals).
+    pub(crate) fn touch_meta(&mut self) {
+        self.meta_changed = true;
     }
 
     /// Whether the session holds no value and was not stored: nothing to write.
     pub(crate) fn empty_and_new(&self) -> bool {
-        !self.existed && self.dirty.values().all(Option::is_none)
+        !self.existed && self.dirty.values().all(Option::is_none) && self.meta.user.is_none()
     }
 
     /// Gives the session a new id (once per request), remembering the stored one to delete.
@@ -250,6 +271,7 @@ impl Data {
         }
         // A live base reads the store, which now holds the changes.
         self.cleared = false;
+        self.meta_changed = false;
         self.existed = true;
     }
 
@@ -264,7 +286,7 @@ impl Data {
     /// The whole session, for a store that seals it into the client's value.
     pub(crate) fn record(&self) -> Record {
         Record {
-            meta: self.meta,
+            meta: self.meta.clone(),
             data: self.values(),
         }
     }
@@ -275,6 +297,7 @@ impl Data {
         self.base = Base::complete(self.values());
         self.dirty.clear();
         self.cleared = false;
+        self.meta_changed = false;
         self.existed = true;
     }
 }

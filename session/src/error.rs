@@ -37,7 +37,23 @@ impl StoreError {
             source: message.into().into(),
         }
     }
+
+    /// The store cannot do `what` (an optional capability such as the user index): the
+    /// answer of the trait's default methods. It becomes [`SessionError::Unsupported`].
+    pub fn unsupported(what: &'static str) -> Self {
+        StoreError::new(Unsupported(what))
+    }
+
+    /// What the store cannot do, if this is [`unsupported`](Self::unsupported).
+    pub fn unsupported_what(&self) -> Option<&'static str> {
+        self.source.downcast_ref::<Unsupported>().map(|u| u.0)
+    }
 }
+
+/// See [`StoreError::unsupported`].
+#[derive(Debug, thiserror::Error)]
+#[error("this store cannot {0}")]
+struct Unsupported(&'static str);
 
 /// Every error the session layer returns to a handler or turns into a response.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +96,11 @@ pub enum SessionError {
          `App::new().wrap(SessionMiddleware::new(store.clone()))`"
     )]
     NotInstalled,
+    /// The store cannot do what was asked (an optional capability: listing a user's sessions
+    /// on the cookie store, revoking them without a revocation store, a custom store without
+    /// the user index). Answered with 500: a setup to fix, never a silent no-op.
+    #[error("this session store cannot {0}")]
+    Unsupported(&'static str),
     /// Two values of one typed session type were extracted in one request and changed
     /// differently: which one to save cannot be decided, so nothing is saved. A setup mistake,
     /// answered with 500 (in debug builds the body names the type).
@@ -94,6 +115,17 @@ pub enum SessionError {
         /// The type's name.
         type_name: &'static str,
     },
+}
+
+impl SessionError {
+    /// A store error as a [`SessionError`]: [`SessionError::Unsupported`] when the store lacks
+    /// the capability, [`SessionError::Store`] otherwise.
+    pub(crate) fn from_store(e: StoreError) -> Self {
+        match e.unsupported_what() {
+            Some(what) => SessionError::Unsupported(what),
+            None => SessionError::Store(e),
+        }
+    }
 }
 
 impl ResponseError for SessionError {
@@ -113,7 +145,9 @@ impl ResponseError for SessionError {
             }
             // Setup mistakes: a developer running a debug build is told what to fix (the error
             // log says the same in every build).
-            SessionError::NotInstalled | SessionError::TypedConflict { .. }
+            SessionError::NotInstalled
+            | SessionError::TypedConflict { .. }
+            | SessionError::Unsupported(_)
                 if cfg!(debug_assertions) =>
             {
                 self.to_string()

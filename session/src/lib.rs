@@ -134,6 +134,7 @@ pub mod id;
 pub mod middleware;
 mod scope;
 mod session;
+mod sessions;
 pub mod state;
 pub mod store;
 pub mod typed;
@@ -178,6 +179,7 @@ pub use id::SessionId;
 pub use middleware::SessionMiddleware;
 pub use middleware::SessionMiddlewareBuilder;
 pub use session::{Session, SessionStatus};
+pub use sessions::{SessionInfo, Sessions};
 pub use typed::TypedSession;
 
 // The derive macro shares its name with the `Session` handle (macro and type namespaces), as

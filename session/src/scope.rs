@@ -42,6 +42,16 @@ impl Scope {
         self.session.get_or_init(|| Session::new(self.ctx.clone()))
     }
 
+    /// The session, if anything asked for it.
+    pub(crate) fn existing(&self) -> Option<&Session> {
+        self.session.get()
+    }
+
+    /// The middleware's context.
+    pub(crate) fn ctx(&self) -> &Arc<Ctx> {
+        &self.ctx
+    }
+
     /// The format of session values.
     pub(crate) fn codec(&self) -> crate::codec::Codec {
         self.ctx.config.codec

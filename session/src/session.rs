@@ -26,6 +26,10 @@ impl Options {
     pub(crate) const CHANGE_ID: u8 = 2;
     pub(crate) const NO_STORE: u8 = 4;
     pub(crate) const LATE_STORE: u8 = 8;
+    /// Every session of this session's user ends, this one too (with `EXPIRE`).
+    pub(crate) const EXPIRE_ALL: u8 = 16;
+    /// Every session of this session's user but this one ends.
+    pub(crate) const EXPIRE_OTHERS: u8 = 32;
 
     pub(crate) fn has(self, flag: u8) -> bool {
         self.0 & flag != 0
@@ -263,6 +267,45 @@ impl Session {
         self.guard_mut().clear();
     }
 
+    /// Ties the session to the user `user` (any bytes: an id, a name; it is hashed wherever a
+    /// store indexes it), so that [`Sessions`](crate::Sessions) can list and end the sessions
+    /// of that user. Saved with the request's other changes, in the same write; `change_id`
+    /// keeps the user. Tying a session to the user it is tied to already changes nothing.
+    ///
+    /// With [`max_sessions_per_user`](crate::SessionMiddlewareBuilder::max_sessions_per_user),
+    /// the user's oldest sessions end when this one makes one too many.
+    pub fn set_user(&self, user: impl AsRef<[u8]>) {
+        self.guard_mut().set_user(user.as_ref());
+    }
+
+    /// The user the session is tied to ([`set_user`](Self::set_user)), as text (an id that is
+    /// not UTF-8 comes back with replacement characters).
+    pub fn user(&self) -> Option<String> {
+        let data = self.guard();
+        let user = data.meta.user.as_ref()?;
+        Some(String::from_utf8_lossy(&user.id).into_owned())
+    }
+
+    /// The session's public name, once it is tied to a user: stable for its life, never enough
+    /// to load it; what [`SessionInfo::handle`](crate::SessionInfo::handle) shows and
+    /// [`Sessions::revoke`](crate::Sessions::revoke) takes.
+    pub fn handle(&self) -> Option<crate::store::Handle> {
+        let data = self.guard();
+        data.meta.user.as_ref().map(|u| u.handle.clone())
+    }
+
+    /// Ends every session of this session's user when the request ends, this one included
+    /// (its cookie is removed): "log out everywhere". A session without a user just ends.
+    pub fn expire_all(&self) {
+        self.set_option(Options::EXPIRE_ALL | Options::EXPIRE);
+    }
+
+    /// Ends every session of this session's user but this one when the request ends (after a
+    /// password change). Nothing happens to a session without a user.
+    pub fn expire_others(&self) {
+        self.set_option(Options::EXPIRE_OTHERS);
+    }
+
     /// Stores a typed session value under its key ([`TypedSession::KEY`]).
     ///
     /// # Errors
@@ -406,7 +449,21 @@ async fn load(ctx: &Ctx, req: &HttpRequest, fetch: Fetch<'_>) -> Result<Data, Se
             );
             return Ok(fresh(binding));
         }
-        Some(Unsealed::Record(id, record)) => (id, Some(Loaded::whole(record))),
+        Some(Unsealed::Record(id, record)) => {
+            // A client-side session of a user: it may have been revoked since it was sealed.
+            let revoked = match &record.meta.user {
+                Some(_) => ctx.store.revoked(&record.meta).await.map_err(|e| {
+                    tracing::error!(session = %id.log_tag(), error = %e, "revocation check failed");
+                    SessionError::Store(e)
+                })?,
+                None => false,
+            };
+            if revoked {
+                tracing::info!(session = %id.log_tag(), "revoked session; starting a new session");
+                return Ok(fresh(binding));
+            }
+            (id, Some(Loaded::whole(record)))
+        }
         Some(Unsealed::Id(id)) => {
             let loaded = ctx.store.load(&id, fetch).await.map_err(|e| {
                 tracing::error!(session = %id.log_tag(), error = %e, "session load failed");

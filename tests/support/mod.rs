@@ -7,7 +7,7 @@ pub mod redis;
 use std::sync::Arc;
 
 use actix_typed_session::store::{
-    Changes, Fetch, Loaded, Meta, Record, SealContext, SessionStore, Unsealed,
+    Changes, Fetch, Handle, Loaded, Meta, Record, SealContext, SessionStore, Unsealed, UserKey,
 };
 use actix_typed_session::{SessionId, StoreError};
 
@@ -41,6 +41,22 @@ impl<S: SessionStore> SessionStore for Guarded<S> {
     }
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         self.store.touch(id, meta).await
+    }
+    async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
+        self.store.user_sessions(user).await
+    }
+    async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
+        self.store.revoke(user, handle).await
+    }
+    async fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&Handle>,
+    ) -> Result<usize, StoreError> {
+        self.store.revoke_all(user, except).await
+    }
+    async fn revoked(&self, meta: &Meta) -> Result<bool, StoreError> {
+        self.store.revoked(meta).await
     }
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
         self.store.unseal(value, ctx)

@@ -28,6 +28,7 @@ pub struct SessionMiddlewareBuilder<S> {
     clock: SharedClock,
     codec: Codec,
     error_response: Option<ErrorRenderer>,
+    max_per_user: Option<usize>,
 }
 
 impl<S: SessionStore> SessionMiddlewareBuilder<S> {
@@ -41,6 +42,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             clock: Arc::new(SystemClock),
             codec: Codec::default(),
             error_response: None,
+            max_per_user: None,
         }
     }
 
@@ -99,12 +101,27 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// At most `max` sessions per user ([`Session::set_user`](crate::Session::set_user)): when
+    /// a request ties one more session to a user who has `max`, the oldest of the others end.
+    /// Default: no limit. Needs a store with the user index (every store of this crate but
+    /// the cookie store); a request that would need the cap on another store fails with
+    /// [`SessionError::Unsupported`].
+    pub fn max_sessions_per_user(mut self, max: usize) -> Self {
+        self.max_per_user = Some(max);
+        self
+    }
+
     /// Checks the settings and builds the middleware.
     pub fn try_build(self) -> Result<SessionMiddleware, ConfigError> {
         self.state.validate()?;
         if self.idle.as_secs() == 0 {
             return Err(ConfigError(
                 "idle_timeout must be at least one second".into(),
+            ));
+        }
+        if self.max_per_user == Some(0) {
+            return Err(ConfigError(
+                "max_sessions_per_user must be at least 1".into(),
             ));
         }
         if self.absolute.is_some_and(|a| a.as_secs() == 0) {
@@ -131,6 +148,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
                 clock: self.clock,
                 codec: self.codec,
                 error_response: self.error_response,
+                max_per_user: self.max_per_user,
             },
         }))
     }

@@ -80,6 +80,12 @@ impl SessionMiddleware {
         SessionMiddlewareBuilder::new(store)
     }
 
+    /// The sessions of the app's users, for code outside a request (jobs, admin tools): the
+    /// same as the [`Sessions`](crate::Sessions) extractor, with no "current" session.
+    pub fn sessions(&self) -> crate::Sessions {
+        crate::Sessions::new(self.ctx.clone(), None)
+    }
+
     pub(crate) fn from_ctx(ctx: Ctx) -> Self {
         SessionMiddleware { ctx: Arc::new(ctx) }
     }
@@ -276,6 +282,14 @@ async fn commit<B: MessageBody + 'static>(
     // keys): load all of it now.
     if options.has(Options::CHANGE_ID) && !expire && !server_error {
         if let Err(err) = session.ensure(res.request(), Fetch::All).await {
+            return failed(res, &ctx, err);
+        }
+    }
+
+    // Log out everywhere / everywhere else: the other sessions end before this one commits
+    // (a logout is honoured even when the page after it fails).
+    if options.has(Options::EXPIRE_ALL) || options.has(Options::EXPIRE_OTHERS) {
+        if let Err(err) = crate::commit::revoke_users_sessions(&session, res.request()).await {
             return failed(res, &ctx, err);
         }
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Bytes, Changes, Fetch, Loaded, Meta, Record, SessionStore};
+use super::{Bytes, Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, SessionUser};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::codec::Codec;
 use crate::error::{ConfigError, StoreError};
@@ -291,13 +291,26 @@ struct OnDisk {
     v: u8,
     created_at: u64,
     expires_at: u64,
+    #[serde(default)]
+    last_seen: u64,
+    /// The user id the session is tied to, and the session's handle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user: Option<(Vec<u8>, String)>,
     data: std::collections::HashMap<String, Vec<u8>>,
 }
 
 impl OnDisk {
     fn into_record(self) -> Record {
+        let user = self.user.and_then(|(id, handle)| {
+            Some(SessionUser::stored(
+                Bytes::from(id),
+                Handle::parse(&handle)?,
+            ))
+        });
         Record {
-            meta: Meta::new(self.created_at, self.expires_at),
+            meta: Meta::new(self.created_at, self.expires_at)
+                .with_last_seen(self.last_seen)
+                .with_user(user),
             data: self
                 .data
                 .into_iter()
@@ -383,6 +396,12 @@ impl Inner {
             v: 1,
             created_at: record.meta.created_at,
             expires_at: record.meta.expires_at,
+            last_seen: record.meta.last_seen,
+            user: record
+                .meta
+                .user
+                .as_ref()
+                .map(|u| (u.id.to_vec(), u.handle.as_str().to_owned())),
             data: record
                 .data
                 .iter()
@@ -543,12 +562,12 @@ impl SessionStore for FileStore {
     }
 
     async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
-        let (id, meta, changes) = (id.clone(), *meta, changes.clone());
+        let (id, meta, changes) = (id.clone(), meta.clone(), changes.clone());
         let path = self.path(&id);
         self.blocking(move |inner| {
             let _lock = inner.lock(&id)?;
             let mut stored = if changes.created {
-                Record::new(meta)
+                Record::new(meta.clone())
             } else {
                 match inner.read_locked(&id, &path)? {
                     Some(stored) => stored,
@@ -557,7 +576,7 @@ impl SessionStore for FileStore {
                 }
             };
             changes.apply(&mut stored.data);
-            stored.meta.expires_at = meta.expires_at;
+            stored.meta = meta;
             inner.write(&path, &stored)
         })
         .await

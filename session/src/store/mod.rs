@@ -52,6 +52,7 @@ mod null;
 mod record;
 #[cfg(feature = "redis")]
 mod redis;
+mod user;
 
 pub use self::cookie::{
     BinarySerializer, CookieDecodeError, CookieSerializer, CookieStore, CookieStoreBuilder,
@@ -73,6 +74,7 @@ pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use null::NullStore;
 pub(crate) use record::Values;
 pub use record::{Bytes, Changes, Fetch, LiveValues, Loaded, Meta, Record};
+pub use user::{Handle, SessionUser, UserKey};
 
 /// What a client's value stands for, as read by [`SessionStore::unseal`].
 #[derive(Debug)]
@@ -188,6 +190,52 @@ pub trait SessionStore: Send + Sync + 'static {
         async move { self.save(id, meta, &Changes::default()).await }
     }
 
+    /// Capability, the user index: every live session tied to `user` (a [`save`](Self::save)
+    /// whose [`Meta::user`] is set indexes the session), whole. The default answers
+    /// [`StoreError::unsupported`].
+    ///
+    /// An index entry must not outlive its session for long: prune entries whose session is
+    /// gone, expired or tied to another user when you meet them, without relying on expiry
+    /// notifications.
+    fn user_sessions(
+        &self,
+        user: &UserKey,
+    ) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send {
+        let _ = user;
+        async { Err(StoreError::unsupported("list a user's sessions")) }
+    }
+
+    /// Capability: ends the session of `user` whose handle is `handle`; `false` when no
+    /// session of that user has it (another user's session is never touched). A save racing
+    /// the revocation must not bring the session back.
+    fn revoke(
+        &self,
+        user: &UserKey,
+        handle: &Handle,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let _ = (user, handle);
+        async { Err(StoreError::unsupported("revoke a session by its handle")) }
+    }
+
+    /// Capability: ends every session of `user`, but the one with handle `except`; returns how
+    /// many ended (as far as the store knows). A save racing it must not bring a session back.
+    fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&Handle>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        let _ = (user, except);
+        async { Err(StoreError::unsupported("revoke a user's sessions")) }
+    }
+
+    /// Capability of a client-side store: whether a session it opened (tied to a user) was
+    /// revoked since it was sealed. Called after [`unseal`](Self::unseal) for sessions with a
+    /// user; the default is `false` (nothing to check).
+    fn revoked(&self, meta: &Meta) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let _ = meta;
+        async { Ok(false) }
+    }
+
     /// Reads the value a client presented (already unquoted and percent-decoded).
     ///
     /// The default accepts only a well-formed [`SessionId`]; anything else is `None` and gives a
@@ -245,6 +293,14 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     ) -> StoreFuture<'a, ()>;
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()>;
     fn touch<'a>(&'a self, id: &'a SessionId, meta: &'a Meta) -> StoreFuture<'a, ()>;
+    fn user_sessions<'a>(&'a self, user: &'a UserKey) -> StoreFuture<'a, Vec<Record>>;
+    fn revoke<'a>(&'a self, user: &'a UserKey, handle: &'a Handle) -> StoreFuture<'a, bool>;
+    fn revoke_all<'a>(
+        &'a self,
+        user: &'a UserKey,
+        except: Option<&'a Handle>,
+    ) -> StoreFuture<'a, usize>;
+    fn revoked<'a>(&'a self, meta: &'a Meta) -> StoreFuture<'a, bool>;
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed>;
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>>;
     fn client_side(&self) -> bool;
@@ -273,6 +329,22 @@ impl<S: SessionStore> DynStore for S {
     }
     fn touch<'a>(&'a self, id: &'a SessionId, meta: &'a Meta) -> StoreFuture<'a, ()> {
         Box::pin(SessionStore::touch(self, id, meta))
+    }
+    fn user_sessions<'a>(&'a self, user: &'a UserKey) -> StoreFuture<'a, Vec<Record>> {
+        Box::pin(SessionStore::user_sessions(self, user))
+    }
+    fn revoke<'a>(&'a self, user: &'a UserKey, handle: &'a Handle) -> StoreFuture<'a, bool> {
+        Box::pin(SessionStore::revoke(self, user, handle))
+    }
+    fn revoke_all<'a>(
+        &'a self,
+        user: &'a UserKey,
+        except: Option<&'a Handle>,
+    ) -> StoreFuture<'a, usize> {
+        Box::pin(SessionStore::revoke_all(self, user, except))
+    }
+    fn revoked<'a>(&'a self, meta: &'a Meta) -> StoreFuture<'a, bool> {
+        Box::pin(SessionStore::revoked(self, meta))
     }
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
         SessionStore::unseal(self, value, ctx)
@@ -319,6 +391,29 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
         meta: &Meta,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).touch(id, meta)
+    }
+    fn user_sessions(
+        &self,
+        user: &UserKey,
+    ) -> impl Future<Output = Result<Vec<Record>, StoreError>> + Send {
+        (**self).user_sessions(user)
+    }
+    fn revoke(
+        &self,
+        user: &UserKey,
+        handle: &Handle,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).revoke(user, handle)
+    }
+    fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&Handle>,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        (**self).revoke_all(user, except)
+    }
+    fn revoked(&self, meta: &Meta) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).revoked(meta)
     }
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
         (**self).unseal(value, ctx)

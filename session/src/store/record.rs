@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 pub use actix_web::web::Bytes;
 
+use super::SessionUser;
+
 /// A session's metadata: what every load returns, whatever values it fetches.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Meta {
     /// When the session was created, in Unix seconds: the base of the absolute timeout.
@@ -15,15 +17,35 @@ pub struct Meta {
     /// When the session stops being valid, in Unix seconds: the earlier of the idle and absolute
     /// deadlines. Stores use it as their TTL; the middleware checks it again after a load.
     pub expires_at: u64,
+    /// When the session was last saved or touched, in Unix seconds ("last seen" on a devices
+    /// page; as precise as the refresh step). 0 when unknown.
+    pub last_seen: u64,
+    /// The user the session is tied to, if any: a store that keeps a user index indexes the
+    /// session under [`SessionUser::key`] when it saves it.
+    pub user: Option<SessionUser>,
 }
 
 impl Meta {
-    /// Metadata with these timestamps (Unix seconds).
+    /// Metadata with these timestamps (Unix seconds), no user.
     pub fn new(created_at: u64, expires_at: u64) -> Self {
         Meta {
             created_at,
             expires_at,
+            last_seen: created_at,
+            user: None,
         }
+    }
+
+    /// The same metadata tied to `user`.
+    pub fn with_user(mut self, user: Option<SessionUser>) -> Self {
+        self.user = user;
+        self
+    }
+
+    /// The same metadata, last seen at `at`.
+    pub fn with_last_seen(mut self, at: u64) -> Self {
+        self.last_seen = at;
+        self
     }
 
     /// Seconds left before [`expires_at`](Self::expires_at), counted from `now` (0 when past).

@@ -637,6 +637,22 @@ impl<S: SessionStore> SessionStore for LogoutDuringSave<S> {
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         self.0.touch(id, meta).await
     }
+    async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
+        self.0.user_sessions(user).await
+    }
+    async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
+        self.0.revoke(user, handle).await
+    }
+    async fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&Handle>,
+    ) -> Result<usize, StoreError> {
+        self.0.revoke_all(user, except).await
+    }
+    async fn revoked(&self, meta: &Meta) -> Result<bool, StoreError> {
+        self.0.revoked(meta).await
+    }
 }
 
 /// How many sessions [`logout_during_a_save_is_never_undone`] logs out during a save.

@@ -17,7 +17,9 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::header::SET_COOKIE;
 use cookie::Cookie;
 
-use crate::store::{Changes, Fetch, Loaded, Meta, Record, SealContext, SessionStore, Unsealed};
+use crate::store::{
+    Changes, Fetch, Handle, Loaded, Meta, Record, SealContext, SessionStore, Unsealed, UserKey,
+};
 use crate::{SessionId, StoreError};
 
 pub mod conformance;
@@ -147,6 +149,26 @@ impl<S: SessionStore> SessionStore for Instrumented<S> {
         self.calls.touch.fetch_add(1, Ordering::SeqCst);
         self.check()?;
         self.inner.touch(id, meta).await
+    }
+    async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
+        self.check()?;
+        self.inner.user_sessions(user).await
+    }
+    async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.revoke(user, handle).await
+    }
+    async fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&Handle>,
+    ) -> Result<usize, StoreError> {
+        self.check()?;
+        self.inner.revoke_all(user, except).await
+    }
+    async fn revoked(&self, meta: &Meta) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.revoked(meta).await
     }
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
         self.inner.unseal(value, ctx)

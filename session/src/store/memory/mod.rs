@@ -14,6 +14,7 @@
 
 mod values;
 
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,7 +22,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use indexmap::IndexMap;
 
 use self::values::Values;
-use super::{Bytes, Changes, Fetch, LiveValues, Loaded, Meta, Record, SessionStore};
+use super::{
+    Bytes, Changes, Fetch, Handle, LiveValues, Loaded, Meta, Record, SessionStore, SessionUser,
+    UserKey,
+};
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -63,6 +67,45 @@ struct Inner {
     clock: SharedClock,
     /// An eviction has happened (and was logged).
     evicted: AtomicBool,
+    /// The user index: the sessions tied to each user. Kept exact (an entry goes with its
+    /// session, however the session ends), so it cannot leak. Locked after a shard, never
+    /// before one.
+    users: Users,
+}
+
+/// The user index of a [`MemoryStore`].
+#[derive(Default)]
+struct Users(Mutex<HashMap<UserKey, Vec<[u8; 32]>>>);
+
+impl Users {
+    fn tie(&self, user: &UserKey, key: [u8; 32]) {
+        let mut users = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let sessions = users.entry(*user).or_default();
+        if !sessions.contains(&key) {
+            sessions.push(key);
+        }
+    }
+
+    fn untie(&self, user: &UserKey, key: &[u8; 32]) {
+        let mut users = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sessions) = users.get_mut(user) {
+            sessions.retain(|k| k != key);
+            if sessions.is_empty() {
+                users.remove(user);
+            }
+        }
+    }
+
+    fn sessions(&self, user: &UserKey) -> Vec<[u8; 32]> {
+        let users = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        users.get(user).cloned().unwrap_or_default()
+    }
+
+    /// How many users and index entries it holds (for the leak tests).
+    fn size(&self) -> (usize, usize) {
+        let users = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        (users.len(), users.values().map(Vec::len).sum())
+    }
 }
 
 /// The first eight bytes of a key, which is already a SHA-256: no need to hash it again.
@@ -87,14 +130,25 @@ type Map = IndexMap<[u8; 32], Entry, BuildHasherDefault<DigestHasher>>;
 struct Entry {
     created_at: u64,
     expires_at: u64,
+    last_seen: u64,
     /// When it was last loaded or saved (seconds, truncated): the eviction order.
     used: u32,
+    user: Option<Box<SessionUser>>,
     values: Values,
 }
 
 impl Entry {
     fn meta(&self) -> Meta {
         Meta::new(self.created_at, self.expires_at)
+            .with_last_seen(self.last_seen)
+            .with_user(self.user.as_deref().cloned())
+    }
+
+    fn record(&self) -> Record {
+        Record {
+            meta: self.meta(),
+            data: self.values.to_map(),
+        }
     }
 }
 
@@ -112,32 +166,46 @@ impl Shard {
         self.cursor
     }
 
-    /// Removes the entry at `i`; the last entry moves there, and the cursor looks at it next.
-    fn remove_at(&mut self, i: usize) {
-        self.map.swap_remove_index(i);
+    /// Removes the entry at `i` (and its index entry); the last entry moves there, and the
+    /// cursor looks at it next.
+    fn remove_at(&mut self, i: usize, users: &Users) {
+        if let Some((key, entry)) = self.map.swap_remove_index(i) {
+            if let Some(user) = &entry.user {
+                users.untie(&user.key, &key);
+            }
+        }
         self.cursor = i.checked_sub(1).unwrap_or(self.map.len().saturating_sub(1));
     }
 
+    /// Removes the session `key`, if there, and its index entry.
+    fn remove(&mut self, key: &[u8; 32], users: &Users) -> Option<Entry> {
+        let entry = self.map.swap_remove(key)?;
+        if let Some(user) = &entry.user {
+            users.untie(&user.key, key);
+        }
+        Some(entry)
+    }
+
     /// Removes the expired ones among the next few entries.
-    fn expire_some(&mut self, now: u64) {
+    fn expire_some(&mut self, now: u64, users: &Users) {
         for _ in 0..EXPIRY_PROBES {
             if self.map.is_empty() {
                 return;
             }
             let i = self.next();
             if self.map[i].expires_at <= now {
-                self.remove_at(i);
+                self.remove_at(i, users);
             }
         }
     }
 
     /// Makes room for one entry; returns whether a live session had to go.
-    fn make_room(&mut self, now: u64) -> bool {
+    fn make_room(&mut self, now: u64, users: &Users) -> bool {
         let mut victim: Option<usize> = None;
         for _ in 0..EVICTION_SAMPLES.min(self.map.len()) {
             let i = self.next();
             if self.map[i].expires_at <= now {
-                self.remove_at(i);
+                self.remove_at(i, users);
                 return false;
             }
             if victim.is_none_or(|v| self.map[i].used < self.map[v].used) {
@@ -146,7 +214,7 @@ impl Shard {
         }
         match victim {
             Some(v) => {
-                self.remove_at(v);
+                self.remove_at(v, users);
                 true
             }
             None => false,
@@ -206,6 +274,7 @@ impl MemoryStoreBuilder {
                 shards,
                 clock: self.clock,
                 evicted: AtomicBool::new(false),
+                users: Users::default(),
             }),
         }
     }
@@ -250,10 +319,13 @@ impl MemoryStore {
             .map
             .get(&key)
             .filter(|e| e.expires_at > now)
-            .map(|e| Record {
-                meta: e.meta(),
-                data: e.values.to_map(),
-            })
+            .map(Entry::record)
+    }
+
+    /// How many users the user index holds, and how many session entries (for tests that
+    /// check it never leaks).
+    pub fn index_size(&self) -> (usize, usize) {
+        self.inner.users.size()
     }
 
     /// Tells stores apart: clones share one number, separately built stores have different
@@ -326,7 +398,7 @@ impl SessionStore for MemoryStore {
         };
         let entry = &mut shard.map[index];
         if entry.expires_at <= now {
-            shard.map.swap_remove_index(index);
+            shard.remove_at(index, &self.inner.users);
             return Ok(None);
         }
         entry.used = stamp(now);
@@ -342,13 +414,24 @@ impl SessionStore for MemoryStore {
     async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
         let key = id.digest();
         let now = self.inner.clock.now();
+        let users = &self.inner.users;
         let mut shard = lock(self.shard(&key));
-        shard.expire_some(now);
+        shard.expire_some(now, users);
         match shard.map.get_mut(&key).filter(|e| e.expires_at > now) {
             Some(entry) if !changes.created => {
                 entry.values.apply(changes);
                 entry.expires_at = meta.expires_at;
+                entry.last_seen = meta.last_seen;
                 entry.used = stamp(now);
+                if entry.user.as_deref().map(|u| &u.key) != meta.user.as_ref().map(|u| &u.key) {
+                    if let Some(old) = &entry.user {
+                        users.untie(&old.key, &key);
+                    }
+                    if let Some(new) = &meta.user {
+                        users.tie(&new.key, key);
+                    }
+                }
+                entry.user = meta.user.clone().map(Box::new);
             }
             // Gone since it was loaded: deleted by a concurrent request, which wins.
             None if !changes.created => {}
@@ -358,11 +441,17 @@ impl SessionStore for MemoryStore {
                 let entry = Entry {
                     created_at: meta.created_at,
                     expires_at: meta.expires_at,
+                    last_seen: meta.last_seen,
                     used: stamp(now),
+                    user: meta.user.clone().map(Box::new),
                     values,
                 };
                 let full = shard.map.len() >= shard.capacity && !shard.map.contains_key(&key);
-                let evicted = full && shard.make_room(now);
+                let evicted = full && shard.make_room(now, users);
+                shard.remove(&key, users);
+                if let Some(user) = &meta.user {
+                    users.tie(&user.key, key);
+                }
                 shard.map.insert(key, entry);
                 drop(shard);
                 if evicted {
@@ -375,7 +464,7 @@ impl SessionStore for MemoryStore {
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let key = id.digest();
-        lock(self.shard(&key)).map.swap_remove(&key);
+        lock(self.shard(&key)).remove(&key, &self.inner.users);
         Ok(())
     }
 
@@ -384,9 +473,62 @@ impl SessionStore for MemoryStore {
         let now = self.inner.clock.now();
         if let Some(entry) = lock(self.shard(&key)).map.get_mut(&key) {
             entry.expires_at = meta.expires_at;
+            entry.last_seen = meta.last_seen;
             entry.used = stamp(now);
         }
         Ok(())
+    }
+
+    async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
+        let now = self.inner.clock.now();
+        let mut found = Vec::new();
+        for key in self.inner.users.sessions(user) {
+            let shard = lock(self.shard(&key));
+            let record = shard
+                .map
+                .get(&key)
+                .filter(|e| e.expires_at > now && e.user.as_ref().is_some_and(|u| u.key == *user))
+                .map(Entry::record);
+            found.extend(record);
+        }
+        Ok(found)
+    }
+
+    async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
+        for key in self.inner.users.sessions(user) {
+            let mut shard = lock(self.shard(&key));
+            let matches = shard.map.get(&key).is_some_and(|e| {
+                e.user
+                    .as_ref()
+                    .is_some_and(|u| u.key == *user && u.handle == *handle)
+            });
+            if matches {
+                shard.remove(&key, &self.inner.users);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&Handle>,
+    ) -> Result<usize, StoreError> {
+        let mut ended = 0;
+        for key in self.inner.users.sessions(user) {
+            let mut shard = lock(self.shard(&key));
+            let matches = shard.map.get(&key).is_some_and(|e| {
+                e.user
+                    .as_ref()
+                    .is_some_and(|u| u.key == *user && Some(&u.handle) != except)
+            });
+            if matches {
+                shard.remove(&key, &self.inner.users);
+                ended += 1;
+            }
+        }
+        Ok(ended)
     }
 }
 

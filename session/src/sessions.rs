@@ -1,0 +1,215 @@
+//! [`Sessions`]: every session of a user, for "your devices", "log out everywhere" and admin
+//! tools; [`SessionInfo`]: one of them, read-only.
+
+use std::collections::HashMap;
+use std::future::{ready, Ready};
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use serde::de::DeserializeOwned;
+
+use crate::config::Ctx;
+use crate::error::SessionError;
+use crate::store::{Bytes, Handle, Record, UserKey};
+
+/// The sessions of the app's users: list a user's sessions, end one, end them all.
+///
+/// An extractor (in a handler: `sessions: Sessions`), or
+/// [`SessionMiddleware::sessions`](crate::SessionMiddleware::sessions) outside a request (jobs,
+/// admin tools). Sessions are tied to a user with [`Session::set_user`](crate::Session::set_user).
+///
+/// ```no_run
+/// use actix_typed_session::{Sessions, SessionError};
+///
+/// async fn devices(sessions: Sessions) -> Result<String, SessionError> {
+///     let mut page = String::new();
+///     for s in sessions.of_user("42").await? {
+///         let device: Option<String> = s.get("device")?;
+///         page += &format!("{} {:?}{}\n", s.handle(), device, if s.is_current() { " (this one)" } else { "" });
+///     }
+///     Ok(page)
+/// }
+/// ```
+///
+/// A store that cannot do it (the cookie store cannot list; a custom store without the index)
+/// answers [`SessionError::Unsupported`], never an empty list; a store that fails answers
+/// [`SessionError::Store`] (503 through `?`), never "no sessions".
+#[derive(Clone)]
+pub struct Sessions {
+    ctx: Arc<Ctx>,
+    /// The handle of the request's own session, if it has one.
+    current: Option<Handle>,
+}
+
+impl Sessions {
+    pub(crate) fn new(ctx: Arc<Ctx>, current: Option<Handle>) -> Self {
+        Sessions { ctx, current }
+    }
+
+    /// Every live session of `user`, oldest first.
+    ///
+    /// # Errors
+    /// [`SessionError::Store`] when the store fails, [`SessionError::Unsupported`] when it
+    /// cannot list.
+    pub async fn of_user(&self, user: impl AsRef<[u8]>) -> Result<Vec<SessionInfo>, SessionError> {
+        let key = UserKey::of(user);
+        let now = self.ctx.config.clock.now();
+        let records = self
+            .ctx
+            .store
+            .user_sessions(&key)
+            .await
+            .map_err(|e| failed(&key, e, "listing a user's sessions failed"))?;
+        let mut infos: Vec<SessionInfo> = records
+            .into_iter()
+            .filter(|r| {
+                self.ctx
+                    .config
+                    .alive(r.meta.created_at, r.meta.expires_at, now)
+            })
+            .filter_map(|r| SessionInfo::new(r, self.current.as_ref(), self.ctx.config.codec))
+            .collect();
+        infos.sort_by_key(|s| (s.created_at, s.handle.as_str().to_owned()));
+        Ok(infos)
+    }
+
+    /// Ends the session of `user` whose handle is `handle`; `Ok(false)` when no session of
+    /// `user` has it (a handle of another user's session revokes nothing).
+    ///
+    /// # Errors
+    /// As [`of_user`](Self::of_user).
+    pub async fn revoke(
+        &self,
+        user: impl AsRef<[u8]>,
+        handle: &Handle,
+    ) -> Result<bool, SessionError> {
+        let key = UserKey::of(user);
+        self.ctx
+            .store
+            .revoke(&key, handle)
+            .await
+            .map_err(|e| failed(&key, e, "revoking a session failed"))
+    }
+
+    /// Ends every session of `user` (the request's own included: its next request starts
+    /// afresh; to end it now, call [`Session::expire_all`](crate::Session::expire_all)).
+    /// Returns how many ended, as far as the store can tell.
+    ///
+    /// # Errors
+    /// As [`of_user`](Self::of_user).
+    pub async fn revoke_all(&self, user: impl AsRef<[u8]>) -> Result<usize, SessionError> {
+        let key = UserKey::of(user);
+        self.ctx
+            .store
+            .revoke_all(&key, None)
+            .await
+            .map_err(|e| failed(&key, e, "revoking a user's sessions failed"))
+    }
+}
+
+fn failed(user: &UserKey, e: crate::error::StoreError, what: &str) -> SessionError {
+    tracing::error!(user = %user.log_tag(), error = %e, "{what}");
+    SessionError::from_store(e)
+}
+
+impl FromRequest for Sessions {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Sessions, actix_web::Error>>;
+
+    fn from_request(_: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let found = crate::scope::with(|scope| {
+            let current = scope.existing().and_then(|s| {
+                s.data()
+                    .and_then(|d| d.meta.user.as_ref().map(|u| u.handle.clone()))
+            });
+            Sessions::new(scope.ctx().clone(), current)
+        });
+        ready(found.ok_or_else(|| {
+            tracing::error!("Sessions extracted: {}", SessionError::NotInstalled);
+            SessionError::NotInstalled.into()
+        }))
+    }
+}
+
+/// One session of a user, as [`Sessions::of_user`] lists it: read-only.
+#[derive(Clone)]
+pub struct SessionInfo {
+    handle: Handle,
+    created_at: u64,
+    last_seen: u64,
+    expires_at: u64,
+    current: bool,
+    data: HashMap<String, Bytes>,
+    codec: crate::codec::Codec,
+}
+
+impl SessionInfo {
+    fn new(record: Record, current: Option<&Handle>, codec: crate::codec::Codec) -> Option<Self> {
+        let user = record.meta.user?;
+        Some(SessionInfo {
+            current: current == Some(&user.handle),
+            handle: user.handle,
+            created_at: record.meta.created_at,
+            last_seen: record.meta.last_seen,
+            expires_at: record.meta.expires_at,
+            data: record.data,
+            codec,
+        })
+    }
+
+    /// The session's handle: show it, post it back to [`Sessions::revoke`].
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// When the session was created (Unix seconds).
+    pub fn created_at(&self) -> u64 {
+        self.created_at
+    }
+
+    /// When the session was last saved or touched (Unix seconds; as precise as the refresh
+    /// step).
+    pub fn last_seen(&self) -> u64 {
+        self.last_seen
+    }
+
+    /// When the session ends unless it is used (Unix seconds).
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// Whether this is the session of the request that asked.
+    pub fn is_current(&self) -> bool {
+        self.current
+    }
+
+    /// A copy of the value under `key` in that session (absent, or not decodable as `T`:
+    /// `None`).
+    ///
+    /// # Errors
+    /// None today; the `Result` matches [`Session::get`](crate::Session::get).
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        Ok(self
+            .data
+            .get(key)
+            .and_then(|bytes| self.codec.decode(bytes).ok()))
+    }
+
+    /// The keys that hold values in that session.
+    pub fn keys(&self) -> Vec<String> {
+        self.data.keys().cloned().collect()
+    }
+}
+
+impl std::fmt::Debug for SessionInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionInfo")
+            .field("handle", &self.handle)
+            .field("created_at", &self.created_at)
+            .field("last_seen", &self.last_seen)
+            .field("expires_at", &self.expires_at)
+            .field("current", &self.current)
+            .finish()
+    }
+}
