@@ -24,7 +24,7 @@ fn file_store() -> Guarded<FileStore> {
     }
 }
 
-actix_typed_session::conformance_suite!(file_store());
+actix_typed_session::conformance_suite!(without_users file_store());
 
 /// The store's lock files, as every store on a directory makes them.
 fn lock_file_names() -> Vec<String> {

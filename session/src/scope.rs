@@ -42,11 +42,6 @@ impl Scope {
         self.session.get_or_init(|| Session::new(self.ctx.clone()))
     }
 
-    /// The session, if anything asked for it.
-    pub(crate) fn existing(&self) -> Option<&Session> {
-        self.session.get()
-    }
-
     /// The middleware's context.
     pub(crate) fn ctx(&self) -> &Arc<Ctx> {
         &self.ctx

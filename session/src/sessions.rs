@@ -38,13 +38,25 @@ use crate::store::{Bytes, Handle, Record, UserKey};
 #[derive(Clone)]
 pub struct Sessions {
     ctx: Arc<Ctx>,
-    /// The handle of the request's own session, if it has one.
-    current: Option<Handle>,
+    /// The request's own session (to mark it current), when extracted in a request.
+    current: Option<(crate::Session, HttpRequest)>,
 }
 
 impl Sessions {
-    pub(crate) fn new(ctx: Arc<Ctx>, current: Option<Handle>) -> Self {
+    pub(crate) fn new(ctx: Arc<Ctx>, current: Option<(crate::Session, HttpRequest)>) -> Self {
         Sessions { ctx, current }
+    }
+
+    /// The handle of the request's own session, if it is tied to a user (its metadata is
+    /// loaded for that, if no handler did).
+    async fn current_handle(&self) -> Result<Option<Handle>, SessionError> {
+        let Some((session, req)) = &self.current else {
+            return Ok(None);
+        };
+        session.ensure(req, crate::store::Fetch::Keys(&[])).await?;
+        Ok(session
+            .data()
+            .and_then(|d| d.meta.user.as_ref().map(|u| u.handle.clone())))
     }
 
     /// Every live session of `user`, oldest first.
@@ -54,6 +66,7 @@ impl Sessions {
     /// cannot list.
     pub async fn of_user(&self, user: impl AsRef<[u8]>) -> Result<Vec<SessionInfo>, SessionError> {
         let key = UserKey::of(user);
+        let current = self.current_handle().await?;
         let now = self.ctx.config.clock.now();
         let records = self
             .ctx
@@ -68,7 +81,7 @@ impl Sessions {
                     .config
                     .alive(r.meta.created_at, r.meta.expires_at, now)
             })
-            .filter_map(|r| SessionInfo::new(r, self.current.as_ref(), self.ctx.config.codec))
+            .filter_map(|r| SessionInfo::new(r, current.as_ref(), self.ctx.config.codec))
             .collect();
         infos.sort_by_key(|s| (s.created_at, s.handle.as_str().to_owned()));
         Ok(infos)
@@ -117,13 +130,10 @@ impl FromRequest for Sessions {
     type Error = actix_web::Error;
     type Future = Ready<Result<Sessions, actix_web::Error>>;
 
-    fn from_request(_: &HttpRequest, _: &mut Payload) -> Self::Future {
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let found = crate::scope::with(|scope| {
-            let current = scope.existing().and_then(|s| {
-                s.data()
-                    .and_then(|d| d.meta.user.as_ref().map(|u| u.handle.clone()))
-            });
-            Sessions::new(scope.ctx().clone(), current)
+            let current = (scope.session().clone(), req.clone());
+            Sessions::new(scope.ctx().clone(), Some(current))
         });
         ready(found.ok_or_else(|| {
             tracing::error!("Sessions extracted: {}", SessionError::NotInstalled);

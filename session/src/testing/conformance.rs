@@ -11,6 +11,7 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{web, HttpResponse};
 use futures_util::stream;
 
+pub use super::users::*;
 use super::*;
 use crate::clock::ManualClock;
 use crate::{Session, SessionError, SessionMiddleware};
@@ -204,6 +205,9 @@ macro_rules! app {
 /// afresh in each test; it may `.await`).
 #[macro_export]
 macro_rules! conformance_suite {
+    (sequential without_users let $var:ident = $init:expr; $make:expr) => {
+        $crate::conformance_suite!(@core sequential [($var, $init) $make]);
+    };
     (sequential let $var:ident = $init:expr; $make:expr) => {
         $crate::conformance_suite!(@names sequential ($var, $init) $make);
     };
@@ -211,11 +215,27 @@ macro_rules! conformance_suite {
     (cases $make:expr; $($name:ident),* $(,)?) => {
         $crate::conformance_suite!(@tests $make; $($name),*);
     };
+    // Every case but the user index's, for a store without it.
+    (without_users $make:expr) => {
+        $crate::conformance_suite!(@core tests [$make]);
+    };
     ($make:expr) => {
         $crate::conformance_suite!(@names tests $make);
     };
     (@names $how:ident $($setup:tt)*) => {
+        $crate::conformance_suite!(@core $how [$($setup)*]
+            users_tie_list_and_revoke,
+            users_log_out_others_and_everywhere,
+            users_change_id_and_expire_keep_the_index_right,
+            users_cap_ends_the_oldest_session,
+            users_revocation_beats_a_concurrent_save,
+            users_two_apps_on_one_store_share_the_index,
+            users_any_user_id_is_hashed,
+        );
+    };
+    (@core $how:ident [$($setup:tt)*] $($extra:ident),* $(,)?) => {
         $crate::conformance_suite!(@$how $($setup)*;
+            $($extra,)*
             first_write_creates_session,
             new_visitor_storing_nothing_gets_no_cookie,
             data_persists_across_requests,

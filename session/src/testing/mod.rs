@@ -23,6 +23,7 @@ use crate::store::{
 use crate::{SessionId, StoreError};
 
 pub mod conformance;
+pub mod users;
 
 /// Every `Set-Cookie` of a response, parsed.
 pub fn set_cookies<B>(res: &ServiceResponse<B>) -> Vec<Cookie<'static>> {

@@ -1,0 +1,391 @@
+//! The conformance cases of the user index (DESIGN §7), driven over HTTP like the rest of the
+//! suite: tie, list, revoke one / all / all but the current, `change_id`, expire, the per-user
+//! cap, a revocation racing a save, and two middlewares (two app processes) on one store.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::{web, HttpRequest};
+
+use super::conformance::{middleware, routes, IDLE};
+use super::*;
+use crate::clock::ManualClock;
+use crate::{Session, SessionError, Sessions};
+
+/// Login: ties the session to the user of the path, keeps the device (the `User-Agent`), and
+/// moves the session to a new id.
+async fn user_login(
+    session: Session,
+    user: web::Path<String>,
+    req: HttpRequest,
+) -> Result<String, SessionError> {
+    session.set_user(user.as_str());
+    let device = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown")
+        .to_owned();
+    session.set("device", device)?;
+    session.change_id();
+    Ok(session.handle().map(|h| h.to_string()).unwrap_or_default())
+}
+
+/// The user's sessions, one line each: `handle device current`.
+async fn user_devices(sessions: Sessions, user: web::Path<String>) -> Result<String, SessionError> {
+    let mut out = String::new();
+    for s in sessions.of_user(user.as_str()).await? {
+        let device: Option<String> = s.get("device")?;
+        out.push_str(&format!(
+            "{} {} {}\n",
+            s.handle(),
+            device.unwrap_or_default(),
+            if s.is_current() { "current" } else { "-" }
+        ));
+    }
+    Ok(out)
+}
+
+async fn user_revoke(
+    sessions: Sessions,
+    path: web::Path<(String, String)>,
+) -> Result<String, SessionError> {
+    let (user, handle) = path.into_inner();
+    match crate::store::Handle::parse(&handle) {
+        Some(handle) => Ok(sessions.revoke(&user, &handle).await?.to_string()),
+        None => Ok("false".into()),
+    }
+}
+
+async fn user_revoke_all(
+    sessions: Sessions,
+    user: web::Path<String>,
+) -> Result<String, SessionError> {
+    Ok(sessions.revoke_all(user.as_str()).await?.to_string())
+}
+
+async fn user_whoami(session: Session) -> String {
+    session.user().unwrap_or_else(|| "nobody".into())
+}
+
+async fn user_logout_all(session: Session) -> &'static str {
+    session.expire_all();
+    "bye"
+}
+
+async fn user_logout_others(session: Session) -> &'static str {
+    session.expire_others();
+    "others gone"
+}
+
+/// The routes of the user cases, on top of [`routes`].
+pub fn user_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/u/login/{user}", web::post().to(user_login))
+        .route("/u/devices/{user}", web::get().to(user_devices))
+        .route("/u/revoke/{user}/{handle}", web::post().to(user_revoke))
+        .route("/u/revoke_all/{user}", web::post().to(user_revoke_all))
+        .route("/u/whoami", web::get().to(user_whoami))
+        .route("/u/logout_all", web::post().to(user_logout_all))
+        .route("/u/logout_others", web::post().to(user_logout_others));
+}
+
+/// The suite's app with the user routes, on `mw`.
+async fn user_app(
+    mw: crate::SessionMiddleware,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(mw)
+            .configure(routes)
+            .configure(user_routes),
+    )
+    .await
+}
+
+fn login(user: &str, device: &str) -> actix_http::Request {
+    actix_web::test::TestRequest::post()
+        .uri(&format!("/u/login/{user}"))
+        .insert_header(("user-agent", device))
+        .to_request()
+}
+
+fn with_id(mut req: actix_web::test::TestRequest, id: &str) -> actix_http::Request {
+    req = req.insert_header(cookie_header(id));
+    req.to_request()
+}
+
+/// Lines of a devices page: (handle, device, current).
+fn devices(body: &str) -> Vec<(String, String, bool)> {
+    body.lines()
+        .map(|l| {
+            let mut parts = l.split(' ');
+            let handle = parts.next().unwrap_or_default().to_owned();
+            let device = parts.next().unwrap_or_default().to_owned();
+            (handle, device, parts.next() == Some("current"))
+        })
+        .collect()
+}
+
+/// Conformance case: sessions tied to a user are listed with their device and the current one
+/// marked; other users' are not; one is revoked by its handle, a foreign handle revokes
+/// nothing, and `revoke_all` ends the rest.
+pub async fn users_tie_list_and_revoke<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = user_app(middleware(store.clone(), &clock)).await;
+    let phone = send(&app, login("ann", "phone")).await;
+    let laptop = send(&app, login("ann", "laptop")).await;
+    let bob = send(&app, login("bob", "tablet")).await;
+    let (phone_id, laptop_id, bob_id) =
+        (phone.id().unwrap(), laptop.id().unwrap(), bob.id().unwrap());
+    assert_eq!(
+        send(&app, get("/u/whoami", Some(&phone_id))).await.body,
+        "ann"
+    );
+
+    let listed = send(
+        &app,
+        with_id(
+            actix_web::test::TestRequest::get().uri("/u/devices/ann"),
+            &laptop_id,
+        ),
+    )
+    .await;
+    let mut ann = devices(&listed.body);
+    ann.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(ann.len(), 2, "{}", listed.body);
+    assert_eq!(
+        (ann[0].1.as_str(), ann[0].2),
+        ("laptop", true),
+        "the asking session is current"
+    );
+    assert_eq!((ann[1].1.as_str(), ann[1].2), ("phone", false));
+    assert_eq!(ann[1].0, phone.body, "the handle the login saw");
+    for (handle, _, _) in &ann {
+        assert!(!handle.contains(&phone_id) && !phone_id.contains(handle.as_str()));
+    }
+
+    // Bob's handle, under ann: nothing happens to bob's session.
+    let foreign = send(&app, post(&format!("/u/revoke/ann/{}", bob.body), None)).await;
+    assert_eq!(foreign.body, "false");
+    assert_eq!(
+        send(&app, get("/u/whoami", Some(&bob_id))).await.body,
+        "bob"
+    );
+
+    let revoked = send(&app, post(&format!("/u/revoke/ann/{}", phone.body), None)).await;
+    assert_eq!(revoked.body, "true");
+    assert_eq!(
+        send(&app, get("/u/whoami", Some(&phone_id))).await.body,
+        "nobody",
+        "the phone is logged out"
+    );
+    assert_eq!(
+        send(&app, get("/u/whoami", Some(&laptop_id))).await.body,
+        "ann"
+    );
+    assert_eq!(
+        devices(&send(&app, get("/u/devices/ann", None)).await.body).len(),
+        1
+    );
+
+    let all = send(&app, post("/u/revoke_all/ann", None)).await;
+    assert_eq!(all.status, 200);
+    assert_eq!(
+        send(&app, get("/u/whoami", Some(&laptop_id))).await.body,
+        "nobody"
+    );
+    assert_eq!(send(&app, get("/u/devices/ann", None)).await.body, "");
+    assert_eq!(
+        devices(&send(&app, get("/u/devices/bob", None)).await.body).len(),
+        1,
+        "bob keeps his"
+    );
+}
+
+/// Conformance case: `expire_others` (after a password change) ends the user's other sessions
+/// and keeps this one; `expire_all` ends every one, this one with a removal cookie.
+pub async fn users_log_out_others_and_everywhere<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = user_app(middleware(store.clone(), &clock)).await;
+    let a = send(&app, login("cy", "a")).await.id().unwrap();
+    let b = send(&app, login("cy", "b")).await.id().unwrap();
+    let c = send(&app, login("cy", "c")).await.id().unwrap();
+
+    let res = send(
+        &app,
+        with_id(
+            actix_web::test::TestRequest::post().uri("/u/logout_others"),
+            &b,
+        ),
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    // A client-side store re-seals the kept session: use the new value if one was sent.
+    let b = res.id().unwrap_or(b);
+    assert_eq!(
+        send(&app, get("/u/whoami", Some(&b))).await.body,
+        "cy",
+        "this one stays"
+    );
+    for other in [&a, &c] {
+        assert_eq!(
+            send(&app, get("/u/whoami", Some(other))).await.body,
+            "nobody"
+        );
+    }
+    let c2 = send(&app, login("cy", "c2")).await.id().unwrap();
+    let res = send(
+        &app,
+        with_id(
+            actix_web::test::TestRequest::post().uri("/u/logout_all"),
+            &b,
+        ),
+    )
+    .await;
+    assert!(res.removal().is_some(), "this one ends too, cookie removed");
+    for gone in [&b, &c2] {
+        assert_eq!(
+            send(&app, get("/u/whoami", Some(gone))).await.body,
+            "nobody"
+        );
+    }
+}
+
+/// Conformance case: `change_id` keeps the user and the handle, and the index follows the
+/// session to its new id; `expire` takes the session out of the index.
+pub async fn users_change_id_and_expire_keep_the_index_right<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = user_app(middleware(store.clone(), &clock)).await;
+    let first = send(&app, login("dee", "x")).await;
+    let old = first.id().unwrap();
+    let again = send(
+        &app,
+        with_id(
+            actix_web::test::TestRequest::post()
+                .uri("/u/login/dee")
+                .insert_header(("user-agent", "x")),
+            &old,
+        ),
+    )
+    .await;
+    let new = again.id().unwrap();
+    assert_ne!(new, old);
+    assert_eq!(
+        again.body, first.body,
+        "same user, same handle across change_id"
+    );
+    assert_eq!(send(&app, get("/u/whoami", Some(&new))).await.body, "dee");
+    let listed = devices(&send(&app, get("/u/devices/dee", None)).await.body);
+    assert_eq!(listed.len(), 1, "one session, under its new id");
+    assert_eq!(listed[0].0, first.body);
+
+    send(&app, post("/logout", Some(&new))).await;
+    assert_eq!(
+        send(&app, get("/u/devices/dee", None)).await.body,
+        "",
+        "expire leaves the index"
+    );
+    // A session that expires leaves it too.
+    send(&app, login("dee", "y")).await;
+    clock.advance(IDLE + std::time::Duration::from_secs(1));
+    assert_eq!(send(&app, get("/u/devices/dee", None)).await.body, "");
+}
+
+/// Conformance case: with `max_sessions_per_user(2)`, a third login ends the oldest session.
+pub async fn users_cap_ends_the_oldest_session<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let mw = crate::SessionMiddleware::builder(store.clone())
+        .clock(clock.clone())
+        .idle_timeout(IDLE)
+        .max_sessions_per_user(2)
+        .build();
+    let app = user_app(mw).await;
+    let first = send(&app, login("eve", "1")).await.id().unwrap();
+    clock.advance(std::time::Duration::from_secs(1));
+    let second = send(&app, login("eve", "2")).await.id().unwrap();
+    clock.advance(std::time::Duration::from_secs(1));
+    let third = send(&app, login("eve", "3")).await.id().unwrap();
+    assert_eq!(
+        send(&app, get("/u/whoami", Some(&first))).await.body,
+        "nobody",
+        "the oldest ended"
+    );
+    for kept in [&second, &third] {
+        assert_eq!(send(&app, get("/u/whoami", Some(kept))).await.body, "eve");
+    }
+    let mut listed: Vec<String> = devices(&send(&app, get("/u/devices/eve", None)).await.body)
+        .into_iter()
+        .map(|d| d.1)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["2", "3"]);
+}
+
+/// Conformance case: a request of a revoked session that saves while the revocation runs
+/// does not bring the session back (the same race as a logout during a save).
+pub async fn users_revocation_beats_a_concurrent_save<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let signal = web::Data::new(tokio::sync::Notify::new());
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(middleware(store.clone(), &clock))
+            .configure(routes)
+            .configure(user_routes)
+            .app_data(signal.clone()),
+    )
+    .await;
+    let id = send(&app, login("fay", "d")).await.id().unwrap();
+    let (held, revoked) =
+        futures_util::future::join(send(&app, post("/hold/k/v", Some(&id))), async {
+            let res = send(&app, post("/u/revoke_all/fay", None)).await;
+            signal.notify_one();
+            res
+        })
+        .await;
+    assert_eq!(held.body, "held");
+    assert_eq!(revoked.status, 200);
+    assert_eq!(
+        send(&app, get("/u/whoami", Some(&id))).await.body,
+        "nobody",
+        "not resurrected"
+    );
+    assert_eq!(send(&app, get("/u/devices/fay", None)).await.body, "");
+}
+
+/// Conformance case: two middlewares on one store (two app processes sharing it) see and end
+/// each other's sessions of a user.
+pub async fn users_two_apps_on_one_store_share_the_index<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let one = user_app(middleware(store.clone(), &clock)).await;
+    let two = user_app(middleware(store.clone(), &clock)).await;
+    let a = send(&one, login("gus", "one")).await.id().unwrap();
+    send(&two, login("gus", "two")).await;
+    let listed = devices(&send(&one, get("/u/devices/gus", None)).await.body);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    send(&two, post("/u/revoke_all/gus", None)).await;
+    assert_eq!(send(&one, get("/u/whoami", Some(&a))).await.body, "nobody");
+}
+
+/// Conformance case: user ids of any content (a space, 10 kB, non-ASCII, a slash and a NUL)
+/// work, each on its own (bytes that are not UTF-8 are covered by `UserKey`'s unit tests).
+pub async fn users_any_user_id_is_hashed<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = user_app(middleware(store.clone(), &clock)).await;
+    let long = "x".repeat(10_000);
+    for user in ["%20", long.as_str(), "caf%C3%A9", "a%2Fb%00"] {
+        let id = send(&app, login(user, "d")).await.id().unwrap();
+        assert_eq!(
+            send(&app, get(&format!("/u/devices/{user}"), None))
+                .await
+                .body
+                .lines()
+                .count(),
+            1,
+            "{user:.20}"
+        );
+        assert_ne!(send(&app, get("/u/whoami", Some(&id))).await.body, "nobody");
+    }
+}
