@@ -14,7 +14,8 @@
 //!   `actix-cookie`, `actix-redis` (actix-session 0.11, private cookie). The Redis ones talk to
 //!   `REDIS_URL` (default `redis://127.0.0.1:6379`): the script starts a private server.
 //! - `WORKLOAD`: `untouched`, `read`, `write` (increment), `typed` (ours only), or `new` (a
-//!   `/write` without a cookie: a new visitor's first write).
+//!   `/write` without a cookie: a new visitor's first write); `tied-read`, `tied-write`: the
+//!   same on a session tied to a user (ours only).
 //! - `WARM` (default 1000) and `MEASURED` (default 5000) requests.
 //!
 //! Every request sends the same cookie, from one first `/write` (bare actix-web gets a cookie of
@@ -84,10 +85,15 @@ impl Run<'_> {
         S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
         B: MessageBody,
     {
+        // `tied-*`: the same workloads on a session tied to a user (`/tie`, ours only).
+        let (workload, first) = match self.workload.strip_prefix("tied-") {
+            Some(w) => (w, "/tie"),
+            None => (self.workload, "/write"),
+        };
         let cookie = if session {
             let res = self
                 .sys
-                .block_on(test::call_service(&app, request("/write", None)));
+                .block_on(test::call_service(&app, request(first, None)));
             let header = res
                 .headers()
                 .get(SET_COOKIE)
@@ -103,7 +109,7 @@ impl Run<'_> {
         } else {
             Some(format!("id={}", "A".repeat(32)))
         };
-        let (path, cookie) = match self.workload {
+        let (path, cookie) = match workload {
             "new" => ("/write".to_owned(), None),
             w @ ("untouched" | "read" | "write" | "typed") => (format!("/{w}"), cookie.as_deref()),
             other => panic!("unknown workload {other:?}: untouched, read, write, typed, new"),

@@ -82,6 +82,12 @@ pub mod ours {
         counter.n.to_string()
     }
 
+    /// `write` on a session tied to a user (`set_user`): the user index's cost per request.
+    pub async fn tie(session: Session) -> Result<String, SessionError> {
+        session.set_user("user-1");
+        write(session).await
+    }
+
     pub async fn fill(session: Session, n: web::Path<usize>) -> Result<String, SessionError> {
         let n = n.into_inner().max(1);
         session.set(KEY, Count { n: 0 })?;
@@ -96,6 +102,7 @@ pub mod ours {
             .route("/read", web::get().to(read))
             .route("/write", web::get().to(write))
             .route("/typed", web::get().to(typed))
+            .route("/tie", web::get().to(tie))
             .route("/fill/{n}", web::get().to(fill));
     }
 }

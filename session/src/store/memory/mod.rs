@@ -483,13 +483,17 @@ impl SessionStore for MemoryStore {
         let now = self.inner.clock.now();
         let mut found = Vec::new();
         for key in self.inner.users.sessions(user) {
-            let shard = lock(self.shard(&key));
-            let record = shard
-                .map
-                .get(&key)
-                .filter(|e| e.expires_at > now && e.user.as_ref().is_some_and(|u| u.key == *user))
-                .map(Entry::record);
-            found.extend(record);
+            let mut shard = lock(self.shard(&key));
+            match shard.map.get(&key) {
+                Some(e) if e.expires_at <= now => {
+                    // Expired: it goes now, index entry included.
+                    shard.remove(&key, &self.inner.users);
+                }
+                Some(e) if e.user.as_ref().is_some_and(|u| u.key == *user) => {
+                    found.push(e.record());
+                }
+                _ => {}
+            }
         }
         Ok(found)
     }
