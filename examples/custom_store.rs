@@ -1,6 +1,7 @@
-//! A session store written by hand: the whole `SessionStore` implementation is the ~30 lines
-//! between the markers. Records live in a `HashMap` behind a lock and are keyed by a hash of the
-//! id, as every server-side store should.
+//! A session store written by hand, between the markers: the four methods every store needs
+//! (about thirty lines), then the three optional ones of the user index (`Sessions`). Records
+//! live in a `HashMap` behind a lock and are keyed by a hash of the id, as every server-side
+//! store should. `tests/custom_store.rs` runs the whole conformance suite on it.
 //!
 //! ```text
 //! cargo run --example custom_store
@@ -9,7 +10,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use actix_typed_session::store::{Changes, Fetch, Loaded, Meta, Record, SessionStore};
+use actix_typed_session::store::{
+    Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, UserKey,
+};
 use actix_typed_session::{Session, SessionError, SessionId, SessionMiddleware, StoreError};
 use actix_web::{web, App, HttpServer};
 
@@ -17,7 +20,7 @@ use actix_web::{web, App, HttpServer};
 /// Keeps every session in one map, as whole records: a load returns all of it (whatever keys
 /// it asks for), a save applies the per-key changes to the stored record.
 #[derive(Clone, Default)]
-struct MapStore(Arc<RwLock<HashMap<String, Record>>>);
+pub struct MapStore(Arc<RwLock<HashMap<String, Record>>>);
 
 impl SessionStore for MapStore {
     async fn load(&self, id: &SessionId, _: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
@@ -53,6 +56,48 @@ impl SessionStore for MapStore {
         map.remove(&id.store_key());
         Ok(())
     }
+
+    // Optional: the user index (`Sessions::of_user`, `revoke`, log out everywhere). Without
+    // these three the store still works and `Sessions` answers `SessionError::Unsupported`.
+    // This map scans its records; a store with many sessions keeps an index by user.
+    async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
+        let map = self
+            .0
+            .read()
+            .map_err(|_| StoreError::msg("lock poisoned"))?;
+        Ok(map.values().filter(|r| tied(r, user)).cloned().collect())
+    }
+
+    async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
+        let mut map = self
+            .0
+            .write()
+            .map_err(|_| StoreError::msg("lock poisoned"))?;
+        let before = map.len();
+        map.retain(|_, r| {
+            !(tied(r, user) && r.meta.user.as_ref().is_some_and(|u| u.handle == *handle))
+        });
+        Ok(map.len() < before)
+    }
+
+    async fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&Handle>,
+    ) -> Result<usize, StoreError> {
+        let mut map = self
+            .0
+            .write()
+            .map_err(|_| StoreError::msg("lock poisoned"))?;
+        let before = map.len();
+        map.retain(|_, r| !tied(r, user) || r.meta.user.as_ref().map(|u| &u.handle) == except);
+        Ok(before - map.len())
+    }
+}
+
+/// Whether `record` is a session of `user`.
+fn tied(record: &Record, user: &UserKey) -> bool {
+    record.meta.user.as_ref().is_some_and(|u| u.key == *user)
 }
 // --- end of the store --------------------------------------------------------------------
 
