@@ -80,3 +80,54 @@ async fn the_user_index_is_empty_once_its_sessions_expired() {
     );
     assert!(store.is_empty());
 }
+
+/// A store outage while listing or revoking a user's sessions is a 503, never "no sessions";
+/// a store without the index answers Unsupported (500), never an empty list.
+#[actix_web::test]
+async fn listing_on_a_failing_or_unable_store_is_an_error() {
+    use actix_typed_session::store::NullStore;
+    use actix_typed_session::testing::users::user_routes;
+    use actix_typed_session::testing::{conformance::routes, Instrumented};
+    let store = Instrumented::new(MemoryStore::default());
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(actix_typed_session::SessionMiddleware::new(store.clone()))
+            .configure(routes)
+            .configure(user_routes),
+    )
+    .await;
+    let req = actix_web::test::TestRequest::post()
+        .uri("/u/login/ann")
+        .to_request();
+    send(&app, req).await;
+    store.fail(true);
+    for (method, uri) in [("GET", "/u/devices/ann"), ("POST", "/u/revoke_all/ann")] {
+        let req = actix_web::test::TestRequest::default()
+            .method(method.parse().unwrap())
+            .uri(uri)
+            .to_request();
+        let res = send(&app, req).await;
+        assert_eq!(res.status, 503, "{uri}");
+        assert_eq!(res.body, "session store unavailable");
+    }
+    store.fail(false);
+    assert!(!send(&app, get("/u/devices/ann", None))
+        .await
+        .body
+        .is_empty());
+
+    let unable = actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(actix_typed_session::SessionMiddleware::new(NullStore))
+            .configure(routes)
+            .configure(user_routes),
+    )
+    .await;
+    let res = send(&unable, get("/u/devices/ann", None)).await;
+    assert_eq!(res.status, 500);
+    assert!(
+        res.body.contains("cannot list a user's sessions"),
+        "{}",
+        res.body
+    );
+}
