@@ -96,6 +96,18 @@
 //! [`#[session(..)]`](macro@session) sets them: `#[session(change_id)]`, `#[session(expire)]`,
 //! `#[session(no_store)]`, `#[session(late_store)]` or `#[session(change_id, late_store)]`.
 //!
+//! # Users and their sessions
+//!
+//! [`Session::set_user`] ties a session to a user (at login, in the same write as its data);
+//! the store indexes it, and [`Sessions`] (an extractor, or [`SessionMiddleware::sessions`]
+//! outside a request) lists a user's sessions ([`SessionInfo`]: handle, created, last seen,
+//! expires, current, read-only values), ends one by its handle, or all of them.
+//! [`Session::expire_all`] logs out everywhere, [`Session::expire_others`] everywhere else, and
+//! [`SessionMiddlewareBuilder::max_sessions_per_user`] caps how many sessions one user holds.
+//! Every store of this crate keeps the index but the cookie store, which can revoke a user's
+//! cookies when given a server-side store for it; a store without the index answers
+//! [`SessionError::Unsupported`]. `examples/devices.rs` is a "your devices" page.
+//!
 //! # Stores
 //!
 //! | store | where | per-key merge | notes |
