@@ -14,7 +14,7 @@
 
 mod values;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -75,21 +75,18 @@ struct Inner {
 
 /// The user index of a [`MemoryStore`].
 #[derive(Default)]
-struct Users(Mutex<HashMap<UserKey, Vec<[u8; 32]>>>);
+struct Users(Mutex<HashMap<UserKey, HashSet<[u8; 32], BuildHasherDefault<DigestHasher>>>>);
 
 impl Users {
     fn tie(&self, user: &UserKey, key: [u8; 32]) {
         let mut users = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let sessions = users.entry(*user).or_default();
-        if !sessions.contains(&key) {
-            sessions.push(key);
-        }
+        users.entry(*user).or_default().insert(key);
     }
 
     fn untie(&self, user: &UserKey, key: &[u8; 32]) {
         let mut users = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(sessions) = users.get_mut(user) {
-            sessions.retain(|k| k != key);
+            sessions.remove(key);
             if sessions.is_empty() {
                 users.remove(user);
             }
@@ -98,13 +95,16 @@ impl Users {
 
     fn sessions(&self, user: &UserKey) -> Vec<[u8; 32]> {
         let users = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        users.get(user).cloned().unwrap_or_default()
+        users
+            .get(user)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// How many users and index entries it holds (for the leak tests).
     fn size(&self) -> (usize, usize) {
         let users = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        (users.len(), users.values().map(Vec::len).sum())
+        (users.len(), users.values().map(HashSet::len).sum())
     }
 }
 
