@@ -11,6 +11,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + 'static {
     /// Seconds since 1970-01-01T00:00:00Z.
     fn now(&self) -> u64;
+
+    /// Milliseconds since 1970-01-01T00:00:00Z, for what must tell apart two moments of one
+    /// second (the cookie store's revocations). The default is [`now`](Self::now) in
+    /// milliseconds (whole seconds, as [`ManualClock`] keeps them).
+    fn now_millis(&self) -> u64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 /// The operating system's wall clock.
@@ -22,6 +29,13 @@ impl Clock for SystemClock {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    fn now_millis(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0)
     }
 }

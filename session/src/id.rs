@@ -85,6 +85,14 @@ impl SessionId {
         Some(SessionId::from_raw(raw))
     }
 
+    /// An id for a record a store keeps for the crate itself (the cookie store's revocations):
+    /// `raw` must hold a byte outside the id alphabet, so that [`parse`](Self::parse) refuses it
+    /// and no client can ever present it as its session id.
+    pub(crate) fn internal(raw: [u8; ID_LEN]) -> Self {
+        debug_assert!(raw.iter().any(|b| !ALPHABET.contains(b)));
+        SessionId::from_raw(raw)
+    }
+
     /// The id as sent to the client.
     pub fn as_str(&self) -> &str {
         // Every byte is from ALPHABET (ASCII), checked at construction.

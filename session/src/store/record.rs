@@ -23,6 +23,10 @@ pub struct Meta {
     /// The user the session is tied to, if any: a store that keeps a user index indexes the
     /// session under [`SessionUser::key`] when it saves it.
     pub user: Option<SessionUser>,
+    /// When a client-side store sealed the session, in Unix milliseconds by its own clock (0:
+    /// unknown, or not sealed): what its [`revoked`](super::SessionStore::revoked) check
+    /// compares with a user's "valid after" time. Crate-internal: only the cookie store sets it.
+    pub(crate) sealed_at_ms: u64,
 }
 
 impl Meta {
@@ -33,6 +37,7 @@ impl Meta {
             expires_at,
             last_seen: created_at,
             user: None,
+            sealed_at_ms: 0,
         }
     }
 

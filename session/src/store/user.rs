@@ -67,7 +67,7 @@ impl fmt::Debug for UserKey {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Handle([u8; HANDLE_LEN]);
 
-const HANDLE_LEN: usize = 22;
+pub(crate) const HANDLE_LEN: usize = 22;
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 impl Handle {
