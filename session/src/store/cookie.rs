@@ -36,6 +36,9 @@ const REVOKED_BEFORE: &str = "valid_after_ms";
 /// The value of a revocation record that holds the handle of the session the revocation kept
 /// (`expire_others`), if any.
 const REVOKED_EXCEPT: &str = "except";
+/// Seconds a revocation record outlives its TTL: for the cookies of requests that were in flight
+/// when it was written (sealed after it, with an expiry up to the TTL from their seal).
+const REVOCATION_MARGIN: u64 = 60;
 /// Prefix of the hash that names a user's revocation record.
 const REVOCATION_LABEL: &[u8] = b"actix-typed-session/cookie-revocation\0";
 
@@ -50,9 +53,10 @@ const REVOCATION_LABEL: &[u8] = b"actix-typed-session/cookie-revocation\0";
 /// never fails a request).
 const VERSION: u8 = 3;
 const FLAG_DEFLATE: u8 = 1;
-/// The session is tied to a user: after the id come the time of the seal (milliseconds after
-/// `created_at`, a varint), the user id (a varint length, then its bytes) and the session's
-/// handle ([`HANDLE_LEN`] bytes). Anonymous sessions carry none of it.
+/// The session is tied to a user: after the id come the time it was tied to the user (Unix
+/// milliseconds by the store's clock, a varint; the same in every later seal of the session),
+/// the user id (a varint length, then its bytes) and the session's handle ([`HANDLE_LEN`]
+/// bytes). Anonymous sessions carry none of it.
 const FLAG_USER: u8 = 2;
 /// The shortest plaintext header: version, flags, the two timestamps (varints of at least one
 /// byte) and the id.
@@ -271,8 +275,10 @@ enum Mode {
 ///
 /// # Users: "log out everywhere" with a revocation store
 ///
-/// A session tied to a user ([`Session::set_user`](crate::Session::set_user)) carries the user
-/// id, its handle and the time of the seal (in milliseconds) inside the seal. The store cannot
+/// A session tied to a user ([`Session::set_user`](crate::Session::set_user)) carries inside the
+/// seal the user id (readable in a signed cookie, like the values), its handle and since when it
+/// is tied to the user (in milliseconds; every later seal of the session keeps it). The store
+/// cannot
 /// list a user's sessions: [`Sessions::of_user`](crate::Sessions::of_user),
 /// [`Sessions::revoke`](crate::Sessions::revoke) (one session by its handle) and
 /// `max_sessions_per_user` answer [`SessionError::Unsupported`].
@@ -281,8 +287,9 @@ enum Mode {
 /// revocations ([`CookieStoreBuilder::revocations`]): [`Session::expire_all`](crate::Session::expire_all),
 /// [`Session::expire_others`](crate::Session::expire_others) and
 /// [`Sessions::revoke_all`](crate::Sessions::revoke_all) write one "valid after" time for the
-/// user there, and every cookie of that user sealed at or before it (every copy, on every
-/// device) then opens as a fresh session, except the session `expire_others` keeps. Without a
+/// user there, and every session tied to that user at or before it (every copy of its cookie, on
+/// every device, and the cookie a request in flight re-seals) then opens as a fresh session,
+/// except the session `expire_others` keeps. Without a
 /// revocation store these three answer [`SessionError::Unsupported`] (a 500 that says what to
 /// configure), never a silent no-op. See [`revocations`](CookieStoreBuilder::revocations) for
 /// the cost (one load a request, for sessions with a user only) and the limits.
@@ -311,7 +318,7 @@ struct Inner {
 /// Where a [`CookieStore`] keeps each user's "valid after" time.
 struct Revocations {
     store: Box<dyn super::DynStore>,
-    /// Seconds a record lives, and how long a user's cookie opens after its seal.
+    /// Seconds a record lives (and the longest a user's cookie is sealed to live).
     ttl: u64,
 }
 
@@ -485,16 +492,19 @@ impl CookieStoreBuilder {
     ///   itself), and that id has a character no session id has, so no client can present it
     ///   as a session of a middleware that shares the store. It lives for the
     ///   [`revocation_ttl`](Self::revocation_ttl).
-    /// - **When a cookie is refused:** a cookie of the user sealed at or before the revocation's
-    ///   time opens as a fresh session, but the session `expire_others` kept (by its handle; it
-    ///   is re-sealed with the response, after the revocation). A cookie sealed in the same
-    ///   millisecond as a revocation counts as before it; with a clock that counts whole
-    ///   seconds (like [`ManualClock`](crate::clock::ManualClock)) that is the same second.
+    /// - **When a cookie is refused:** a cookie of a session tied to the user (logged in) at or
+    ///   before the revocation's time opens as a fresh session, whenever it was sealed (so a
+    ///   request in flight during the revocation cannot bring its session back by re-sealing
+    ///   it), but the session `expire_others` kept (by its handle). A session tied in the same
+    ///   millisecond as a revocation counts as before it: a revocation never misses a session,
+    ///   and a login in that same millisecond after it is ended too. With a clock that counts
+    ///   whole seconds (like [`ManualClock`](crate::clock::ManualClock)) that is the same
+    ///   second.
     /// - **Cost:** every request whose cookie carries a user loads that user's record (one read
     ///   of the store: one Redis round trip); an anonymous session costs nothing. Revoking is
     ///   one write. If the store fails, the request fails with 503 (the check is never
     ///   skipped).
-    /// - **Limits:** the app servers' clocks must agree (a cookie sealed by a server whose clock
+    /// - **Limits:** the app servers' clocks must agree (a session tied on a server whose clock
     ///   is ahead survives a revocation made within that skew); two revocations of one user at
     ///   the same moment on two servers keep the one written last. `revoke_all` returns 0: the
     ///   store cannot count the cookies it ended.
@@ -511,20 +521,21 @@ impl CookieStoreBuilder {
         self
     }
 
-    /// How long a revocation record lives, and so how long after its seal a cookie with a user
-    /// can open: a cookie sealed longer ago than this opens as a fresh session (no record could
-    /// still vouch that it was not revoked). Default: [`DEFAULT_REVOCATION_TTL`] (7 days).
+    /// How long a revocation record lives (a minute more, for requests in flight), and so the
+    /// longest expiry a cookie with a user is sealed with: the seal caps the cookie's expiry at
+    /// this long from the seal, so that no cookie sealed before a revocation outlives the
+    /// record. Default: [`DEFAULT_REVOCATION_TTL`] (7 days).
     ///
-    /// Keep it at least the middleware's idle timeout: a cookie is re-sealed whenever its
-    /// expiry moves by more than the refresh step, so with an idle timeout no longer than this
-    /// the limit never ends a session that the timeouts would keep. Only with a
-    /// [revocation store](Self::revocations).
+    /// Keep it at least the middleware's idle timeout: the cap then never ends a session before
+    /// the timeouts would (a cookie in use is re-sealed whenever its expiry moves by more than
+    /// the refresh step). Shorter, a user's session ends after this long without a re-seal.
+    /// Only with a [revocation store](Self::revocations).
     pub fn revocation_ttl(mut self, ttl: Duration) -> Self {
         self.revocation_ttl = ttl;
         self
     }
 
-    /// The clock that stamps seals of sessions with a user and revocations. Default: the
+    /// The clock that stamps sessions tied to a user and revocations. Default: the
     /// system clock (milliseconds); in tests, the middleware's
     /// [`ManualClock`](crate::clock::ManualClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
@@ -963,33 +974,39 @@ impl Inner {
         let (mut flags, body) = self.body(record)?;
         let (front, back) = self.envelope();
         let meta = &record.meta;
-        // A session with a user carries it, and when it was sealed (the clock is read for
-        // these only).
+        // A session with a user carries it, and since when it is tied to it: kept from the
+        // cookie it came in, the time of this seal for a session tied in this request (the
+        // clock is read for sessions with a user only).
+        let mut expires_at = meta.expires_at;
         let user = meta.user.as_ref().map(|user| {
-            let sealed = self
-                .clock
-                .now_millis()
-                .saturating_sub(meta.created_at.saturating_mul(1000));
-            (user, sealed)
+            let since = match &meta.user_since {
+                Some((handle, since)) if *handle == user.handle => *since,
+                _ => self.clock.now_millis(),
+            };
+            if let Some(revocations) = &self.revocations {
+                // Never past what a revocation record made now would cover.
+                let horizon = (self.clock.now_millis() / 1000).saturating_add(revocations.ttl);
+                expires_at = expires_at.min(horizon);
+            }
+            (user, since)
         });
-        let user_len = user.map_or(0, |(user, sealed)| {
-            varint_len(sealed) + len_len(user.id.len()) + user.id.len() + HANDLE_LEN
+        let user_len = user.map_or(0, |(user, since)| {
+            varint_len(since) + len_len(user.id.len()) + user.id.len() + HANDLE_LEN
         });
         if user.is_some() {
             flags |= FLAG_USER;
         }
-        let header =
-            2 + varint_len(meta.created_at) + varint_len(meta.expires_at) + ID_LEN + user_len;
+        let header = 2 + varint_len(meta.created_at) + varint_len(expires_at) + ID_LEN + user_len;
         let mut buf = Scratch::<STACK>::zeroed(front + header + body.len() + back);
         {
             let len = buf.len();
             let mut out = Writer(&mut buf[front..len - back]);
             out.put(&[VERSION, flags]);
             out.put_varint(record.meta.created_at);
-            out.put_varint(record.meta.expires_at);
+            out.put_varint(expires_at);
             out.put(id.as_str().as_bytes());
-            if let Some((user, sealed)) = user {
-                out.put_varint(sealed);
+            if let Some((user, since)) = user {
+                out.put_varint(since);
                 out.put_len(user.id.len());
                 out.put(&user.id);
                 out.put(user.handle.as_str().as_bytes());
@@ -1166,9 +1183,8 @@ impl Inner {
         let mut body = body;
         if flags & FLAG_USER != 0 {
             let user = take_user(&mut body).ok_or_else(|| failed(CookieDecodeError::Format))?;
-            let (sealed, user_id, handle) = user;
-            meta.sealed_at_ms = created_at.saturating_mul(1000).saturating_add(sealed);
-            meta.last_seen = meta.sealed_at_ms / 1000;
+            let (since, user_id, handle) = user;
+            meta.user_since = Some((handle.clone(), since));
             meta.user = Some(SessionUser::stored(Bytes::copy_from_slice(user_id), handle));
         }
         let inflated;
@@ -1191,15 +1207,15 @@ impl Inner {
     }
 }
 
-/// Reads what [`FLAG_USER`] adds to the header: the seal's offset from the creation (in
+/// Reads what [`FLAG_USER`] adds to the header: since when the session is tied to the user (in
 /// milliseconds), the user id and the handle.
 fn take_user<'a>(bytes: &mut &'a [u8]) -> Option<(u64, &'a [u8], Handle)> {
-    let sealed = take_varint(bytes)?;
+    let since = take_varint(bytes)?;
     let user_id = take_part(bytes)?;
     let (handle, rest) = bytes.split_at_checked(HANDLE_LEN)?;
     let handle = Handle::parse(std::str::from_utf8(handle).ok()?)?;
     *bytes = rest;
-    Some((sealed, user_id, handle))
+    Some((since, user_id, handle))
 }
 
 /// The id of `user`'s revocation record: `~` and 31 characters of a labelled hash of the user
@@ -1240,9 +1256,9 @@ impl SessionStore for CookieStore {
     // `user_sessions` and `revoke` (by handle) keep their "unsupported" defaults: nothing on
     // the server knows a user's cookies.
 
-    /// With a [revocation store](CookieStoreBuilder::revocations): from now on, every cookie of
-    /// `user` sealed until now opens as a fresh session, but the one of the session `except`.
-    /// Returns 0 (the store cannot count them). Without one: unsupported.
+    /// With a [revocation store](CookieStoreBuilder::revocations): from now on, every session
+    /// tied to `user` until now opens as a fresh session, but the session `except`. One write;
+    /// returns 0 (the store cannot count them). Without one: unsupported.
     async fn revoke_all(
         &self,
         user: &UserKey,
@@ -1256,7 +1272,14 @@ impl SessionStore for CookieStore {
         };
         let now_ms = self.inner.clock.now_millis();
         let now = now_ms / 1000;
-        let meta = Meta::new(now, now.saturating_add(revocations.ttl));
+        // A cookie of the user sealed until now expires within the TTL from now (the seal
+        // caps it), or from the end of a request in flight (re-sealed a little later): a
+        // minute more for those.
+        let meta = Meta::new(
+            now,
+            now.saturating_add(revocations.ttl)
+                .saturating_add(REVOCATION_MARGIN),
+        );
         let mut data = vec![(
             REVOKED_BEFORE.to_owned(),
             Bytes::from(now_ms.to_string().into_bytes()),
@@ -1280,22 +1303,19 @@ impl SessionStore for CookieStore {
     }
 
     /// With a [revocation store](CookieStoreBuilder::revocations): whether the session opened
-    /// from a cookie (tied to a user) was sealed at or before its user's last revocation (and
-    /// is not the session that revocation kept), or longer ago than the
-    /// [`revocation_ttl`](CookieStoreBuilder::revocation_ttl). One load of the store; none for
+    /// from a cookie (tied to a user) was tied to the user at or before the user's last
+    /// revocation, and is not the session that revocation kept. One load of the store; none for
     /// a session without a user, nor without a revocation store.
     async fn revoked(&self, meta: &Meta) -> Result<bool, StoreError> {
         let (Some(revocations), Some(user)) = (&self.inner.revocations, &meta.user) else {
             return Ok(false);
         };
-        let horizon = meta
-            .sealed_at_ms
-            .saturating_add(revocations.ttl.saturating_mul(1000));
-        if self.inner.clock.now_millis() >= horizon {
-            // Older than any revocation record still kept: nothing can vouch for it.
-            tracing::debug!(user = %user.key.log_tag(), "cookie sealed before the revocation horizon");
-            return Ok(true);
-        }
+        // Since when the session is tied to its user (always known for a session this store
+        // opened; 0, the most cautious answer, otherwise).
+        let since = match &meta.user_since {
+            Some((handle, since)) if *handle == user.handle => *since,
+            _ => 0,
+        };
         let Some(loaded) = revocations
             .store
             .load(
@@ -1317,7 +1337,7 @@ impl SessionStore for CookieStore {
             tracing::error!(user = %user.key.log_tag(), "unreadable revocation record");
             return Ok(true);
         };
-        if meta.sealed_at_ms > valid_after {
+        if since > valid_after {
             return Ok(false);
         }
         let kept = record
@@ -1623,34 +1643,86 @@ mod tests {
         ));
     }
 
-    /// A session with a user carries the user id, the handle and the time of the seal (in
-    /// milliseconds, by the store's clock); it comes back as it went in, in both modes.
+    /// A session with a user carries the user id, the handle and since when it is tied to the
+    /// user (in milliseconds, by the store's clock): the first seal of the tie sets it, every
+    /// later seal keeps it, a tie to another user (another handle) starts again. In both modes.
     #[test]
-    fn a_user_and_the_time_of_the_seal_travel_in_the_seal() {
+    fn a_user_and_the_time_of_the_tie_travel_in_the_seal() {
         let clock = crate::clock::ManualClock::new();
+        let seal_open = |store: &CookieStore, id: &SessionId, record: &Record| {
+            let ClientValue::Sealed(value) = store.seal(id, record, &CTX).unwrap() else {
+                panic!("sealed")
+            };
+            let (back_id, back) = store.inner.unseal(&value, &CTX).ok().unwrap();
+            assert_eq!(back_id, *id);
+            back
+        };
         for builder in [
             CookieStore::signed([7u8; 32]),
             CookieStore::signed([7u8; 32]).compress(true),
             CookieStore::encrypted([7u8; 32]),
         ] {
             let store = builder.clock(clock.clone()).build().unwrap();
+            let tied = clock.now() * 1000;
             let mut record = record();
             record.meta.created_at = clock.now() - 100;
             let user = SessionUser::new([0xff, 0, b'a']); // any bytes
             record.meta.user = Some(user.clone());
             let id = SessionId::generate();
-            let ClientValue::Sealed(value) = store.seal(&id, &record, &CTX).unwrap() else {
-                panic!("sealed")
-            };
-            let (back_id, back) = store.inner.unseal(&value, &CTX).ok().unwrap();
-            assert_eq!(back_id, id);
+            let back = seal_open(&store, &id, &record);
             assert_eq!(back.data, record.data);
-            assert_eq!(back.meta.user, Some(user));
-            assert_eq!(back.meta.sealed_at_ms, clock.now() * 1000);
-            assert_eq!(back.meta.last_seen, clock.now());
+            assert_eq!(back.meta.user, Some(user.clone()));
+            assert_eq!(back.meta.user_since, Some((user.handle.clone(), tied)));
             assert_eq!(back.meta.created_at, record.meta.created_at);
             assert_eq!(back.meta.expires_at, record.meta.expires_at);
+
+            // Sealed again later: still tied since then.
+            clock.advance(Duration::from_secs(5));
+            let again = seal_open(&store, &id, &back);
+            assert_eq!(again.meta.user_since, Some((user.handle.clone(), tied)));
+            // Another user now: since now.
+            let mut other = again.clone();
+            let bob = SessionUser::new("bob");
+            other.meta.user = Some(bob.clone());
+            let other = seal_open(&store, &id, &other);
+            assert_eq!(
+                other.meta.user_since,
+                Some((bob.handle, clock.now() * 1000))
+            );
         }
+    }
+
+    /// With a revocation store, a user's cookie is never sealed to live longer than the
+    /// revocation TTL (its record could be gone by then); an anonymous one is sealed as it is.
+    #[test]
+    fn a_users_cookie_never_outlives_the_revocation_ttl() {
+        let clock = crate::clock::ManualClock::new();
+        let store = CookieStore::encrypted([7u8; 32])
+            .clock(clock.clone())
+            .revocations(super::super::MemoryStore::default())
+            .revocation_ttl(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let seal_open = |record: &Record| {
+            let id = SessionId::generate();
+            let ClientValue::Sealed(value) = store.seal(&id, record, &CTX).unwrap() else {
+                panic!("sealed")
+            };
+            store.inner.unseal(&value, &CTX).ok().unwrap().1
+        };
+        let mut record = record();
+        record.meta = Meta::new(clock.now(), clock.now() + 3600);
+        assert_eq!(
+            seal_open(&record).meta.expires_at,
+            clock.now() + 3600,
+            "anonymous: as it is"
+        );
+        record.meta.user = Some(SessionUser::new("ann"));
+        assert_eq!(
+            seal_open(&record).meta.expires_at,
+            clock.now() + 60,
+            "a user's: capped"
+        );
     }
 
     /// An anonymous session keeps the layout version 3 always had (no flag, nothing between

@@ -23,10 +23,12 @@ pub struct Meta {
     /// The user the session is tied to, if any: a store that keeps a user index indexes the
     /// session under [`SessionUser::key`] when it saves it.
     pub user: Option<SessionUser>,
-    /// When a client-side store sealed the session, in Unix milliseconds by its own clock (0:
-    /// unknown, or not sealed): what its [`revoked`](super::SessionStore::revoked) check
-    /// compares with a user's "valid after" time. Crate-internal: only the cookie store sets it.
-    pub(crate) sealed_at_ms: u64,
+    /// When the session was tied to its user, in Unix milliseconds by a client-side store's
+    /// clock, with the handle it was given then: what the cookie store's
+    /// [`revoked`](super::SessionStore::revoked) check compares with the user's "valid after"
+    /// time. Crate-internal: only the cookie store reads and sets it (a session tied to another
+    /// user since has another handle, so the time no longer applies to it).
+    pub(crate) user_since: Option<(super::Handle, u64)>,
 }
 
 impl Meta {
@@ -37,7 +39,7 @@ impl Meta {
             expires_at,
             last_seen: created_at,
             user: None,
-            sealed_at_ms: 0,
+            user_since: None,
         }
     }
 
