@@ -11,14 +11,16 @@ use std::time::Duration;
 use actix_typed_session::clock::ManualClock;
 use actix_typed_session::state::{CookieState, HeaderState};
 use actix_typed_session::store::{
-    CookieDecodeError, CookieStore, CookieStoreBuilder, EncodeFailure, JsonSerializer,
+    CookieDecodeError, CookieStore, CookieStoreBuilder, EncodeFailure, FileStore, JsonSerializer,
+    MemoryStore,
 };
 use actix_typed_session::{session, Session, SessionError, SessionMiddleware};
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App};
 use base64::Engine as _;
 
-use actix_typed_session::testing::conformance::{incr, read};
+use actix_typed_session::testing::conformance::{self, incr, read};
+use actix_typed_session::testing::users::user_routes;
 use support::*;
 
 // The conformance cases that apply to a client-side store (the others assert that the server
@@ -877,5 +879,356 @@ async fn cookies_of_earlier_format_versions_open_as_fresh_sessions() {
             "{old:.20}: unverified"
         );
         assert_eq!(other.load(Ordering::SeqCst), 0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users: revocations through a server-side store (`.revocations(store)`).
+
+/// The user cases of the conformance suite that apply to a store that cannot list (the others
+/// list a user's sessions, revoke one by its handle, or cap them).
+mod users_conformance {
+    use actix_typed_session::store::{CookieStore, MemoryStore};
+
+    actix_typed_session::conformance_suite!(cases
+        CookieStore::encrypted([0x42; 32]).revocations(MemoryStore::default()).build().unwrap();
+        users_log_out_others_and_everywhere,
+    );
+}
+
+/// A cookie store on `KEY_A` whose revocations live in `revocations`, on `clock`.
+fn revocable(
+    revocations: impl actix_typed_session::store::SessionStore,
+    clock: &ManualClock,
+) -> CookieStore {
+    CookieStore::encrypted(KEY_A)
+        .clock(clock.clone())
+        .revocations(revocations)
+        .build()
+        .unwrap()
+}
+
+/// A memory store on `clock`, for revocations.
+fn revocation_memory(clock: &ManualClock) -> MemoryStore {
+    MemoryStore::builder().clock(clock.clone()).build()
+}
+
+fn user_mw(store: CookieStore, clock: &ManualClock) -> SessionMiddleware {
+    SessionMiddleware::builder(store)
+        .clock(clock.clone())
+        .idle_timeout(IDLE)
+        .absolute_timeout(ABSOLUTE)
+        .build()
+}
+
+macro_rules! user_app {
+    ($mw:expr) => {
+        test::init_service(
+            App::new()
+                .wrap($mw)
+                .configure(conformance::routes)
+                .configure(user_routes),
+        )
+        .await
+    };
+}
+
+/// Logs `user` in from `device`: (the cookie, the session's handle).
+async fn log_in<S, B>(app: &S, user: &str, device: &str) -> (String, String)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let res = send(
+        app,
+        test::TestRequest::post()
+            .uri(&format!("/u/login/{user}"))
+            .insert_header(("user-agent", device))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    (res.id().expect("a sealed cookie"), res.body)
+}
+
+async fn user_of<S, B>(app: &S, cookie: &str) -> String
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let res = send(app, get("/u/whoami", Some(cookie))).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    res.body
+}
+
+/// An admin's `revoke_all` (from the middleware's `Sessions`, outside any request) ends every
+/// cookie of the user on two middlewares (two app processes) that share one revocation store,
+/// including a copy replayed much later; another user is untouched; the user can log in again.
+#[actix_web::test]
+async fn revoke_all_ends_every_cookie_of_the_user_on_every_app_sharing_the_revocations() {
+    let clock = ManualClock::new();
+    let revocations = revocation_memory(&clock);
+    let admin = user_mw(revocable(revocations.clone(), &clock), &clock);
+    let sessions = admin.sessions();
+    let one = user_app!(admin);
+    let two = user_app!(user_mw(revocable(revocations.clone(), &clock), &clock));
+
+    let (phone, _) = log_in(&one, "ann", "phone").await;
+    let (laptop, _) = log_in(&two, "ann", "laptop").await;
+    let (bob, _) = log_in(&one, "bob", "tablet").await;
+    // A cookie kept in use is re-sealed; the copy from before is kept aside, to replay later.
+    clock.advance(Duration::from_secs(120));
+    let res = send(&one, post("/set/k/v", Some(&phone))).await;
+    let stale_phone = phone;
+    let phone = res.id().unwrap();
+    assert_ne!(stale_phone, phone);
+    // Cookies of one app open on the other (shared key and name): two processes of one app.
+    assert_eq!(user_of(&two, &phone).await, "ann");
+    assert_eq!(user_of(&one, &laptop).await, "ann");
+
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(sessions.revoke_all("ann").await.unwrap(), 0, "cannot count");
+
+    for app_cookie in [&phone, &laptop, &stale_phone] {
+        assert_eq!(user_of(&one, app_cookie).await, "nobody");
+        assert_eq!(user_of(&two, app_cookie).await, "nobody");
+    }
+    assert_eq!(user_of(&one, &bob).await, "bob", "another user is untouched");
+    assert_eq!(user_of(&two, &bob).await, "bob");
+
+    // Replayed much later (still within its idle deadline): still a fresh session, and the
+    // fresh session is not the user's.
+    clock.advance(Duration::from_secs(IDLE.as_secs() - 200));
+    let res = send(&two, get("/u/whoami", Some(&stale_phone))).await;
+    assert_eq!((res.status, res.body.as_str()), (StatusCode::OK, "nobody"));
+
+    // A login after the revocation holds.
+    clock.advance(Duration::from_secs(1));
+    let (again, _) = log_in(&two, "ann", "phone").await;
+    assert_eq!(user_of(&one, &again).await, "ann");
+    assert_eq!(user_of(&two, &again).await, "ann");
+}
+
+/// `expire_others` in the very second of the logins (a `ManualClock` counts whole seconds, so
+/// the revocation and every seal share one millisecond): the session that asked stays, whatever
+/// copy of its cookie it presents; the user's other sessions end, also a copy re-sealed in that
+/// second after the revocation. A login in that same second, after it, ends too (the documented
+/// cautious side); one a second later stays. `expire_all` then ends all of them and removes the
+/// cookie.
+#[actix_web::test]
+async fn expire_others_keeps_this_session_and_ends_the_others_within_one_second() {
+    let clock = ManualClock::new();
+    let app = user_app!(user_mw(
+        revocable(revocation_memory(&clock), &clock),
+        &clock
+    ));
+    let (a, _) = log_in(&app, "cy", "a").await;
+    let (b, _) = log_in(&app, "cy", "b").await;
+    let (c, _) = log_in(&app, "cy", "c").await;
+    let (dan, _) = log_in(&app, "dan", "d").await;
+
+    let res = send(&app, post("/u/logout_others", Some(&b))).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let b_new = res.id().expect("the kept session is re-sealed");
+    assert_eq!(user_of(&app, &b_new).await, "cy", "this one stays");
+    assert_eq!(
+        user_of(&app, &b).await,
+        "cy",
+        "its older copy is the same session"
+    );
+    for other in [&a, &c] {
+        assert_eq!(user_of(&app, other).await, "nobody");
+    }
+    assert_eq!(user_of(&app, &dan).await, "dan");
+
+    // Same second, the cautious side: a new login of the user counts as before the cut-off.
+    let (same_second, _) = log_in(&app, "cy", "e").await;
+    assert_eq!(user_of(&app, &same_second).await, "nobody");
+    clock.advance(Duration::from_secs(1));
+    let (later, _) = log_in(&app, "cy", "f").await;
+    assert_eq!(user_of(&app, &later).await, "cy");
+    assert_eq!(user_of(&app, &b_new).await, "cy");
+
+    clock.advance(Duration::from_secs(1));
+    let res = send(&app, post("/u/logout_all", Some(&later))).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.removal().is_some(), "this one ends too, cookie removed");
+    for gone in [&later, &b_new, &b] {
+        assert_eq!(user_of(&app, gone).await, "nobody");
+    }
+    assert_eq!(user_of(&app, &dan).await, "dan");
+}
+
+/// A request of the user that is in flight while the user's sessions are revoked re-seals its
+/// cookie after the revocation: that cookie does not open either (the seal keeps the time the
+/// session was tied to the user, not the time of the seal).
+#[actix_web::test]
+async fn a_request_in_flight_cannot_bring_a_revoked_session_back() {
+    let clock = ManualClock::new();
+    let signal = web::Data::new(tokio::sync::Notify::new());
+    let app = test::init_service(
+        App::new()
+            .wrap(user_mw(
+                revocable(revocation_memory(&clock), &clock),
+                &clock,
+            ))
+            .configure(conformance::routes)
+            .configure(user_routes)
+            .app_data(signal.clone()),
+    )
+    .await;
+    let (fay, _) = log_in(&app, "fay", "d").await;
+    clock.advance(Duration::from_secs(1));
+    let (held, revoked) =
+        futures_util::future::join(send(&app, post("/hold/k/v", Some(&fay))), async {
+            let res = send(&app, post("/u/revoke_all/fay", None)).await;
+            clock.advance(Duration::from_secs(1));
+            signal.notify_one();
+            res
+        })
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    assert_eq!(held.body, "held");
+    let resealed = held.id().expect("the held request re-sealed its cookie");
+    assert_eq!(user_of(&app, &resealed).await, "nobody", "not resurrected");
+    assert_eq!(user_of(&app, &fay).await, "nobody");
+}
+
+/// The revocation check reads the store once per request of a session with a user, and never
+/// for an anonymous session; a revocation is one write.
+#[actix_web::test]
+async fn the_revocation_check_is_one_load_for_a_user_and_none_for_an_anonymous_session() {
+    let clock = ManualClock::new();
+    let counted = Instrumented::new(revocation_memory(&clock));
+    let app = user_app!(user_mw(revocable(counted.clone(), &clock), &clock));
+
+    let mut anon = send(&app, get("/incr", None)).await.id().unwrap();
+    for _ in 0..3 {
+        anon = send(&app, get("/incr", Some(&anon))).await.id().unwrap();
+    }
+    assert_eq!(counted.calls.total(), 0, "anonymous: no store call");
+
+    let (ann, _) = log_in(&app, "ann", "x").await;
+    assert_eq!(counted.calls.total(), 0, "a login presents no user cookie");
+    for n in 1..=3 {
+        assert_eq!(user_of(&app, &ann).await, "ann");
+        assert_eq!(counted.calls.load(), n, "one load per request");
+    }
+    assert_eq!(counted.calls.save(), 0);
+    clock.advance(Duration::from_secs(1));
+    send(&app, post("/u/revoke_all/ann", None)).await;
+    assert_eq!(counted.calls.save(), 1, "a revocation is one write");
+    assert_eq!(counted.calls.load(), 3, "and reads nothing");
+    assert_eq!(user_of(&app, &ann).await, "nobody");
+    assert_eq!(counted.calls.load(), 4);
+}
+
+/// A revocation store that fails (a `FileStore` whose directory became a plain file) fails the
+/// requests that need it with 503: the check of a user's cookie, `revoke_all`, `expire_all`.
+/// Never a silent pass. Anonymous sessions do not need it and go on.
+#[actix_web::test]
+async fn a_failing_revocation_store_is_a_503_never_a_silent_pass() {
+    let clock = ManualClock::new();
+    let dir = TempDir::new("cookie-revocations");
+    let files = FileStore::builder(&dir.0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let app = user_app!(user_mw(revocable(files, &clock), &clock));
+    let (ann, _) = log_in(&app, "ann", "x").await;
+    assert_eq!(user_of(&app, &ann).await, "ann");
+    let anon = send(&app, get("/incr", None)).await.id().unwrap();
+
+    std::fs::remove_dir_all(&dir.0).unwrap();
+    std::fs::write(&dir.0, b"not a directory").unwrap();
+
+    let res = send(&app, get("/u/whoami", Some(&ann))).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{}", res.body);
+    assert_eq!(res.body, "session store unavailable");
+    for uri in ["/u/revoke_all/ann", "/u/logout_all", "/u/logout_others"] {
+        let res = send(&app, post(uri, Some(&ann))).await;
+        assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert!(res.removal().is_none() && res.id().is_none(), "{uri}");
+    }
+    let res = send(&app, get("/incr", Some(&anon))).await;
+    assert_eq!((res.status, res.body.as_str()), (StatusCode::OK, "2"));
+
+    // Back: the check passes again, and a revocation goes through.
+    std::fs::remove_file(&dir.0).unwrap();
+    std::fs::create_dir(&dir.0).unwrap();
+    assert_eq!(user_of(&app, &ann).await, "ann");
+    clock.advance(Duration::from_secs(1));
+    let res = send(&app, post("/u/revoke_all/ann", None)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(user_of(&app, &ann).await, "nobody");
+}
+
+/// Without a revocation store, "log out everywhere" (`expire_all`), `expire_others` and
+/// `Sessions::revoke_all` answer `Unsupported` (500, the message in debug builds), never a
+/// silent no-op: the session is not ended as if it had worked. Listing and revoking one session
+/// by its handle are unsupported with or without one (nothing on the server knows the cookies).
+#[actix_web::test]
+async fn without_a_revocation_store_revoking_is_unsupported_never_a_silent_no_op() {
+    let clock = ManualClock::new();
+    let plain = CookieStore::encrypted(KEY_A).build().unwrap();
+    let app = user_app!(user_mw(plain, &clock));
+    let (ann, handle) = log_in(&app, "ann", "x").await;
+    assert_eq!(
+        user_of(&app, &ann).await,
+        "ann",
+        "the user travels in the cookie"
+    );
+    for (uri, cookie) in [
+        ("/u/logout_all", Some(&ann)),
+        ("/u/logout_others", Some(&ann)),
+        ("/u/revoke_all/ann", None),
+    ] {
+        let res = send(&app, post(uri, cookie.map(String::as_str))).await;
+        assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}");
+        assert!(
+            res.body.contains(
+                "this session store cannot revoke a user's sessions without a revocation store"
+            ),
+            "{uri}: {}",
+            res.body
+        );
+        assert!(
+            res.removal().is_none(),
+            "{uri}: not logged out as if it worked"
+        );
+    }
+    assert_eq!(user_of(&app, &ann).await, "ann");
+
+    let with = user_app!(user_mw(
+        revocable(revocation_memory(&clock), &clock),
+        &clock
+    ));
+    for app_under_test in [&app, &with] {
+        let res = send(app_under_test, get("/u/devices/ann", None)).await;
+        assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            res.body.contains("cannot list a user's sessions"),
+            "{}",
+            res.body
+        );
+        let res = send(
+            app_under_test,
+            post(&format!("/u/revoke/ann/{handle}"), None),
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            res.body.contains("cannot revoke a session by its handle"),
+            "{}",
+            res.body
+        );
     }
 }
