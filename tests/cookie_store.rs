@@ -1001,7 +1001,11 @@ async fn revoke_all_ends_every_cookie_of_the_user_on_every_app_sharing_the_revoc
         assert_eq!(user_of(&one, app_cookie).await, "nobody");
         assert_eq!(user_of(&two, app_cookie).await, "nobody");
     }
-    assert_eq!(user_of(&one, &bob).await, "bob", "another user is untouched");
+    assert_eq!(
+        user_of(&one, &bob).await,
+        "bob",
+        "another user is untouched"
+    );
     assert_eq!(user_of(&two, &bob).await, "bob");
 
     // Replayed much later (still within its idle deadline): still a fresh session, and the

@@ -104,9 +104,11 @@
 //! expires, current, read-only values), ends one by its handle, or all of them.
 //! [`Session::expire_all`] logs out everywhere, [`Session::expire_others`] everywhere else, and
 //! [`SessionMiddlewareBuilder::max_sessions_per_user`] caps how many sessions one user holds.
-//! Every store of this crate keeps the index but the cookie store, which can revoke a user's
-//! cookies when given a server-side store for it; a store without the index answers
-//! [`SessionError::Unsupported`]. `examples/devices.rs` is a "your devices" page.
+//! Every store of this crate keeps the index but the cookie store, which can revoke all of a
+//! user's cookies when given a server-side store for it
+//! ([`CookieStoreBuilder::revocations`](store::CookieStoreBuilder::revocations)); a store
+//! without the index answers [`SessionError::Unsupported`]. `examples/devices.rs` is a "your
+//! devices" page.
 //!
 //! # Stores
 //!

@@ -56,7 +56,7 @@ mod user;
 
 pub use self::cookie::{
     BinarySerializer, CookieDecodeError, CookieSerializer, CookieStore, CookieStoreBuilder,
-    EncodeFailure, JsonSerializer, MIN_KEY_LEN,
+    EncodeFailure, JsonSerializer, DEFAULT_REVOCATION_TTL, MIN_KEY_LEN,
 };
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
