@@ -8,6 +8,7 @@
 //! cargo bench --bench users -- 'memory'     # a criterion filter (regex on the bench id)
 //! ATS_USERS_SCALE=0 cargo bench --bench users   # the per-request cases only
 //! ATS_USERS_STORES=memory,file cargo bench --bench users   # some stores only (no Redis)
+//! ATS_USERS_STORES=cookie ATS_USERS_SCALE=0 cargo bench --bench users   # the cookie store
 //! ```
 //!
 //! # What runs
@@ -17,12 +18,15 @@
 //!   `actix_web::test` app, on a session that is not tied to a user and on one that is
 //!   (`tied-read`, `tied-write`: the session was tied once with `set_user` by `/tie`; the
 //!   requests themselves are the same). On MemoryStore, FileStore (fsync off) and RedisStore
-//!   (a private `redis-server` on a free port). The table after the run gives each tied case's
-//!   ratio to its untied twin, from the medians of one run.
+//!   (a private `redis-server` on a free port), and the encrypted CookieStore without and with
+//!   a revocation store (`cookie`, `cookie-revocations`: a MemoryStore; a tied session's
+//!   request then reads its user's revocation record once). The table after the run gives
+//!   each tied case's ratio to its untied twin, from the medians of one run.
 //! - **Scale** (timed loops, not criterion: `revoke_all` destroys what it measures): for
 //!   N = 1, 100 and 10 000 sessions of one user (saved straight into the store), the time of
 //!   `Sessions::of_user` (the median of several listings) and of `Sessions::revoke_all` (the
-//!   median of 3 runs, each on N freshly saved sessions).
+//!   median of 3 runs, each on N freshly saved sessions). Not for the cookie store, which
+//!   cannot list.
 //!
 //! Wall-clock numbers on a shared 2-core machine move by tens of percent between runs: read
 //! the ratios inside one run; `benches/callgrind.sh memory:tied-write ..` counts instructions.
@@ -34,8 +38,8 @@ use std::time::{Duration, Instant};
 
 use actix_typed_session::clock::{Clock, SystemClock};
 use actix_typed_session::store::{
-    deadpool_redis, Bytes, Changes, FileStore, MemoryStore, Meta, RedisStore, SessionStore,
-    SessionUser,
+    deadpool_redis, Bytes, Changes, CookieStore, FileStore, MemoryStore, Meta, RedisStore,
+    SessionStore, SessionUser,
 };
 use actix_typed_session::{SessionId, SessionMiddleware};
 use actix_web::http::header::{COOKIE, SET_COOKIE};
@@ -71,7 +75,8 @@ fn main() {
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
     let sys = actix_web::rt::System::new();
-    let stores = std::env::var("ATS_USERS_STORES").unwrap_or_else(|_| "memory,file,redis".into());
+    let stores =
+        std::env::var("ATS_USERS_STORES").unwrap_or_else(|_| "memory,file,redis,cookie".into());
     let wanted = |name: &str| stores.split(',').any(|s| s.trim() == name);
     let server = wanted("redis").then(RedisServer::spawn);
     let dir: PathBuf = std::env::temp_dir().join(format!("ats-users-{}", std::process::id()));
@@ -97,6 +102,21 @@ fn main() {
     }
     if let Some(server) = &server {
         per_request(&mut c, &sys, &medians, "redis", redis(server));
+    }
+    if wanted("cookie") {
+        let sealed = || CookieStore::encrypted([0x42; 32]);
+        per_request(
+            &mut c,
+            &sys,
+            &medians,
+            "cookie",
+            sealed().build().expect("cookie store"),
+        );
+        let revocable = sealed()
+            .revocations(MemoryStore::default())
+            .build()
+            .expect("cookie store");
+        per_request(&mut c, &sys, &medians, "cookie-revocations", revocable);
     }
     c.final_summary();
 
@@ -254,7 +274,7 @@ fn print_tables(samples: &BTreeMap<(String, String), Vec<f64>>, rows: &[ScaleRow
     println!("\n## Per request: a session tied to a user vs one that is not (median ns over criterion's samples, one run)\n");
     println!("| store | read | tied-read | ratio | write | tied-write | ratio |");
     println!("|---|---|---|---|---|---|---|");
-    for store in ["memory", "file", "redis"] {
+    for store in ["memory", "file", "redis", "cookie", "cookie-revocations"] {
         let get = |w: &str| {
             let mut v = samples.get(&(store.to_owned(), w.to_owned()))?.clone();
             v.sort_by(f64::total_cmp);
