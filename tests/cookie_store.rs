@@ -1235,4 +1235,25 @@ async fn without_a_revocation_store_revoking_is_unsupported_never_a_silent_no_op
             res.body
         );
     }
+
+    // The per-user cap needs a list of the user's sessions: a login under it fails, and says why.
+    let capped = user_app!(SessionMiddleware::builder(revocable(
+        revocation_memory(&clock),
+        &clock
+    ))
+    .clock(clock.clone())
+    .max_sessions_per_user(2)
+    .build());
+    let res = send(
+        &capped,
+        test::TestRequest::post().uri("/u/login/ann").to_request(),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        res.body.contains("cannot list a user's sessions"),
+        "{}",
+        res.body
+    );
+    assert!(res.id().is_none(), "no session is sealed past the cap");
 }
