@@ -1257,3 +1257,71 @@ async fn without_a_revocation_store_revoking_is_unsupported_never_a_silent_no_op
     );
     assert!(res.id().is_none(), "no session is sealed past the cap");
 }
+
+/// A revocation record never holds the user id: a `FileStore` used for revocations holds no
+/// file whose name or content has it, only a hash-named record with the time and the handle.
+#[actix_web::test]
+async fn a_revocation_record_never_holds_the_user_id() {
+    let clock = ManualClock::new();
+    let dir = TempDir::new("cookie-revocation-names");
+    let files = FileStore::builder(&dir.0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let mw = user_mw(revocable(files, &clock), &clock);
+    let sessions = mw.sessions();
+    let app = user_app!(mw);
+    const USER: &str = "ann.secret-user-id";
+    let (ann, _) = log_in(&app, USER, "x").await;
+    clock.advance(Duration::from_secs(1));
+    let res = send(&app, post("/u/logout_others", Some(&ann))).await;
+    assert_eq!(res.status, StatusCode::OK);
+    sessions.revoke_all(USER).await.unwrap();
+
+    let mut seen = 0;
+    let mut stack = vec![dir.0.clone()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(!name.contains("secret-user"), "{name}");
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                let bytes = std::fs::read(entry.path()).unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains("secret-user"),
+                    "{name}"
+                );
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 0, "the record is there");
+}
+
+/// With a revocation TTL shorter than the idle timeout, a user's cookie ends at the TTL from its
+/// seal (so it never outlives a revocation record) unless it is re-sealed; anonymous cookies
+/// keep the idle timeout.
+#[actix_web::test]
+async fn a_users_cookie_ends_at_the_revocation_ttl_unless_re_sealed() {
+    let clock = ManualClock::new();
+    let store = CookieStore::encrypted(KEY_A)
+        .clock(clock.clone())
+        .revocations(revocation_memory(&clock))
+        .revocation_ttl(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let app = user_app!(user_mw(store, &clock));
+    let (ann, _) = log_in(&app, "ann", "x").await;
+    let anon = send(&app, get("/incr", None)).await.id().unwrap();
+    clock.advance(Duration::from_secs(50));
+    let res = send(&app, get("/u/whoami", Some(&ann))).await;
+    assert_eq!(res.body, "ann");
+    let resealed = res.id().expect("re-sealed: its expiry moves past the cap");
+    clock.advance(Duration::from_secs(20));
+    assert_eq!(user_of(&app, &ann).await, "nobody", "70 s after its seal");
+    assert_eq!(user_of(&app, &resealed).await, "ann", "20 s after its seal");
+    let res = send(&app, get("/read", Some(&anon))).await;
+    assert_eq!(res.body, "1", "anonymous: the idle timeout (600 s)");
+}
