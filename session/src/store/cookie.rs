@@ -278,21 +278,21 @@ enum Mode {
 /// A session tied to a user ([`Session::set_user`](crate::Session::set_user)) carries inside the
 /// seal the user id (readable in a signed cookie, like the values), its handle and since when it
 /// is tied to the user (in milliseconds; every later seal of the session keeps it). The store
-/// cannot
-/// list a user's sessions: [`Sessions::of_user`](crate::Sessions::of_user),
+/// cannot list a user's sessions: [`Sessions::of_user`](crate::Sessions::of_user),
 /// [`Sessions::revoke`](crate::Sessions::revoke) (one session by its handle) and
 /// `max_sessions_per_user` answer [`SessionError::Unsupported`].
 ///
 /// Ending all of a user's sessions works once the builder is given a server-side store for
-/// revocations ([`CookieStoreBuilder::revocations`]): [`Session::expire_all`](crate::Session::expire_all),
+/// revocations ([`CookieStoreBuilder::revocations`]):
+/// [`Session::expire_all`](crate::Session::expire_all),
 /// [`Session::expire_others`](crate::Session::expire_others) and
 /// [`Sessions::revoke_all`](crate::Sessions::revoke_all) write one "valid after" time for the
 /// user there, and every session tied to that user at or before it (every copy of its cookie, on
 /// every device, and the cookie a request in flight re-seals) then opens as a fresh session,
-/// except the session `expire_others` keeps. Without a
-/// revocation store these three answer [`SessionError::Unsupported`] (a 500 that says what to
-/// configure), never a silent no-op. See [`revocations`](CookieStoreBuilder::revocations) for
-/// the cost (one load a request, for sessions with a user only) and the limits.
+/// except the session `expire_others` keeps. Without a revocation store these three answer
+/// [`SessionError::Unsupported`] (a 500 that says what to configure), never a silent no-op. See
+/// [`revocations`](CookieStoreBuilder::revocations) for the cost (one load a request, for
+/// sessions with a user only) and the limits.
 #[derive(Clone)]
 pub struct CookieStore {
     inner: Arc<Inner>,
@@ -310,7 +310,7 @@ struct Inner {
     on_decode_error: Option<Arc<DecodeHook>>,
     on_encode_error: Option<Arc<EncodeHook>>,
     binder: Option<Arc<Binder>>,
-    /// Stamps the seals of sessions with a user, and the revocations.
+    /// Stamps since when a session is tied to its user, and the revocations.
     clock: SharedClock,
     revocations: Option<Revocations>,
 }
@@ -979,13 +979,14 @@ impl Inner {
         // clock is read for sessions with a user only).
         let mut expires_at = meta.expires_at;
         let user = meta.user.as_ref().map(|user| {
+            let now_ms = self.clock.now_millis();
             let since = match &meta.user_since {
                 Some((handle, since)) if *handle == user.handle => *since,
-                _ => self.clock.now_millis(),
+                _ => now_ms,
             };
             if let Some(revocations) = &self.revocations {
                 // Never past what a revocation record made now would cover.
-                let horizon = (self.clock.now_millis() / 1000).saturating_add(revocations.ttl);
+                let horizon = (now_ms / 1000).saturating_add(revocations.ttl);
                 expires_at = expires_at.min(horizon);
             }
             (user, since)
