@@ -1325,3 +1325,28 @@ async fn a_users_cookie_ends_at_the_revocation_ttl_unless_re_sealed() {
     let res = send(&app, get("/read", Some(&anon))).await;
     assert_eq!(res.body, "1", "anonymous: the idle timeout (600 s)");
 }
+
+/// Two app processes, each with its own `FileStore` on one shared directory for revocations: a
+/// revocation made by one ends the user's cookies on the other.
+#[actix_web::test]
+async fn two_processes_share_revocations_through_a_file_store() {
+    let clock = ManualClock::new();
+    let dir = TempDir::new("cookie-revocations-shared");
+    let files = || {
+        FileStore::builder(&dir.0)
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    };
+    let one = user_app!(user_mw(revocable(files(), &clock), &clock));
+    let two_mw = user_mw(revocable(files(), &clock), &clock);
+    let admin = two_mw.sessions();
+    let two = user_app!(two_mw);
+    let (ann, _) = log_in(&one, "ann", "x").await;
+    let (bob, _) = log_in(&two, "bob", "y").await;
+    assert_eq!(user_of(&two, &ann).await, "ann");
+    clock.advance(Duration::from_secs(1));
+    admin.revoke_all("ann").await.unwrap();
+    assert_eq!(user_of(&one, &ann).await, "nobody");
+    assert_eq!(user_of(&one, &bob).await, "bob");
+}

@@ -1784,6 +1784,27 @@ mod tests {
             .is_err());
     }
 
+    /// What a user costs a cookie: the tie time (6 bytes for a time in milliseconds of these
+    /// decades), the user id after its length, the 22-byte handle; nothing else changes.
+    #[test]
+    fn a_user_adds_its_id_a_handle_and_a_time_to_the_cookie() {
+        let clock = crate::clock::ManualClock::new();
+        let store = CookieStore::encrypted([7u8; 32])
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let anonymous = sealed(&store, &CTX).1;
+        let mut record = record();
+        record.meta.user = Some(SessionUser::new("42"));
+        let ClientValue::Sealed(tied) = store.seal(&SessionId::generate(), &record, &CTX).unwrap()
+        else {
+            panic!("sealed")
+        };
+        let raw = |v: &str| URL_SAFE_NO_PAD.decode(v).unwrap().len();
+        assert_eq!(varint_len(clock.now() * 1000), 6);
+        assert_eq!(raw(&tied) - raw(&anonymous), 6 + 1 + 2 + HANDLE_LEN);
+    }
+
     /// A user's revocation record has an id no client can present, the same for every store
     /// and process, and its own for each user.
     #[test]
