@@ -24,3 +24,83 @@ fn store_on(cluster: &Arc<RedisCluster>) -> Guarded<RedisStore> {
 }
 
 actix_typed_session::conformance_suite!(sequential let cluster = Arc::new(RedisCluster::spawn()); store_on(&cluster));
+
+/// Ties the session to the user of the path and writes a value.
+async fn tie(
+    session: actix_typed_session::Session,
+    user: actix_web::web::Path<String>,
+) -> Result<&'static str, actix_typed_session::SessionError> {
+    session.set_user(user.as_str());
+    session.set("device", "d")?;
+    Ok("tied")
+}
+
+/// The number of a `:<n>` reply.
+fn integer(reply: &str) -> i64 {
+    reply.trim().trim_start_matches(':').parse().unwrap()
+}
+
+/// The leak measurement on Cluster, where a session and its user's index live in different
+/// slots: 10 000 sessions of 100 users with a 2 s idle timeout expire; each user is listed once;
+/// no key is left on any node (each index carries the expiry of its latest session).
+#[actix_web::test]
+async fn ten_thousand_expired_sessions_of_a_hundred_users_leave_no_key() {
+    const USERS: usize = 100;
+    const PER_USER: usize = 100;
+    let cluster = Arc::new(RedisCluster::spawn());
+    let store = store_on(&cluster);
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(
+                actix_typed_session::SessionMiddleware::builder(store.clone())
+                    .idle_timeout(std::time::Duration::from_secs(2))
+                    .build(),
+            )
+            .configure(actix_typed_session::testing::users::user_routes)
+            .route("/tie/{user}", actix_web::web::post().to(tie)),
+    )
+    .await;
+    let dbsize = || -> i64 {
+        cluster
+            .nodes
+            .iter()
+            .map(|n| integer(&n.command("DBSIZE").unwrap()))
+            .sum()
+    };
+
+    let started = std::time::Instant::now();
+    for _ in 0..PER_USER {
+        let logins = (0..USERS).map(|u| send(&app, post(&format!("/tie/user{u}"), None)));
+        for res in futures_util::future::join_all(logins).await {
+            assert_eq!(res.status, 200, "{}", res.body);
+        }
+    }
+    let after_creating = dbsize();
+    eprintln!(
+        "cluster: created {} sessions in {:?}; keys on the nodes then {after_creating}",
+        USERS * PER_USER,
+        started.elapsed()
+    );
+    assert!(after_creating > 0);
+
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let listed_at = std::time::Instant::now();
+    for u in 0..USERS {
+        let res = send(&app, get(&format!("/u/devices/user{u}"), None)).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.body, "", "user{u} has no live session");
+    }
+    eprintln!(
+        "cluster: listed {USERS} users in {:?}; keys then {}",
+        listed_at.elapsed(),
+        dbsize()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut left = dbsize();
+    while left > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = dbsize();
+    }
+    eprintln!("cluster: {left} keys after {:?} in all", started.elapsed());
+    assert_eq!(left, 0, "keys left behind");
+}
