@@ -630,3 +630,75 @@ async fn expired_entries_are_pruned_from_an_index_that_lives_on() {
     }
     assert_eq!(left, 2 * USERS as i64, "one session and one index per user");
 }
+
+/// Scale: listing and `revoke_all` for a user with 1, 100 and 10 000 sessions, timed (printed)
+/// and checked for their counts; each is one round trip whatever the count.
+#[actix_web::test]
+async fn listing_and_revoking_scale_with_the_sessions_of_one_user() {
+    let server = RedisServer::spawn();
+    assert_eq!(
+        server
+            .command("CONFIG SET slowlog-log-slower-than 0")
+            .unwrap(),
+        "+OK\r\n"
+    );
+    let store = store_on(&server);
+    let clock = ManualClock::new();
+    let app = users_app!(conformance::middleware(store.clone(), &clock));
+    let sessions = actix_typed_session::SessionMiddleware::builder(store.clone())
+        .clock(clock.clone())
+        .idle_timeout(conformance::IDLE)
+        .build()
+        .sessions();
+    for n in [1usize, 100, 10_000] {
+        let user = format!("scale{n}");
+        for _ in 0..n / 100 {
+            let logins = (0..100).map(|_| send(&app, post(&format!("/tie/{user}"), None)));
+            futures_util::future::join_all(logins).await;
+        }
+        if n < 100 {
+            for _ in 0..n {
+                send(&app, post(&format!("/tie/{user}"), None)).await;
+            }
+        }
+        slowest_script_micros(&server); // empties the slow log of the logins
+        let started = std::time::Instant::now();
+        let listed = sessions.of_user(&user).await.unwrap();
+        let listing = started.elapsed();
+        let listing_in_redis = slowest_script_micros(&server);
+        assert_eq!(listed.len(), n);
+        let started = std::time::Instant::now();
+        let ended = sessions.revoke_all(&user).await.unwrap();
+        let revoking = started.elapsed();
+        let revoking_in_redis = slowest_script_micros(&server);
+        assert_eq!(ended, n);
+        assert!(sessions.of_user(&user).await.unwrap().is_empty());
+        eprintln!(
+            "{n} sessions of one user: of_user {listing:?} (its script {listing_in_redis} µs in \
+             Redis), revoke_all {revoking:?} (its script {revoking_in_redis} µs in Redis)"
+        );
+    }
+}
+
+/// How long the slowest `EVALSHA` in the slow log took inside Redis (µs), and empties the log.
+fn slowest_script_micros(server: &RedisServer) -> i64 {
+    let port = server.addr().rsplit(':').next().unwrap().to_owned();
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &port, "--json", "SLOWLOG", "GET", "128"])
+        .output()
+        .expect("redis-cli");
+    server.command("SLOWLOG RESET").unwrap();
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e[3][0]
+                .as_str()
+                .is_some_and(|c| c.eq_ignore_ascii_case("evalsha"))
+        })
+        .filter_map(|e| e[2].as_i64())
+        .max()
+        .unwrap_or(0)
+}
