@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_typed_session::clock::{Clock, ManualClock, SystemClock};
-use actix_typed_session::store::{Bytes, Changes, Fetch, FileStore, Meta, SessionStore};
+use actix_typed_session::store::{
+    Bytes, Changes, Fetch, FileStore, Meta, SessionStore, SessionUser, UserKey,
+};
 use actix_typed_session::SessionId;
 use actix_web::http::StatusCode;
 
+use actix_typed_session::testing::users::expire_tied_sessions;
 use support::*;
 
 fn file_store() -> Guarded<FileStore> {
@@ -24,7 +27,7 @@ fn file_store() -> Guarded<FileStore> {
     }
 }
 
-actix_typed_session::conformance_suite!(without_users file_store());
+actix_typed_session::conformance_suite!(file_store());
 
 /// The store's lock files, as every store on a directory makes them.
 fn lock_file_names() -> Vec<String> {
@@ -136,9 +139,9 @@ async fn failing_disk_answers_503_and_leaves_no_partial_file() {
     assert_eq!(names.len(), 1, "one session file, no temp file: {names:?}");
 }
 
-#[actix_web::test]
-async fn expired_files_are_swept() {
-    let dir = TempDir::new("file-sweep");
+/// A store on a new directory, on a manual clock, that sweeps only when asked.
+fn clocked_store(tag: &str) -> (TempDir, ManualClock, FileStore) {
+    let dir = TempDir::new(tag);
     let clock = ManualClock::new();
     let store = FileStore::builder(&dir.0)
         .fsync(false)
@@ -146,6 +149,12 @@ async fn expired_files_are_swept() {
         .sweep_interval(Duration::from_secs(3600 * 24))
         .build()
         .unwrap();
+    (dir, clock, store)
+}
+
+#[actix_web::test]
+async fn expired_files_are_swept() {
+    let (dir, clock, store) = clocked_store("file-sweep");
     let app = suite_app!(store.clone(), &clock);
     for _ in 0..3 {
         send(&app, get("/incr", None)).await;
@@ -431,4 +440,93 @@ async fn a_record_planted_in_a_shared_directory_is_never_served() {
             );
         }
     }
+}
+
+/// Every entry of the user index under `dir`: (user folder, session key).
+fn index_entries(dir: &std::path::Path) -> Vec<(String, String)> {
+    let Ok(users) = std::fs::read_dir(dir.join("users")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for user in users {
+        let user = user.unwrap();
+        let name = user.file_name().into_string().unwrap();
+        for entry in std::fs::read_dir(user.path()).unwrap() {
+            out.push((
+                name.clone(),
+                entry.unwrap().file_name().into_string().unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+/// The user folders left under `dir`.
+fn user_folders(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("users")).map_or(0, |d| d.count())
+}
+
+/// The user index cannot leak: 10 000 sessions of 100 users expire; listing each user once (as
+/// a devices page would) leaves no index entry, no user folder and no session file behind.
+#[actix_web::test]
+async fn the_user_index_is_empty_once_its_sessions_expired() {
+    let (dir, clock, store) = clocked_store("file-leak");
+    expire_tied_sessions(&store, &clock, 10_000, 100).await;
+    assert_eq!(
+        index_entries(&dir.0),
+        [],
+        "no index entry outlives its session"
+    );
+    assert_eq!(user_folders(&dir.0), 0, "nor a user's folder");
+    let (_, names) = names_in(&dir.0);
+    assert_eq!(names, ["users"], "and no session file is left");
+}
+
+/// The sweep takes expired sessions out of the index too, and entries whose file is gone
+/// (a crash between removing a file and its entry); the index names only hashes.
+#[actix_web::test]
+async fn the_sweep_cleans_the_user_index() {
+    let (dir, clock, store) = clocked_store("file-index-sweep");
+    let now = clock.now();
+    let (short, long) = (SessionId::generate(), SessionId::generate());
+    for (id, ttl) in [(&short, 60), (&long, 600)] {
+        let meta = Meta::new(now, now + ttl).with_user(Some(SessionUser::new("ann")));
+        store.save(id, &meta, &full(&[("k", "v")])).await.unwrap();
+    }
+    let entries = index_entries(&dir.0);
+    assert_eq!(entries.len(), 2);
+    assert!(entries
+        .iter()
+        .all(|(user, _)| *user == UserKey::of("ann").hex()));
+    // A crash left an entry without its file.
+    std::fs::remove_file(store.path(&long)).unwrap();
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(store.sweep().unwrap(), 1);
+    assert_eq!(
+        index_entries(&dir.0),
+        [],
+        "expired and orphaned entries swept"
+    );
+    assert_eq!(user_folders(&dir.0), 0);
+}
+
+/// Two processes on one directory share the index: a session tied in one is listed and
+/// revoked by the other, and the revoked session's save in the first does not bring it back.
+#[actix_web::test]
+async fn two_processes_share_the_user_index() {
+    let (dir, a, b) = two_stores_on_one_dir("file-index-two");
+    let id = SessionId::generate();
+    let user = SessionUser::new("gus");
+    let tied = meta().with_user(Some(user.clone()));
+    a.save(&id, &tied, &full(&[("k", "1")])).await.unwrap();
+    let listed = b.user_sessions(&user.key).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].meta.user.as_ref().unwrap().handle, user.handle);
+    assert!(b.revoke(&user.key, &user.handle).await.unwrap());
+    a.save(&id, &tied, &set_only("k", "2")).await.unwrap();
+    assert!(
+        a.load(&id, Fetch::All).await.unwrap().is_none(),
+        "not resurrected"
+    );
+    assert_eq!(index_entries(&dir.0), []);
 }

@@ -3,6 +3,7 @@
 mod support;
 
 use actix_typed_session::store::MemoryStore;
+use actix_typed_session::testing::users::expire_tied_sessions;
 use support::{get, send};
 
 actix_typed_session::conformance_suite!(MemoryStore::default());
@@ -46,33 +47,12 @@ async fn the_first_eviction_is_logged_once() {
 /// a devices page would) leaves no index entry and no session behind.
 #[actix_web::test]
 async fn the_user_index_is_empty_once_its_sessions_expired() {
-    use actix_typed_session::clock::ManualClock;
-    use actix_typed_session::store::{Bytes, Changes, Meta, SessionStore, SessionUser, UserKey};
-    use actix_typed_session::SessionId;
-    let clock = ManualClock::new();
+    let clock = actix_typed_session::clock::ManualClock::new();
     let store = MemoryStore::builder()
         .clock(clock.clone())
         .max_sessions(20_000)
         .build();
-    let now = actix_typed_session::clock::Clock::now(&clock);
-    for i in 0..10_000 {
-        let user = SessionUser::new(format!("user{}", i % 100));
-        let meta = Meta::new(now, now + 60).with_user(Some(user));
-        let changes = Changes::full([("n".to_owned(), Bytes::from_static(b"1"))]);
-        store
-            .save(&SessionId::generate(), &meta, &changes)
-            .await
-            .unwrap();
-    }
-    assert_eq!(store.index_size(), (100, 10_000));
-    clock.advance(std::time::Duration::from_secs(61));
-    for u in 0..100 {
-        let listed = store
-            .user_sessions(&UserKey::of(format!("user{u}")))
-            .await
-            .unwrap();
-        assert!(listed.is_empty());
-    }
+    expire_tied_sessions(&store, &clock, 10_000, 100).await;
     assert_eq!(
         store.index_size(),
         (0, 0),

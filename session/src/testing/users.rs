@@ -389,3 +389,35 @@ pub async fn users_any_user_id_is_hashed<S: SessionStore + Clone>(store: S) {
         assert_ne!(send(&app, get("/u/whoami", Some(&id))).await.body, "nobody");
     }
 }
+
+/// For the leak tests of a store's user index: saves `sessions` sessions spread over `users`
+/// users (`user0`, `user1`, ..) that expire in 60 s on `clock`, moves the clock past that,
+/// and lists each user once, as a devices page would (every listing must be empty). What the
+/// index still holds afterwards is the store's leak.
+pub async fn expire_tied_sessions<S: SessionStore>(
+    store: &S,
+    clock: &ManualClock,
+    sessions: usize,
+    users: usize,
+) {
+    use crate::clock::Clock;
+    use crate::store::{Bytes, Changes, Meta, SessionUser, UserKey};
+    let now = clock.now();
+    for i in 0..sessions {
+        let user = SessionUser::new(format!("user{}", i % users));
+        let meta = Meta::new(now, now + 60).with_user(Some(user));
+        let changes = Changes::full([("n".to_owned(), Bytes::from_static(b"1"))]);
+        store
+            .save(&crate::SessionId::generate(), &meta, &changes)
+            .await
+            .expect("save");
+    }
+    clock.advance(std::time::Duration::from_secs(61));
+    for u in 0..users {
+        let listed = store
+            .user_sessions(&UserKey::of(format!("user{u}")))
+            .await
+            .expect("list");
+        assert!(listed.is_empty(), "user{u}: expired sessions listed");
+    }
+}

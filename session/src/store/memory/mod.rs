@@ -75,7 +75,10 @@ struct Inner {
 
 /// The user index of a [`MemoryStore`].
 #[derive(Default)]
-struct Users(Mutex<HashMap<UserKey, HashSet<[u8; 32], BuildHasherDefault<DigestHasher>>>>);
+struct Users(Mutex<HashMap<UserKey, KeySet>>);
+
+/// The store keys of one user's sessions.
+type KeySet = HashSet<[u8; 32], BuildHasherDefault<DigestHasher>>;
 
 impl Users {
     fn tie(&self, user: &UserKey, key: [u8; 32]) {

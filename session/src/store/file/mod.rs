@@ -9,7 +9,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Bytes, Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, SessionUser};
+mod users;
+
+use self::users::UserIndex;
+use super::{
+    Bytes, Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, SessionUser, UserKey,
+};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::codec::Codec;
 use crate::error::{ConfigError, StoreError};
@@ -43,6 +48,12 @@ const LOCK_PREFIX: &str = ".lock-";
 ///   depend on the server's lock manager).
 /// - **Expiry**: an expired file is removed when read, and the whole directory is swept in the
 ///   background every [`sweep_interval`](FileStoreBuilder::sweep_interval).
+/// - **Users** ([`Sessions`](crate::Sessions)): a session tied to a user is indexed under
+///   `users/<hash of the user id>/<hash of the id>`, an empty file made in the same save as
+///   the session's (under its lock, after it) and removed with the session, however it ends:
+///   delete, revocation, expiry met by a read or a listing, or the sweep (which also removes an
+///   entry whose file a crash left behind). Listing a user reads its folder and each listed
+///   session's file; processes sharing the directory share the index.
 /// - A file that does not decode is treated as absent (and logged), never served half-read.
 /// - **A private directory**: (Unix) [`build`](FileStoreBuilder::build) refuses a directory that
 ///   its group or everyone can write, or that another user owns, since another user could plant
@@ -61,6 +72,7 @@ struct Inner {
     sweep_interval: u64,
     last_sweep: AtomicU64,
     stripes: Vec<Stripe>,
+    users: UserIndex,
 }
 
 /// One lock of the store: an in-process mutex, then an advisory lock on a file in the directory,
@@ -198,6 +210,7 @@ impl FileStoreBuilder {
         let now = self.clock.now();
         Ok(FileStore {
             inner: Arc::new(Inner {
+                users: UserIndex::new(&self.dir, self.fsync),
                 dir: self.dir,
                 fsync: self.fsync,
                 codec: self.codec,
@@ -334,11 +347,21 @@ impl Inner {
         self.stripes[stripe_index(id.digest()[0])].lock()
     }
 
+    /// The lock of the session whose store key (hex) is `key`.
+    fn lock_key(&self, key: &str) -> io::Result<StripeLock<'_>> {
+        self.stripes[stripe_index(first_byte(key))].lock()
+    }
+
+    /// The file of the session whose store key is `key`.
+    fn file_of(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}{SUFFIX}"))
+    }
+
     /// Reads `id`'s file at `path`; an undecodable one is logged and reads as absent.
     ///
     /// Logs name the session by its tag only: the file name is the id's full hash, and a
     /// decoder's message can quote what the file holds, so neither goes into an event.
-    fn find(&self, id: &SessionId, path: &Path) -> io::Result<Found> {
+    fn find(&self, tag: &str, path: &Path) -> io::Result<Found> {
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Absent),
@@ -348,7 +371,7 @@ impl Inner {
             Ok(disk) => disk,
             Err(e) => {
                 tracing::warn!(
-                    session = %id.log_tag(),
+                    session = %tag,
                     error_kind = crate::codec::error_kind(&*e),
                     "unreadable session file ignored"
                 );
@@ -357,7 +380,7 @@ impl Inner {
         };
         if disk.v != 1 {
             tracing::warn!(
-                session = %id.log_tag(),
+                session = %tag,
                 version = disk.v,
                 "unknown session file version"
             );
@@ -370,23 +393,87 @@ impl Inner {
     }
 
     /// Reads a live record, the stripe lock held by the caller: an expired file is removed.
-    fn read_locked(&self, id: &SessionId, path: &Path) -> io::Result<Option<Record>> {
-        match self.find(id, path)? {
+    fn read_locked(&self, tag: &str, path: &Path) -> io::Result<Option<Record>> {
+        match self.find(tag, path)? {
             Found::Live(record) => Ok(Some(record)),
-            Found::Expired => remove_if_present(path).map(|()| None),
+            Found::Expired => self.remove_locked(path).map(|_| None),
             Found::Absent => Ok(None),
         }
+    }
+
+    /// Removes a session's file, the stripe lock held by the caller, and its index entry;
+    /// returns the record it held (`None` when there was no readable file).
+    fn remove_locked(&self, path: &Path) -> io::Result<Option<Record>> {
+        let record = match fs::read(path) {
+            Ok(bytes) => self
+                .codec
+                .decode::<OnDisk>(&bytes)
+                .ok()
+                .map(OnDisk::into_record),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        remove_if_present(path)?;
+        if let Some(user) = record.as_ref().and_then(|r| r.meta.user.as_ref()) {
+            self.users.untie(&user.key, store_key_of(path))?;
+        }
+        Ok(record)
+    }
+
+    /// The live sessions of `user` with their store keys. Entries whose session is gone,
+    /// expired (removed now) or tied to another user since are taken out of the index.
+    fn user_sessions(&self, user: &UserKey) -> io::Result<Vec<(String, Record)>> {
+        let mut live = Vec::new();
+        for key in self.users.sessions(user)? {
+            let path = self.file_of(&key);
+            let found = match self.find(&key[..8], &path)? {
+                Found::Expired => {
+                    let _lock = self.lock_key(&key)?;
+                    self.read_locked(&key[..8], &path)?
+                }
+                Found::Live(record) => Some(record),
+                Found::Absent => None,
+            };
+            match found {
+                Some(record) if record.meta.user.as_ref().is_some_and(|u| u.key == *user) => {
+                    live.push((key, record));
+                }
+                _ => self.users.untie(user, &key)?,
+            }
+        }
+        Ok(live)
+    }
+
+    /// Ends the session `key` if, under its lock, it is still `user`'s and `ends` its handle.
+    fn revoke_if(
+        &self,
+        user: &UserKey,
+        key: &str,
+        ends: impl Fn(&Handle) -> bool,
+    ) -> io::Result<bool> {
+        let _lock = self.lock_key(key)?;
+        let path = self.file_of(key);
+        let ours = self.read_locked(&key[..8], &path)?.is_some_and(|r| {
+            r.meta
+                .user
+                .as_ref()
+                .is_some_and(|u| u.key == *user && ends(&u.handle))
+        });
+        if ours {
+            self.remove_locked(&path)?;
+        }
+        Ok(ours)
     }
 
     /// Reads a live record without the lock; an expired file is removed under the lock, if it
     /// is still expired then (a save in another process may have refreshed it meanwhile).
     fn read(&self, id: &SessionId, path: &Path) -> io::Result<Option<Record>> {
-        match self.find(id, path)? {
+        match self.find(&id.log_tag(), path)? {
             Found::Live(record) => Ok(Some(record)),
             Found::Absent => Ok(None),
             Found::Expired => {
                 let _lock = self.lock(id)?;
-                self.read_locked(id, path)
+                self.read_locked(&id.log_tag(), path)
             }
         }
     }
@@ -439,15 +526,14 @@ impl Inner {
             if let Some(key) = name.strip_suffix(SUFFIX) {
                 // The stripe comes from the file name, the hex hash of the id; a name that is not
                 // one (left there by hand) still gets a lock, the first.
-                let first = key.get(..2).and_then(|h| u8::from_str_radix(h, 16).ok());
-                let stripe = &self.stripes[stripe_index(first.unwrap_or(0))];
+                let stripe = &self.stripes[stripe_index(first_byte(key))];
                 // Checked without the lock, then again under it: a save may have refreshed the
                 // file in between, and it must not be removed then.
                 if !self.sweepable(&path, now) {
                     continue;
                 }
                 let Ok(_lock) = stripe.lock() else { continue };
-                if self.sweepable(&path, now) && remove_if_present(&path).is_ok() {
+                if self.sweepable(&path, now) && self.remove_locked(&path).is_ok() {
                     removed += 1;
                 }
             } else if name.ends_with(".tmp") {
@@ -459,8 +545,37 @@ impl Inner {
                 }
             }
         }
+        self.sweep_index()?;
         Ok(removed)
     }
+
+    /// Takes out index entries whose session file is gone (left by a crash between removing a
+    /// file and its entry); a listing prunes the rest.
+    fn sweep_index(&self) -> io::Result<()> {
+        for (user, keys) in self.users.all()? {
+            for key in keys {
+                if !self.file_of(&key).exists() {
+                    self.users.untie(&user, &key)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first byte of a store key (hex), which chooses its lock; 0 for a name that is not one.
+fn first_byte(key: &str) -> u8 {
+    key.get(..2)
+        .and_then(|h| u8::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+}
+
+/// The store key (hex) in a session file's path.
+fn store_key_of(path: &Path) -> &str {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(SUFFIX))
+        .unwrap_or_default()
 }
 
 /// Decodes a session file's bytes as the default (JSON) store does (for the fuzz targets).
@@ -567,17 +682,31 @@ impl SessionStore for FileStore {
         self.blocking(move |inner| {
             let _lock = inner.lock(&id)?;
             let mut stored = if changes.created {
-                Record::new(meta.clone())
+                Record::new(Meta::default())
             } else {
-                match inner.read_locked(&id, &path)? {
+                match inner.read_locked(&id.log_tag(), &path)? {
                     Some(stored) => stored,
                     // Deleted meanwhile (logout elsewhere wins) or expired.
                     None => return Ok(()),
                 }
             };
             changes.apply(&mut stored.data);
+            let was = stored.meta.user.as_ref().map(|u| u.key);
             stored.meta = meta;
-            inner.write(&path, &stored)
+            inner.write(&path, &stored)?;
+            // The index follows the file, never the other way round: an entry always names a
+            // file that was written.
+            let now = stored.meta.user.as_ref().map(|u| u.key);
+            if was != now {
+                let key = store_key_of(&path);
+                if let Some(old) = was {
+                    inner.users.untie(&old, key)?;
+                }
+                if let Some(new) = now {
+                    inner.users.tie(&new, key)?;
+                }
+            }
+            Ok(())
         })
         .await
     }
@@ -586,7 +715,7 @@ impl SessionStore for FileStore {
         let (id, path) = (id.clone(), self.path(id));
         self.blocking(move |inner| {
             let _lock = inner.lock(&id)?;
-            remove_if_present(&path)
+            inner.remove_locked(&path).map(drop)
         })
         .await
     }
@@ -596,13 +725,54 @@ impl SessionStore for FileStore {
         let path = self.path(&id);
         self.blocking(move |inner| {
             let _lock = inner.lock(&id)?;
-            match inner.read_locked(&id, &path)? {
+            match inner.read_locked(&id.log_tag(), &path)? {
                 Some(mut stored) => {
                     stored.meta.expires_at = expires_at;
                     inner.write(&path, &stored)
                 }
                 None => Ok(()),
             }
+        })
+        .await
+    }
+
+    /// Lists the user's folder in the index and reads each session's file (one read per
+    /// listed session); entries whose session ended are pruned on the way.
+    async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
+        let user = *user;
+        let listed = self
+            .blocking(move |inner| inner.user_sessions(&user))
+            .await?;
+        Ok(listed.into_iter().map(|(_, record)| record).collect())
+    }
+
+    async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
+        let (user, handle) = (*user, handle.clone());
+        self.blocking(move |inner| {
+            for (key, record) in inner.user_sessions(&user)? {
+                if record.meta.user.is_some_and(|u| u.handle == handle) {
+                    return inner.revoke_if(&user, &key, |h| *h == handle);
+                }
+            }
+            Ok(false)
+        })
+        .await
+    }
+
+    async fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&Handle>,
+    ) -> Result<usize, StoreError> {
+        let (user, except) = (*user, except.cloned());
+        self.blocking(move |inner| {
+            let mut ended = 0;
+            for (key, _) in inner.user_sessions(&user)? {
+                if inner.revoke_if(&user, &key, |h| Some(h) != except.as_ref())? {
+                    ended += 1;
+                }
+            }
+            Ok(ended)
         })
         .await
     }

@@ -1,0 +1,296 @@
+//! Users and their sessions (issue 12): what tying a session to a user costs a request, and
+//! how listing and revoking a user's sessions grow with their number.
+//!
+//! # How to measure
+//!
+//! ```text
+//! cargo bench --bench users                 # ~3 min: criterion cases, then two tables
+//! cargo bench --bench users -- 'memory'     # a criterion filter (regex on the bench id)
+//! ATS_USERS_SCALE=0 cargo bench --bench users   # the per-request cases only
+//! ATS_USERS_STORES=memory,file cargo bench --bench users   # some stores only (no Redis)
+//! ```
+//!
+//! # What runs
+//!
+//! - **`users/<store>/<workload>`** (criterion): the `read` and `write` requests of
+//!   `benches/common/handlers.rs` (read the counter; increment it) through a real
+//!   `actix_web::test` app, on a session that is not tied to a user and on one that is
+//!   (`tied-read`, `tied-write`: the session was tied once with `set_user` by `/tie`; the
+//!   requests themselves are the same). On MemoryStore, FileStore (fsync off) and RedisStore
+//!   (a private `redis-server` on a free port). The table after the run gives each tied case's
+//!   ratio to its untied twin, from the medians of one run.
+//! - **Scale** (timed loops, not criterion: `revoke_all` destroys what it measures): for
+//!   N = 1, 100 and 10 000 sessions of one user (saved straight into the store), the time of
+//!   `Sessions::of_user` (the median of several listings) and of `Sessions::revoke_all` (the
+//!   median of 3 runs, each on N freshly saved sessions).
+//!
+//! Wall-clock numbers on a shared 2-core machine move by tens of percent between runs: read
+//! the ratios inside one run; `benches/callgrind.sh memory:tied-write ..` counts instructions.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use actix_typed_session::clock::{Clock, SystemClock};
+use actix_typed_session::store::{
+    deadpool_redis, Bytes, Changes, FileStore, MemoryStore, Meta, RedisStore, SessionStore,
+    SessionUser,
+};
+use actix_typed_session::{SessionId, SessionMiddleware};
+use actix_web::http::header::{COOKIE, SET_COOKIE};
+use actix_web::rt::SystemRunner;
+use actix_web::{test, App};
+use criterion::Criterion;
+
+#[path = "../tests/support/redis.rs"]
+mod redis_support;
+
+#[path = "common/handlers.rs"]
+mod handlers;
+
+use redis_support::RedisServer;
+
+const WORKLOADS: [(&str, &str, bool); 4] = [
+    ("read", "/read", false),
+    ("write", "/write", false),
+    ("tied-read", "/read", true),
+    ("tied-write", "/write", true),
+];
+const SCALE: [usize; 3] = [1, 100, 10_000];
+/// The user whose sessions the scale cases list and revoke.
+const USER: &str = "scale-user";
+
+/// Per-request times (ns) of every criterion sample, by (store, workload).
+type Medians = RefCell<BTreeMap<(String, String), Vec<f64>>>;
+
+fn main() {
+    let mut c = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    let sys = actix_web::rt::System::new();
+    let stores = std::env::var("ATS_USERS_STORES").unwrap_or_else(|_| "memory,file,redis".into());
+    let wanted = |name: &str| stores.split(',').any(|s| s.trim() == name);
+    let server = wanted("redis").then(RedisServer::spawn);
+    let dir: PathBuf = std::env::temp_dir().join(format!("ats-users-{}", std::process::id()));
+    let file = || {
+        FileStore::builder(&dir)
+            .fsync(false)
+            .build()
+            .expect("file store")
+    };
+    let redis = |server: &RedisServer| {
+        let pool = deadpool_redis::Config::from_url(format!("{}/0", server.url))
+            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+            .expect("redis pool");
+        RedisStore::new(pool)
+    };
+
+    let medians = Medians::default();
+    if wanted("memory") {
+        per_request(&mut c, &sys, &medians, "memory", MemoryStore::default());
+    }
+    if wanted("file") {
+        per_request(&mut c, &sys, &medians, "file", file());
+    }
+    if let Some(server) = &server {
+        per_request(&mut c, &sys, &medians, "redis", redis(server));
+    }
+    c.final_summary();
+
+    let test_mode = std::env::args().any(|a| a == "--test");
+    let scale = std::env::var("ATS_USERS_SCALE").map_or(true, |v| v != "0");
+    let mut rows = Vec::new();
+    if scale && !std::env::args().any(|a| a == "--list") {
+        let sizes: &[usize] = if test_mode { &[1, 100] } else { &SCALE };
+        if wanted("memory") {
+            let big = MemoryStore::builder().max_sessions(50_000).build();
+            rows.extend(scale_cases(&sys, "memory", big, sizes));
+        }
+        if wanted("file") {
+            rows.extend(scale_cases(&sys, "file", file(), sizes));
+        }
+        if let Some(server) = &server {
+            rows.extend(scale_cases(&sys, "redis", redis(server), sizes));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    print_tables(&medians.borrow(), &rows);
+}
+
+/// The criterion cases of one store: untied and tied `read` / `write`.
+fn per_request<S: SessionStore + Clone>(
+    c: &mut Criterion,
+    sys: &SystemRunner,
+    medians: &Medians,
+    store_name: &str,
+    store: S,
+) {
+    let app = sys.block_on(test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store))
+            .configure(handlers::ours::routes),
+    ));
+    let cookie = |path: &str| {
+        sys.block_on(async {
+            let req = test::TestRequest::get().uri(path).to_request();
+            let res = test::call_service(&app, req).await;
+            let cookie = res
+                .headers()
+                .get(SET_COOKIE)
+                .expect("a first write sets the cookie")
+                .to_str()
+                .unwrap();
+            cookie.split(';').next().unwrap().to_owned()
+        })
+    };
+    let (plain, tied) = (cookie("/write"), cookie("/tie"));
+    let mut group = c.benchmark_group(format!("users/{store_name}"));
+    for (workload, path, is_tied) in WORKLOADS {
+        let cookie = if is_tied { &tied } else { &plain };
+        group.bench_function(workload, |b| {
+            b.iter_custom(|iters| {
+                let elapsed = sys.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let req = test::TestRequest::get()
+                            .uri(path)
+                            .insert_header((COOKIE, cookie.as_str()))
+                            .to_request();
+                        let res = test::call_service(&app, req).await;
+                        assert!(res.status().is_success(), "{store_name} {workload}");
+                        std::hint::black_box(test::read_body(res).await);
+                    }
+                    start.elapsed()
+                });
+                let per = elapsed.as_nanos() as f64 / iters.max(1) as f64;
+                medians
+                    .borrow_mut()
+                    .entry((store_name.to_owned(), workload.to_owned()))
+                    .or_default()
+                    .push(per);
+                elapsed
+            });
+        });
+    }
+    group.finish();
+}
+
+/// One row of the scale table.
+struct ScaleRow {
+    store: String,
+    sessions: usize,
+    of_user: Duration,
+    revoke_all: Duration,
+}
+
+/// Saves `n` sessions of [`USER`] into `store`.
+async fn fill<S: SessionStore>(store: &S, n: usize) {
+    let now = SystemClock.now();
+    for _ in 0..n {
+        let meta = Meta::new(now, now + 3600).with_user(Some(SessionUser::new(USER)));
+        let changes = Changes::full([("device".to_owned(), Bytes::from_static(b"\"bench\""))]);
+        store
+            .save(&SessionId::generate(), &meta, &changes)
+            .await
+            .expect("save");
+    }
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// `of_user` and `revoke_all` of one user with each of `sizes` sessions.
+fn scale_cases<S: SessionStore + Clone>(
+    sys: &SystemRunner,
+    store_name: &str,
+    store: S,
+    sizes: &[usize],
+) -> Vec<ScaleRow> {
+    let sessions = SessionMiddleware::new(store.clone()).sessions();
+    let mut rows = Vec::new();
+    for &n in sizes {
+        let row = sys.block_on(async {
+            let listings = if n >= 10_000 { 5 } else { 21 };
+            let mut of_user = Vec::new();
+            let mut revoke_all = Vec::new();
+            for round in 0..3 {
+                fill(&store, n).await;
+                if round == 0 {
+                    for _ in 0..listings {
+                        let start = Instant::now();
+                        let listed = sessions.of_user(USER).await.expect("of_user");
+                        of_user.push(start.elapsed());
+                        assert_eq!(listed.len(), n, "{store_name}: every session listed");
+                    }
+                }
+                let start = Instant::now();
+                let ended = sessions.revoke_all(USER).await.expect("revoke_all");
+                revoke_all.push(start.elapsed());
+                assert_eq!(ended, n, "{store_name}: every session ended");
+                assert!(sessions.of_user(USER).await.expect("of_user").is_empty());
+            }
+            ScaleRow {
+                store: store_name.to_owned(),
+                sessions: n,
+                of_user: median(of_user),
+                revoke_all: median(revoke_all),
+            }
+        });
+        eprintln!(
+            "scale {store_name} n={n}: of_user {:?}, revoke_all {:?}",
+            row.of_user, row.revoke_all
+        );
+        rows.push(row);
+    }
+    rows
+}
+
+fn print_tables(samples: &BTreeMap<(String, String), Vec<f64>>, rows: &[ScaleRow]) {
+    println!("\n## Per request: a session tied to a user vs one that is not (median ns over criterion's samples, one run)\n");
+    println!("| store | read | tied-read | ratio | write | tied-write | ratio |");
+    println!("|---|---|---|---|---|---|---|");
+    for store in ["memory", "file", "redis"] {
+        let get = |w: &str| {
+            let mut v = samples.get(&(store.to_owned(), w.to_owned()))?.clone();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied()
+        };
+        let cell = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.0}"));
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if a > 0.0 => format!("{:.2}×", b / a),
+            _ => "-".to_owned(),
+        };
+        let (r, tr, w, tw) = (
+            get("read"),
+            get("tied-read"),
+            get("write"),
+            get("tied-write"),
+        );
+        println!(
+            "| {store} | {} | {} | {} | {} | {} | {} |",
+            cell(r),
+            cell(tr),
+            ratio(r, tr),
+            cell(w),
+            cell(tw),
+            ratio(w, tw)
+        );
+    }
+    if rows.is_empty() {
+        return;
+    }
+    println!("\n## Scale: one user's sessions (median wall time)\n");
+    println!("| store | sessions | of_user | revoke_all |");
+    println!("|---|---|---|---|");
+    for row in rows {
+        println!(
+            "| {} | {} | {:?} | {:?} |",
+            row.store, row.sessions, row.of_user, row.revoke_all
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! The user index of a [`FileStore`](super::FileStore): a folder per user, one empty file per
+//! session tied to that user.
+//!
+//! ```text
+//! <dir>/users/<hex of the UserKey>/<hex of the session's store key>
+//! ```
+//!
+//! Both names are hashes: neither a user id nor a session id reaches the file system. An entry
+//! is made when a save ties a session to the user and removed when the session ends (delete,
+//! revocation, expiry met by a read, a listing or the sweep); a user's folder goes with its
+//! last entry. Creating and removing a file are atomic, so the index needs no lock of its own:
+//! an entry is only ever made after its session file was written, under the session's lock.
+
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::{create_private_dir, remove_if_present};
+use crate::store::UserKey;
+
+/// The folder of the index in the store's directory.
+const USERS: &str = "users";
+
+/// The index under one store directory.
+pub(super) struct UserIndex {
+    root: PathBuf,
+    fsync: bool,
+}
+
+impl UserIndex {
+    pub(super) fn new(dir: &Path, fsync: bool) -> Self {
+        UserIndex {
+            root: dir.join(USERS),
+            fsync,
+        }
+    }
+
+    fn folder(&self, user: &UserKey) -> PathBuf {
+        self.root.join(user.hex())
+    }
+
+    /// Indexes the session `key` (the hex store key) under `user`.
+    pub(super) fn tie(&self, user: &UserKey, key: &str) -> io::Result<()> {
+        let folder = self.folder(user);
+        let entry = folder.join(key);
+        // A concurrent `untie` of the user's last entry may remove the folder between its
+        // creation and the entry's: make it again.
+        let mut attempts = 0;
+        loop {
+            match create_entry(&entry) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => {
+                    attempts += 1;
+                    create_private_dir(&folder)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if self.fsync {
+            // A lost entry would hide a session from "log out everywhere": sync the folder.
+            fs::File::open(&folder)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Takes the session `key` out of `user`'s entries; the user's folder goes with the last.
+    pub(super) fn untie(&self, user: &UserKey, key: &str) -> io::Result<()> {
+        let folder = self.folder(user);
+        remove_if_present(&folder.join(key))?;
+        // Fails, harmlessly, while the folder still holds entries (or is gone already).
+        let _ = fs::remove_dir(&folder);
+        Ok(())
+    }
+
+    /// The store keys of `user`'s entries (none when the user has no folder).
+    pub(super) fn sessions(&self, user: &UserKey) -> io::Result<Vec<String>> {
+        names(&self.folder(user))
+    }
+
+    /// Every user with a folder, and their entries (for the sweep).
+    pub(super) fn all(&self) -> io::Result<Vec<(UserKey, Vec<String>)>> {
+        let mut out = Vec::new();
+        for folder in read_dir(&self.root)? {
+            let name = folder.file_name();
+            let Some(user) = name.to_str().and_then(UserKey::from_hex) else {
+                continue;
+            };
+            let entries = names(&folder.path())?;
+            if entries.is_empty() {
+                let _ = fs::remove_dir(folder.path());
+            }
+            out.push((user, entries));
+        }
+        Ok(out)
+    }
+}
+
+/// The entries of a folder that are store keys (64 hex digits); nothing when it is missing.
+fn names(folder: &Path) -> io::Result<Vec<String>> {
+    Ok(read_dir(folder)?
+        .into_iter()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect())
+}
+
+fn read_dir(folder: &Path) -> io::Result<Vec<fs::DirEntry>> {
+    match fs::read_dir(folder) {
+        Ok(entries) => entries.collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates an empty entry (mode 0600); one that exists already is kept.
+fn create_entry(path: &Path) -> io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
+}
