@@ -104,3 +104,61 @@ async fn ten_thousand_expired_sessions_of_a_hundred_users_leave_no_key() {
     eprintln!("cluster: {left} keys after {:?} in all", started.elapsed());
     assert_eq!(left, 0, "keys left behind");
 }
+
+/// Round trips on Cluster, counted with MONITOR on every node: a tied session's index lives in
+/// another slot, so a tied write is the session's script plus one on the index; listing is one
+/// read of the index plus one `HGETALL` per session; `revoke_all` is one read of the index, one
+/// script per session and one update of the index. An untied session costs what it does on one
+/// node.
+#[actix_web::test]
+async fn round_trips_on_cluster() {
+    let cluster = Arc::new(RedisCluster::spawn());
+    let monitors: Vec<_> = cluster.nodes.iter().map(|n| n.monitor()).collect();
+    let store = store_on(&cluster);
+    let clock = actix_typed_session::clock::ManualClock::new();
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(conformance::middleware(store.clone(), &clock))
+            .configure(conformance::routes)
+            .configure(actix_typed_session::testing::users::user_routes)
+            .route("/tie/{user}", actix_web::web::post().to(tie)),
+    )
+    .await;
+    let untied = send(&app, get("/incr", None)).await.id().unwrap(); // warm
+    let mut tied = Vec::new();
+    for _ in 0..3 {
+        tied.push(send(&app, post("/tie/ann", None)).await.id().unwrap());
+    }
+    let take = || {
+        let mut all: Vec<String> = monitors.iter().flat_map(|m| m.take()).collect();
+        all.sort();
+        all
+    };
+    take();
+
+    send(&app, get("/incr", Some(&untied))).await;
+    assert_eq!(
+        take(),
+        ["EVALSHA", "HGETALL"],
+        "an untied write: load + one write"
+    );
+    send(&app, get("/incr", Some(&tied[0]))).await;
+    assert_eq!(
+        take(),
+        ["EVALSHA", "EVALSHA", "HGETALL"],
+        "a tied write: load, the session's script, the index's"
+    );
+    send(&app, get("/u/devices/ann", None)).await;
+    assert_eq!(
+        take(),
+        ["EVALSHA", "HGETALL", "HGETALL", "HGETALL"],
+        "listing 3: the index, then each session"
+    );
+    let res = send(&app, post("/u/revoke_all/ann", None)).await;
+    assert_eq!(res.body, "3");
+    assert_eq!(
+        take(),
+        ["EVALSHA"; 5],
+        "revoke_all of 3: the index, each session, the index"
+    );
+}

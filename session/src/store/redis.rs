@@ -549,12 +549,37 @@ impl RedisStore {
                 pool.get().await.map_err(cluster_pool_error)?,
             )),
         };
-        // Load the scripts once per connection (one round trip), so requests send `EVALSHA`.
-        let mut load = redis::pipe();
-        for lua in SCRIPTS {
-            load.cmd("SCRIPT").arg("LOAD").arg(lua.code);
-        }
-        if let Err(err) = load.query_async::<Vec<String>>(&mut conn).await {
+        // Load the scripts once per connection, so requests send `EVALSHA`: one pipelined
+        // round trip on one node; on Cluster one `SCRIPT LOAD` per script, which the client
+        // sends to every primary (a pipeline would reach one node only).
+        let loaded = match &mut conn {
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(_) => {
+                let loads = SCRIPTS.iter().map(|lua| {
+                    let mut conn = conn.clone();
+                    async move {
+                        redis::cmd("SCRIPT")
+                            .arg("LOAD")
+                            .arg(lua.code)
+                            .query_async::<Value>(&mut conn)
+                            .await
+                    }
+                });
+                futures_util::future::join_all(loads)
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(drop)
+            }
+            _ => {
+                let mut load = redis::pipe();
+                for lua in SCRIPTS {
+                    load.cmd("SCRIPT").arg("LOAD").arg(lua.code);
+                }
+                load.query_async::<Vec<String>>(&mut conn).await.map(drop)
+            }
+        };
+        if let Err(err) = loaded {
             tracing::debug!(error = %err, "redis SCRIPT LOAD failed; EVAL will load on demand");
         }
         *lock(&self.inner.conn) = Some(conn.clone());
