@@ -846,9 +846,9 @@ impl RedisStore {
         self.eval(&INDEX_READ, &[index], |_| {}).await
     }
 
-    /// Cluster: ends the index entries `members` of `user` that `chosen` picks (by handle), each
-    /// session only if it still belongs to the user under that handle; takes the picked
-    /// entries out of the index. Answers how many sessions ended.
+    /// Cluster: reads (and prunes) the index of `user`, ends the sessions of the entries whose
+    /// handle `chosen` picks, each only if it still belongs to the user under that handle, and
+    /// takes the picked entries out of the index. Answers how many sessions ended.
     #[cfg(feature = "redis-cluster")]
     async fn cluster_revoke(
         &self,
