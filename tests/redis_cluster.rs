@@ -162,3 +162,60 @@ async fn round_trips_on_cluster() {
         "revoke_all of 3: the index, each session, the index"
     );
 }
+
+/// The reply of the node that holds `key` (the others answer `MOVED`).
+fn on_owner(cluster: &RedisCluster, command: &str, key: &str) -> String {
+    cluster
+        .nodes
+        .iter()
+        .map(|n| n.command(&format!("{command} {key}")).unwrap())
+        .find(|r| !r.starts_with("-MOVED"))
+        .unwrap()
+}
+
+/// On Cluster too, a user's index carries the expiry of its latest session, is pruned of the
+/// expired entries when it is read, and goes with the last session's logout.
+#[actix_web::test]
+async fn the_index_expires_with_its_latest_session_and_is_pruned_on_read() {
+    let cluster = Arc::new(RedisCluster::spawn());
+    let store = store_on(&cluster);
+    let app = |idle: u64| {
+        actix_web::test::init_service(
+            actix_web::App::new()
+                .wrap(
+                    actix_typed_session::SessionMiddleware::builder(store.clone())
+                        .idle_timeout(std::time::Duration::from_secs(idle))
+                        .build(),
+                )
+                .configure(conformance::routes)
+                .configure(actix_typed_session::testing::users::user_routes)
+                .route("/tie/{user}", actix_web::web::post().to(tie)),
+        )
+    };
+    let (short, long) = (app(2).await, app(600).await);
+    let kept = send(&long, post("/tie/ann", None)).await.id().unwrap();
+    for _ in 0..20 {
+        send(&short, post("/tie/ann", None)).await;
+    }
+    let index = store
+        .store
+        .user_index_key(&actix_typed_session::store::UserKey::of("ann"));
+    let kept_key = store.store.key(&SessionId::parse(&kept).unwrap());
+    assert_eq!(integer(&on_owner(&cluster, "ZCARD", &index)), 21);
+    assert_eq!(
+        on_owner(&cluster, "EXPIRETIME", &index),
+        on_owner(&cluster, "EXPIRETIME", &kept_key),
+        "the index expires with its latest session"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await; // the short ones expire
+    let listed = send(&long, get("/u/devices/ann", None)).await;
+    assert_eq!(listed.body.lines().count(), 1, "{}", listed.body);
+    assert_eq!(
+        integer(&on_owner(&cluster, "ZCARD", &index)),
+        1,
+        "expired entries pruned on read"
+    );
+    send(&long, post("/logout", Some(&kept))).await;
+    assert_eq!(on_owner(&cluster, "EXISTS", &index), ":0\r\n");
+}
