@@ -218,8 +218,8 @@ fn property_any_session_file_loads_safely() {
         .unwrap();
 }
 
-/// Stored record → session, for Redis: random fields in a session's hash (written behind the
-/// store's back) never break a load.
+/// Stored record → session, for Redis: random fields in a session's hash (the metadata, the
+/// user fields and values, written behind the store's back) never break a load.
 #[std::prelude::v1::test]
 fn property_any_redis_hash_loads_safely() {
     let server = RedisServer::start();
@@ -238,12 +238,17 @@ fn property_any_redis_hash_loads_safely() {
     let field = prop_oneof![
         Just("m:c".to_owned()),
         Just("m:e".to_owned()),
+        Just("m:s".to_owned()),
+        Just("m:u".to_owned()),
+        Just("m:k".to_owned()),
+        Just("m:h".to_owned()),
         Just("k:counter".to_owned()),
         "[ -~]{0,12}",
         "k:[ -~]{0,8}",
     ];
     let value = prop_oneof![
         "[0-9]{0,21}",
+        "[A-Za-z0-9_-]{22}", // a well-formed handle
         "[ -~]{0,30}",
         any::<u64>().prop_map(|n| n.to_string()),
     ];

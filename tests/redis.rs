@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_typed_session::clock::ManualClock;
 use actix_typed_session::store::deadpool_redis;
-use actix_typed_session::store::RedisStore;
+use actix_typed_session::store::{RedisStore, UserKey};
 use actix_typed_session::SessionId;
 use actix_web::http::StatusCode;
 
@@ -37,7 +37,7 @@ fn redis_store() -> Guarded<RedisStore> {
     }
 }
 
-actix_typed_session::conformance_suite!(without_users redis_store());
+actix_typed_session::conformance_suite!(redis_store());
 
 #[actix_web::test]
 async fn records_are_keyed_by_the_hash_of_the_id() {
@@ -123,8 +123,8 @@ async fn round_trips_per_request() {
     send(&app, post("/logout", Some(&id))).await;
     assert_eq!(
         monitor.take(),
-        ["HGETALL", "DEL"],
-        "logout: the handler's read, one DEL"
+        ["HGETALL", "EVALSHA"],
+        "logout: the handler's read, one delete (a script that also takes a tied session out of its user's index)"
     );
 }
 
@@ -263,7 +263,8 @@ async fn a_typed_extractor_loads_only_its_key() {
         .collect();
     assert_eq!(commands, ["HMGET", "EVALSHA"], "{lines:?}");
     assert!(
-        lines[0].contains("\"m:c\" \"m:e\" \"k:counter\"") && !lines[0].contains("filler"),
+        lines[0].contains("\"m:c\" \"m:e\" \"m:s\" \"m:u\" \"m:h\" \"k:counter\"")
+            && !lines[0].contains("filler"),
         "the metadata and the one key: {}",
         lines[0]
     );
@@ -305,4 +306,399 @@ async fn saves_run_few_commands_inside_redis() {
         ["EXPIREAT", "HSET"],
         "touch"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The user index (DESIGN §7): its cost in round trips, its keys, and no leak.
+
+/// Ties the session to the user of the path and writes a value: a login without `change_id`.
+async fn tie(
+    session: actix_typed_session::Session,
+    user: actix_web::web::Path<String>,
+) -> Result<&'static str, actix_typed_session::SessionError> {
+    session.set_user(user.as_str());
+    session.set("device", "d")?;
+    Ok("tied")
+}
+
+/// The suite's routes, the user routes and `/tie/{user}`, on `mw`.
+macro_rules! users_app {
+    ($mw:expr) => {
+        actix_web::test::init_service(
+            actix_web::App::new()
+                .wrap($mw)
+                .configure(actix_typed_session::testing::conformance::routes)
+                .configure(actix_typed_session::testing::users::user_routes)
+                .route("/tie/{user}", actix_web::web::post().to(tie)),
+        )
+        .await
+    };
+}
+
+/// The handles of a devices page (`handle device current` per line).
+fn handles(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The integer of a `:<n>` reply.
+fn integer(reply: &str) -> i64 {
+    reply
+        .trim()
+        .strip_prefix(':')
+        .unwrap_or_else(|| panic!("not an integer reply: {reply:?}"))
+        .parse()
+        .unwrap()
+}
+
+/// Tying a session to a user costs no round trip: a tied session's writes, reads and touches
+/// send what an untied one's do (its index entry is written in the same script).
+#[actix_web::test]
+async fn a_tied_session_costs_the_round_trips_of_an_untied_one() {
+    let server = RedisServer::spawn();
+    let monitor = server.monitor();
+    let store = store_on(&server);
+    let clock = ManualClock::new();
+    let app = users_app!(conformance::middleware(store.clone(), &clock));
+    let untied = send(&app, get("/incr", None)).await.id().unwrap(); // warm
+    monitor.reset();
+
+    send(&app, post("/set/k/v", None)).await;
+    let new_untied = monitor.take();
+    let tied = send(&app, post("/tie/ann", None)).await.id().unwrap();
+    let new_tied = monitor.take();
+    assert_eq!(new_untied, ["EVALSHA"]);
+    assert_eq!(
+        new_tied, new_untied,
+        "a new tied session: one write, like an untied one"
+    );
+
+    send(&app, get("/incr", Some(&untied))).await;
+    let write_untied = monitor.take();
+    send(&app, get("/incr", Some(&tied))).await;
+    let write_tied = monitor.take();
+    assert_eq!(write_untied, ["HGETALL", "EVALSHA"]);
+    assert_eq!(write_tied, write_untied, "a tied write: load + one write");
+
+    send(&app, post("/tie/bob", Some(&untied))).await;
+    assert_eq!(
+        monitor.take(),
+        ["HGETALL", "EVALSHA"],
+        "tying an existing session: load + one write"
+    );
+
+    clock.advance(conformance::IDLE / 5); // past the refresh step
+    send(&app, get("/read", Some(&tied))).await;
+    assert_eq!(
+        monitor.take(),
+        ["HGETALL", "EVALSHA"],
+        "a tied touch: load + one touch"
+    );
+    send(&app, get("/read", Some(&tied))).await;
+    assert_eq!(monitor.take(), ["HGETALL"]);
+
+    // What the write script runs inside Redis for a tied write (for the record).
+    send(&app, get("/incr", Some(&tied))).await;
+    let inside = monitor.take_script_commands();
+    eprintln!("a tied update inside Redis: {inside:?}");
+    assert_eq!(inside[..2], ["EXPIREAT", "HSET"]);
+    assert!(inside.contains(&"ZADD".to_owned()), "{inside:?}");
+}
+
+/// Listing a user's sessions is one round trip (the script prunes the index and answers every
+/// session whole), revoking one is one, and `revoke_all` is one whatever the count.
+#[actix_web::test]
+async fn listing_and_revoking_cost_one_round_trip_on_one_node() {
+    let server = RedisServer::spawn();
+    let monitor = server.monitor();
+    let store = store_on(&server);
+    let clock = ManualClock::new();
+    let app = users_app!(conformance::middleware(store.clone(), &clock));
+    send(&app, get("/incr", None)).await; // warm
+    for n in [1usize, 100] {
+        let user = format!("user{n}");
+        for _ in 0..n {
+            send(&app, post(&format!("/tie/{user}"), None)).await;
+        }
+        monitor.reset();
+
+        let listed = send(&app, get(&format!("/u/devices/{user}"), None)).await;
+        let listed = handles(&listed.body);
+        assert_eq!(listed.len(), n);
+        assert_eq!(monitor.take(), ["EVALSHA"], "listing {n}: one round trip");
+
+        let res = send(&app, post(&format!("/u/revoke/{user}/{}", listed[0]), None)).await;
+        assert_eq!(res.body, "true");
+        assert_eq!(
+            monitor.take(),
+            ["EVALSHA"],
+            "revoking one of {n}: one round trip"
+        );
+        let res = send(&app, post(&format!("/u/revoke/{user}/{}", listed[0]), None)).await;
+        assert_eq!(res.body, "false", "gone already");
+        monitor.take();
+
+        let res = send(&app, post(&format!("/u/revoke_all/{user}"), None)).await;
+        assert_eq!(res.body, (n - 1).to_string());
+        assert_eq!(
+            monitor.take(),
+            ["EVALSHA"],
+            "revoke_all of {n}: one round trip"
+        );
+        assert_eq!(
+            server
+                .command(&format!(
+                    "EXISTS {}",
+                    store.user_index_key(&UserKey::of(&user))
+                ))
+                .unwrap(),
+            ":0\r\n",
+            "an emptied index is gone"
+        );
+    }
+}
+
+/// The index is a sorted set under the hash of the user id (the id never appears in a key),
+/// scored by each session's expiry, and expiring with its latest session; a logout takes the
+/// session's entry out.
+#[actix_web::test]
+async fn the_index_is_keyed_by_the_hashed_user_and_expires_with_its_latest_session() {
+    let server = RedisServer::spawn();
+    let store = store_on(&server);
+    let clock = ManualClock::new();
+    let app = users_app!(conformance::middleware(store.clone(), &clock));
+    let user = "someone@example.com";
+    let first = send(&app, post(&format!("/tie/{user}"), None))
+        .await
+        .id()
+        .unwrap();
+    clock.advance(Duration::from_secs(10));
+    let second = send(&app, post(&format!("/tie/{user}"), None))
+        .await
+        .id()
+        .unwrap();
+    let index = store.user_index_key(&UserKey::of(user));
+    assert!(index.ends_with(&UserKey::of(user).hex()));
+    assert_eq!(
+        server.command(&format!("TYPE {index}")).unwrap(),
+        "+zset\r\n"
+    );
+    assert_eq!(
+        integer(&server.command(&format!("ZCARD {index}")).unwrap()),
+        2
+    );
+    assert_eq!(
+        server.command("KEYS *example*").unwrap(),
+        "*0\r\n",
+        "no key holds the user id"
+    );
+    let expiry = |key: &str| integer(&server.command(&format!("EXPIRETIME {key}")).unwrap());
+    let (first_key, second_key) = (
+        store.key(&SessionId::parse(&first).unwrap()),
+        store.key(&SessionId::parse(&second).unwrap()),
+    );
+    assert_eq!(expiry(&first_key) + 10, expiry(&second_key));
+    assert_eq!(
+        expiry(&index),
+        expiry(&second_key),
+        "the index expires with its latest session"
+    );
+    // The user id itself is the session's metadata (what `Session::user` returns).
+    let whoami = send(&app, get("/u/whoami", Some(&first))).await;
+    assert_eq!(whoami.body, user);
+
+    send(&app, post("/logout", Some(&second))).await;
+    assert_eq!(
+        integer(&server.command(&format!("ZCARD {index}")).unwrap()),
+        1,
+        "a logout takes its entry out at once"
+    );
+    assert_eq!(
+        expiry(&index),
+        expiry(&first_key),
+        "and the index's expiry follows"
+    );
+    send(&app, post("/logout", Some(&first))).await;
+    assert_eq!(
+        server.command(&format!("EXISTS {index}")).unwrap(),
+        ":0\r\n"
+    );
+}
+
+/// The leak measurement of the issue: 10 000 sessions of 100 users with a 2 s idle timeout
+/// expire; each user is then listed once, the way a devices page would; nothing is left in
+/// Redis (`DBSIZE` 0): no session hash, no index. No keyspace notification, no sweep.
+#[actix_web::test]
+async fn ten_thousand_expired_sessions_of_a_hundred_users_leave_no_key() {
+    const USERS: usize = 100;
+    const PER_USER: usize = 100;
+    let server = RedisServer::spawn();
+    let store = store_on(&server);
+    let mw = actix_typed_session::SessionMiddleware::builder(store.clone())
+        .idle_timeout(Duration::from_secs(2))
+        .build();
+    let app = users_app!(mw);
+    let dbsize = || integer(&server.command("DBSIZE").unwrap());
+
+    let started = std::time::Instant::now();
+    for round in 0..PER_USER {
+        let logins = (0..USERS).map(|u| send(&app, post(&format!("/tie/user{u}"), None)));
+        for res in futures_util::future::join_all(logins).await {
+            assert_eq!(res.status, StatusCode::OK, "round {round}");
+        }
+    }
+    let created_in = started.elapsed();
+    let after_creating = dbsize();
+    let index_prefix = store.user_index_key(&UserKey::of(""));
+    let index_prefix = &index_prefix[..index_prefix.len() - 64];
+    let indexes = server.command(&format!("KEYS {index_prefix}*")).unwrap();
+    eprintln!(
+        "created {} sessions in {created_in:?}; DBSIZE then {after_creating}; index keys {}",
+        USERS * PER_USER,
+        indexes.trim()
+    );
+    assert!(after_creating > 0);
+
+    // Every session expires within 2 s of its last write (whole seconds: up to 3 s).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let listed_at = std::time::Instant::now();
+    for u in 0..USERS {
+        let res = send(&app, get(&format!("/u/devices/user{u}"), None)).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.body, "", "user{u} has no live session");
+    }
+    let after_listing = dbsize();
+    eprintln!(
+        "listed {USERS} users in {:?}; DBSIZE then {after_listing}",
+        listed_at.elapsed()
+    );
+
+    // Redis reclaims expired keys actively (and on access): wait for it, bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut left = after_listing;
+    while left > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = dbsize();
+    }
+    eprintln!("DBSIZE {left} after {:?} in all", started.elapsed());
+    assert_eq!(left, 0, "keys left behind");
+}
+
+/// While a user keeps one session, their index lives on: the entries of the sessions that
+/// expired meanwhile are pruned when the index is read, and nothing else is left.
+#[actix_web::test]
+async fn expired_entries_are_pruned_from_an_index_that_lives_on() {
+    const USERS: usize = 10;
+    const SHORT: usize = 50;
+    let server = RedisServer::spawn();
+    let store = store_on(&server);
+    let short = users_app!(
+        actix_typed_session::SessionMiddleware::builder(store.clone())
+            .idle_timeout(Duration::from_secs(2))
+            .build()
+    );
+    let long = users_app!(
+        actix_typed_session::SessionMiddleware::builder(store.clone())
+            .idle_timeout(Duration::from_secs(600))
+            .build()
+    );
+    for u in 0..USERS {
+        send(&long, post(&format!("/tie/user{u}"), None)).await;
+        for _ in 0..SHORT {
+            send(&short, post(&format!("/tie/user{u}"), None)).await;
+        }
+    }
+    let zcard = |u: usize| {
+        let index = store.user_index_key(&UserKey::of(format!("user{u}")));
+        integer(&server.command(&format!("ZCARD {index}")).unwrap())
+    };
+    assert_eq!(zcard(0), 1 + SHORT as i64);
+    // Expired within 3 s (whole seconds).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for u in 0..USERS {
+        let res = send(&long, get(&format!("/u/devices/user{u}"), None)).await;
+        assert_eq!(handles(&res.body).len(), 1, "the long-lived one");
+        assert_eq!(zcard(u), 1, "user{u}: the expired entries are pruned");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut left = integer(&server.command("DBSIZE").unwrap());
+    while left > 2 * USERS as i64 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = integer(&server.command("DBSIZE").unwrap());
+    }
+    assert_eq!(left, 2 * USERS as i64, "one session and one index per user");
+}
+
+/// Scale: listing and `revoke_all` for a user with 1, 100 and 10 000 sessions, timed (printed)
+/// and checked for their counts; each is one round trip whatever the count.
+#[actix_web::test]
+async fn listing_and_revoking_scale_with_the_sessions_of_one_user() {
+    let server = RedisServer::spawn();
+    assert_eq!(
+        server
+            .command("CONFIG SET slowlog-log-slower-than 0")
+            .unwrap(),
+        "+OK\r\n"
+    );
+    let store = store_on(&server);
+    let clock = ManualClock::new();
+    let app = users_app!(conformance::middleware(store.clone(), &clock));
+    let sessions = actix_typed_session::SessionMiddleware::builder(store.clone())
+        .clock(clock.clone())
+        .idle_timeout(conformance::IDLE)
+        .build()
+        .sessions();
+    for n in [1usize, 100, 10_000] {
+        let user = format!("scale{n}");
+        for _ in 0..n / 100 {
+            let logins = (0..100).map(|_| send(&app, post(&format!("/tie/{user}"), None)));
+            futures_util::future::join_all(logins).await;
+        }
+        if n < 100 {
+            for _ in 0..n {
+                send(&app, post(&format!("/tie/{user}"), None)).await;
+            }
+        }
+        slowest_script_micros(&server); // empties the slow log of the logins
+        let started = std::time::Instant::now();
+        let listed = sessions.of_user(&user).await.unwrap();
+        let listing = started.elapsed();
+        let listing_in_redis = slowest_script_micros(&server);
+        assert_eq!(listed.len(), n);
+        let started = std::time::Instant::now();
+        let ended = sessions.revoke_all(&user).await.unwrap();
+        let revoking = started.elapsed();
+        let revoking_in_redis = slowest_script_micros(&server);
+        assert_eq!(ended, n);
+        assert!(sessions.of_user(&user).await.unwrap().is_empty());
+        eprintln!(
+            "{n} sessions of one user: of_user {listing:?} (its script {listing_in_redis} µs in \
+             Redis), revoke_all {revoking:?} (its script {revoking_in_redis} µs in Redis)"
+        );
+    }
+}
+
+/// How long the slowest `EVALSHA` in the slow log took inside Redis (µs), and empties the log.
+fn slowest_script_micros(server: &RedisServer) -> i64 {
+    let port = server.addr().rsplit(':').next().unwrap().to_owned();
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &port, "--json", "SLOWLOG", "GET", "128"])
+        .output()
+        .expect("redis-cli");
+    server.command("SLOWLOG RESET").unwrap();
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e[3][0]
+                .as_str()
+                .is_some_and(|c| c.eq_ignore_ascii_case("evalsha"))
+        })
+        .filter_map(|e| e[2].as_i64())
+        .max()
+        .unwrap_or(0)
 }

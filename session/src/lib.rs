@@ -116,7 +116,7 @@
 //! |---|---|---|---|
 //! | [`store::MemoryStore`] | this process | yes | default; bounded (approximate LRU), no copies on load; gone on restart |
 //! | [`store::FileStore`] | a directory | yes (also across processes sharing it) | atomic writes, mode 0600, file locks, swept |
-//! | `store::RedisStore` | Redis / Redis Cluster | yes (hash fields) | one round trip per operation |
+//! | `store::RedisStore` | Redis / Redis Cluster | yes (hash fields) | one round trip per operation; a tied session's user index entry in the same script (Cluster: one more round trip) |
 //! | [`store::CookieStore`] | the client's cookie | — (whole session) | signed or encrypted, key rotation, ≤ 4 KiB |
 //! | [`store::NullStore`] | nowhere | — | every request starts afresh |
 //!
