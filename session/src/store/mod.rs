@@ -52,6 +52,8 @@ mod null;
 mod record;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
 mod user;
 
 pub use self::cookie::{
@@ -66,6 +68,15 @@ pub use deadpool_redis;
 #[cfg(feature = "fuzzing")]
 pub(crate) use file::decode as file_decode;
 pub use file::{FileStore, FileStoreBuilder};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use sql::{
+    DEFAULT_BATCH_SIZE as SQL_DEFAULT_BATCH_SIZE,
+    DEFAULT_CLEANUP_INTERVAL as SQL_DEFAULT_CLEANUP_INTERVAL, DEFAULT_TABLE as SQL_DEFAULT_TABLE,
+    DEFAULT_TIMEOUT as SQL_DEFAULT_TIMEOUT, PURGE_STEP as SQL_PURGE_STEP,
+};
+/// Re-export of `sqlx`, so the pool types match the SQL stores' (features `postgres`, `sqlite`).
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use sqlx;
 #[cfg(all(feature = "fuzzing", feature = "redis"))]
 pub(crate) fn redis_decode(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Record> {
     self::redis::parse(fields, &SessionId::generate())
