@@ -2,6 +2,7 @@
 //! that fails on demand.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod redis;
 
 use std::sync::Arc;

@@ -317,6 +317,9 @@ impl KeyChanges {
     }
 }
 
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+
 #[cfg(test)]
 mod tests {
     use super::*;
