@@ -504,3 +504,66 @@ async fn write_cost_does_not_grow_with_the_session() {
         "the write cost grows with the session: {ratio:.2}×"
     );
 }
+
+/// Saves whose expiry slides within a purge step change no indexed column: PostgreSQL updates
+/// the row in place (HOT), without new index entries.
+#[actix_web::test]
+async fn sliding_saves_are_hot_updates() {
+    let server = PgServer::spawn(false);
+    let table = server.fresh_table().await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy(&server.url)
+        .unwrap();
+    let store = PostgresStore::builder(pool.clone())
+        .table(&table)
+        .build()
+        .unwrap();
+    store.migrate().await.unwrap();
+    let id = SessionId::generate();
+    let base = now().next_multiple_of(300) + 600;
+    let user = Some(SessionUser::new("u"));
+    let meta = |e: u64| Meta::new(base - 600, e).with_user(user.clone());
+    store
+        .save(
+            &id,
+            &meta(base),
+            &Changes::full([("k".to_owned(), Bytes::from_static(b"0"))]),
+        )
+        .await
+        .unwrap();
+    let saves = 100;
+    for i in 0..saves {
+        let changes = Changes {
+            set: vec![("k".to_owned(), Bytes::from(i.to_string()))],
+            ..Changes::default()
+        };
+        // The idle deadline slides by a second a save, within one purge step but the last.
+        store
+            .save(&id, &meta(base - 200 + i), &changes)
+            .await
+            .unwrap();
+    }
+    // Statistics reach the server's views when the session ends.
+    pool.close().await;
+    let (sessions, _) = table.split_once('.').unwrap();
+    let mut conn = server.connect().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (upd, hot) = loop {
+        let (upd, hot): (i64, i64) = sqlx::query_as(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables \
+             WHERE schemaname = $1 AND relname = 'sessions'",
+        )
+        .bind(sessions)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        if upd >= saves as i64 || Instant::now() > deadline {
+            break (upd, hot);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("{upd} updates of the session row, {hot} of them HOT");
+    assert_eq!(upd, saves as i64);
+    assert!(hot >= upd * 9 / 10, "{hot} of {upd} updates were HOT");
+}

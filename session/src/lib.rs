@@ -205,9 +205,10 @@ pub use actix_typed_session_derive::{session, Session};
 pub use typed::__private;
 
 /// The README's code, compiled (and run, where it is not `no_run`) as doc tests, so that what a
-/// newcomer copies from it compiles. It needs the features the README uses (`redis`), which
+/// newcomer copies from it compiles. It needs the features the README uses (`redis`,
+/// `postgres`), which
 /// `cargo test --workspace` turns on.
-#[cfg(all(doctest, feature = "redis"))]
+#[cfg(all(doctest, feature = "redis", feature = "postgres"))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
