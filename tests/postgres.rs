@@ -268,11 +268,9 @@ async fn mark(session: Session, key: web::Path<String>) -> Result<&'static str, 
 /// answers 200 with its change saved, or 503; the app recovers by itself.
 #[actix_web::test]
 async fn database_stopped_mid_flight_then_restarted() {
-    let server = Arc::new(std::sync::Mutex::new(PgServer::spawn(false)));
-    let (url, table) = {
-        let s = server.lock().unwrap();
-        (s.url.clone(), s.fresh_table().await)
-    };
+    let server = PgServer::spawn(false);
+    let (url, table) = (server.url.clone(), server.fresh_table().await);
+    let server = Arc::new(std::sync::Mutex::new(server));
     let pool = PostgresStore::pool_for(&url, Duration::from_millis(500)).unwrap();
     let store = PostgresStore::builder(pool)
         .table(&table)
