@@ -73,13 +73,15 @@ async fn requests<S: SessionStore + Clone>(name: &str, store: S) {
     }
 }
 
-/// A save of one changed key in sessions of 1, 100 and 1000 keys.
+/// A save of one changed key in sessions of 1, 100 and 1000 keys, the three sessions in turn
+/// (so that noise from the rest of the machine falls on each alike).
 async fn write_cost(store: &PostgresStore) {
-    let mut means = Vec::new();
-    for keys in [1usize, 100, 1000] {
+    let sizes = [1usize, 100, 1000];
+    let meta = Meta::new(now(), now() + 600);
+    let value = Bytes::from(vec![7u8; 64]);
+    let mut ids = Vec::new();
+    for keys in sizes {
         let id = SessionId::generate();
-        let meta = Meta::new(now(), now() + 600);
-        let value = Bytes::from(vec![7u8; 64]);
         store
             .save(
                 &id,
@@ -88,20 +90,27 @@ async fn write_cost(store: &PostgresStore) {
             )
             .await
             .unwrap();
-        let one = |i: usize| Changes {
-            set: vec![("key0".to_owned(), Bytes::from(i.to_string()))],
-            ..Changes::default()
-        };
-        for i in 0..WARM {
-            store.save(&id, &meta, &one(i)).await.unwrap();
-        }
-        let mut samples = Vec::with_capacity(TIMED);
-        for i in 0..TIMED {
+        ids.push(id);
+    }
+    let one = |i: usize| Changes {
+        set: vec![("key0".to_owned(), Bytes::from(i.to_string()))],
+        ..Changes::default()
+    };
+    let mut samples = vec![Vec::with_capacity(TIMED); sizes.len()];
+    for i in 0..WARM + TIMED {
+        for (n, id) in ids.iter().enumerate() {
             let started = Instant::now();
-            store.save(&id, &meta, &one(i)).await.unwrap();
-            samples.push(started.elapsed());
+            store.save(id, &meta, &one(i)).await.unwrap();
+            if i >= WARM {
+                samples[n].push(started.elapsed());
+            }
         }
-        means.push(samples.iter().sum::<Duration>() / TIMED as u32);
+    }
+    let means: Vec<Duration> = samples
+        .iter()
+        .map(|s| s.iter().sum::<Duration>() / TIMED as u32)
+        .collect();
+    for (keys, samples) in sizes.iter().zip(samples) {
         println!(
             "save of 1 key in a session of {keys:>4} keys: {}",
             summary(samples)

@@ -458,18 +458,20 @@ async fn the_background_purge_runs_by_itself() {
     let _ = conn.close().await;
 }
 
-/// Write cost of a save that changes one key, with 1, 100 and 1000 keys in the session (run
-/// with `--nocapture` to see the numbers; the goal is at most 1.2× from 1 to 1000 keys).
+/// Write cost of a save that changes one key, with 1, 100 and 1000 keys in the session, the
+/// three sessions in turn (run with `--nocapture` to see the numbers; the goal is at most 1.2×
+/// from 1 to 1000 keys, measured in release by `benches/postgres.rs`; a debug build asserts
+/// a looser bound).
 #[actix_web::test]
 async fn write_cost_does_not_grow_with_the_session() {
     let server = PgServer::start();
     let store = pg_store(&server).await;
-    let rounds = 300;
-    let mut per_save = Vec::new();
-    for keys in [1usize, 100, 1000] {
+    let sizes = [1usize, 100, 1000];
+    let meta = Meta::new(now(), now() + 600);
+    let value = Bytes::from(vec![7u8; 64]);
+    let mut ids = Vec::new();
+    for keys in sizes {
         let id = SessionId::generate();
-        let meta = Meta::new(now(), now() + 600);
-        let value = Bytes::from(vec![7u8; 64]);
         store
             .save(
                 &id,
@@ -478,19 +480,24 @@ async fn write_cost_does_not_grow_with_the_session() {
             )
             .await
             .unwrap();
-        let one = |i: usize| Changes {
-            set: vec![("key0".to_owned(), Bytes::from(i.to_string()))],
-            ..Changes::default()
-        };
-        for i in 0..50 {
-            store.save(&id, &meta, &one(i)).await.unwrap();
-        }
-        let started = Instant::now();
-        for i in 0..rounds {
-            store.save(&id, &meta, &one(i)).await.unwrap();
-        }
-        per_save.push(started.elapsed() / rounds as u32);
+        ids.push(id);
     }
+    let one = |i: usize| Changes {
+        set: vec![("key0".to_owned(), Bytes::from(i.to_string()))],
+        ..Changes::default()
+    };
+    let (warm, rounds) = (50, 300);
+    let mut spent = [Duration::ZERO; 3];
+    for i in 0..warm + rounds {
+        for (n, id) in ids.iter().enumerate() {
+            let started = Instant::now();
+            store.save(id, &meta, &one(i)).await.unwrap();
+            if i >= warm {
+                spent[n] += started.elapsed();
+            }
+        }
+    }
+    let per_save: Vec<Duration> = spent.iter().map(|d| *d / rounds as u32).collect();
     let ratio = per_save[2].as_secs_f64() / per_save[0].as_secs_f64();
     eprintln!(
         "postgres save of one changed key: {:?} with 1 key, {:?} with 100, {:?} with 1000 \
@@ -498,7 +505,7 @@ async fn write_cost_does_not_grow_with_the_session() {
         per_save[0], per_save[1], per_save[2]
     );
     assert!(
-        ratio < 2.0,
+        ratio < 1.5,
         "the write cost grows with the session: {ratio:.2}×"
     );
 }

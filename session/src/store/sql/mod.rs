@@ -371,6 +371,39 @@ mod tests {
         }
     }
 
+    /// A purge that fails its first rounds, then counts.
+    struct Flaky(Arc<std::sync::atomic::AtomicU64>);
+
+    impl Purge for Flaky {
+        async fn purge(&self) -> Result<u64, StoreError> {
+            match self.0.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(StoreError::msg("database down")),
+                _ => Ok(1),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_purge_loop_survives_failures_starts_once_and_ends_with_the_store() {
+        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let store = Arc::new(Flaky(count.clone()));
+        let started = AtomicBool::new(false);
+        let interval = Duration::from_millis(10);
+        start_purge(&store, &started, interval);
+        start_purge(&store, &started, interval); // no second task
+        let rounds = || count.load(Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while rounds() < 5 {
+            assert!(std::time::Instant::now() < deadline, "the loop stopped");
+            tokio::time::sleep(interval).await;
+        }
+        drop(store);
+        tokio::time::sleep(interval * 3).await;
+        let at_drop = rounds();
+        tokio::time::sleep(interval * 10).await;
+        assert_eq!(rounds(), at_drop, "the task ended with the store");
+    }
+
     #[test]
     fn changes_are_shaped_per_key() {
         let changes = Changes {

@@ -70,7 +70,8 @@ const NOW: &str = "EXTRACT(EPOCH FROM now())::bigint";
 ///
 /// A row whose indexed columns do not change can be updated in place (a HOT update), without
 /// new index entries. The expiry slides on most saves, so it is not what the purge index holds:
-/// `purge_at` is the expiry rounded up to [`PURGE_STEP`](super::PURGE_STEP) (5 minutes), and a
+/// `purge_at` is the expiry rounded up to [`SQL_PURGE_STEP`](crate::store::SQL_PURGE_STEP)
+/// (5 minutes), and a
 /// save moves it only when the new expiry passes it: at most once per 5 minutes per session.
 /// Both tables are created with `fillfactor = 80` to leave room on each page for HOT updates.
 ///
@@ -371,11 +372,16 @@ impl Statements {
         let v = opts.values_table();
         let bare = opts.bare_table();
         let meta = "s.created_at, s.expires_at, s.last_seen, s.user_id, s.handle";
-        // $1 id; $6 replace_all; $7 removed keys; $8 set keys; $9 set values. The delete
-        // leaves the keys being set alone, so no row is both deleted and upserted.
+        // $1 id; $6 replace_all; $7 removed keys; $8 set keys; $9 set values. Both deletes are
+        // one-time gated, so a save that removes nothing never reads the session's other key
+        // rows: `gone` runs only when keys are removed (and the session row was updated),
+        // `cleared` only with `replace_all`. They leave the keys being set alone (`removed`
+        // holds none of them), so no row is both deleted and upserted.
         let values_ctes = format!(
-            "gone AS (DELETE FROM {v} d USING s WHERE d.session = s.id \
-               AND ($6 OR d.key = ANY($7)) AND NOT (d.key = ANY($8))), \
+            "gone AS (DELETE FROM {v} d WHERE cardinality($7::text[]) > 0 \
+               AND EXISTS (SELECT 1 FROM s) AND d.session = $1 AND d.key = ANY($7)), \
+             cleared AS (DELETE FROM {v} d USING s WHERE $6 AND d.session = s.id \
+               AND NOT (d.key = ANY($8))), \
              put AS (INSERT INTO {v} (session, key, value) \
                SELECT s.id, u.key, u.value FROM s, unnest($8::text[], $9::bytea[]) AS u(key, value) \
                ON CONFLICT (session, key) DO UPDATE SET value = EXCLUDED.value) \
