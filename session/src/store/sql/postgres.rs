@@ -96,6 +96,8 @@ const NOW: &str = "EXTRACT(EPOCH FROM now())::bigint";
 /// also sets the server's `statement_timeout` to the same bound, so an abandoned statement does
 /// not run on.
 ///
+/// PostgreSQL 12 or later (materialized CTEs).
+///
 /// # Wrong schema
 ///
 /// Call [`migrate`](Self::migrate) (creates what is missing, then checks) or
