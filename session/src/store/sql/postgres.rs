@@ -82,7 +82,9 @@ const NOW: &str = "EXTRACT(EPOCH FROM now())::bigint";
 /// jitter), in batches of [`batch_size`](PostgresStoreBuilder::batch_size) sessions (default
 /// 1000) taken in `purge_at` order from its index. Each batch is one statement that first takes
 /// a transaction-level advisory lock (`pg_try_advisory_xact_lock`, keyed by the table name):
-/// when several app servers share the database, one purges and the others skip the round. A
+/// when several app servers share the database, one purges and the others skip the round.
+/// Between two batches the purge rests as long as the last batch took, so it never holds the
+/// database busy more than half the time and requests run between its batches. A
 /// failed batch is logged at `warn` and tried again at the next interval; the task never ends
 /// on an error, and ends once every clone of the store is dropped. It starts with the first
 /// operation on a Tokio runtime (or at [`build`](PostgresStoreBuilder::build) when there is
@@ -474,6 +476,7 @@ impl Purge for Inner {
     async fn purge(&self) -> Result<u64, StoreError> {
         let mut total = 0u64;
         loop {
+            let started = std::time::Instant::now();
             let (got, deleted): (bool, i64) = timed(self.opts.timeout, "PostgresStore purge", {
                 sqlx::query_as(&self.sql.purge)
                     .bind(self.purge_lock)
@@ -486,8 +489,9 @@ impl Purge for Inner {
             if !got || deleted < u64::from(self.opts.batch_size) {
                 return Ok(total);
             }
-            // Let requests on this runtime run between batches.
-            tokio::task::yield_now().await;
+            // Rest as long as the batch took: the purge takes at most half of the database's
+            // time that one connection could, and requests run between batches.
+            tokio::time::sleep(started.elapsed()).await;
         }
     }
 }
