@@ -572,3 +572,51 @@ async fn sliding_saves_are_hot_updates() {
     assert_eq!(upd, saves as i64);
     assert!(hot >= upd * 9 / 10, "{hot} of {upd} updates were HOT");
 }
+
+/// A save applies only to a row that still exists and has not expired (by the database's
+/// clock): an expired row that the purge has not reached yet is not brought back, nor listed,
+/// nor counted as revoked.
+#[actix_web::test]
+async fn an_expired_row_is_never_updated() {
+    let server = PgServer::start();
+    let store = pg_store(&server).await;
+    let table = store.table().to_owned();
+    let id = SessionId::generate();
+    let user = SessionUser::new("old");
+    let past = now() - 10;
+    let meta = Meta::new(past - 600, past).with_user(Some(user.clone()));
+    // Written as new (no expiry check on an insert), already expired.
+    store
+        .save(
+            &id,
+            &meta,
+            &Changes::full([("a".to_owned(), Bytes::from_static(b"1"))]),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store.load(&id, Fetch::All).await.unwrap().is_none(),
+        "expired: not loaded"
+    );
+    let later = Meta::new(past - 600, now() + 600).with_user(Some(user.clone()));
+    let changes = Changes {
+        set: vec![("b".to_owned(), Bytes::from_static(b"2"))],
+        ..Changes::default()
+    };
+    store.save(&id, &later, &changes).await.unwrap();
+    store.touch(&id, &later).await.unwrap();
+    assert!(
+        store.load(&id, Fetch::All).await.unwrap().is_none(),
+        "not resurrected"
+    );
+    let mut conn = server.connect().await;
+    let (expires, keys): (i64, i64) = sqlx::query_as(&format!(
+        "SELECT (SELECT expires_at FROM {table}), (SELECT count(*) FROM {table}_values)"
+    ))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!((expires, keys), (past as i64, 1), "the row is as it was");
+    assert!(store.user_sessions(&user.key).await.unwrap().is_empty());
+    assert!(!store.revoke(&user.key, &user.handle).await.unwrap());
+}

@@ -452,7 +452,12 @@ impl Statements {
                  LEFT JOIN {v} k ON k.session = s.id \
                  WHERE s.user_key = $1 AND s.expires_at > {NOW} ORDER BY s.id"
             ),
-            revoke: format!("DELETE FROM {t} WHERE user_key = $1 AND handle = $2"),
+            // An expired row (not purged yet) goes too, but does not count as ended.
+            revoke: format!(
+                "WITH gone AS (DELETE FROM {t} WHERE user_key = $1 AND handle = $2 \
+                   RETURNING expires_at) \
+                 SELECT count(*) FILTER (WHERE expires_at > {NOW}) FROM gone"
+            ),
             revoke_all: format!(
                 "WITH gone AS (DELETE FROM {t} WHERE user_key = $1 \
                    AND ($2::text IS NULL OR handle IS DISTINCT FROM $2) RETURNING expires_at) \
@@ -654,18 +659,18 @@ impl SessionStore for PostgresStore {
         Ok(found)
     }
 
-    /// One `DELETE` of the row with that user key and handle.
+    /// One `DELETE` of the row with that user key and handle; `true` if it had not expired.
     async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
         self.start_purge();
-        let done = timed(self.timeout(), "PostgresStore revoke", async {
-            sqlx::query(&self.inner.sql.revoke)
+        let ended: i64 = timed(self.timeout(), "PostgresStore revoke", async {
+            sqlx::query_scalar(&self.inner.sql.revoke)
                 .bind(user_key_column(user))
                 .bind(handle.as_str())
-                .execute(&self.inner.pool)
+                .fetch_one(&self.inner.pool)
                 .await
         })
         .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(ended > 0)
     }
 
     /// One `DELETE` of the user's rows (but the one with handle `except`); counts the live ones.
