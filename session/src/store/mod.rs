@@ -68,6 +68,8 @@ pub use deadpool_redis;
 #[cfg(feature = "fuzzing")]
 pub(crate) use file::decode as file_decode;
 pub use file::{FileStore, FileStoreBuilder};
+#[cfg(feature = "sqlite")]
+pub use sql::{SqliteStore, SqliteStoreBuilder};
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub use sql::{
     DEFAULT_BATCH_SIZE as SQL_DEFAULT_BATCH_SIZE,

@@ -1,0 +1,354 @@
+//! SqliteStore: the conformance suite on a temporary file and on `:memory:`, statements per
+//! request, the schema (migrate twice and at once, a table of the wrong shape), the timeout,
+//! the purge in batches and the leak check of the user index.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_typed_session::clock::{Clock, ManualClock};
+use actix_typed_session::store::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use actix_typed_session::store::sqlx::{self, SqlitePool};
+use actix_typed_session::store::{
+    Bytes, Changes, Fetch, Handle, Meta, SessionStore, SessionUser, SqliteStore, UserKey,
+    SQL_PURGE_STEP,
+};
+use actix_typed_session::testing::users::expire_tied_sessions;
+use actix_typed_session::SessionId;
+use actix_web::http::StatusCode;
+
+use support::*;
+
+/// A database file in a fresh temporary directory (removed with the guard).
+fn temp_db(tag: &str) -> (TempDir, String) {
+    let dir = TempDir::new(tag);
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let url = format!("sqlite://{}", dir.0.join("sessions.db").display());
+    (dir, url)
+}
+
+async fn file_store() -> Guarded<SqliteStore> {
+    let (dir, url) = temp_db("sqlite");
+    let store = SqliteStore::from_url(&url).await.unwrap();
+    Guarded {
+        store,
+        guard: Arc::new(dir),
+    }
+}
+
+/// A pool on `url` (a file created if missing, WAL, sqlx's default busy timeout of 5 s).
+async fn pool_on(url: &str) -> SqlitePool {
+    let options: SqliteConnectOptions = url.parse().unwrap();
+    SqlitePoolOptions::new()
+        .connect_with(
+            options
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal),
+        )
+        .await
+        .unwrap()
+}
+
+async fn count(pool: &SqlitePool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+mod on_a_file {
+    use super::*;
+    actix_typed_session::conformance_suite!(file_store().await);
+}
+
+mod in_memory {
+    use super::*;
+    actix_typed_session::conformance_suite!(SqliteStore::from_url(":memory:").await.unwrap());
+}
+
+/// Statements per request: untouched 0, read 1, write 1 beyond the load, new session 1.
+#[actix_web::test]
+async fn statements_per_request() {
+    let (_dir, url) = temp_db("sqlite-count");
+    let store = SqliteStore::from_url(&url).await.unwrap();
+    let clock = ManualClock::new();
+    let app = suite_app!(store.clone(), &clock);
+    let mut before = store.statements();
+    let mut step = |store: &SqliteStore| {
+        let now = store.statements();
+        let delta = now - before;
+        before = now;
+        delta
+    };
+    send(&app, get("/untouched", None)).await;
+    assert_eq!(step(&store), 0, "untouched");
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    assert_eq!(step(&store), 1, "new session");
+    assert_eq!(send(&app, get("/read", Some(&id))).await.body, "1");
+    assert_eq!(step(&store), 1, "read");
+    assert_eq!(send(&app, get("/incr", Some(&id))).await.body, "2");
+    assert_eq!(step(&store), 2, "write: the load and one save");
+    send(&app, post("/logout", Some(&id))).await;
+    assert_eq!(step(&store), 2, "logout: the load and one delete");
+}
+
+#[actix_web::test]
+async fn migrate_twice_and_at_once() {
+    let (_dir, url) = temp_db("sqlite-migrate");
+    let store = SqliteStore::from_url(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    // Two processes starting at once: two pools, each migrating.
+    let (a, b) = (pool_on(&url).await, pool_on(&url).await);
+    let (one, two) = futures_util::future::join(
+        SqliteStore::builder(a).table("other").migrate().build(),
+        SqliteStore::builder(b).table("other").migrate().build(),
+    )
+    .await;
+    let (one, two) = (one.unwrap(), two.unwrap());
+    let id = SessionId::generate();
+    let meta = Meta::new(now(), now() + 60);
+    one.save(
+        &id,
+        &meta,
+        &Changes::full([("k".into(), Bytes::from_static(b"v"))]),
+    )
+    .await
+    .unwrap();
+    let got = two
+        .load(&id, Fetch::All)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_record();
+    assert_eq!(got.data["k"], Bytes::from_static(b"v"));
+    // Not in the default table.
+    assert!(store.load(&id, Fetch::All).await.unwrap().is_none());
+}
+
+#[actix_web::test]
+async fn a_table_of_the_wrong_shape_fails_at_start() {
+    let (_dir, url) = temp_db("sqlite-shape");
+    let pool = pool_on(&url).await;
+    let missing = SqliteStore::new(pool.clone())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(missing.contains("migrate"), "{missing}");
+    sqlx::query("CREATE TABLE sessions (id TEXT PRIMARY KEY, data TEXT, expires INTEGER)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = SqliteStore::new(pool.clone())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("does not have the store's shape"), "{err}");
+    assert!(err.contains("sessions.purge_at"), "names the column: {err}");
+    // migrate() does not paper over it either: the table stays as it is, and build says so.
+    let err = SqliteStore::builder(pool.clone())
+        .migrate()
+        .build()
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("sessions.expires_at"), "{err}");
+    // A table name that is not a plain identifier is refused before any SQL runs.
+    for bad in ["x; drop table sessions", "main.sessions", "Sessions"] {
+        assert!(SqliteStore::builder(pool.clone())
+            .table(bad)
+            .migrate()
+            .build()
+            .await
+            .is_err());
+    }
+}
+
+/// Another connection holds the write lock: a save waits no longer than the timeout and the
+/// request answers 503; once the lock is released, the store works again.
+#[actix_web::test]
+async fn a_held_write_lock_gives_503_within_the_timeout() {
+    let (_dir, url) = temp_db("sqlite-timeout");
+    let pool = pool_on(&url).await; // busy_timeout 5 s: the store's timeout must answer first
+    let store = SqliteStore::builder(pool.clone())
+        .timeout(Duration::from_millis(300))
+        .migrate()
+        .build()
+        .await
+        .unwrap();
+    let clock = ManualClock::new();
+    let app = suite_app!(store.clone(), &clock);
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+
+    let locker = pool_on(&url).await;
+    let mut tx = locker.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query("DELETE FROM sessions WHERE 0")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let res = send(&app, get("/incr", None)).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    // Reads go on (WAL: readers do not wait for the writer).
+    assert_eq!(send(&app, get("/read", Some(&id))).await.body, "1");
+    tx.rollback().await.unwrap();
+    // Wait for the timed-out statement's worker to give up its busy wait.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(send(&app, get("/incr", Some(&id))).await.body, "2");
+}
+
+fn now() -> u64 {
+    actix_typed_session::clock::SystemClock.now()
+}
+
+/// The purge deletes expired rows in batches (one statement each) and leaves live rows.
+#[actix_web::test]
+async fn purge_in_batches_leaves_live_rows() {
+    let (_dir, url) = temp_db("sqlite-purge");
+    let clock = ManualClock::new();
+    let store = SqliteStore::builder(pool_on(&url).await)
+        .clock(clock.clone())
+        .batch_size(7)
+        .cleanup_interval(None)
+        .migrate()
+        .build()
+        .await
+        .unwrap();
+    let t = clock.now();
+    let mut live = Vec::new();
+    for i in 0..55 {
+        let id = SessionId::generate();
+        let ttl = if i % 11 == 0 { 100_000 } else { 60 };
+        let data = [
+            ("a".to_owned(), Bytes::from_static(b"1")),
+            ("b".to_owned(), Bytes::from_static(b"2")),
+        ];
+        store
+            .save(&id, &Meta::new(t, t + ttl), &Changes::full(data))
+            .await
+            .unwrap();
+        if ttl > 60 {
+            live.push(id);
+        }
+    }
+    clock.advance(Duration::from_secs(61 + SQL_PURGE_STEP));
+    let before = store.statements();
+    assert_eq!(store.purge().await.unwrap(), 50);
+    assert_eq!(store.statements() - before, 8, "50 rows in batches of 7");
+    let pool = store.pool();
+    assert_eq!(count(pool, "SELECT count(*) FROM sessions").await, 5);
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM sessions_values").await,
+        10
+    );
+    for id in &live {
+        let record = store.load(id, Fetch::All).await.unwrap().unwrap();
+        assert_eq!(record.into_record().data.len(), 2);
+    }
+    assert_eq!(store.purge().await.unwrap(), 0);
+}
+
+/// The background purge runs by itself; a failed round is logged and the next one works.
+#[actix_web::test]
+async fn background_purge_survives_a_failed_round() {
+    let (captured, _guard) = capture_logs();
+    let (_dir, url) = temp_db("sqlite-bg");
+    let clock = ManualClock::new();
+    let pool = pool_on(&url).await;
+    let store = SqliteStore::builder(pool.clone())
+        .clock(clock.clone())
+        .cleanup_interval(Duration::from_millis(100))
+        .migrate()
+        .build()
+        .await
+        .unwrap();
+    let t = clock.now();
+    for _ in 0..20 {
+        store
+            .save(
+                &SessionId::generate(),
+                &Meta::new(t, t + 60),
+                &Changes::full([]),
+            )
+            .await
+            .unwrap();
+    }
+    // Break the purge: its table is gone for a while.
+    sqlx::query("ALTER TABLE sessions RENAME TO sessions_away")
+        .execute(&pool)
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(61 + SQL_PURGE_STEP));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        captured.text().contains("purge of expired sessions failed"),
+        "{}",
+        captured.text()
+    );
+    sqlx::query("ALTER TABLE sessions_away RENAME TO sessions")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count(&pool, "SELECT count(*) FROM sessions").await > 0 {
+        assert!(Instant::now() < deadline, "the purge task ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The leak check of the user index: 10 000 sessions of 100 users expire; after listing each
+/// user once and a purge, nothing of them is left.
+#[actix_web::test]
+async fn the_user_index_does_not_leak() {
+    let (_dir, url) = temp_db("sqlite-leak");
+    let clock = ManualClock::new();
+    let store = SqliteStore::builder(pool_on(&url).await)
+        .clock(clock.clone())
+        .cleanup_interval(None)
+        .migrate()
+        .build()
+        .await
+        .unwrap();
+    expire_tied_sessions(&store, &clock, 10_000, 100).await;
+    clock.advance(Duration::from_secs(SQL_PURGE_STEP));
+    assert_eq!(store.purge().await.unwrap(), 10_000);
+    let pool = store.pool();
+    assert_eq!(count(pool, "SELECT count(*) FROM sessions").await, 0);
+    assert_eq!(count(pool, "SELECT count(*) FROM sessions_values").await, 0);
+}
+
+/// The user column is the hash; revoke touches only that user's session with that handle.
+#[actix_web::test]
+async fn the_user_column_is_hashed_and_revoke_is_per_user() {
+    let store = SqliteStore::from_url(":memory:").await.unwrap();
+    let t = now();
+    let (ann, bob) = (SessionUser::new("ann"), SessionUser::new("bob"));
+    let (a, b) = (SessionId::generate(), SessionId::generate());
+    for (id, user) in [(&a, &ann), (&b, &bob)] {
+        let meta = Meta::new(t, t + 60).with_user(Some(user.clone()));
+        store.save(id, &meta, &Changes::full([])).await.unwrap();
+    }
+    let raw: Vec<Vec<u8>> = sqlx::query_scalar("SELECT user_key FROM sessions")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert!(raw.iter().all(|k| k.len() == 32 && k.as_slice() != b"ann"));
+    assert!(!store.revoke(&ann.key, &bob.handle).await.unwrap());
+    assert!(!store.revoke(&ann.key, &Handle::generate()).await.unwrap());
+    assert!(store.load(&b, Fetch::All).await.unwrap().is_some());
+    assert!(store.revoke(&bob.key, &bob.handle).await.unwrap());
+    assert!(store.load(&b, Fetch::All).await.unwrap().is_none());
+    assert_eq!(store.user_sessions(&ann.key).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .revoke_all(&UserKey::of("ann"), Some(&ann.handle))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.revoke_all(&ann.key, None).await.unwrap(), 1);
+    assert!(store.user_sessions(&ann.key).await.unwrap().is_empty());
+}
