@@ -205,9 +205,9 @@ pub use actix_typed_session_derive::{session, Session};
 pub use typed::__private;
 
 /// The README's code, compiled (and run, where it is not `no_run`) as doc tests, so that what a
-/// newcomer copies from it compiles. It needs the features the README uses (`redis`), which
-/// `cargo test --workspace` turns on.
-#[cfg(all(doctest, feature = "redis"))]
+/// newcomer copies from it compiles. It needs the features the README uses (`redis`, `sqlite`),
+/// which `cargo test --workspace` turns on.
+#[cfg(all(doctest, feature = "redis", feature = "sqlite"))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 

@@ -1,0 +1,96 @@
+//! SqliteStore timings (issue 13), a plain timed loop that prints (no criterion: one number per
+//! case is what the note needs):
+//!
+//! - ns/request of a read (`/read`) and a write (`/incr`) through the middleware, on a database
+//!   file in WAL mode (`SqliteStore::from_url`, `synchronous = NORMAL`);
+//! - ns/save when one key of a session holding 1, 100 or 1000 keys changes (the store's
+//!   `save`, no HTTP), and the ratio 1000 keys / 1 key (goal ≤ 1.2).
+//!
+//! `cargo bench --bench sqlite` (`ATS_SQLITE_ITERS`, default 5000, sets the iterations per case).
+
+use std::time::Instant;
+
+use actix_typed_session::clock::ManualClock;
+use actix_typed_session::store::{Bytes, Changes, Meta, SessionStore, SqliteStore};
+use actix_typed_session::testing::conformance::app;
+use actix_typed_session::testing::{get, send};
+use actix_typed_session::SessionId;
+
+fn iterations() -> usize {
+    std::env::var("ATS_SQLITE_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` lists, then runs once with `--bench` absent
+    }
+    let iters = if std::env::args().any(|a| a == "--bench") {
+        iterations()
+    } else {
+        50 // `cargo test --benches`: a check that it runs, not a measurement
+    };
+    let rt = actix_web::rt::System::new();
+    rt.block_on(run(iters));
+}
+
+async fn run(iters: usize) {
+    let dir = std::env::temp_dir().join(format!("ats-sqlite-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("bench.db").display());
+    let store = SqliteStore::from_url(&url).await.unwrap();
+
+    // Through the middleware: read and write of one session.
+    let clock = ManualClock::new();
+    let service = app(store.clone(), &clock).await;
+    let id = send(&service, get("/incr", None)).await.id().unwrap();
+    for (name, path) in [("read", "/read"), ("write", "/incr")] {
+        for _ in 0..iters / 10 {
+            send(&service, get(path, Some(&id))).await;
+        }
+        let start = Instant::now();
+        for _ in 0..iters {
+            send(&service, get(path, Some(&id))).await;
+        }
+        let ns = start.elapsed().as_nanos() / iters as u128;
+        println!("sqlite file WAL  {name:<5} {ns:>9} ns/request");
+    }
+
+    // One key changes in a session of 1, 100, 1000 keys.
+    let now = actix_typed_session::clock::Clock::now(&clock);
+    let meta = Meta::new(now, now + 3600);
+    let mut per_save = Vec::new();
+    for keys in [1usize, 100, 1000] {
+        let id = SessionId::generate();
+        let value = Bytes::from(vec![0x5a; 32]);
+        let all = (0..keys).map(|k| (format!("key{k}"), value.clone()));
+        store.save(&id, &meta, &Changes::full(all)).await.unwrap();
+        let save = |i: usize| {
+            let changes = Changes {
+                set: vec![("key0".to_owned(), Bytes::from(i.to_le_bytes().to_vec()))],
+                ..Changes::default()
+            };
+            let store = &store;
+            let (id, meta) = (&id, &meta);
+            async move { store.save(id, meta, &changes).await.unwrap() }
+        };
+        for i in 0..iters / 10 {
+            save(i).await;
+        }
+        let start = Instant::now();
+        for i in 0..iters {
+            save(i).await;
+        }
+        let ns = start.elapsed().as_nanos() / iters as u128;
+        per_save.push(ns);
+        println!("sqlite file WAL  save 1 of {keys:>4} keys {ns:>9} ns");
+    }
+    println!(
+        "ratio 1000 keys / 1 key: {:.2} (goal <= 1.2)",
+        per_save[2] as f64 / per_save[0] as f64
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
