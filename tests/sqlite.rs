@@ -352,3 +352,70 @@ async fn the_user_column_is_hashed_and_revoke_is_per_user() {
     assert_eq!(store.revoke_all(&ann.key, None).await.unwrap(), 1);
     assert!(store.user_sessions(&ann.key).await.unwrap().is_empty());
 }
+
+/// How many statements sqlx ran whose SQL names `counted_sessions`, from sqlx's own query log
+/// (target `sqlx::query`, logged by the connection's worker thread, hence a global subscriber).
+static LOGGED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The global subscriber behind [`LOGGED`]: a check of [`SqliteStore::statements`] from
+/// outside the store.
+struct StatementLog;
+
+impl tracing::Subscriber for StatementLog {
+    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+        meta.target() == "sqlx::query"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Text(String);
+        impl tracing::field::Visit for Text {
+            fn record_debug(&mut self, _: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{value:?} "));
+            }
+        }
+        let mut text = Text(String::new());
+        event.record(&mut text);
+        if text.0.contains("counted_sessions") {
+            LOGGED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// The same counts as `statements_per_request`, read from sqlx's query log: what reaches
+/// SQLite, not what the store says it sent.
+#[actix_web::test]
+async fn statements_per_request_by_the_query_log() {
+    tracing::subscriber::set_global_default(StatementLog).expect("the only global subscriber");
+    let seen = || LOGGED.load(std::sync::atomic::Ordering::SeqCst);
+    let (_dir, url) = temp_db("sqlite-log");
+    let store = SqliteStore::builder(pool_on(&url).await)
+        .table("counted_sessions")
+        .cleanup_interval(None)
+        .migrate()
+        .build()
+        .await
+        .unwrap();
+    let clock = ManualClock::new();
+    let app = suite_app!(store.clone(), &clock);
+    let mut before = seen();
+    let mut step = || {
+        let now = seen();
+        let delta = now - before;
+        before = now;
+        delta
+    };
+    send(&app, get("/untouched", None)).await;
+    assert_eq!(step(), 0, "untouched");
+    let id = send(&app, get("/incr", None)).await.id().unwrap();
+    assert_eq!(step(), 1, "new session");
+    send(&app, get("/read", Some(&id))).await;
+    assert_eq!(step(), 1, "read");
+    send(&app, get("/incr", Some(&id))).await;
+    assert_eq!(step(), 2, "write: the load and one save");
+}
