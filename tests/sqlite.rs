@@ -419,3 +419,34 @@ async fn statements_per_request_by_the_query_log() {
     send(&app, get("/incr", Some(&id))).await;
     assert_eq!(step(), 2, "write: the load and one save");
 }
+
+/// The purge walks the expiry index in order, and a user's sessions are found by the user
+/// index, not by a scan of the table.
+#[actix_web::test]
+async fn the_purge_and_the_user_queries_use_their_indexes() {
+    let store = SqliteStore::from_url(":memory:").await.unwrap();
+    let plan = |sql: &'static str| {
+        let pool = store.pool().clone();
+        async move {
+            let rows: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; ")
+        }
+    };
+    let purge = plan(
+        "SELECT id FROM sessions WHERE purge_at <= 1 AND expires_at <= 1 ORDER BY purge_at LIMIT 10",
+    )
+    .await;
+    assert!(purge.contains("USING INDEX sessions_purge_at"), "{purge}");
+    assert!(!purge.contains("TEMP B-TREE"), "no sort: {purge}");
+    for sql in [
+        "SELECT id FROM sessions WHERE user_key = x'00' AND expires_at > 1",
+        "DELETE FROM sessions WHERE user_key = x'00' AND handle = 'h' AND expires_at > 1",
+    ] {
+        let p = plan(sql).await;
+        assert!(p.contains("USING INDEX sessions_user_key"), "{sql}: {p}");
+    }
+}
