@@ -40,7 +40,8 @@ async fn run(iters: usize) {
     let dir = std::env::temp_dir().join(format!("ats-sqlite-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("bench.db").display());
-    let store = SqliteStore::from_url(&url).await.unwrap();
+    let store = SqliteStore::from_url(&url).unwrap();
+    store.migrate().await.unwrap();
 
     // Through the middleware: read and write of one session.
     let clock = ManualClock::new();

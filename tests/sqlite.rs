@@ -28,9 +28,15 @@ fn temp_db(tag: &str) -> (TempDir, String) {
     (dir, url)
 }
 
+/// `store`, its schema created.
+async fn migrated(store: SqliteStore) -> SqliteStore {
+    store.migrate().await.unwrap();
+    store
+}
+
 async fn file_store() -> Guarded<SqliteStore> {
     let (dir, url) = temp_db("sqlite");
-    let store = SqliteStore::from_url(&url).await.unwrap();
+    let store = migrated(SqliteStore::from_url(&url).unwrap()).await;
     Guarded {
         store,
         guard: Arc::new(dir),
@@ -61,14 +67,16 @@ mod on_a_file {
 
 mod in_memory {
     use super::*;
-    actix_typed_session::conformance_suite!(SqliteStore::from_url(":memory:").await.unwrap());
+    actix_typed_session::conformance_suite!(
+        migrated(SqliteStore::from_url(":memory:").unwrap()).await
+    );
 }
 
 /// Statements per request: untouched 0, read 1, write 1 beyond the load, new session 1.
 #[actix_web::test]
 async fn statements_per_request() {
     let (_dir, url) = temp_db("sqlite-count");
-    let store = SqliteStore::from_url(&url).await.unwrap();
+    let store = migrated(SqliteStore::from_url(&url).unwrap()).await;
     let clock = ManualClock::new();
     let app = suite_app!(store.clone(), &clock);
     let mut before = store.statements();
@@ -93,17 +101,16 @@ async fn statements_per_request() {
 #[actix_web::test]
 async fn migrate_twice_and_at_once() {
     let (_dir, url) = temp_db("sqlite-migrate");
-    let store = SqliteStore::from_url(&url).await.unwrap();
+    let store = migrated(SqliteStore::from_url(&url).unwrap()).await;
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     // Two processes starting at once: two pools, each migrating.
     let (a, b) = (pool_on(&url).await, pool_on(&url).await);
-    let (one, two) = futures_util::future::join(
-        SqliteStore::builder(a).table("other").migrate().build(),
-        SqliteStore::builder(b).table("other").migrate().build(),
-    )
-    .await;
-    let (one, two) = (one.unwrap(), two.unwrap());
+    let one = SqliteStore::builder(a).table("other").build().unwrap();
+    let two = SqliteStore::builder(b).table("other").build().unwrap();
+    let (x, y) = futures_util::future::join(one.migrate(), two.migrate()).await;
+    x.unwrap();
+    y.unwrap();
     let id = SessionId::generate();
     let meta = Meta::new(now(), now() + 60);
     one.save(
@@ -128,39 +135,24 @@ async fn migrate_twice_and_at_once() {
 async fn a_table_of_the_wrong_shape_fails_at_start() {
     let (_dir, url) = temp_db("sqlite-shape");
     let pool = pool_on(&url).await;
-    let missing = SqliteStore::new(pool.clone())
-        .await
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(missing.contains("migrate"), "{missing}");
+    let store = SqliteStore::new(pool.clone());
+    let missing = store.check().await.unwrap_err().to_string();
+    assert!(missing.contains("migrate()"), "{missing}");
     sqlx::query("CREATE TABLE sessions (id TEXT PRIMARY KEY, data TEXT, expires INTEGER)")
         .execute(&pool)
         .await
         .unwrap();
-    let err = SqliteStore::new(pool.clone())
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    let err = store.check().await.unwrap_err().to_string();
     assert!(err.contains("does not have the store's shape"), "{err}");
     assert!(err.contains("sessions.purge_at"), "names the column: {err}");
-    // migrate() does not paper over it either: the table stays as it is, and build says so.
-    let err = SqliteStore::builder(pool.clone())
-        .migrate()
-        .build()
-        .await
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(err.contains("sessions.expires_at"), "{err}");
+    // migrate() does not paper over it: the table stays as it is, and the error says why.
+    let err = store.migrate().await.unwrap_err().to_string();
+    assert!(err.contains("column sessions.expires_at"), "{err}");
     // A table name that is not a plain identifier is refused before any SQL runs.
     for bad in ["x; drop table sessions", "main.sessions", "Sessions"] {
         assert!(SqliteStore::builder(pool.clone())
             .table(bad)
-            .migrate()
             .build()
-            .await
             .is_err());
     }
 }
@@ -171,12 +163,13 @@ async fn a_table_of_the_wrong_shape_fails_at_start() {
 async fn a_held_write_lock_gives_503_within_the_timeout() {
     let (_dir, url) = temp_db("sqlite-timeout");
     let pool = pool_on(&url).await; // busy_timeout 5 s: the store's timeout must answer first
-    let store = SqliteStore::builder(pool.clone())
-        .timeout(Duration::from_millis(300))
-        .migrate()
-        .build()
-        .await
-        .unwrap();
+    let store = migrated(
+        SqliteStore::builder(pool.clone())
+            .timeout(Duration::from_millis(300))
+            .build()
+            .unwrap(),
+    )
+    .await;
     let clock = ManualClock::new();
     let app = suite_app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
@@ -209,14 +202,15 @@ fn now() -> u64 {
 async fn purge_in_batches_leaves_live_rows() {
     let (_dir, url) = temp_db("sqlite-purge");
     let clock = ManualClock::new();
-    let store = SqliteStore::builder(pool_on(&url).await)
-        .clock(clock.clone())
-        .batch_size(7)
-        .cleanup_interval(None)
-        .migrate()
-        .build()
-        .await
-        .unwrap();
+    let store = migrated(
+        SqliteStore::builder(pool_on(&url).await)
+            .clock(clock.clone())
+            .batch_size(7)
+            .without_cleanup()
+            .build()
+            .unwrap(),
+    )
+    .await;
     let t = clock.now();
     let mut live = Vec::new();
     for i in 0..55 {
@@ -236,7 +230,7 @@ async fn purge_in_batches_leaves_live_rows() {
     }
     clock.advance(Duration::from_secs(61 + SQL_PURGE_STEP));
     let before = store.statements();
-    assert_eq!(store.purge().await.unwrap(), 50);
+    assert_eq!(store.purge_expired().await.unwrap(), 50);
     assert_eq!(store.statements() - before, 8, "50 rows in batches of 7");
     let pool = store.pool();
     assert_eq!(count(pool, "SELECT count(*) FROM sessions").await, 5);
@@ -248,7 +242,7 @@ async fn purge_in_batches_leaves_live_rows() {
         let record = store.load(id, Fetch::All).await.unwrap().unwrap();
         assert_eq!(record.into_record().data.len(), 2);
     }
-    assert_eq!(store.purge().await.unwrap(), 0);
+    assert_eq!(store.purge_expired().await.unwrap(), 0);
 }
 
 /// The background purge runs by itself; a failed round is logged and the next one works.
@@ -258,13 +252,14 @@ async fn background_purge_survives_a_failed_round() {
     let (_dir, url) = temp_db("sqlite-bg");
     let clock = ManualClock::new();
     let pool = pool_on(&url).await;
-    let store = SqliteStore::builder(pool.clone())
-        .clock(clock.clone())
-        .cleanup_interval(Duration::from_millis(100))
-        .migrate()
-        .build()
-        .await
-        .unwrap();
+    let store = migrated(
+        SqliteStore::builder(pool.clone())
+            .clock(clock.clone())
+            .cleanup_interval(Duration::from_millis(100))
+            .build()
+            .unwrap(),
+    )
+    .await;
     let t = clock.now();
     for _ in 0..20 {
         store
@@ -305,16 +300,17 @@ async fn background_purge_survives_a_failed_round() {
 async fn the_user_index_does_not_leak() {
     let (_dir, url) = temp_db("sqlite-leak");
     let clock = ManualClock::new();
-    let store = SqliteStore::builder(pool_on(&url).await)
-        .clock(clock.clone())
-        .cleanup_interval(None)
-        .migrate()
-        .build()
-        .await
-        .unwrap();
+    let store = migrated(
+        SqliteStore::builder(pool_on(&url).await)
+            .clock(clock.clone())
+            .without_cleanup()
+            .build()
+            .unwrap(),
+    )
+    .await;
     expire_tied_sessions(&store, &clock, 10_000, 100).await;
     clock.advance(Duration::from_secs(SQL_PURGE_STEP));
-    assert_eq!(store.purge().await.unwrap(), 10_000);
+    assert_eq!(store.purge_expired().await.unwrap(), 10_000);
     let pool = store.pool();
     assert_eq!(count(pool, "SELECT count(*) FROM sessions").await, 0);
     assert_eq!(count(pool, "SELECT count(*) FROM sessions_values").await, 0);
@@ -323,7 +319,7 @@ async fn the_user_index_does_not_leak() {
 /// The user column is the hash; revoke touches only that user's session with that handle.
 #[actix_web::test]
 async fn the_user_column_is_hashed_and_revoke_is_per_user() {
-    let store = SqliteStore::from_url(":memory:").await.unwrap();
+    let store = migrated(SqliteStore::from_url(":memory:").unwrap()).await;
     let t = now();
     let (ann, bob) = (SessionUser::new("ann"), SessionUser::new("bob"));
     let (a, b) = (SessionId::generate(), SessionId::generate());
@@ -394,13 +390,14 @@ async fn statements_per_request_by_the_query_log() {
     tracing::subscriber::set_global_default(StatementLog).expect("the only global subscriber");
     let seen = || LOGGED.load(std::sync::atomic::Ordering::SeqCst);
     let (_dir, url) = temp_db("sqlite-log");
-    let store = SqliteStore::builder(pool_on(&url).await)
-        .table("counted_sessions")
-        .cleanup_interval(None)
-        .migrate()
-        .build()
-        .await
-        .unwrap();
+    let store = migrated(
+        SqliteStore::builder(pool_on(&url).await)
+            .table("counted_sessions")
+            .without_cleanup()
+            .build()
+            .unwrap(),
+    )
+    .await;
     let clock = ManualClock::new();
     let app = suite_app!(store.clone(), &clock);
     let mut before = seen();
@@ -424,7 +421,7 @@ async fn statements_per_request_by_the_query_log() {
 /// index, not by a scan of the table.
 #[actix_web::test]
 async fn the_purge_and_the_user_queries_use_their_indexes() {
-    let store = SqliteStore::from_url(":memory:").await.unwrap();
+    let store = migrated(SqliteStore::from_url(":memory:").unwrap()).await;
     let plan = |sql: &'static str| {
         let pool = store.pool().clone();
         async move {

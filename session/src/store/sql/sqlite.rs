@@ -3,9 +3,9 @@
 //!
 //! # Schema
 //!
-//! [`SqliteStore::migrate`] (or [`SqliteStoreBuilder::migrate`]) creates, when missing (every
-//! statement is `IF NOT EXISTS`, in one transaction, so running it twice or from several
-//! processes at once is harmless), for a table named `sessions` (see
+//! [`SqliteStore::migrate`] creates, when missing (every statement is `IF NOT EXISTS`, in one
+//! transaction that takes the write lock first, so running it twice or from several processes
+//! at once is harmless), for a table named `sessions` (see
 //! [`table`](SqliteStoreBuilder::table)):
 //!
 //! ```sql
@@ -69,7 +69,7 @@
 //! (it ends when the last clone of the store is dropped). `purge_at` moves only when the
 //! expiry passes it, so most saves leave every index alone; a row is deleted at most
 //! [`PURGE_STEP`](crate::store::SQL_PURGE_STEP) seconds after it expired (and is invisible
-//! from its expiry on). [`SqliteStore::purge`] runs one purge now.
+//! from its expiry on). [`SqliteStore::purge_expired`] runs one purge now.
 //!
 //! # Timeouts, locking, `:memory:`
 //!
@@ -94,7 +94,8 @@
 //! - Table names are plain identifiers (`[a-z_][a-z0-9_]*`); SQLite's `schema.table` form is
 //!   refused.
 //! - A table of the wrong shape (a column, the values table, the save view or a trigger
-//!   missing) is an error of [`build`](SqliteStoreBuilder::build), naming what is missing.
+//!   missing) is an error of [`migrate`](SqliteStore::migrate) and [`check`](SqliteStore::check)
+//!   (run one at start-up), naming what is missing.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -123,19 +124,23 @@ const STORE: &str = "SqliteStore";
 /// column and an expiry column, both indexed. See the [module docs](self) for the schema, the
 /// costs and the limits.
 ///
+/// Call [`migrate`](Self::migrate) (creates what is missing, then checks) or
+/// [`check`](Self::check) (only checks) at start-up, before serving: a table of the wrong shape
+/// is then an error naming what is missing, not a `503` at the first request.
+///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use actix_typed_session::store::SqliteStore;
-/// // A file (created if missing, WAL), the schema created if missing:
-/// let store = SqliteStore::from_url("sqlite://sessions.db").await?;
+/// // A file (created if missing, WAL); the schema created if missing:
+/// let store = SqliteStore::from_url("sqlite://sessions.db")?;
+/// store.migrate().await?;
 /// // Or on the pool the app already has, with options:
 /// # let pool: actix_typed_session::store::sqlx::SqlitePool = todo!();
 /// let store = SqliteStore::builder(pool)
 ///     .table("web_sessions")
 ///     .timeout(std::time::Duration::from_secs(1))
-///     .migrate()
-///     .build()
-///     .await?;
+///     .build()?;
+/// store.check().await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -158,7 +163,6 @@ pub struct SqliteStoreBuilder {
     pool: SqlitePool,
     opts: SqlOptions,
     clock: SharedClock,
-    migrate: bool,
 }
 
 impl SqliteStoreBuilder {
@@ -176,16 +180,22 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// Pause between two background purges of expired rows (± 10 % jitter); `None`: no
-    /// background purge (call [`SqliteStore::purge`] yourself). Default: 5 minutes.
-    pub fn cleanup_interval(mut self, every: impl Into<Option<Duration>>) -> Self {
-        self.opts.cleanup_interval = every.into();
+    /// Pause between two background purges of expired rows (± 10 % jitter). Default: 5
+    /// minutes.
+    pub fn cleanup_interval(mut self, interval: Duration) -> Self {
+        self.opts.cleanup_interval = Some(interval);
+        self
+    }
+
+    /// No background purge (for an app that runs [`SqliteStore::purge_expired`] itself).
+    pub fn without_cleanup(mut self) -> Self {
+        self.opts.cleanup_interval = None;
         self
     }
 
     /// How many expired sessions one purge statement deletes. Default: 1000.
-    pub fn batch_size(mut self, batch: u32) -> Self {
-        self.opts.batch_size = batch;
+    pub fn batch_size(mut self, sessions: u32) -> Self {
+        self.opts.batch_size = sessions;
         self
     }
 
@@ -195,20 +205,14 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// Create the tables, indexes, view and triggers when missing, before checking them (see
-    /// [`SqliteStore::migrate`]). Default: off (the schema must be there).
-    pub fn migrate(mut self) -> Self {
-        self.migrate = true;
-        self
-    }
-
-    /// Checks the options and the schema, then starts the background purge.
+    /// Builds the store and starts the background purge (within a Tokio runtime; else at the
+    /// first operation). No statement runs yet: call [`SqliteStore::migrate`] or
+    /// [`SqliteStore::check`] at start-up.
     ///
     /// # Errors
-    /// Reported now, not at the first request: an invalid table name, a zero timeout or batch
-    /// size; a missing schema (unless [`migrate`](Self::migrate)) or a table of the wrong shape,
-    /// naming what is missing; the database cannot be reached.
-    pub async fn build(self) -> Result<SqliteStore, ConfigError> {
+    /// A table name that is not a plain identifier (SQLite's `schema.table` form included), a
+    /// zero timeout, interval or batch size.
+    pub fn build(self) -> Result<SqliteStore, ConfigError> {
         self.opts.validate(STORE)?;
         if self.opts.table.contains('.') {
             return Err(ConfigError(format!(
@@ -216,41 +220,28 @@ impl SqliteStoreBuilder {
                 self.opts.table
             )));
         }
-        let sql = Statements::new(&self.opts.table);
         let store = SqliteStore {
             inner: Arc::new(Inner {
+                sql: Statements::new(&self.opts.table),
                 pool: self.pool,
                 opts: self.opts,
                 clock: self.clock,
-                sql,
                 statements: AtomicU64::new(0),
                 purge_started: AtomicBool::new(false),
             }),
         };
-        if self.migrate {
-            if let Err(e) = store.migrate().await {
-                // A table of another shape under the name makes the script fail (an index on a
-                // column it lacks): say what is wrong with it rather than which step failed.
-                store.check_shape().await?;
-                return Err(ConfigError(format!("{STORE}: migrate: {e}")));
-            }
-        }
-        store.check_shape().await?;
-        if let Some(every) = store.inner.opts.cleanup_interval {
-            start_purge(&store.inner, &store.inner.purge_started, every);
-        }
+        store.start_purge();
         Ok(store)
     }
 }
 
 impl SqliteStore {
     /// A store on `pool` with the defaults (table `sessions`, 2 s timeout, purge every 5
-    /// minutes); the schema must exist (see [`migrate`](SqliteStoreBuilder::migrate)).
-    ///
-    /// # Errors
-    /// See [`SqliteStoreBuilder::build`].
-    pub async fn new(pool: SqlitePool) -> Result<Self, ConfigError> {
-        Self::builder(pool).build().await
+    /// minutes).
+    pub fn new(pool: SqlitePool) -> Self {
+        Self::builder(pool)
+            .build()
+            .expect("the default options are valid")
     }
 
     /// A builder for a store on `pool`.
@@ -259,26 +250,63 @@ impl SqliteStore {
             pool,
             opts: SqlOptions::default(),
             clock: Arc::new(SystemClock),
-            migrate: false,
         }
     }
 
-    /// Opens `url` (`sqlite://path.db`, a path, or `:memory:`), creating the file if missing
-    /// (WAL, `synchronous = NORMAL`, `busy_timeout` 2 s), creates the schema if missing, and
-    /// builds a store with the defaults. `:memory:` gets a pool of one connection that is never
+    /// A store with the defaults on a new pool for `url` (`sqlite://path.db`, `sqlite:path.db`
+    /// or `:memory:`), as [`pool_for`](Self::pool_for) makes it. Call it within a Tokio runtime
+    /// (`#[actix_web::main]`), then [`migrate`](Self::migrate).
+    ///
+    /// # Errors
+    /// A malformed URL: reported here, before the server starts.
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        Ok(Self::new(Self::pool_for(url, super::DEFAULT_TIMEOUT)?))
+    }
+
+    /// A lazy pool for `url` as [`from_url`](Self::from_url) makes it: a file is created if
+    /// missing and opened in WAL mode with `synchronous = NORMAL` and a `busy_timeout` of
+    /// `timeout`; `:memory:` (or a URL with `mode=memory`) gets exactly one connection, never
     /// closed (see the [module docs](self)).
     ///
     /// # Errors
-    /// The URL does not parse, the database cannot be opened, or
-    /// [`build`](SqliteStoreBuilder::build) fails.
-    pub async fn from_url(url: &str) -> Result<Self, ConfigError> {
-        let pool = connect(url, super::DEFAULT_TIMEOUT).await?;
-        Self::builder(pool).migrate().build().await
+    /// A malformed URL.
+    pub fn pool_for(url: &str, timeout: Duration) -> Result<SqlitePool, ConfigError> {
+        let bad = |e: sqlx::Error| ConfigError(format!("{STORE}: {url:?}: {e}"));
+        let plain_memory = url == ":memory:" || url == "sqlite://:memory:";
+        let memory = plain_memory || url == "sqlite::memory:" || url.contains("mode=memory");
+        let options =
+            SqliteConnectOptions::from_str(if plain_memory { "sqlite::memory:" } else { url })
+                .map_err(bad)?
+                .busy_timeout(timeout);
+        Ok(if memory {
+            // Each connection to `:memory:` is a database of its own: one connection, kept.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(timeout)
+                .connect_lazy_with(options)
+        } else {
+            SqlitePoolOptions::new()
+                .acquire_timeout(timeout)
+                .connect_lazy_with(
+                    options
+                        .create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal),
+                )
+        })
     }
 
     /// The pool the store runs on.
     pub fn pool(&self) -> &SqlitePool {
         &self.inner.pool
+    }
+
+    /// The sessions table's name.
+    pub fn table(&self) -> &str {
+        &self.inner.opts.table
     }
 
     /// How many statements this store has sent to the database (a counter for tests and
@@ -287,65 +315,63 @@ impl SqliteStore {
         self.inner.statements.load(Ordering::Relaxed)
     }
 
-    /// Creates the tables, indexes, view and triggers that are missing, in one transaction;
-    /// harmless when they exist, and when several processes run it at once.
+    fn start_purge(&self) {
+        if let Some(interval) = self.inner.opts.cleanup_interval {
+            start_purge(&self.inner, &self.inner.purge_started, interval);
+        }
+    }
+
+    /// Creates the tables, indexes, view and triggers that are missing (one transaction that
+    /// takes the write lock first, every statement `IF NOT EXISTS`: harmless when they exist,
+    /// and when several processes run it at once), then [`check`](Self::check)s them.
     ///
     /// # Errors
-    /// A database error or the timeout.
+    /// The database cannot be opened or refuses the DDL, or holds a table of another shape
+    /// (then the error says what does not fit).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let inner = &self.inner;
         let script = schema(&inner.opts.table);
-        timed(inner.opts.timeout, "SqliteStore migrate", async {
+        let created = timed(inner.opts.timeout * 5, "SqliteStore::migrate", async {
             let mut tx = inner.pool.begin_with("BEGIN IMMEDIATE").await?;
             sqlx::raw_sql(&script).execute(&mut *tx).await?;
             tx.commit().await
         })
-        .await
+        .await;
+        // A table of another shape under the name makes the script fail (an index on a column
+        // it lacks): the check then says what does not fit.
+        match (created, self.check().await) {
+            (_, Err(misfit)) => Err(misfit),
+            (Err(failed), Ok(())) => Err(failed),
+            (Ok(()), Ok(())) => Ok(()),
+        }
     }
 
-    /// Deletes every expired session now, in batches; returns how many went.
+    /// Checks that the schema has what the store's statements use: both tables with their
+    /// columns, the save view and the two triggers.
     ///
     /// # Errors
-    /// A database error or the timeout of a batch (the batches before it stay done).
-    pub async fn purge(&self) -> Result<u64, StoreError> {
-        self.inner.purge().await
-    }
-
-    /// Checks that the schema has what the store's statements use.
-    async fn check_shape(&self) -> Result<(), ConfigError> {
+    /// Something is missing (the error names it and says to run [`migrate`](Self::migrate) or
+    /// rename the table), or the database cannot be reached.
+    pub async fn check(&self) -> Result<(), StoreError> {
         let inner = &self.inner;
         let table = &inner.opts.table;
         let values = inner.opts.values_table();
         let expected: [(&str, &[&str]); 3] = [
-            (
-                table,
-                &[
-                    "id",
-                    "created_at",
-                    "expires_at",
-                    "last_seen",
-                    "purge_at",
-                    "user_key",
-                    "user_id",
-                    "handle",
-                ],
-            ),
+            (table, SESSION_COLUMNS),
             (&values, &["session", "key", "value"]),
             (&format!("{table}_save"), SAVE_COLUMNS),
         ];
-        let bad = |e: StoreError| ConfigError(format!("{STORE}: checking table {table:?}: {e}"));
         let mut missing = Vec::new();
         for (name, columns) in expected {
-            let found: Vec<String> = timed(inner.opts.timeout, "SqliteStore check", async {
+            let found: Vec<String> = timed(inner.opts.timeout, "SqliteStore::check", async {
                 sqlx::query_scalar("SELECT name FROM pragma_table_info(?1)")
                     .bind(name)
                     .fetch_all(&inner.pool)
                     .await
             })
-            .await
-            .map_err(bad)?;
+            .await?;
             if found.is_empty() {
-                missing.push(format!("table or view {name:?}"));
+                missing.push(format!("table or view {name}"));
                 continue;
             }
             for column in columns.iter().filter(|c| !found.iter().any(|f| f == *c)) {
@@ -356,7 +382,7 @@ impl SqliteStore {
             format!("{table}_drop_values"),
             format!("{table}_save_apply"),
         ] {
-            let n: i64 = timed(inner.opts.timeout, "SqliteStore check", async {
+            let n: i64 = timed(inner.opts.timeout, "SqliteStore::check", async {
                 sqlx::query_scalar(
                     "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
                 )
@@ -364,61 +390,43 @@ impl SqliteStore {
                 .fetch_one(&inner.pool)
                 .await
             })
-            .await
-            .map_err(bad)?;
+            .await?;
             if n == 0 {
-                missing.push(format!("trigger {trigger:?}"));
+                missing.push(format!("trigger {trigger}"));
             }
         }
         if missing.is_empty() {
             return Ok(());
         }
-        Err(ConfigError(format!(
-            "{STORE}: table {table:?} does not have the store's shape: missing {}; create the \
-             schema with SqliteStoreBuilder::migrate() (a table of another shape under that \
-             name must be renamed, or choose another with .table(..))",
+        Err(StoreError::msg(format!(
+            "{STORE}: table {table} does not have the store's shape: missing {}; run \
+             `migrate()` (a table of another shape under that name must be renamed, or choose \
+             another name with `.table(..)`)",
             missing.join(", ")
         )))
     }
+
+    /// Deletes every expired session now, in batches; answers how many went.
+    ///
+    /// # Errors
+    /// A batch failed (the database is locked past the timeout, or unreachable): the rows it
+    /// would have deleted are left for the next round (the batches before it stay done).
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        self.inner.purge().await
+    }
 }
 
-/// Opens a pool on `url` as [`SqliteStore::from_url`] describes.
-async fn connect(url: &str, timeout: Duration) -> Result<SqlitePool, ConfigError> {
-    let bad = |e: sqlx::Error| ConfigError(format!("{STORE}: {url:?}: {e}"));
-    let memory = url == ":memory:"
-        || url == "sqlite::memory:"
-        || url == "sqlite://:memory:"
-        || url.contains("mode=memory");
-    let options = if url == ":memory:" || url == "sqlite://:memory:" {
-        SqliteConnectOptions::from_str("sqlite::memory:")
-    } else {
-        SqliteConnectOptions::from_str(url)
-    }
-    .map_err(bad)?
-    .busy_timeout(timeout);
-    let pool = if memory {
-        // Each connection to `:memory:` is a database of its own: one connection, kept open.
-        SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .acquire_timeout(timeout)
-            .connect_with(options)
-            .await
-    } else {
-        SqlitePoolOptions::new()
-            .acquire_timeout(timeout)
-            .connect_with(
-                options
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal),
-            )
-            .await
-    };
-    pool.map_err(bad)
-}
+/// The columns of the sessions table.
+const SESSION_COLUMNS: &[&str] = &[
+    "id",
+    "created_at",
+    "expires_at",
+    "last_seen",
+    "purge_at",
+    "user_key",
+    "user_id",
+    "handle",
+];
 
 /// The columns of the save view, in the order the save binds them (`?1` ..).
 const SAVE_COLUMNS: &[&str] = &[
@@ -621,6 +629,7 @@ fn value_of(row: &SqliteRow, first: usize) -> Result<Option<(String, Bytes)>, sq
 
 impl SessionStore for SqliteStore {
     async fn load(&self, id: &SessionId, fetch: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
+        self.start_purge();
         let inner = &self.inner;
         let keys = match fetch {
             Fetch::All => None,
@@ -654,6 +663,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
+        self.start_purge();
         let inner = &self.inner;
         let cols = MetaColumns::of(meta);
         let shaped = KeyChanges::of(changes);
