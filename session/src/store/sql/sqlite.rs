@@ -85,9 +85,11 @@
 //!   timed out may still complete in the connection's worker thread afterwards.
 //! - `:memory:`: every SQLite connection to `:memory:` is a database of its own. So
 //!   [`from_url`](SqliteStore::from_url)`(":memory:")` makes a pool of exactly one connection
-//!   that is never closed (closing it would drop the data): statements queue for it. Build a
-//!   pool of your own likewise for [`new`](SqliteStore::new) (or use a named shared-cache URI,
-//!   `file:name?mode=memory&cache=shared`, and keep one connection open).
+//!   that is never closed (closing it would drop the data): statements queue for it, so
+//!   concurrent requests are served one statement at a time (correct, and what the
+//!   conformance suite runs on; a file in WAL mode lets reads run in parallel). Build a pool of
+//!   your own for [`new`](SqliteStore::new) the same way: `max_connections(1)`,
+//!   `min_connections(1)`, no idle timeout, no maximum lifetime.
 //!
 //! # Limits
 //!
