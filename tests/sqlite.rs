@@ -447,3 +447,108 @@ async fn the_purge_and_the_user_queries_use_their_indexes() {
         assert!(p.contains("USING INDEX sessions_user_key"), "{sql}: {p}");
     }
 }
+
+/// Values are bytes of any kind (a MessagePack or CBOR codec): empty, NUL, not UTF-8, 1 MiB;
+/// removals and `replace_all` act per key; a partial load answers only the asked keys.
+#[actix_web::test]
+async fn values_are_arbitrary_bytes_and_change_per_key() {
+    let store = migrated(SqliteStore::from_url(":memory:").unwrap()).await;
+    let t = now();
+    let meta = Meta::new(t, t + 60);
+    let id = SessionId::generate();
+    let big = Bytes::from((0..1 << 20).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+    let values = [
+        ("empty", Bytes::new()),
+        ("nul", Bytes::from_static(b"\0\0\0")),
+        ("binary", Bytes::from_static(&[0xff, 0xfe, 0x00, 0x80])),
+        ("big", big.clone()),
+        ("é \" ' ] ,", Bytes::from_static(b"json-ish key")),
+    ];
+    let full = values.iter().map(|(k, v)| (k.to_string(), v.clone()));
+    store.save(&id, &meta, &Changes::full(full)).await.unwrap();
+    let all = store
+        .load(&id, Fetch::All)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_record();
+    for (k, v) in &values {
+        assert_eq!(all.data.get(*k), Some(v), "{k}");
+    }
+    let partial = store
+        .load(&id, Fetch::Keys(&["nul", "missing", "é \" ' ] ,"]))
+        .await
+        .unwrap()
+        .unwrap()
+        .into_record();
+    assert_eq!(partial.data.len(), 2);
+
+    // One key set, one removed: the others stay.
+    let changes = Changes {
+        set: vec![("nul".into(), Bytes::from_static(b"x"))],
+        removed: vec!["big".into()],
+        ..Changes::default()
+    };
+    store.save(&id, &meta, &changes).await.unwrap();
+    let after = store
+        .load(&id, Fetch::All)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_record();
+    assert_eq!(after.data.len(), 4);
+    assert_eq!(after.data["nul"], Bytes::from_static(b"x"));
+    assert_eq!(after.data["binary"], values[2].1);
+
+    // replace_all on an existing session: only the new set is left.
+    let changes = Changes {
+        replace_all: true,
+        set: vec![("only".into(), Bytes::from_static(b"1"))],
+        ..Changes::default()
+    };
+    store.save(&id, &meta, &changes).await.unwrap();
+    let after = store
+        .load(&id, Fetch::All)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_record();
+    assert_eq!(after.data.keys().collect::<Vec<_>>(), ["only"]);
+}
+
+/// A save (or a touch) of a session whose row expired, by the store's clock, writes nothing:
+/// an expired session is not brought back by a late request.
+#[actix_web::test]
+async fn an_expired_row_is_not_brought_back() {
+    let clock = ManualClock::new();
+    let store = migrated(
+        SqliteStore::builder(SqliteStore::pool_for(":memory:", Duration::from_secs(2)).unwrap())
+            .clock(clock.clone())
+            .without_cleanup()
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let t = clock.now();
+    let id = SessionId::generate();
+    let data = [("a".to_owned(), Bytes::from_static(b"1"))];
+    store
+        .save(&id, &Meta::new(t, t + 60), &Changes::full(data))
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(61));
+    assert!(store.load(&id, Fetch::All).await.unwrap().is_none());
+    let later = Meta::new(t, t + 1000);
+    let changes = Changes {
+        set: vec![("b".into(), Bytes::from_static(b"2"))],
+        ..Changes::default()
+    };
+    store.save(&id, &later, &changes).await.unwrap();
+    store.touch(&id, &later).await.unwrap();
+    assert!(store.load(&id, Fetch::All).await.unwrap().is_none());
+    let values = count(store.pool(), "SELECT count(*) FROM sessions_values").await;
+    assert_eq!(
+        values, 1,
+        "only the expired row's own value, until the purge"
+    );
+}
