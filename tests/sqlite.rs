@@ -552,3 +552,85 @@ async fn an_expired_row_is_not_brought_back() {
         "only the expired row's own value, until the purge"
     );
 }
+
+/// Another process takes the write lock again and again while requests keep writing: they
+/// answer 503 while it is held and 200 in between, without a restart; every request answered
+/// 200 has its key in the store afterwards (a 503 promises nothing either way).
+#[actix_web::test]
+async fn write_lock_held_under_load_then_released() {
+    let (_dir, url) = temp_db("sqlite-fault");
+    let timeout = Duration::from_millis(150);
+    let store = migrated(
+        SqliteStore::builder(SqliteStore::pool_for(&url, timeout).unwrap())
+            .timeout(timeout)
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let clock = ManualClock::new();
+    let app = suite_app!(store.clone(), &clock);
+    let id = send(&app, post("/set/base/0", None)).await.id().unwrap();
+
+    let locker = pool_on(&url).await;
+    let done = std::cell::Cell::new(false);
+    let hold = async {
+        for _ in 0..3 {
+            let mut tx = locker.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            sqlx::query("DELETE FROM sessions WHERE 0")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            tx.rollback().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        done.set(true);
+    };
+    let load = async {
+        let mut answers = Vec::new();
+        let mut wave = 0;
+        while !done.get() {
+            let keys: Vec<String> = (0..8).map(|i| format!("k{wave}x{i}")).collect();
+            let replies = futures_util::future::join_all(
+                keys.iter()
+                    .map(|k| send(&app, post(&format!("/set/{k}/1"), Some(&id)))),
+            )
+            .await;
+            answers.extend(keys.into_iter().zip(replies.into_iter().map(|r| r.status)));
+            wave += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        answers
+    };
+    let ((), answers) = futures_util::future::join(hold, load).await;
+    let ok: Vec<&String> = answers
+        .iter()
+        .filter(|(_, s)| *s == StatusCode::OK)
+        .map(|(k, _)| k)
+        .collect();
+    let unavailable = answers
+        .iter()
+        .filter(|(_, s)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    println!(
+        "{} requests: {} answered 200, {unavailable} answered 503",
+        answers.len(),
+        ok.len()
+    );
+    assert_eq!(ok.len() + unavailable, answers.len(), "only 200 and 503");
+    assert!(unavailable > 0 && !ok.is_empty());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stored = store
+        .load(&SessionId::parse(&id).unwrap(), Fetch::All)
+        .await
+        .unwrap()
+        .expect("the session survived")
+        .into_record();
+    let lost: Vec<_> = ok
+        .iter()
+        .filter(|k| !stored.data.contains_key(**k))
+        .collect();
+    assert!(lost.is_empty(), "answered 200 but missing: {lost:?}");
+    let res = send(&app, post("/set/after/1", Some(&id))).await;
+    assert_eq!(res.status, StatusCode::OK, "recovered without a restart");
+}
