@@ -6,12 +6,15 @@
 //! - ns/save when one key of a session holding 1, 100 or 1000 keys changes (the store's
 //!   `save`, no HTTP), and the ratio 1000 keys / 1 key (goal ≤ 1.2).
 //!
+//! - the purge of 200 000 expired rows while requests run, with their p50 / p99 before and
+//!   during it.
+//!
 //! `cargo bench --bench sqlite` (`ATS_SQLITE_ITERS`, default 5000, sets the iterations per case).
 
 use std::time::Instant;
 
 use actix_typed_session::clock::ManualClock;
-use actix_typed_session::store::{Bytes, Changes, Meta, SessionStore, SqliteStore};
+use actix_typed_session::store::{sqlx, Bytes, Changes, Meta, SessionStore, SqliteStore};
 use actix_typed_session::testing::conformance::app;
 use actix_typed_session::testing::{get, send};
 use actix_typed_session::SessionId;
@@ -105,6 +108,73 @@ async fn run(iters: usize) {
     println!(
         "ratio 1000 keys / 1 key: {:.2} (goal <= 1.2)",
         per_save[2] as f64 / per_save[0] as f64
+    );
+
+    // The purge of many expired rows (default 200 000, `ATS_SQLITE_PURGE`) while requests run:
+    // their p50/p99 before and during it.
+    let expired: i64 = std::env::var("ATS_SQLITE_PURGE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if iters > 50 { 200_000 } else { 1000 });
+    let past = now as i64 - 1000;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+         INSERT INTO sessions (id, created_at, expires_at, last_seen, purge_at)
+         SELECT randomblob(32), ?2, ?2, ?2, ?2 FROM n",
+    )
+    .bind(expired)
+    .bind(past)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO sessions_values (session, key, value)
+         SELECT id, 'n', x'31' FROM sessions WHERE expires_at = ?1",
+    )
+    .bind(past)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let requests = |stop: Option<std::rc::Rc<std::cell::Cell<bool>>>, n: usize| {
+        let (service, id) = (&service, &id);
+        async move {
+            let mut times = Vec::with_capacity(n);
+            let mut i = 0usize;
+            while stop.as_ref().map_or(i < n, |s| !s.get()) {
+                let path = if i % 2 == 0 { "/read" } else { "/incr" };
+                let start = Instant::now();
+                send(service, get(path, Some(id))).await;
+                times.push(start.elapsed().as_micros());
+                i += 1;
+            }
+            times.sort_unstable();
+            times
+        }
+    };
+    let quantile = |times: &[u128], q: f64| {
+        times
+            .get((times.len().saturating_sub(1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = requests(None, 2000).await;
+    let stop = std::rc::Rc::new(std::cell::Cell::new(false));
+    let start = Instant::now();
+    let purge = async {
+        let n = store.purge_expired().await.unwrap();
+        stop.set(true);
+        (n, start.elapsed())
+    };
+    let ((purged, took), during) =
+        futures_util::future::join(purge, requests(Some(stop.clone()), 0)).await;
+    println!(
+        "purge of {purged} expired rows (batches of 1000): {took:?}; {} requests meanwhile \
+         (half reads, half writes): p50 {} us, p99 {} us; before: p50 {} us, p99 {} us",
+        during.len(),
+        quantile(&during, 0.5),
+        quantile(&during, 0.99),
+        quantile(&before, 0.5),
+        quantile(&before, 0.99),
     );
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
