@@ -141,7 +141,11 @@ async fn run(iters: usize) {
             let mut times = Vec::with_capacity(n);
             let mut i = 0usize;
             while stop.as_ref().map_or(i < n, |s| !s.get()) {
-                let path = if i % 2 == 0 { "/read" } else { "/incr" };
+                let path = if i.is_multiple_of(2) {
+                    "/read"
+                } else {
+                    "/incr"
+                };
                 let start = Instant::now();
                 send(service, get(path, Some(id))).await;
                 times.push(start.elapsed().as_micros());
