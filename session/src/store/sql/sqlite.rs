@@ -1,103 +1,5 @@
-//! [`SqliteStore`]: sessions in an SQLite database, on an sqlx [`SqlitePool`] (feature
-//! `sqlite`).
-//!
-//! # Schema
-//!
-//! [`SqliteStore::migrate`] creates, when missing (every statement is `IF NOT EXISTS`, in one
-//! transaction that takes the write lock first, so running it twice or from several processes
-//! at once is harmless), for a table named `sessions` (see
-//! [`table`](SqliteStoreBuilder::table)):
-//!
-//! ```sql
-//! CREATE TABLE sessions (              -- one row per session
-//!     id         BLOB PRIMARY KEY,     -- SHA-256 of the session id, never the id itself
-//!     created_at INTEGER NOT NULL,     -- Unix seconds
-//!     expires_at INTEGER NOT NULL,
-//!     last_seen  INTEGER NOT NULL,
-//!     purge_at   INTEGER NOT NULL,     -- the expiry rounded up to 300 s: what the purge walks
-//!     user_key   BLOB,                 -- SHA-256 of the user id (UserKey), indexed
-//!     user_id    BLOB,                 -- the user id itself, not indexed
-//!     handle     TEXT                  -- the session's public handle
-//! ) WITHOUT ROWID;
-//! CREATE INDEX sessions_purge_at ON sessions (purge_at);
-//! CREATE INDEX sessions_user_key ON sessions (user_key) WHERE user_key IS NOT NULL;
-//! CREATE TABLE sessions_values (       -- one row per key of a session
-//!     session BLOB NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
-//!     PRIMARY KEY (session, key)
-//! ) WITHOUT ROWID;
-//! -- a session's values go with its row, in the same statement, whoever deletes it
-//! CREATE TRIGGER sessions_drop_values AFTER DELETE ON sessions ..;
-//! -- a save is one INSERT into this view; its INSTEAD OF trigger applies it (below)
-//! CREATE VIEW sessions_save AS SELECT .. ; CREATE TRIGGER sessions_save_apply ..;
-//! ```
-//!
-//! # Costs: statements per request
-//!
-//! | request | statements |
-//! | --- | --- |
-//! | does not touch the session | 0 |
-//! | reads it | 1 (`SELECT` of the row joined with the asked keys' rows) |
-//! | writes it | 1 beyond the load (`INSERT INTO sessions_save`) |
-//! | new session | 1 |
-//! | refresh of an unchanged session | 1 (`UPDATE`) |
-//! | logout | 1 (`DELETE`; the values go by the trigger) |
-//!
-//! [`statements`](SqliteStore::statements) counts them; `tests/sqlite.rs` checks the table.
-//!
-//! **A changed key is written without rewriting the others**: values live one row per key in
-//! `<table>_values`, so a save upserts or deletes the changed keys' rows (a B-tree lookup
-//! each) and updates the session's small metadata row, whatever the session holds. Values are
-//! BLOBs, stored as the codec made them (JSON, MessagePack, CBOR): no text encoding. (JSON1's
-//! `json_set` was not used: SQLite rewrites the whole JSON text, so a save would cost the
-//! session's size, and binary values would need an encoding.)
-//!
-//! **One statement per save**: SQLite has no data-modifying CTEs, and a transaction of several
-//! statements costs several round trips to the connection's worker thread. So a save is one
-//! `INSERT` into the view `<table>_save`, whose `INSTEAD OF` trigger runs the parts in that one
-//! statement (atomic, as every SQLite statement): update the row only if it still exists and
-//! has not expired (or insert it, for a new session), then write the changed keys only if the
-//! row is there and live. A save racing a logout or a revocation therefore finds no row and
-//! writes nothing: a deleted session never comes back.
-//!
-//! # Expiry
-//!
-//! A load or a listing ignores a row whose `expires_at` is past. Expired rows are deleted in
-//! the background every [`cleanup_interval`](SqliteStoreBuilder::cleanup_interval) (± 10 %
-//! jitter), in batches of [`batch_size`](SqliteStoreBuilder::batch_size) ordered by the indexed
-//! `purge_at`, each batch its own short write, so requests interleave with a long purge. A
-//! failed batch is logged and retried at the next interval; the task never ends on an error
-//! (it ends when the last clone of the store is dropped). `purge_at` moves only when the
-//! expiry passes it, so most saves leave every index alone; a row is deleted at most
-//! [`PURGE_STEP`](crate::store::SQL_PURGE_STEP) seconds after it expired (and is invisible
-//! from its expiry on). [`SqliteStore::purge_expired`] runs one purge now.
-//!
-//! # Timeouts, locking, `:memory:`
-//!
-//! - Every statement (acquiring a connection included) is bounded by
-//!   [`timeout`](SqliteStoreBuilder::timeout) (default 2 s) and fails as a
-//!   [`StoreError`] (`503`) past it.
-//! - SQLite has one writer at a time. [`SqliteStore::from_url`] opens files in WAL mode (readers
-//!   never wait for the writer), `synchronous = NORMAL` (durable across a process crash; the
-//!   last transactions may be lost on a power cut), and a `busy_timeout` equal to the store's
-//!   timeout (a writer waits that long for the lock, then fails). With
-//!   [`SqliteStore::new`] on your own pool, these are your pool's settings; sqlx's default
-//!   `busy_timeout` is 5 s, and the store's timeout answers `503` before it. A statement that
-//!   timed out may still complete in the connection's worker thread afterwards.
-//! - `:memory:`: every SQLite connection to `:memory:` is a database of its own. So
-//!   [`from_url`](SqliteStore::from_url)`(":memory:")` makes a pool of exactly one connection
-//!   that is never closed (closing it would drop the data): statements queue for it, so
-//!   concurrent requests are served one statement at a time (correct, and what the
-//!   conformance suite runs on; a file in WAL mode lets reads run in parallel). Build a pool of
-//!   your own for [`new`](SqliteStore::new) the same way: `max_connections(1)`,
-//!   `min_connections(1)`, no idle timeout, no maximum lifetime.
-//!
-//! # Limits
-//!
-//! - Table names are plain identifiers (`[a-z_][a-z0-9_]*`); SQLite's `schema.table` form is
-//!   refused.
-//! - A table of the wrong shape (a column, the values table, the save view or a trigger
-//!   missing) is an error of [`migrate`](SqliteStore::migrate) and [`check`](SqliteStore::check)
-//!   (run one at start-up), naming what is missing.
+//! [`SqliteStore`]: sessions in SQLite on sqlx (feature `sqlite`). The store's own docs hold
+//! the schema, the costs and the limits.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -122,9 +24,8 @@ use crate::store::{Bytes, Changes, Fetch, Handle, Loaded, Meta, Record, SessionS
 
 const STORE: &str = "SqliteStore";
 
-/// Sessions in SQLite: one row per session keyed by the id's hash, one row per value, a user
-/// column and an expiry column, both indexed. See the [module docs](self) for the schema, the
-/// costs and the limits.
+/// Sessions in SQLite, on an sqlx [`SqlitePool`]: one row per session keyed by the id's hash,
+/// one row per value, a user column and an expiry column, both indexed.
 ///
 /// Call [`migrate`](Self::migrate) (creates what is missing, then checks) or
 /// [`check`](Self::check) (only checks) at start-up, before serving: a table of the wrong shape
@@ -145,6 +46,104 @@ const STORE: &str = "SqliteStore";
 /// store.check().await?;
 /// # Ok(()) }
 /// ```
+///
+/// # Schema
+///
+/// [`SqliteStore::migrate`] creates, when missing (every statement is `IF NOT EXISTS`, in one
+/// transaction that takes the write lock first, so running it twice or from several processes
+/// at once is harmless), for a table named `sessions` (see
+/// [`table`](SqliteStoreBuilder::table)):
+///
+/// ```sql
+/// CREATE TABLE sessions (              -- one row per session
+///     id         BLOB PRIMARY KEY,     -- SHA-256 of the session id, never the id itself
+///     created_at INTEGER NOT NULL,     -- Unix seconds
+///     expires_at INTEGER NOT NULL,
+///     last_seen  INTEGER NOT NULL,
+///     purge_at   INTEGER NOT NULL,     -- the expiry rounded up to 300 s: what the purge walks
+///     user_key   BLOB,                 -- SHA-256 of the user id (UserKey), indexed
+///     user_id    BLOB,                 -- the user id itself, not indexed
+///     handle     TEXT                  -- the session's public handle
+/// ) WITHOUT ROWID;
+/// CREATE INDEX sessions_purge_at ON sessions (purge_at);
+/// CREATE INDEX sessions_user_key ON sessions (user_key) WHERE user_key IS NOT NULL;
+/// CREATE TABLE sessions_values (       -- one row per key of a session
+///     session BLOB NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+///     PRIMARY KEY (session, key)
+/// ) WITHOUT ROWID;
+/// -- a session's values go with its row, in the same statement, whoever deletes it
+/// CREATE TRIGGER sessions_drop_values AFTER DELETE ON sessions ..;
+/// -- a save is one INSERT into this view; its INSTEAD OF trigger applies it (below)
+/// CREATE VIEW sessions_save AS SELECT .. ; CREATE TRIGGER sessions_save_apply ..;
+/// ```
+///
+/// # Costs: statements per request
+///
+/// | request | statements |
+/// | --- | --- |
+/// | does not touch the session | 0 |
+/// | reads it | 1 (`SELECT` of the row joined with the asked keys' rows) |
+/// | writes it | 1 beyond the load (`INSERT INTO sessions_save`) |
+/// | new session | 1 |
+/// | refresh of an unchanged session | 1 (`UPDATE`) |
+/// | logout | 1 (`DELETE`; the values go by the trigger) |
+///
+/// [`statements`](SqliteStore::statements) counts them; `tests/sqlite.rs` checks the table.
+///
+/// **A changed key is written without rewriting the others**: values live one row per key in
+/// `<table>_values`, so a save upserts or deletes the changed keys' rows (a B-tree lookup
+/// each) and updates the session's small metadata row, whatever the session holds. Values are
+/// BLOBs, stored as the codec made them (JSON, MessagePack, CBOR): no text encoding. (JSON1's
+/// `json_set` was not used: SQLite rewrites the whole JSON text, so a save would cost the
+/// session's size, and binary values would need an encoding.)
+///
+/// **One statement per save**: SQLite has no data-modifying CTEs, and a transaction of several
+/// statements costs several round trips to the connection's worker thread. So a save is one
+/// `INSERT` into the view `<table>_save`, whose `INSTEAD OF` trigger runs the parts in that one
+/// statement (atomic, as every SQLite statement): update the row only if it still exists and
+/// has not expired (or insert it, for a new session), then write the changed keys only if the
+/// row is there and live. A save racing a logout or a revocation therefore finds no row and
+/// writes nothing: a deleted session never comes back.
+///
+/// # Expiry
+///
+/// A load or a listing ignores a row whose `expires_at` is past. Expired rows are deleted in
+/// the background every [`cleanup_interval`](SqliteStoreBuilder::cleanup_interval) (± 10 %
+/// jitter), in batches of [`batch_size`](SqliteStoreBuilder::batch_size) ordered by the indexed
+/// `purge_at`, each batch its own short write, so requests interleave with a long purge. A
+/// failed batch is logged and retried at the next interval; the task never ends on an error
+/// (it ends when the last clone of the store is dropped). `purge_at` moves only when the
+/// expiry passes it, so most saves leave every index alone; a row is deleted at most
+/// [`PURGE_STEP`](crate::store::SQL_PURGE_STEP) seconds after it expired (and is invisible
+/// from its expiry on). [`SqliteStore::purge_expired`] runs one purge now.
+///
+/// # Timeouts, locking, `:memory:`
+///
+/// - Every statement (acquiring a connection included) is bounded by
+///   [`timeout`](SqliteStoreBuilder::timeout) (default 2 s) and fails as a
+///   [`StoreError`] (`503`) past it.
+/// - SQLite has one writer at a time. [`SqliteStore::from_url`] opens files in WAL mode (readers
+///   never wait for the writer), `synchronous = NORMAL` (durable across a process crash; the
+///   last transactions may be lost on a power cut), and a `busy_timeout` equal to the store's
+///   timeout (a writer waits that long for the lock, then fails). With
+///   [`SqliteStore::new`] on your own pool, these are your pool's settings; sqlx's default
+///   `busy_timeout` is 5 s, and the store's timeout answers `503` before it. A statement that
+///   timed out may still complete in the connection's worker thread afterwards.
+/// - `:memory:`: every SQLite connection to `:memory:` is a database of its own. So
+///   [`from_url`](SqliteStore::from_url)`(":memory:")` makes a pool of exactly one connection
+///   that is never closed (closing it would drop the data): statements queue for it, so
+///   concurrent requests are served one statement at a time (correct, and what the
+///   conformance suite runs on; a file in WAL mode lets reads run in parallel). Build a pool of
+///   your own for [`new`](SqliteStore::new) the same way: `max_connections(1)`,
+///   `min_connections(1)`, no idle timeout, no maximum lifetime.
+///
+/// # Limits
+///
+/// - Table names are plain identifiers (`[a-z_][a-z0-9_]*`); SQLite's `schema.table` form is
+///   refused.
+/// - A table of the wrong shape (a column, the values table, the save view or a trigger
+///   missing) is an error of [`migrate`](SqliteStore::migrate) and [`check`](SqliteStore::check)
+///   (run one at start-up), naming what is missing.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
@@ -268,7 +267,7 @@ impl SqliteStore {
     /// A lazy pool for `url` as [`from_url`](Self::from_url) makes it: a file is created if
     /// missing and opened in WAL mode with `synchronous = NORMAL` and a `busy_timeout` of
     /// `timeout`; `:memory:` (or a URL with `mode=memory`) gets exactly one connection, never
-    /// closed (see the [module docs](self)).
+    /// closed (see the [store docs](SqliteStore)).
     ///
     /// # Errors
     /// A malformed URL.
