@@ -135,7 +135,8 @@ const STORE: &str = "SqliteStore";
 ///   concurrent requests are served one statement at a time (correct, and what the
 ///   conformance suite runs on; a file in WAL mode lets reads run in parallel). Build a pool of
 ///   your own for [`new`](SqliteStore::new) the same way: `max_connections(1)`,
-///   `min_connections(1)`, no idle timeout, no maximum lifetime.
+///   `min_connections(1)`, no idle timeout, no maximum lifetime. Sessions in `:memory:` live
+///   as long as that connection: use a file for sessions that must survive a restart.
 ///
 /// # Limits
 ///
