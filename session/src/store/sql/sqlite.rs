@@ -315,8 +315,9 @@ impl SqliteStore {
         &self.inner.opts.table
     }
 
-    /// How many statements this store has sent to the database (a counter for tests and
-    /// metrics).
+    /// How many statements this store has sent to the database for sessions (loads, saves,
+    /// touches, deletes, the user index) and purges, since it was built; [`migrate`](Self::migrate)
+    /// and [`check`](Self::check) are not counted. A counter for tests and metrics.
     pub fn statements(&self) -> u64 {
         self.inner.statements.load(Ordering::Relaxed)
     }
