@@ -206,9 +206,8 @@ pub use typed::__private;
 
 /// The README's code, compiled (and run, where it is not `no_run`) as doc tests, so that what a
 /// newcomer copies from it compiles. It needs the features the README uses (`redis`,
-/// `postgres`), which
-/// `cargo test --workspace` turns on.
-#[cfg(all(doctest, feature = "redis", feature = "postgres"))]
+/// `postgres`, `sqlite`), which `cargo test --workspace` turns on.
+#[cfg(all(doctest, feature = "redis", feature = "postgres", feature = "sqlite"))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 

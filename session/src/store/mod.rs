@@ -70,6 +70,8 @@ pub(crate) use file::decode as file_decode;
 pub use file::{FileStore, FileStoreBuilder};
 #[cfg(feature = "postgres")]
 pub use sql::postgres::{PostgresStore, PostgresStoreBuilder};
+#[cfg(feature = "sqlite")]
+pub use sql::{SqliteStore, SqliteStoreBuilder};
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub use sql::{
     DEFAULT_BATCH_SIZE as SQL_DEFAULT_BATCH_SIZE,
