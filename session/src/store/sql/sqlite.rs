@@ -35,13 +35,13 @@ const PURGE_PAUSE: Duration = Duration::from_millis(10);
 /// is then an error naming what is missing, not a `503` at the first request.
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// # use actix_typed_session::store::sqlx::SqlitePool;
+/// # async fn run(pool: SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
 /// use actix_typed_session::store::SqliteStore;
 /// // A file (created if missing, WAL); the schema created if missing:
 /// let store = SqliteStore::from_url("sqlite://sessions.db")?;
 /// store.migrate().await?;
 /// // Or on the pool the app already has, with options:
-/// # let pool: actix_typed_session::store::sqlx::SqlitePool = todo!();
 /// let store = SqliteStore::builder(pool)
 ///     .table("web_sessions")
 ///     .timeout(std::time::Duration::from_secs(1))
