@@ -68,6 +68,47 @@ impl Default for SqlOptions {
     }
 }
 
+/// The setters of [`SqlOptions`] on a dialect's builder (a struct with an `opts` field), the
+/// same words and defaults for every SQL store. `$store` names the store in the docs.
+macro_rules! sql_option_setters {
+    ($store:ident) => {
+        /// The sessions table: lowercase ASCII letters, digits and `_`, at most 48 bytes
+        /// (checked by `build`; PostgreSQL also takes `schema.name`, in an existing schema);
+        /// the key rows go to `<table>_values`. Default: `sessions`.
+        pub fn table(mut self, table: impl Into<String>) -> Self {
+            self.opts.table = table.into();
+            self
+        }
+
+        /// Bound on each statement, acquiring a connection included; past it the request
+        /// answers `503`. Default: 2 seconds.
+        pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.opts.timeout = timeout;
+            self
+        }
+
+        /// Pause between two background purges of expired rows (± 10 % jitter). Default: 5
+        /// minutes.
+        pub fn cleanup_interval(mut self, interval: std::time::Duration) -> Self {
+            self.opts.cleanup_interval = Some(interval);
+            self
+        }
+
+        #[doc = concat!("No background purge (for an app that runs [`", stringify!($store), "::purge_expired`] itself, or leaves it to another process).")]
+        pub fn without_cleanup(mut self) -> Self {
+            self.opts.cleanup_interval = None;
+            self
+        }
+
+        /// Sessions deleted by one purge statement. Default: 1000.
+        pub fn batch_size(mut self, sessions: u32) -> Self {
+            self.opts.batch_size = sessions;
+            self
+        }
+    };
+}
+pub(crate) use sql_option_setters;
+
 impl SqlOptions {
     /// Checks the options at build time: the table name is spliced into the SQL, so it must be
     /// a plain identifier (`sessions`, or `schema.sessions`).

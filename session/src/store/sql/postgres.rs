@@ -128,40 +128,7 @@ pub struct PostgresStoreBuilder {
 }
 
 impl PostgresStoreBuilder {
-    /// The sessions table: `name` or `schema.name`, lowercase ASCII letters, digits and `_`
-    /// (checked by [`build`](Self::build)); the key rows go to `<table>_values`. Default:
-    /// `sessions`. The schema must exist.
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.opts.table = table.into();
-        self
-    }
-
-    /// Bound on each statement, acquiring a connection included; past it the request answers
-    /// `503`. Default: 2 seconds.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.opts.timeout = timeout;
-        self
-    }
-
-    /// Pause between two background purges of expired rows (± 10 % jitter). Default: 5
-    /// minutes.
-    pub fn cleanup_interval(mut self, interval: Duration) -> Self {
-        self.opts.cleanup_interval = Some(interval);
-        self
-    }
-
-    /// No background purge (for an app that runs [`PostgresStore::purge_expired`] itself, or
-    /// leaves it to another process).
-    pub fn without_cleanup(mut self) -> Self {
-        self.opts.cleanup_interval = None;
-        self
-    }
-
-    /// Sessions deleted by one purge statement. Default: 1000.
-    pub fn batch_size(mut self, sessions: u32) -> Self {
-        self.opts.batch_size = sessions;
-        self
-    }
+    super::sql_option_setters!(PostgresStore);
 
     /// Builds the store. No statement runs yet: call [`PostgresStore::migrate`] or
     /// [`PostgresStore::check`] at start-up.

@@ -172,38 +172,7 @@ pub struct SqliteStoreBuilder {
 }
 
 impl SqliteStoreBuilder {
-    /// The sessions table (the values table is `<table>_values`). Default: `sessions`. Checked
-    /// by [`build`](Self::build): `[a-z_][a-z0-9_]*`, at most 48 bytes.
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.opts.table = table.into();
-        self
-    }
-
-    /// Bound on every statement, acquiring a connection included; past it the request fails
-    /// with `503`. Default: 2 s.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.opts.timeout = timeout;
-        self
-    }
-
-    /// Pause between two background purges of expired rows (± 10 % jitter). Default: 5
-    /// minutes.
-    pub fn cleanup_interval(mut self, interval: Duration) -> Self {
-        self.opts.cleanup_interval = Some(interval);
-        self
-    }
-
-    /// No background purge (for an app that runs [`SqliteStore::purge_expired`] itself).
-    pub fn without_cleanup(mut self) -> Self {
-        self.opts.cleanup_interval = None;
-        self
-    }
-
-    /// How many expired sessions one purge statement deletes. Default: 1000.
-    pub fn batch_size(mut self, sessions: u32) -> Self {
-        self.opts.batch_size = sessions;
-        self
-    }
+    super::sql_option_setters!(SqliteStore);
 
     /// The clock that decides expiry. Default: the system clock.
     pub fn clock(mut self, clock: impl Clock) -> Self {
