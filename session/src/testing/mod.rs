@@ -23,7 +23,10 @@ use crate::store::{
 use crate::{SessionId, StoreError};
 
 pub mod conformance;
+mod session;
 pub mod users;
+
+pub use self::session::{PutSession, SessionAfter, TestSession};
 
 /// Every `Set-Cookie` of a response, parsed.
 pub fn set_cookies<B>(res: &ServiceResponse<B>) -> Vec<Cookie<'static>> {
