@@ -6,7 +6,7 @@
 //! for [`TestRequest::insert_header`](actix_web::test::TestRequest::insert_header). The one
 //! line for the common case:
 //!
-//! ```ignore
+//! ```text
 //! let cookie = TestSession::new(&store).put(User { id: 7 }).cookie().await?;
 //! ```
 //!
