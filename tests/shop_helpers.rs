@@ -427,3 +427,140 @@ async fn a_put_session_is_seen_on_the_redis_store() {
     seen_by_the_app(store.clone()).await;
     guarded_routes(store).await;
 }
+
+/// A cookie store that binds its cookie to the `User-Agent`: a session put `for_request` opens
+/// only for a request with the same header.
+#[actix_web::test]
+async fn a_bound_cookie_opens_only_for_its_client() {
+    use actix_web::http::header::USER_AGENT;
+    let store = CookieStore::encrypted(KEY)
+        .bind_to_user_agent()
+        .build()
+        .unwrap();
+    let app = shop_on!(store.clone());
+    let phone = test::TestRequest::default()
+        .insert_header((USER_AGENT, "phone"))
+        .to_http_request();
+    let put = TestSession::new(&store)
+        .for_request(&phone)
+        .put(ann())
+        .save()
+        .await
+        .unwrap();
+    let account = |agent: &'static str| {
+        test::TestRequest::get()
+            .uri("/account")
+            .insert_header((USER_AGENT, agent))
+            .insert_header(put.cookie())
+            .to_request()
+    };
+    assert_eq!(
+        test::call_service(&app, account("phone")).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        test::call_service(&app, account("laptop")).await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+/// `TestSession::of` follows the app's clock and timeouts: a session idle too long is gone,
+/// and reading a response says so.
+#[actix_web::test]
+async fn of_follows_the_apps_clock_and_idle_timeout() {
+    use actix_typed_session::clock::ManualClock;
+    use std::time::Duration;
+    let clock = ManualClock::new();
+    let middleware = SessionMiddleware::builder(MemoryStore::default())
+        .clock(clock.clone())
+        .idle_timeout(Duration::from_secs(60))
+        .build();
+    let app = test::init_service(App::new().wrap(middleware.clone()).configure(shop::routes)).await;
+    let put = TestSession::of(&middleware)
+        .put(ann())
+        .save()
+        .await
+        .unwrap();
+    let req = || {
+        test::TestRequest::get()
+            .uri("/checkout")
+            .insert_header(put.cookie())
+            .to_request()
+    };
+    let res = test::call_service(&app, req()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(put.after(&res).await.unwrap().exists());
+
+    clock.advance(Duration::from_secs(61));
+    let res = test::call_service(&app, req()).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let after = put.after(&res).await.unwrap();
+    assert!(!after.exists());
+    assert_eq!(after.typed::<User>().unwrap(), None);
+}
+
+/// The same on the cookie store, whose expiry is sealed in the cookie.
+#[actix_web::test]
+async fn of_follows_the_apps_clock_on_the_cookie_store() {
+    use actix_typed_session::clock::ManualClock;
+    use std::time::Duration;
+    let clock = ManualClock::new();
+    let store = CookieStore::encrypted(KEY)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let middleware = SessionMiddleware::builder(store)
+        .clock(clock.clone())
+        .idle_timeout(Duration::from_secs(60))
+        .build();
+    let app = test::init_service(App::new().wrap(middleware.clone()).configure(shop::routes)).await;
+    let put = TestSession::of(&middleware)
+        .put(ann())
+        .save()
+        .await
+        .unwrap();
+    let req = || {
+        test::TestRequest::get()
+            .uri("/checkout")
+            .insert_header(put.cookie())
+            .to_request()
+    };
+    assert_eq!(
+        test::call_service(&app, req()).await.status(),
+        StatusCode::OK
+    );
+    clock.advance(Duration::from_secs(61));
+    let res = test::call_service(&app, req()).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(!put.after(&res).await.unwrap().exists());
+}
+
+/// An app whose id travels in a header: the session is put in that header, and the new id is
+/// read from the response's header.
+#[actix_web::test]
+async fn of_follows_a_header_state() {
+    use actix_typed_session::state::HeaderState;
+    let middleware = SessionMiddleware::builder(MemoryStore::default())
+        .state(HeaderState::new("x-session-id"))
+        .build();
+    let app = test::init_service(App::new().wrap(middleware.clone()).configure(shop::routes)).await;
+    let put = TestSession::of(&middleware)
+        .put(ann())
+        .save()
+        .await
+        .unwrap();
+    assert_eq!(put.cookie().0, "x-session-id");
+    let req = test::TestRequest::post()
+        .uri("/login")
+        .insert_header(put.cookie())
+        .set_form([("name", "bob")])
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    let after = put.after(&res).await.unwrap();
+    assert!(after.rotated());
+    assert!(after.cookie().is_none(), "no Set-Cookie in header mode");
+    assert_eq!(
+        after.typed::<User>().unwrap(),
+        Some(User { name: "bob".into() })
+    );
+}

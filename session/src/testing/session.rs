@@ -48,11 +48,26 @@ struct Target<'a> {
     idle: u64,
     absolute: Option<u64>,
     clock: SharedClock,
+    /// The store's client binding of the request the session is for.
+    binding: Option<Vec<u8>>,
 }
 
 impl Target<'_> {
     fn name(&self) -> &str {
         self.carrier.name()
+    }
+
+    fn seal_context(&self) -> SealContext<'_> {
+        SealContext::new(self.name()).with_binding(self.binding.as_deref())
+    }
+
+    /// Whether a session is alive now by the app's timeouts (as the middleware checks it).
+    fn alive(&self, meta: &Meta) -> bool {
+        let now = self.clock.now();
+        meta.expires_at > now
+            && self
+                .absolute
+                .is_none_or(|abs| meta.created_at.saturating_add(abs) > now)
     }
 }
 
@@ -99,6 +114,7 @@ impl<'a> TestSession<'a> {
             idle: DEFAULT_IDLE_TIMEOUT.as_secs(),
             absolute: Some(DEFAULT_ABSOLUTE_TIMEOUT.as_secs()),
             clock: Arc::new(SystemClock),
+            binding: None,
         })
     }
 
@@ -114,6 +130,7 @@ impl<'a> TestSession<'a> {
             idle: config.idle,
             absolute: config.absolute,
             clock: config.clock.clone(),
+            binding: None,
         })
     }
 
@@ -155,6 +172,15 @@ impl<'a> TestSession<'a> {
         self
     }
 
+    /// Binds the session to the client that sends `req`, for a store that binds its value to
+    /// the client ([`CookieStoreBuilder::bind_to`](crate::store::CookieStoreBuilder::bind_to) and
+    /// `bind_to_user_agent`): send the request with the same headers (for example the same
+    /// `User-Agent`). Other stores ignore it.
+    pub fn for_request(mut self, req: &actix_web::HttpRequest) -> Self {
+        self.target.binding = self.target.store.client_binding(req);
+        self
+    }
+
     /// Writes the session into the store and returns it, with the header that carries it.
     ///
     /// # Errors
@@ -183,10 +209,7 @@ impl<'a> TestSession<'a> {
             meta,
             data: self.values.into_iter().collect(),
         };
-        let value = match target
-            .store
-            .seal(&id, &record, &SealContext::new(target.name()))?
-        {
+        let value = match target.store.seal(&id, &record, &target.seal_context())? {
             ClientValue::Sealed(sealed) => sealed,
             ClientValue::Id | ClientValue::Unchanged => id.as_str().to_owned(),
         };
@@ -340,9 +363,18 @@ impl SessionAfter {
         };
         let (id, record) = match value.as_deref() {
             None => (None, None),
-            Some(value) => match target.store.unseal(value, &SealContext::new(name)) {
+            Some(value) => match target.store.unseal(value, &target.seal_context()) {
                 None => (None, None),
-                Some(Unsealed::Record(id, record)) => (Some(id), Some(record)),
+                Some(Unsealed::Record(id, record)) => {
+                    // A sealed session tied to a user may have been revoked since.
+                    let revoked = record.meta.user.is_some()
+                        && target
+                            .store
+                            .revoked(&record.meta)
+                            .await
+                            .map_err(SessionError::from_store)?;
+                    (Some(id), (!revoked).then_some(record))
+                }
                 Some(Unsealed::Id(id)) => {
                     let record = target
                         .store
@@ -354,6 +386,7 @@ impl SessionAfter {
                 }
             },
         };
+        let record = record.filter(|r| target.alive(&r.meta));
         let rotated = match (before, &id) {
             (Some((old, _)), Some(new)) => old != new,
             _ => false,
