@@ -564,3 +564,37 @@ async fn of_follows_a_header_state() {
         Some(User { name: "bob".into() })
     );
 }
+
+/// A cookie store with revocations: a session put with a user is ended by `revoke_all`, and
+/// reading it afterwards says it is gone, even from a response that did not touch it.
+#[actix_web::test]
+async fn a_revoked_sealed_session_reads_as_gone() {
+    let store = CookieStore::encrypted(KEY)
+        .revocations(MemoryStore::default())
+        .build()
+        .unwrap();
+    let middleware = SessionMiddleware::new(store);
+    let app = test::init_service(App::new().wrap(middleware.clone()).configure(shop::routes)).await;
+    let put = TestSession::of(&middleware)
+        .user("42")
+        .put(ann())
+        .save()
+        .await
+        .unwrap();
+    let page = |uri: &str| {
+        test::TestRequest::get()
+            .uri(uri)
+            .insert_header(put.cookie())
+            .to_request()
+    };
+    let res = test::call_service(&app, page("/login")).await; // no session used
+    let after = put.after(&res).await.unwrap();
+    assert!(after.exists());
+    assert_eq!(after.user().as_deref(), Some("42"));
+
+    middleware.sessions().revoke_all("42").await.unwrap();
+    let res = test::call_service(&app, page("/login")).await;
+    assert!(!put.after(&res).await.unwrap().exists());
+    let res = test::call_service(&app, page("/account")).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+}
