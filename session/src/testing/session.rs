@@ -81,6 +81,11 @@ impl Target<'_> {
 ///
 /// The builder methods never fail: a value that does not encode is reported by `save` or
 /// `cookie`, as a [`SessionError::Encode`] that names its key.
+///
+/// The session is written as the store's `save` writes any new session (a user set with
+/// [`user`](Self::user) is indexed); the middleware's own policies are not applied:
+/// [`max_sessions_per_user`](crate::SessionMiddlewareBuilder::max_sessions_per_user) does
+/// not end a user's older sessions when a test puts one more.
 #[must_use = "a TestSession is written by `save().await` or `cookie().await`"]
 pub struct TestSession<'a> {
     target: Target<'a>,
@@ -408,6 +413,9 @@ impl SessionAfter {
 
     /// The session's `Set-Cookie`, when the response sent one (a new value or the removal):
     /// its attributes are the cookie's (`http_only()`, `same_site()`, `max_age()` …).
+    /// Always `None` for an app whose id travels in a header or the query (there is no cookie;
+    /// [`expired`](Self::expired) and [`rotated`](Self::rotated) still say what happened for a
+    /// header).
     pub fn cookie(&self) -> Option<&Cookie<'static>> {
         self.cookie.as_ref()
     }
