@@ -125,8 +125,13 @@
 //! - `redis`: `RedisStore` on deadpool-redis (`cargo add actix-typed-session --features redis`).
 //! - `redis-cluster`: `RedisStore::cluster` for Redis Cluster.
 //! - `msgpack`, `cbor`: [`codec::Codec`] variants for MessagePack and CBOR values.
-//! - `test-helpers`: `testing` (HTTP test helpers) and `conformance_suite!`, the store test
-//!   suite every store of this crate passes, to run against your own store.
+//! - `test-helpers`: `testing` for app tests — `TestSession` puts a
+//!   session (values, typed values, a user) in place before a request on any store and gives
+//!   the `Cookie` header that carries it; `SessionAfter` reads the session a response left
+//!   behind (values, rotated, expired, `Set-Cookie`) — plus HTTP test helpers and
+//!   `conformance_suite!`, the store test suite every store of this crate passes, to run
+//!   against your own store. A signed-in request in one line:
+//!   `TestSession::new(&store).put(User { id: 7 }).cookie().await?`.
 //!
 //! # Security
 //!

@@ -86,6 +86,12 @@ impl SessionMiddleware {
         crate::Sessions::new(self.ctx.clone(), None)
     }
 
+    /// The store and settings (for the test helpers).
+    #[cfg(feature = "test-helpers")]
+    pub(crate) fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
     pub(crate) fn from_ctx(ctx: Ctx) -> Self {
         SessionMiddleware { ctx: Arc::new(ctx) }
     }

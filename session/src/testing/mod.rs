@@ -1,7 +1,97 @@
-//! Test helpers for apps and store authors (feature `test-helpers`): drive an app over HTTP
-//! with `actix_web::test`, read what the client was sent and what the store holds, count a
-//! store's calls, and run the [conformance suite](conformance) that every store of this crate
-//! passes against your own store:
+//! Test helpers for apps and store authors (feature `test-helpers`).
+//!
+//! # Testing an app: sessions put in place and read back
+//!
+//! [`TestSession`] puts a session in place before a request — values, typed values, a user —
+//! on any store (the cookie store seals it), and gives the `Cookie` header that carries it:
+//! a test of a guarded page needs no login request. [`PutSession::after`] (or
+//! [`TestSession::read`]) reads what the response left behind ([`SessionAfter`]): the session
+//! cookie and its attributes, whether it was rotated or expired, and the session's values.
+//!
+//! ```
+//! use actix_typed_session::testing::TestSession;
+//! use actix_typed_session::{session, store::MemoryStore, Session, SessionError, SessionMiddleware};
+//! use actix_web::{get, http::StatusCode, post, test, App, HttpResponse};
+//! use serde::{Deserialize, Serialize};
+//!
+//! /// A guard: no `Default`, so a request without it is answered 401.
+//! #[derive(Session, Serialize, Deserialize)]
+//! struct User {
+//!     id: u32,
+//! }
+//!
+//! #[derive(Session, Serialize, Deserialize, Default)]
+//! struct Visits {
+//!     n: u32,
+//! }
+//!
+//! #[get("/account")]
+//! async fn account(user: User, mut visits: Visits) -> String {
+//!     visits.n += 1;
+//!     format!("user {}, visit {}", user.id, visits.n)
+//! }
+//!
+//! #[session(expire)]
+//! #[post("/logout")]
+//! async fn logout(_user: User) -> HttpResponse {
+//!     HttpResponse::NoContent().finish()
+//! }
+//!
+//! # #[actix_web::main]
+//! # async fn main() -> Result<(), SessionError> {
+//! let store = MemoryStore::default();
+//! let app = test::init_service(
+//!     App::new()
+//!         .wrap(SessionMiddleware::new(store.clone()))
+//!         .service(account)
+//!         .service(logout),
+//! )
+//! .await;
+//!
+//! // Without a session, the guard answers 401.
+//! let res = test::call_service(&app, test::TestRequest::get().uri("/account").to_request()).await;
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//!
+//! // The one line: a session with a user in it, and the header that carries it.
+//! let cookie = TestSession::new(&store).put(User { id: 7 }).cookie().await?;
+//! let req = test::TestRequest::get().uri("/account").insert_header(cookie).to_request();
+//! assert_eq!(test::call_and_read_body(&app, req).await, "user 7, visit 1");
+//!
+//! // Kept, to read the response: the values after the request, rotated, expired.
+//! let put = TestSession::new(&store)
+//!     .put(User { id: 7 })
+//!     .set("theme", "dark")
+//!     .user("7") // tied to the user: `Sessions::of_user("7")` lists it
+//!     .save()
+//!     .await?;
+//! let req = test::TestRequest::get().uri("/account").insert_header(put.cookie()).to_request();
+//! let res = test::call_service(&app, req).await;
+//! let after = put.after(&res).await?;
+//! assert_eq!(after.typed::<Visits>()?.map(|v| v.n), Some(1));
+//! assert_eq!(after.get::<String>("theme")?.as_deref(), Some("dark"));
+//! assert_eq!(after.user().as_deref(), Some("7"));
+//! assert!(!after.rotated() && !after.expired());
+//! assert_eq!(after.cookie(), None); // same id: no Set-Cookie
+//!
+//! let req = test::TestRequest::post().uri("/logout").insert_header(put.cookie()).to_request();
+//! let res = test::call_service(&app, req).await;
+//! let after = put.after(&res).await?;
+//! assert!(after.expired() && !after.exists());
+//! assert_eq!(after.cookie().map(|c| c.value()), Some("")); // the removal cookie
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`TestSession::new`] writes the session as [`SessionMiddleware::new`](crate::SessionMiddleware::new)
+//! would (cookie `id`, JSON values, the default timeouts); for an app built with other settings
+//! use [`TestSession::of`] with its middleware.
+//!
+//! # Driving an app over HTTP, and testing a store
+//!
+//! The functions below drive an app with `actix_web::test` and read what the client was sent
+//! and what the store holds (for the default cookie `id`); [`Instrumented`] counts a store's
+//! calls; and the [conformance suite](conformance), which every store of this crate passes,
+//! runs against your own store:
 //!
 //! ```no_run
 //! // tests/my_store.rs, with actix-typed-session's `test-helpers` feature as a dev-dependency:
@@ -23,7 +113,10 @@ use crate::store::{
 use crate::{SessionId, StoreError};
 
 pub mod conformance;
+mod session;
 pub mod users;
+
+pub use self::session::{PutSession, SessionAfter, TestSession};
 
 /// Every `Set-Cookie` of a response, parsed.
 pub fn set_cookies<B>(res: &ServiceResponse<B>) -> Vec<Cookie<'static>> {
