@@ -92,7 +92,32 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     }
 
     /// The response sent when the session layer fails (store down: 503 `session store
-    /// unavailable` by default). The error is logged before this runs.
+    /// unavailable` by default) and when a guard rejects a request
+    /// ([`SessionError::Rejected`]: `401 Unauthorized` as `text/plain` by default). Store
+    /// failures are logged before this runs.
+    ///
+    /// One renderer for every answer the session layer gives instead of the handler's, so a
+    /// JSON API needs no actix-web `ErrorHandlers`. `actix_web::ResponseError::error_response(err)`
+    /// is the default answer, for the cases a renderer does not change:
+    ///
+    /// ```
+    /// use actix_typed_session::{SessionError, SessionMiddleware};
+    /// use actix_typed_session::store::MemoryStore;
+    /// use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+    ///
+    /// let mw = SessionMiddleware::builder(MemoryStore::default())
+    ///     .error_response(|err| match err {
+    ///         SessionError::Rejected { status, .. } if *status == StatusCode::UNAUTHORIZED => {
+    ///             HttpResponse::Unauthorized()
+    ///                 .insert_header(("WWW-Authenticate", "Bearer"))
+    ///                 .json(serde_json::json!({ "error": "unauthorized" }))
+    ///         }
+    ///         SessionError::Store(_) => HttpResponse::ServiceUnavailable()
+    ///             .json(serde_json::json!({ "error": "unavailable" })),
+    ///         other => other.error_response(),
+    ///     })
+    ///     .build();
+    /// ```
     pub fn error_response(
         mut self,
         render: impl Fn(&SessionError) -> HttpResponse + Send + Sync + 'static,

@@ -1,0 +1,121 @@
+//! API clients: the rejection renderer, `HeaderState::bearer()`, the expiry header, and
+//! `examples/api.rs` behind `actix-cors`.
+
+use actix_typed_session::state::HeaderState;
+use actix_typed_session::store::MemoryStore;
+use actix_typed_session::testing::Instrumented;
+use actix_typed_session::{Session, SessionError, SessionMiddleware};
+use actix_web::body::MessageBody;
+use actix_web::http::StatusCode;
+use actix_web::{test, web, App, HttpResponse, ResponseError};
+use serde::{Deserialize, Serialize};
+
+/// A guard: no `Default`, so absent is a rejection.
+#[derive(actix_typed_session::Session, Serialize, Deserialize)]
+struct User {
+    id: u64,
+}
+
+async fn me(user: User) -> HttpResponse {
+    HttpResponse::Ok().body(user.id.to_string())
+}
+
+async fn incr(session: Session) -> Result<HttpResponse, SessionError> {
+    let n: u64 = session.get::<u64>("n")?.unwrap_or(0) + 1;
+    session.set("n", n)?;
+    Ok(HttpResponse::Ok().body(n.to_string()))
+}
+
+fn json_renderer(err: &SessionError) -> HttpResponse {
+    match err {
+        SessionError::Rejected { status, .. } if *status == StatusCode::UNAUTHORIZED => {
+            HttpResponse::Unauthorized()
+                .insert_header(("WWW-Authenticate", "Bearer"))
+                .json(serde_json::json!({ "error": "unauthorized" }))
+        }
+        SessionError::Store(_) => {
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "error": "unavailable" }))
+        }
+        other => other.error_response(),
+    }
+}
+
+fn body_text(body: impl MessageBody) -> String {
+    String::from_utf8(body.try_into_bytes().ok().unwrap().to_vec()).unwrap()
+}
+
+#[actix_web::test]
+async fn guard_rejection_and_store_failure_use_the_renderer() {
+    let store = Instrumented::new(MemoryStore::default());
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(store.clone())
+                    .state(HeaderState::default())
+                    .error_response(json_renderer)
+                    .build(),
+            )
+            .route("/me", web::get().to(me))
+            .route("/incr", web::get().to(incr)),
+    )
+    .await;
+
+    let res = test::call_service(&app, test::TestRequest::get().uri("/me").to_request()).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers().get("www-authenticate").unwrap(), "Bearer");
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "application/json"
+    );
+    assert_eq!(body_text(res.into_body()), r#"{"error":"unauthorized"}"#);
+
+    let res = test::call_service(&app, test::TestRequest::get().uri("/incr").to_request()).await;
+    let id = res
+        .headers()
+        .get("x-session-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    store.fail(true);
+    let req = test::TestRequest::get()
+        .uri("/incr")
+        .insert_header(("x-session-id", id))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "application/json"
+    );
+    assert_eq!(body_text(res.into_body()), r#"{"error":"unavailable"}"#);
+}
+
+#[actix_web::test]
+async fn default_rejection_is_unchanged() {
+    let store = Instrumented::new(MemoryStore::default());
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(store.clone()))
+            .route("/me", web::get().to(me))
+            .route("/incr", web::get().to(incr)),
+    )
+    .await;
+    let res = test::call_service(&app, test::TestRequest::get().uri("/me").to_request()).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "text/plain; charset=utf-8"
+    );
+    assert!(res.headers().get("www-authenticate").is_none());
+    assert_eq!(body_text(res.into_body()), "Unauthorized");
+
+    store.fail(true);
+    let req = test::TestRequest::get()
+        .uri("/incr")
+        .insert_header(("cookie", "id=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body_text(res.into_body()), "session store unavailable");
+}
