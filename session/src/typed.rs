@@ -57,7 +57,7 @@
 //!   rejected with `401 Unauthorized` before the handler runs. `#[session(reject = 403)]` picks
 //!   another status, `#[session(redirect = "/login")]` answers `303 See Other` to a page. Either
 //!   attribute makes the type a guard even when it implements `Default`. A rejection is a
-//!   [`SessionError::Rejected`](crate::SessionError::Rejected), answered through the builder's
+//!   [`SessionError::Rejected`], answered through the builder's
 //!   [`error_response`](crate::SessionMiddlewareBuilder::error_response) when one is set (a JSON
 //!   body and `WWW-Authenticate` for an API).
 //! - A redirecting guard tells the page where the visitor was going: a `GET` (or `HEAD`) of
