@@ -20,6 +20,12 @@ async fn me(user: User) -> HttpResponse {
     HttpResponse::Ok().body(user.id.to_string())
 }
 
+async fn login(session: Session) -> Result<HttpResponse, SessionError> {
+    session.put(User { id: 7 })?;
+    session.change_id();
+    Ok(HttpResponse::Ok().finish())
+}
+
 async fn incr(session: Session) -> Result<HttpResponse, SessionError> {
     let n: u64 = session.get::<u64>("n")?.unwrap_or(0) + 1;
     session.set("n", n)?;
@@ -118,4 +124,114 @@ async fn default_rejection_is_unchanged() {
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body_text(res.into_body()), "session store unavailable");
+}
+
+#[actix_web::test]
+async fn bearer_login_then_the_id_in_authorization() {
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(MemoryStore::default())
+                    .state(HeaderState::bearer())
+                    .build(),
+            )
+            .route("/login", web::post().to(login))
+            .route("/me", web::get().to(me))
+            .route("/incr", web::get().to(incr)),
+    )
+    .await;
+    let res = test::call_service(&app, test::TestRequest::post().uri("/login").to_request()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let id = res
+        .headers()
+        .get("x-session-id")
+        .expect("the new id in X-Session-Id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!id.is_empty());
+    assert!(res
+        .headers()
+        .get("vary")
+        .is_some_and(|v| v.to_str().unwrap().eq_ignore_ascii_case("authorization")));
+
+    for auth in [format!("Bearer {id}"), format!("bearer   {id}")] {
+        let req = test::TestRequest::get()
+            .uri("/me")
+            .insert_header(("authorization", auth))
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(body_text(res.into_body()), "7");
+    }
+    // The id in X-Session-Id is not read in bearer mode.
+    let req = test::TestRequest::get()
+        .uri("/me")
+        .insert_header(("x-session-id", id.clone()))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // Junk, another scheme, or nothing: a fresh session, never a 500.
+    for auth in [
+        Some("Basic dXNlcjpwdw==".to_owned()),
+        Some("Bearer".to_owned()),
+        Some(format!("Bearer {id} extra")),
+        Some("Bearer not-a-session-id".to_owned()),
+        Some(format!("Token {id}")),
+        None,
+    ] {
+        let mut req = test::TestRequest::get().uri("/incr");
+        if let Some(auth) = &auth {
+            req = req.insert_header(("authorization", auth.as_str()));
+        }
+        let res = test::call_service(&app, req.to_request()).await;
+        assert_eq!(res.status(), StatusCode::OK, "{auth:?}");
+        let fresh = res.headers().get("x-session-id").unwrap().to_str().unwrap();
+        assert!(!fresh.is_empty() && fresh != id, "{auth:?}");
+        assert_eq!(body_text(res.into_body()), "1", "{auth:?}");
+    }
+}
+
+#[actix_web::test]
+async fn bearer_with_another_response_header_and_logout_sends_it_empty() {
+    async fn logout(session: Session) -> HttpResponse {
+        session.expire();
+        HttpResponse::NoContent().finish()
+    }
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(MemoryStore::default())
+                    .state(HeaderState::bearer_with("x-api-session"))
+                    .build(),
+            )
+            .route("/login", web::post().to(login))
+            .route("/logout", web::post().to(logout))
+            .route("/me", web::get().to(me)),
+    )
+    .await;
+    let res = test::call_service(&app, test::TestRequest::post().uri("/login").to_request()).await;
+    assert!(res.headers().get("x-session-id").is_none());
+    let id = res
+        .headers()
+        .get("x-api-session")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let bearer = || ("authorization", format!("Bearer {id}"));
+    let req = test::TestRequest::post()
+        .uri("/logout")
+        .insert_header(bearer())
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(res.headers().get("x-api-session").unwrap(), "");
+    let req = test::TestRequest::get()
+        .uri("/me")
+        .insert_header(bearer())
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
