@@ -235,3 +235,111 @@ async fn bearer_with_another_response_header_and_logout_sends_it_empty() {
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[actix_web::test]
+async fn expiry_header_on_save_touch_and_rotate_only() {
+    use actix_typed_session::clock::{Clock, ManualClock};
+    use std::time::Duration;
+
+    async fn read(session: Session) -> Result<HttpResponse, SessionError> {
+        let n: u64 = session.get::<u64>("n")?.unwrap_or(0);
+        Ok(HttpResponse::Ok().body(n.to_string()))
+    }
+    let clock = ManualClock::new();
+    let start = clock.now();
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(MemoryStore::default())
+                    .state(HeaderState::bearer())
+                    .clock(clock.clone())
+                    .idle_timeout(Duration::from_secs(1000))
+                    .absolute_timeout(Duration::from_secs(5000))
+                    .refresh_step(Duration::from_secs(100))
+                    .expiry_header("x-session-expires")
+                    .build(),
+            )
+            .route("/login", web::post().to(login))
+            .route("/incr", web::get().to(incr))
+            .route("/read", web::get().to(read)),
+    )
+    .await;
+    let expires = |headers: &actix_web::http::header::HeaderMap| {
+        headers
+            .get("x-session-expires")
+            .map(|v| v.to_str().unwrap().parse::<u64>().unwrap())
+    };
+
+    // Saved: a new session.
+    let res = test::call_service(&app, test::TestRequest::get().uri("/incr").to_request()).await;
+    assert_eq!(expires(res.headers()), Some(start + 1000));
+    let id = res
+        .headers()
+        .get("x-session-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let get = |path: &str, id: &str| {
+        test::TestRequest::get()
+            .uri(path)
+            .insert_header(("authorization", format!("Bearer {id}")))
+            .to_request()
+    };
+
+    // Read, expiry not moved by more than the refresh step: nothing written, no header.
+    clock.advance(Duration::from_secs(10));
+    let res = test::call_service(&app, get("/read", &id)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(expires(res.headers()), None);
+
+    // Touched.
+    clock.advance(Duration::from_secs(200));
+    let res = test::call_service(&app, get("/read", &id)).await;
+    assert_eq!(expires(res.headers()), Some(start + 1210));
+
+    // Rotated (a new id).
+    clock.advance(Duration::from_secs(500));
+    let req = test::TestRequest::post()
+        .uri("/login")
+        .insert_header(("authorization", format!("Bearer {id}")))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let new_id = res.headers().get("x-session-id").unwrap().to_str().unwrap();
+    assert_ne!(new_id, id);
+    assert_eq!(expires(res.headers()), Some(start + 1710));
+
+    // Near the absolute timeout, the expiry is capped by it.
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(900));
+        let res = test::call_service(&app, get("/read", new_id)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let res = test::call_service(&app, get("/read", new_id)).await;
+    assert_eq!(expires(res.headers()), None, "not moved: no header");
+    clock.advance(Duration::from_secs(690));
+    let res = test::call_service(&app, get("/read", new_id)).await;
+    assert_eq!(expires(res.headers()), Some(start + 5000));
+}
+
+#[actix_web::test]
+async fn expiry_header_is_off_by_default_and_checked() {
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(MemoryStore::default()))
+            .route("/incr", web::get().to(incr)),
+    )
+    .await;
+    let res = test::call_service(&app, test::TestRequest::get().uri("/incr").to_request()).await;
+    assert!(res
+        .headers()
+        .iter()
+        .all(|(name, _)| !name.as_str().contains("expire")));
+    let err = SessionMiddleware::builder(MemoryStore::default())
+        .expiry_header("bad header")
+        .try_build()
+        .err()
+        .expect("an invalid name is a ConfigError");
+    assert!(err.to_string().contains("not a valid header name"), "{err}");
+}

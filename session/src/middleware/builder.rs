@@ -29,6 +29,7 @@ pub struct SessionMiddlewareBuilder<S> {
     codec: Codec,
     error_response: Option<ErrorRenderer>,
     max_per_user: Option<usize>,
+    expiry_header: Option<String>,
 }
 
 impl<S: SessionStore> SessionMiddlewareBuilder<S> {
@@ -43,6 +44,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             codec: Codec::default(),
             error_response: None,
             max_per_user: None,
+            expiry_header: None,
         }
     }
 
@@ -136,6 +138,22 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// Sends the session's expiry in the response header `name` (e.g. `x-session-expires`),
+    /// so an API client knows when it will have to sign in again. Default: not sent.
+    ///
+    /// The value is the expiry as **Unix seconds** (UTC), e.g. `1767225600`: the idle
+    /// deadline, capped by the absolute timeout. It is sent on every response whose session
+    /// was saved, touched (its expiry pushed forward) or given a new id; a response that left
+    /// the session as it was carries no such header (the last value the client got still
+    /// holds), and an ended session carries none. With `late_store`, the value is computed
+    /// when the response head leaves.
+    ///
+    /// An invalid header name is a [`ConfigError`] from [`try_build`](Self::try_build).
+    pub fn expiry_header(mut self, name: &str) -> Self {
+        self.expiry_header = Some(name.to_owned());
+        self
+    }
+
     /// Checks the settings and builds the middleware.
     pub fn try_build(self) -> Result<SessionMiddleware, ConfigError> {
         self.state.validate()?;
@@ -154,6 +172,17 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
                 "absolute_timeout must be at least one second".into(),
             ));
         }
+        let expiry_header = match &self.expiry_header {
+            None => None,
+            Some(name) => Some(
+                actix_web::http::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    ConfigError(format!(
+                        "expiry_header: {name:?} is not a valid header name (e.g. \
+                         \"x-session-expires\")"
+                    ))
+                })?,
+            ),
+        };
         let idle = self.idle.as_secs();
         let refresh_step = self
             .refresh_step
@@ -174,6 +203,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
                 codec: self.codec,
                 error_response: self.error_response,
                 max_per_user: self.max_per_user,
+                expiry_header,
             },
         }))
     }
