@@ -1,6 +1,10 @@
 //! API clients: the rejection renderer, `HeaderState::bearer()`, the expiry header, and
 //! `examples/api.rs` behind `actix-cors`.
 
+#[allow(dead_code)] // its `main` runs the server; the tests use its parts
+#[path = "../examples/api.rs"]
+mod api_example;
+
 use actix_typed_session::state::HeaderState;
 use actix_typed_session::store::MemoryStore;
 use actix_typed_session::testing::Instrumented;
@@ -342,4 +346,154 @@ async fn expiry_header_is_off_by_default_and_checked() {
         .err()
         .expect("an invalid name is a ConfigError");
     assert!(err.to_string().contains("not a valid header name"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// examples/api.rs behind actix-cors
+
+const ORIGIN: &str = "http://localhost:3000";
+
+fn header<B>(res: &actix_web::dev::ServiceResponse<B>, name: &str) -> Option<String> {
+    res.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+#[actix_web::test]
+async fn the_api_example_behind_cors() {
+    let store = Instrumented::new(MemoryStore::default());
+    let app = test::init_service(
+        App::new()
+            .wrap(api_example::sessions(store.clone()))
+            .wrap(api_example::cors(ORIGIN))
+            .configure(api_example::routes),
+    )
+    .await;
+
+    // Preflight of the login request: the browser may send Content-Type and Authorization.
+    let req = test::TestRequest::default()
+        .method(actix_web::http::Method::OPTIONS)
+        .uri("/login")
+        .insert_header(("origin", ORIGIN))
+        .insert_header(("access-control-request-method", "POST"))
+        .insert_header((
+            "access-control-request-headers",
+            "authorization, content-type",
+        ))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let allowed = header(&res, "access-control-allow-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("content-type"),
+        "{allowed}"
+    );
+    assert_eq!(
+        header(&res, "access-control-allow-origin").as_deref(),
+        Some(ORIGIN)
+    );
+
+    // Not signed in: 401 as JSON, WWW-Authenticate, and CORS headers on the rejection too.
+    let req = test::TestRequest::get()
+        .uri("/me")
+        .insert_header(("origin", ORIGIN))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(header(&res, "www-authenticate").as_deref(), Some("Bearer"));
+    assert_eq!(
+        header(&res, "access-control-allow-origin").as_deref(),
+        Some(ORIGIN)
+    );
+    let body = test::read_body(res).await;
+    assert_eq!(&body[..], br#"{"error":"unauthorized"}"#);
+
+    // Login: a new id in X-Session-Id, the expiry, and both exposed to the page's scripts.
+    let req = test::TestRequest::post()
+        .uri("/login")
+        .insert_header(("origin", ORIGIN))
+        .set_json(serde_json::json!({ "name": "ada" }))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let id = header(&res, api_example::ID_HEADER).expect("the id header");
+    assert!(!id.is_empty());
+    let expires: u64 = header(&res, api_example::EXPIRY_HEADER)
+        .expect("the expiry header")
+        .parse()
+        .unwrap();
+    assert!(expires > 0);
+    let exposed = header(&res, "access-control-expose-headers")
+        .expect("Access-Control-Expose-Headers")
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains(api_example::ID_HEADER) && exposed.contains(api_example::EXPIRY_HEADER),
+        "{exposed}"
+    );
+    let bearer = ("authorization", format!("Bearer {id}"));
+
+    // The guarded JSON route.
+    let req = test::TestRequest::get()
+        .uri("/me")
+        .insert_header(("origin", ORIGIN))
+        .insert_header(bearer.clone())
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: serde_json::Value = test::read_body_json(res).await;
+    assert_eq!(body, serde_json::json!({ "user": "ada", "streamed": 0 }));
+
+    // The stream: saved when it ends (late_store), so /me then sees what it counted.
+    let req = test::TestRequest::get()
+        .uri("/events")
+        .insert_header(("origin", ORIGIN))
+        .insert_header(bearer.clone())
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        header(&res, "content-type").as_deref(),
+        Some("text/event-stream")
+    );
+    let body = test::read_body(res).await;
+    assert_eq!(
+        &body[..],
+        &b"data: hello ada\n\ndata: tick 1\n\ndata: tick 2\n\ndata: tick 3\n\n"[..]
+    );
+    let req = test::TestRequest::get()
+        .uri("/me")
+        .insert_header(bearer.clone())
+        .to_request();
+    let body: serde_json::Value = test::call_and_read_body_json(&app, req).await;
+    assert_eq!(body["streamed"], 3);
+
+    // Logout: the id header comes back empty; the id no longer signs in.
+    let req = test::TestRequest::post()
+        .uri("/logout")
+        .insert_header(("origin", ORIGIN))
+        .insert_header(bearer.clone())
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&res, api_example::ID_HEADER).as_deref(), Some(""));
+    assert!(header(&res, api_example::EXPIRY_HEADER).is_none());
+    let req = test::TestRequest::get()
+        .uri("/me")
+        .insert_header(bearer)
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    // A store that is down: 503 as JSON.
+    store.fail(true);
+    let req = test::TestRequest::post()
+        .uri("/login")
+        .set_json(serde_json::json!({ "name": "ada" }))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = test::read_body(res).await;
+    assert_eq!(&body[..], br#"{"error":"unavailable"}"#);
 }
