@@ -497,3 +497,42 @@ async fn the_api_example_behind_cors() {
     let body = test::read_body(res).await;
     assert_eq!(&body[..], br#"{"error":"unavailable"}"#);
 }
+
+#[actix_web::test]
+async fn a_redirecting_guard_reaches_the_renderer_too() {
+    #[derive(actix_typed_session::Session, Serialize, Deserialize)]
+    #[session(redirect = "/login")]
+    struct Member {
+        id: u64,
+    }
+    async fn page(member: Member) -> HttpResponse {
+        HttpResponse::Ok().body(member.id.to_string())
+    }
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(MemoryStore::default())
+                    .error_response(|err| match err {
+                        SessionError::Rejected {
+                            key,
+                            status,
+                            location: Some(location),
+                        } => HttpResponse::Ok().json(serde_json::json!({
+                            "key": key,
+                            "status": status.as_u16(),
+                            "location": location,
+                        })),
+                        other => other.error_response(),
+                    })
+                    .build(),
+            )
+            .route("/page", web::get().to(page)),
+    )
+    .await;
+    let req = test::TestRequest::get().uri("/page").to_request();
+    let body: serde_json::Value = test::call_and_read_body_json(&app, req).await;
+    assert_eq!(
+        body,
+        serde_json::json!({ "key": "member", "status": 303, "location": "/login?next=/page" })
+    );
+}

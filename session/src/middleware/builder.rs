@@ -145,8 +145,9 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// deadline, capped by the absolute timeout. It is sent on every response whose session
     /// was saved, touched (its expiry pushed forward) or given a new id; a response that left
     /// the session as it was carries no such header (the last value the client got still
-    /// holds), and an ended session carries none. With `late_store`, the value is computed
-    /// when the response head leaves.
+    /// holds), and an ended session carries none. With `late_store` the session is saved after
+    /// the response head has left: the header is sent only when that head carries a new id
+    /// (a new session, or `change_id`), with the expiry as of then.
     ///
     /// An invalid header name is a [`ConfigError`] from [`try_build`](Self::try_build).
     pub fn expiry_header(mut self, name: &str) -> Self {
