@@ -27,6 +27,8 @@ pub(crate) struct Config {
     pub(crate) error_response: Option<ErrorRenderer>,
     /// `max_sessions_per_user`.
     pub(crate) max_per_user: Option<usize>,
+    /// `expiry_header`: the response header that carries the expiry (Unix seconds).
+    pub(crate) expiry_header: Option<actix_web::http::header::HeaderName>,
 }
 
 impl Config {

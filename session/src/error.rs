@@ -115,6 +115,25 @@ pub enum SessionError {
         /// The type's name.
         type_name: &'static str,
     },
+    /// A guard (a typed session without `Default`) found its value absent and rejected the
+    /// request before the handler ran. Not a failure: the client is not signed in.
+    ///
+    /// Answered by default with `status` and its reason phrase as `text/plain` (`401
+    /// Unauthorized`), or, for `#[session(redirect = ..)]`, with `303 See Other` to `location`
+    /// and an empty body. The builder's
+    /// [`error_response`](crate::SessionMiddlewareBuilder::error_response) can answer it
+    /// otherwise (a JSON body, `WWW-Authenticate`).
+    #[error("typed session value {key:?} absent: request rejected")]
+    Rejected {
+        /// The session key of the guard's type.
+        key: &'static str,
+        /// The status of the default answer: the guard's (`401` unless `#[session(reject =
+        /// ..)]`), or `303 See Other` for a redirecting guard.
+        status: StatusCode,
+        /// For a redirecting guard, where it sends the client (with the `next` parameter it
+        /// adds); `None` otherwise.
+        location: Option<String>,
+    },
 }
 
 impl SessionError {
@@ -132,11 +151,25 @@ impl ResponseError for SessionError {
     fn status_code(&self) -> StatusCode {
         match self {
             SessionError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            SessionError::Rejected { status, .. } => *status,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let SessionError::Rejected {
+            status, location, ..
+        } = self
+        {
+            return match location {
+                Some(location) => HttpResponse::build(*status)
+                    .insert_header((actix_web::http::header::LOCATION, location.as_str()))
+                    .finish(),
+                None => HttpResponse::build(*status)
+                    .content_type("text/plain; charset=utf-8")
+                    .body(status.canonical_reason().unwrap_or("rejected")),
+            };
+        }
         let body = match self {
             SessionError::Store(_) => "session store unavailable".to_owned(),
             // Not a secret, and it tells the developer what to fix.
@@ -161,7 +194,7 @@ impl ResponseError for SessionError {
 }
 
 /// Renders the response for a session failure (a store that is down, a value that will not
-/// encode). See [`SessionMiddlewareBuilder::error_response`](crate::SessionMiddlewareBuilder::error_response).
+/// encode) and for a guard's rejection ([`SessionError::Rejected`]). See [`SessionMiddlewareBuilder::error_response`](crate::SessionMiddlewareBuilder::error_response).
 pub type ErrorRenderer = std::sync::Arc<dyn Fn(&SessionError) -> HttpResponse + Send + Sync>;
 
 /// A [`SessionError`] answered with the response the builder chose.

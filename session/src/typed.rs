@@ -56,7 +56,10 @@
 //! - A type without `Default` is a **guard**: when the session does not hold it, the request is
 //!   rejected with `401 Unauthorized` before the handler runs. `#[session(reject = 403)]` picks
 //!   another status, `#[session(redirect = "/login")]` answers `303 See Other` to a page. Either
-//!   attribute makes the type a guard even when it implements `Default`.
+//!   attribute makes the type a guard even when it implements `Default`. A rejection is a
+//!   [`SessionError::Rejected`], answered through the builder's
+//!   [`error_response`](crate::SessionMiddlewareBuilder::error_response) when one is set (a JSON
+//!   body and `WWW-Authenticate` for an API).
 //! - A redirecting guard tells the page where the visitor was going: a `GET` (or `HEAD`) of
 //!   `/account?tab=orders` is sent to `/login?next=/account%3Ftab%3Dorders`, so the login
 //!   handler can bring them back after signing in. `next` comes back from the client, so check
@@ -139,8 +142,8 @@ use std::collections::VecDeque;
 use std::future::{ready, Future};
 use std::pin::Pin;
 
-use actix_web::http::{header, StatusCode};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::HttpRequest;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::codec::Codec;
@@ -396,20 +399,21 @@ pub mod __private {
     }
 
     impl Reject {
-        fn error(self, key: &str, req: &HttpRequest) -> actix_web::Error {
-            let response = match self {
-                Reject::Status(code) => {
-                    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::UNAUTHORIZED);
-                    HttpResponse::build(status)
-                        .content_type("text/plain; charset=utf-8")
-                        .body(status.canonical_reason().unwrap_or("rejected"))
-                }
-                Reject::Redirect(location) => HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, with_next(location, req)))
-                    .finish(),
-            };
-            let reason = format!("typed session value {key:?} absent");
-            actix_web::error::InternalError::from_response(reason, response).into()
+        /// The rejection as a [`SessionError::Rejected`], answered through the builder's
+        /// renderer.
+        fn error(self, key: &'static str, req: &HttpRequest) -> SessionError {
+            match self {
+                Reject::Status(code) => SessionError::Rejected {
+                    key,
+                    status: StatusCode::from_u16(code).unwrap_or(StatusCode::UNAUTHORIZED),
+                    location: None,
+                },
+                Reject::Redirect(location) => SessionError::Rejected {
+                    key,
+                    status: StatusCode::SEE_OTHER,
+                    location: Some(with_next(location, req)),
+                },
+            }
         }
     }
 
@@ -510,7 +514,8 @@ pub mod __private {
                 (None, Absent::Default(default)) => default(),
                 (None, Absent::Reject(reject)) => {
                     tracing::debug!(key = T::KEY, ?reject, "typed session guard: value absent");
-                    return Err(reject.error(T::KEY, &req));
+                    let err = reject.error(T::KEY, &req);
+                    return Err(session.0.ctx.config.rendered(err).into());
                 }
             };
             if crate::scope::with(|scope| scope.typed.register(scope.codec(), &value)).is_none() {

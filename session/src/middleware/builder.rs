@@ -29,6 +29,7 @@ pub struct SessionMiddlewareBuilder<S> {
     codec: Codec,
     error_response: Option<ErrorRenderer>,
     max_per_user: Option<usize>,
+    expiry_header: Option<String>,
 }
 
 impl<S: SessionStore> SessionMiddlewareBuilder<S> {
@@ -43,6 +44,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             codec: Codec::default(),
             error_response: None,
             max_per_user: None,
+            expiry_header: None,
         }
     }
 
@@ -92,7 +94,32 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     }
 
     /// The response sent when the session layer fails (store down: 503 `session store
-    /// unavailable` by default). The error is logged before this runs.
+    /// unavailable` by default) and when a guard rejects a request
+    /// ([`SessionError::Rejected`]: `401 Unauthorized` as `text/plain` by default). Store
+    /// failures are logged before this runs.
+    ///
+    /// One renderer for every answer the session layer gives instead of the handler's, so a
+    /// JSON API needs no actix-web `ErrorHandlers`. `actix_web::ResponseError::error_response(err)`
+    /// is the default answer, for the cases a renderer does not change:
+    ///
+    /// ```
+    /// use actix_typed_session::{SessionError, SessionMiddleware};
+    /// use actix_typed_session::store::MemoryStore;
+    /// use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+    ///
+    /// let mw = SessionMiddleware::builder(MemoryStore::default())
+    ///     .error_response(|err| match err {
+    ///         SessionError::Rejected { status, .. } if *status == StatusCode::UNAUTHORIZED => {
+    ///             HttpResponse::Unauthorized()
+    ///                 .insert_header(("WWW-Authenticate", "Bearer"))
+    ///                 .json(serde_json::json!({ "error": "unauthorized" }))
+    ///         }
+    ///         SessionError::Store(_) => HttpResponse::ServiceUnavailable()
+    ///             .json(serde_json::json!({ "error": "unavailable" })),
+    ///         other => other.error_response(),
+    ///     })
+    ///     .build();
+    /// ```
     pub fn error_response(
         mut self,
         render: impl Fn(&SessionError) -> HttpResponse + Send + Sync + 'static,
@@ -108,6 +135,23 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// [`SessionError::Unsupported`].
     pub fn max_sessions_per_user(mut self, max: usize) -> Self {
         self.max_per_user = Some(max);
+        self
+    }
+
+    /// Sends the session's expiry in the response header `name` (e.g. `x-session-expires`),
+    /// so an API client knows when it will have to sign in again. Default: not sent.
+    ///
+    /// The value is the expiry as **Unix seconds** (UTC), e.g. `1767225600`: the idle
+    /// deadline, capped by the absolute timeout. It is sent on every response whose session
+    /// was saved, touched (its expiry pushed forward) or given a new id; a response that left
+    /// the session as it was carries no such header (the last value the client got still
+    /// holds), and an ended session carries none. With `late_store` the session is saved after
+    /// the response head has left: the header is sent only when that head carries a new id
+    /// (a new session, or `change_id`), with the expiry as of then.
+    ///
+    /// An invalid header name is a [`ConfigError`] from [`try_build`](Self::try_build).
+    pub fn expiry_header(mut self, name: &str) -> Self {
+        self.expiry_header = Some(name.to_owned());
         self
     }
 
@@ -129,6 +173,17 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
                 "absolute_timeout must be at least one second".into(),
             ));
         }
+        let expiry_header = match &self.expiry_header {
+            None => None,
+            Some(name) => Some(
+                actix_web::http::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    ConfigError(format!(
+                        "expiry_header: {name:?} is not a valid header name (e.g. \
+                         \"x-session-expires\")"
+                    ))
+                })?,
+            ),
+        };
         let idle = self.idle.as_secs();
         let refresh_step = self
             .refresh_step
@@ -149,6 +204,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
                 codec: self.codec,
                 error_response: self.error_response,
                 max_per_user: self.max_per_user,
+                expiry_header,
             },
         }))
     }

@@ -305,8 +305,18 @@ async fn commit<B: MessageBody + 'static>(
         && !server_error
         && session.is_loaded()
         && !client_side(&session);
+    // The expiry the client is told, when the builder asks for it and the session was saved,
+    // touched or rotated.
+    let mut expiry = None;
     let update = if late {
-        late_head(&session)
+        let update = late_head(&session);
+        if matches!(update, ClientUpdate::Send(_)) && config.expiry_header.is_some() {
+            let now = config.clock.now();
+            expiry = session
+                .data()
+                .map(|data| config.expiry(data.meta.created_at, now));
+        }
+        update
     } else {
         let now = config.clock.now();
         let plan = {
@@ -316,6 +326,7 @@ async fn commit<B: MessageBody + 'static>(
         let presented = (plan == Plan::Expire && !session.is_loaded())
             .then(|| presented_id(&ctx, res.request()))
             .flatten();
+        let announces = matches!(plan, Plan::Rotate | Plan::Save { .. } | Plan::Touch { .. });
         let update = execute(&session, plan, presented, now)
             .await
             .and_then(|update| {
@@ -325,7 +336,12 @@ async fn commit<B: MessageBody + 'static>(
                 Ok(update)
             });
         match update {
-            Ok(update) => update,
+            Ok(update) => {
+                if announces && config.expiry_header.is_some() {
+                    expiry = session.data().map(|data| data.meta.expires_at);
+                }
+                update
+            }
             Err(err) => return failed(res, &ctx, err),
         }
     };
@@ -336,6 +352,9 @@ async fn commit<B: MessageBody + 'static>(
         ClientUpdate::Remove => config.state.send_removal(res.headers_mut()),
     };
     let headers = res.headers_mut();
+    if let (Some(name), Some(expiry)) = (&config.expiry_header, expiry) {
+        headers.insert(name.clone(), HeaderValue::from(expiry));
+    }
     if sent && !headers.contains_key(CACHE_CONTROL) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

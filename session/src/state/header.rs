@@ -1,6 +1,6 @@
 //! [`HeaderState`]: the id in a request header, for API clients.
 
-use actix_web::http::header::{HeaderMap, HeaderName};
+use actix_web::http::header::{HeaderMap, HeaderName, AUTHORIZATION};
 
 use super::header_value;
 use crate::error::ConfigError;
@@ -14,10 +14,21 @@ use crate::error::ConfigError;
 /// A request that carries the header twice with different values is treated as carrying no id
 /// (a fresh session, and a `tracing` warning that says why): silently picking one would fork a
 /// new session whenever a client's bug sends a stale value next to the right one.
+///
+/// # Bearer tokens
+///
+/// [`HeaderState::bearer`] reads the id from `Authorization: Bearer <id>` instead, the way most
+/// HTTP clients send a token, and still sends a new id (and the empty value of an ended
+/// session) in a response header, `x-session-id` by default ([`bearer_with`](Self::bearer_with)
+/// picks another). Anything else in `Authorization` (another scheme such as `Basic`, a
+/// malformed value) is no id: the request gets a fresh session, never an error, and a `tracing`
+/// event at `debug` level says why.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct HeaderState {
     name: HeaderName,
+    /// The id is read from `Authorization: Bearer <id>`; `name` is only the response header.
+    bearer: bool,
     /// The name given to [`new`](HeaderState::new) when it is not a valid header name: reported
     /// by the middleware's builder, before the server starts.
     invalid: Option<String>,
@@ -27,6 +38,7 @@ impl Default for HeaderState {
     fn default() -> Self {
         HeaderState {
             name: HeaderName::from_static("x-session-id"),
+            bearer: false,
             invalid: None,
         }
     }
@@ -54,15 +66,51 @@ impl HeaderState {
         match HeaderName::from_bytes(name.as_bytes()) {
             Ok(name) => Ok(HeaderState {
                 name,
+                bearer: false,
                 invalid: None,
             }),
             Err(_) => Err(invalid_name(name)),
         }
     }
 
-    /// The header's name.
+    /// The id is read from `Authorization: Bearer <id>` (the scheme in any case, then one
+    /// space or more); a new id, or the empty value of an ended session, is sent in the
+    /// response header `x-session-id`. See [above](HeaderState#bearer-tokens).
+    pub fn bearer() -> Self {
+        HeaderState {
+            bearer: true,
+            ..HeaderState::default()
+        }
+    }
+
+    /// As [`bearer`](Self::bearer), with the new id sent in the response header `name`.
+    ///
+    /// An invalid `name` is reported by the middleware's builder, as with [`new`](Self::new).
+    pub fn bearer_with(name: &str) -> Self {
+        HeaderState {
+            bearer: true,
+            ..Self::new(name)
+        }
+    }
+
+    /// The header's name: the one the id is read from and sent in, or, with
+    /// [`bearer`](Self::bearer), only the one it is sent in.
     pub fn name(&self) -> &HeaderName {
         &self.name
+    }
+
+    /// Whether the id is read from `Authorization: Bearer <id>`.
+    pub fn is_bearer(&self) -> bool {
+        self.bearer
+    }
+
+    /// The request header the id is read from.
+    pub(crate) fn request_header(&self) -> &HeaderName {
+        if self.bearer {
+            &AUTHORIZATION
+        } else {
+            &self.name
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
@@ -75,17 +123,27 @@ impl HeaderState {
     /// The header's value; `None` when absent, not visible ASCII, or sent twice with different
     /// values.
     pub(crate) fn read<'a>(&self, headers: &'a HeaderMap) -> Option<std::borrow::Cow<'a, str>> {
-        let mut values = headers.get_all(&self.name);
+        let header = self.request_header();
+        let mut values = headers.get_all(header);
         let first = values.next()?;
         if values.any(|other| other.as_bytes().trim_ascii() != first.as_bytes().trim_ascii()) {
             tracing::warn!(
-                header = %self.name,
+                header = %header,
                 "the session header was sent more than once with different values; treated as \
                  no session id (fix the client: it must send the one value it was given last)"
             );
             return None;
         }
-        let value = first.to_str().ok()?.trim();
+        let Ok(value) = first.to_str() else {
+            if self.bearer {
+                tracing::debug!("Authorization is not visible ASCII; no session id");
+            }
+            return None;
+        };
+        let value = value.trim();
+        if self.bearer {
+            return bearer_token(value).map(std::borrow::Cow::Borrowed);
+        }
         Some(std::borrow::Cow::Borrowed(value))
     }
 
@@ -98,6 +156,25 @@ impl HeaderState {
             None => false,
         }
     }
+}
+
+/// The token of `Bearer <token>`: the scheme in any case, one space or more, then a token with
+/// no whitespace in it. Anything else is `None`, with a `debug` event that says why.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        tracing::debug!(
+            scheme = %scheme.chars().take(16).collect::<String>(),
+            "Authorization is not a Bearer credential; no session id"
+        );
+        return None;
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() || token.contains(|c: char| c.is_ascii_whitespace()) {
+        tracing::debug!("Authorization: Bearer without a single token; no session id");
+        return None;
+    }
+    Some(token)
 }
 
 fn invalid_name(name: &str) -> ConfigError {
@@ -122,6 +199,37 @@ mod tests {
         }
         assert!(HeaderState::try_new("x-api-session").is_ok());
         assert!(HeaderState::new("x-api-session").validate().is_ok());
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let state = HeaderState::bearer();
+        let read = |value: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(AUTHORIZATION, HeaderValue::from_static(value));
+            state.read(&h).map(|v| v.into_owned())
+        };
+        assert_eq!(read("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(read("bearer   abc").as_deref(), Some("abc"));
+        assert_eq!(read("BEARER abc ").as_deref(), Some("abc"));
+        for junk in [
+            "Basic dXNlcjpwdw==",
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "abc",
+            "Bearerabc",
+        ] {
+            assert_eq!(read(junk), None, "{junk:?}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_static("x-session-id"),
+            HeaderValue::from_static("abc"),
+        );
+        assert_eq!(state.read(&h), None, "the response header is not read");
+        assert!(HeaderState::bearer_with("bad header").validate().is_err());
+        assert_eq!(HeaderState::bearer_with("x-api").name(), "x-api");
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl IdCarrier {
     pub(crate) fn vary(&self) -> Option<&str> {
         match self {
             IdCarrier::Cookie(_) => Some("Cookie"),
-            IdCarrier::Header(s) => Some(s.name().as_str()),
+            IdCarrier::Header(s) => Some(s.request_header().as_str()),
             IdCarrier::Query(_) => None,
         }
     }
