@@ -149,6 +149,7 @@ pub mod commit;
 mod config;
 mod data;
 mod error;
+pub mod flash;
 pub mod id;
 pub mod middleware;
 mod scope;
@@ -194,6 +195,7 @@ pub mod fuzzing {
 
 pub use config::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 pub use error::{BoxError, ConfigError, ErrorRenderer, SessionError, StoreError};
+pub use flash::{Flash, Level};
 pub use id::SessionId;
 pub use middleware::SessionMiddleware;
 pub use middleware::SessionMiddlewareBuilder;

@@ -1,0 +1,264 @@
+//! Flash messages over HTTP, with real cookies: set → redirect → shown once → gone; `now`,
+//! `keep`, `discard`, levels; a request that does not read them does not consume them and
+//! writes nothing (counted with the instrumented store); a tampered value shows nothing.
+
+mod support;
+
+use actix_typed_session::flash::FLASH_KEY;
+use actix_typed_session::store::MemoryStore;
+use actix_typed_session::{Flash, Level, Session, SessionMiddleware};
+use actix_web::{web, App, HttpResponse};
+use proptest::prelude::*;
+
+use support::*;
+
+fn show(flash: &Flash) -> HttpResponse {
+    let body: String = flash
+        .messages()
+        .iter()
+        .map(|m| format!("[{}:{}]", m.level, m.text))
+        .collect();
+    HttpResponse::Ok().body(body)
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/set",
+        web::post().to(|flash: Flash| async move {
+            flash.success("saved");
+            HttpResponse::SeeOther()
+                .insert_header(("Location", "/show"))
+                .finish()
+        }),
+    )
+    .route(
+        "/levels",
+        web::post().to(|flash: Flash| async move {
+            flash.debug("d");
+            flash.info("i");
+            flash.success("s");
+            flash.warning("w");
+            flash.error("e");
+            flash.set(Level::Info, "i2");
+            HttpResponse::SeeOther().finish()
+        }),
+    )
+    .route(
+        "/show",
+        web::get().to(|flash: Flash| async move { show(&flash) }),
+    )
+    .route(
+        "/now",
+        web::get().to(|flash: Flash| async move {
+            flash.now(Level::Warning, "only now");
+            show(&flash)
+        }),
+    )
+    .route(
+        "/keep",
+        web::get().to(|flash: Flash| async move {
+            let res = show(&flash);
+            flash.keep();
+            res
+        }),
+    )
+    .route(
+        "/discard",
+        web::post().to(|flash: Flash| async move {
+            flash.discard();
+            HttpResponse::Ok().finish()
+        }),
+    )
+    // Takes the flash but never reads it, and a session that it leaves alone.
+    .route(
+        "/quiet",
+        web::get().to(|_flash: Flash, session: Session| async move {
+            HttpResponse::Ok().body(session.len().to_string())
+        }),
+    )
+    .route(
+        "/other",
+        web::post().to(|session: Session| async move {
+            session.set("n", 1).unwrap();
+            HttpResponse::Ok().finish()
+        }),
+    )
+    .route(
+        "/tamper",
+        web::post().to(|session: Session, body: web::Bytes| async move {
+            // Stores the raw JSON of the body under the reserved key, as if tampered with.
+            let value: serde_json::Value =
+                serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            session.set(FLASH_KEY, value).unwrap();
+            HttpResponse::Ok().finish()
+        }),
+    );
+}
+
+macro_rules! app {
+    ($store:expr) => {
+        actix_web::test::init_service(
+            App::new()
+                .wrap(SessionMiddleware::new($store))
+                .configure(routes),
+        )
+        .await
+    };
+}
+
+#[actix_web::test]
+async fn set_redirect_shown_once_then_gone() {
+    let app = app!(MemoryStore::default());
+    let res = send(&app, post("/set", None)).await;
+    assert_eq!(res.status, 303);
+    let id = res.id().expect("the message is stored, so the session is");
+    let res = send(&app, get("/show", Some(&id))).await;
+    assert_eq!(res.body, "[success:saved]");
+    let res = send(&app, get("/show", Some(&id))).await;
+    assert_eq!(res.body, "", "gone after one reading");
+}
+
+#[actix_web::test]
+async fn now_shows_in_this_request_only_and_stores_nothing() {
+    let store = Instrumented::new(MemoryStore::default());
+    let app = app!(store.clone());
+    let res = send(&app, get("/now", None)).await;
+    assert_eq!(res.body, "[warning:only now]");
+    assert_eq!(res.id(), None, "no cookie for a `now` message");
+    assert_eq!(store.calls.save(), 0);
+
+    let id = send(&app, post("/set", None)).await.id().unwrap();
+    let res = send(&app, get("/now", Some(&id))).await;
+    assert_eq!(res.body, "[success:saved][warning:only now]");
+    let res = send(&app, get("/show", Some(&id))).await;
+    assert_eq!(res.body, "");
+}
+
+#[actix_web::test]
+async fn keep_keeps_them_one_more_request() {
+    let app = app!(MemoryStore::default());
+    let id = send(&app, post("/set", None)).await.id().unwrap();
+    assert_eq!(
+        send(&app, get("/keep", Some(&id))).await.body,
+        "[success:saved]"
+    );
+    assert_eq!(
+        send(&app, get("/show", Some(&id))).await.body,
+        "[success:saved]"
+    );
+    assert_eq!(send(&app, get("/show", Some(&id))).await.body, "");
+}
+
+#[actix_web::test]
+async fn discard_drops_them() {
+    let app = app!(MemoryStore::default());
+    let id = send(&app, post("/set", None)).await.id().unwrap();
+    assert_eq!(send(&app, post("/discard", Some(&id))).await.status, 200);
+    assert_eq!(send(&app, get("/show", Some(&id))).await.body, "");
+}
+
+#[actix_web::test]
+async fn levels_in_order() {
+    let app = app!(MemoryStore::default());
+    let id = send(&app, post("/levels", None)).await.id().unwrap();
+    assert_eq!(
+        send(&app, get("/show", Some(&id))).await.body,
+        "[debug:d][info:i][success:s][warning:w][error:e][info:i2]"
+    );
+    assert!(Level::Debug < Level::Error);
+}
+
+#[actix_web::test]
+async fn a_request_that_does_not_read_them_writes_nothing_and_consumes_nothing() {
+    let store = Instrumented::new(MemoryStore::default());
+    let app = app!(store.clone());
+    let id = send(&app, post("/set", None)).await.id().unwrap();
+    let other = send(&app, post("/other", Some(&id))).await;
+    assert_eq!(other.status, 200);
+    let (saves, deletes) = (store.calls.save(), store.calls.delete());
+
+    for _ in 0..3 {
+        let res = send(&app, get("/quiet", Some(&id))).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.body, "2", "the flash and `n`");
+    }
+    assert_eq!(
+        store.calls.save(),
+        saves,
+        "0 store writes for 3 quiet requests"
+    );
+    assert_eq!(store.calls.delete(), deletes);
+    eprintln!(
+        "measured: 3 requests that neither set nor read messages: {} saves, {} deletes, {} touches",
+        store.calls.save() - saves,
+        store.calls.delete() - deletes,
+        store.calls.touch()
+    );
+
+    let saves = store.calls.save();
+    assert_eq!(
+        send(&app, get("/show", Some(&id))).await.body,
+        "[success:saved]"
+    );
+    // Reading when there is nothing to read writes nothing either.
+    assert_eq!(send(&app, get("/show", Some(&id))).await.body, "");
+    assert_eq!(send(&app, get("/show", Some(&id))).await.body, "");
+    assert_eq!(
+        store.calls.save(),
+        saves + 1,
+        "one save: the read message removed"
+    );
+}
+
+fn tampered(payload: &[u8]) -> String {
+    actix_web::rt::System::new().block_on(async {
+        let app = app!(MemoryStore::default());
+        let req = actix_web::test::TestRequest::post()
+            .uri("/tamper")
+            .set_payload(payload.to_vec())
+            .to_request();
+        let id = send(&app, req).await.id().unwrap();
+        let res = send(&app, get("/show", Some(&id))).await;
+        assert_eq!(res.status, 200);
+        res.body
+    })
+}
+
+#[test]
+fn a_tampered_value_shows_no_messages() {
+    for payload in [
+        &b"not json"[..],
+        b"42",
+        b"\"text\"",
+        b"[{\"level\":\"panic\",\"text\":\"x\"}]",
+        b"[{\"level\":\"info\"}]",
+        b"{\"level\":\"info\",\"text\":\"x\"}",
+    ] {
+        assert_eq!(
+            tampered(payload),
+            "",
+            "{}",
+            String::from_utf8_lossy(payload)
+        );
+    }
+    // A well-formed value is read (the route stores what it is given).
+    assert_eq!(
+        tampered(b"[{\"level\":\"info\",\"text\":\"x\"}]"),
+        "[info:x]"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn random_flash_payloads_never_fail(payload in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let body = tampered(&payload);
+        // Random bytes are never a list of messages, except by the rarest luck.
+        prop_assert!(body.is_empty() || body.starts_with('['));
+    }
+
+    #[test]
+    fn random_json_payloads_never_fail(text in "[\\[\\]{}\":,a-z0-9 ]{0,64}") {
+        let _ = tampered(text.as_bytes());
+    }
+}
