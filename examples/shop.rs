@@ -1,6 +1,7 @@
 //! A small shop on typed sessions: a `Cart` that handlers change in place, a `User` guard that
 //! sends visitors to the login page and brings them back afterwards, login with a new session id
-//! and logout that ends the session. Everything lives in the embedded memory store.
+//! and logout that ends the session. Flash messages say what just happened ("added to your
+//! cart") on the page after a redirect. Everything lives in the embedded memory store.
 //! `tests/shop.rs` drives it over HTTP.
 //!
 //! ```text
@@ -10,7 +11,9 @@
 //! `http://127.0.0.1`; with curl use `-c jar -b jar`.)
 
 use actix_typed_session::typed::local_path;
-use actix_typed_session::{session, store::MemoryStore, Session, SessionError, SessionMiddleware};
+use actix_typed_session::{
+    session, store::MemoryStore, Flash, Level, Session, SessionError, SessionMiddleware,
+};
 use actix_web::http::header::{ContentType, LOCATION};
 use actix_web::{get, post, web, App, HttpResponse, HttpServer, Responder};
 use serde::{Deserialize, Serialize};
@@ -61,6 +64,21 @@ struct Next {
     next: Option<String>,
 }
 
+/// The query of the home page: `?signed_out=1` after logout.
+#[derive(Deserialize)]
+struct Home {
+    signed_out: Option<String>,
+}
+
+/// The flash messages, read (so shown once) as HTML.
+fn notes(flash: &Flash) -> String {
+    flash
+        .messages()
+        .iter()
+        .map(|m| format!("<p class=\"flash {}\">{}</p>", m.level, escape(&m.text)))
+        .collect()
+}
+
 /// "1 item", "2 items".
 fn items(n: usize) -> String {
     match n {
@@ -69,13 +87,14 @@ fn items(n: usize) -> String {
     }
 }
 
-fn page(title: &str, body: &str) -> HttpResponse {
+/// A page, with the flash messages (see [`notes`]) above its title.
+fn page(notes: &str, title: &str, body: &str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::html())
         .body(format!(
             "<!doctype html><meta charset=utf-8><title>{title}</title>\
          <p><a href=/>shop</a> · <a href=/cart>cart</a> · <a href=/account>account</a></p>\
-         <h1>{title}</h1>{body}"
+         {notes}<h1>{title}</h1>{body}"
         ))
 }
 
@@ -91,7 +110,16 @@ fn price(cents: u32) -> String {
 
 /// Reading the cart stores nothing.
 #[get("/")]
-async fn index(cart: Cart, user: Option<User>) -> impl Responder {
+async fn index(
+    cart: Cart,
+    user: Option<User>,
+    flash: Flash,
+    query: web::Query<Home>,
+) -> impl Responder {
+    if query.signed_out.is_some() {
+        // Logout ends the session, messages included: this note is for this request only.
+        flash.now(Level::Info, "You are signed out.");
+    }
     let hello = match &user {
         Some(user) => format!("<p>Signed in as {}.</p>", escape(&user.name)),
         None => "<p><a href=/login>Sign in</a> to check out.</p>".to_owned(),
@@ -107,6 +135,7 @@ async fn index(cart: Cart, user: Option<User>) -> impl Responder {
         })
         .collect();
     page(
+        &notes(&flash),
         "Tea shop",
         &format!(
             "{hello}<ul>{rows}</ul><p>{} in your cart.</p>",
@@ -117,22 +146,24 @@ async fn index(cart: Cart, user: Option<User>) -> impl Responder {
 
 /// Changes the cart in place: saved when the handler returns.
 #[post("/cart/{product}")]
-async fn add(mut cart: Cart, product: web::Path<String>) -> HttpResponse {
+async fn add(mut cart: Cart, flash: Flash, product: web::Path<String>) -> HttpResponse {
     let product = product.into_inner();
-    if PRODUCTS.iter().any(|(id, _, _)| *id == product) {
+    if let Some((_, name, _)) = PRODUCTS.iter().find(|(id, _, _)| *id == product) {
+        flash.success(format!("Added {name} to your cart."));
         cart.items.push(product);
     }
     see_other("/cart")
 }
 
 #[get("/cart")]
-async fn show_cart(cart: Cart) -> impl Responder {
+async fn show_cart(cart: Cart, flash: Flash) -> impl Responder {
     let items: String = cart
         .items
         .iter()
         .map(|item| format!("<li>{item}</li>"))
         .collect();
     page(
+        &notes(&flash),
         "Your cart",
         &format!(
             "<ul>{items}</ul><p>Total: {}</p>\
@@ -144,18 +175,21 @@ async fn show_cart(cart: Cart) -> impl Responder {
 }
 
 #[post("/cart/clear")]
-async fn clear_cart(mut cart: Cart) -> HttpResponse {
+async fn clear_cart(mut cart: Cart, flash: Flash) -> HttpResponse {
     cart.items.clear();
+    flash.info("Your cart is empty now.");
     see_other("/cart")
 }
 
 /// Needs a signed-in user (the guard redirects otherwise). `no_store`: looking at the bill
 /// changes nothing, even though the handler plays with a discount on its copy of the cart.
+/// (It does not read the flash messages: under `no_store` they would show and stay.)
 #[get("/checkout")]
 #[session(no_store)]
 async fn checkout(user: User, mut cart: Cart) -> impl Responder {
     cart.items.retain(|item| item != "mug"); // mugs are free today (this request only)
     page(
+        "",
         "Checkout",
         &format!(
             "<p>{}, you pay {} for {}. (Payment is left as an exercise.)</p>",
@@ -167,8 +201,9 @@ async fn checkout(user: User, mut cart: Cart) -> impl Responder {
 }
 
 #[get("/account")]
-async fn account(user: User) -> impl Responder {
+async fn account(user: User, flash: Flash) -> impl Responder {
     page(
+        &notes(&flash),
         "Account",
         &format!(
             "<p>Signed in as {}.</p><form method=post action=/logout><button>sign out</button>\
@@ -179,17 +214,19 @@ async fn account(user: User) -> impl Responder {
 }
 
 /// The login page. Sent here by the `User` guard, it says why and keeps where to go next.
+/// The guard's redirect carries no flash message (the derive's guard does not set one); this
+/// page turns its `next` into a `now` message instead.
 #[get("/login")]
-async fn login_form(query: web::Query<Next>) -> impl Responder {
+async fn login_form(query: web::Query<Next>, flash: Flash) -> impl Responder {
     let next = query.next.as_deref().and_then(local_path);
-    let why = match next {
-        Some(next) => format!("<p>Please sign in to see {}.</p>", escape(next)),
-        None => String::new(),
-    };
+    if let Some(next) = next {
+        flash.now(Level::Warning, format!("Please sign in to see {next}."));
+    }
     page(
+        &notes(&flash),
         "Sign in",
         &format!(
-            "{why}<form method=post action=/login><input name=name placeholder=name required> \
+            "<form method=post action=/login><input name=name placeholder=name required> \
              <input type=hidden name=next value=\"{}\"><button>sign in</button></form>",
             escape(next.unwrap_or("/"))
         ),
@@ -200,17 +237,23 @@ async fn login_form(query: web::Query<Next>) -> impl Responder {
 /// the page the guard sent the visitor away from, if it is a page of this site.
 #[post("/login")]
 #[session(change_id)]
-async fn login(session: Session, form: web::Form<Login>) -> Result<HttpResponse, SessionError> {
+async fn login(
+    session: Session,
+    flash: Flash,
+    form: web::Form<Login>,
+) -> Result<HttpResponse, SessionError> {
     let Login { name, next } = form.into_inner();
+    flash.success(format!("Welcome, {name}."));
     session.put(User { name })?;
     Ok(see_other(local_path(&next).unwrap_or("/")))
 }
 
-/// Ends the session: the store forgets it (cart included) and the cookie is removed.
+/// Ends the session: the store forgets it (cart included) and the cookie is removed. A flash
+/// message would go with it, so the home page is told in its query instead.
 #[session(expire)]
 #[post("/logout")]
 async fn logout() -> HttpResponse {
-    see_other("/")
+    see_other("/?signed_out=1")
 }
 
 fn escape(text: &str) -> String {

@@ -107,3 +107,48 @@ async fn one_item_is_one_item() {
         .body
         .contains("2 items in your cart."));
 }
+
+#[actix_web::test]
+async fn flash_messages_show_once_after_the_redirect() {
+    let app = shop_app!();
+    // The guard sends the visitor to the login page, which says why.
+    let res = send(&app, get("/login?next=/account", None)).await;
+    assert!(
+        res.body
+            .contains("<p class=\"flash warning\">Please sign in to see /account.</p>"),
+        "{}",
+        res.body
+    );
+    assert_eq!(res.id(), None, "a `now` message stores nothing");
+
+    let id = send(&app, post("/cart/tea", None)).await.id().unwrap();
+    let flash = "<p class=\"flash success\">Added Green tea to your cart.</p>";
+    assert!(send(&app, get("/cart", Some(&id)))
+        .await
+        .body
+        .contains(flash));
+    assert!(!send(&app, get("/cart", Some(&id)))
+        .await
+        .body
+        .contains(flash));
+
+    send(&app, post("/cart/clear", Some(&id))).await;
+    assert!(send(&app, get("/", Some(&id)))
+        .await
+        .body
+        .contains("<p class=\"flash info\">Your cart is empty now.</p>"));
+
+    let res = send(&app, login("ann", "/account", Some(&id))).await;
+    let id = res.id().unwrap();
+    assert!(send(&app, get("/account", Some(&id)))
+        .await
+        .body
+        .contains("<p class=\"flash success\">Welcome, ann.</p>"));
+
+    let res = send(&app, post("/logout", Some(&id))).await;
+    assert_eq!(res.header("location"), Some("/?signed_out=1"));
+    assert!(send(&app, get("/?signed_out=1", None))
+        .await
+        .body
+        .contains("<p class=\"flash info\">You are signed out.</p>"));
+}

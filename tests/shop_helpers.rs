@@ -123,16 +123,25 @@ async fn guarded_routes<S: actix_typed_session::store::SessionStore + Clone>(sto
         ["tea", "mug", "pot"]
     );
     assert_eq!(after.typed::<User>().unwrap(), Some(ann()));
-    assert_eq!(after.keys(), ["cart", "user"]);
+    // The flash message "added to your cart" waits under the reserved key.
+    assert_eq!(after.keys(), ["_flash", "cart", "user"]);
+    let flash: Vec<actix_typed_session::flash::Message> = after
+        .get(actix_typed_session::flash::FLASH_KEY)
+        .unwrap()
+        .unwrap();
+    assert_eq!(flash[0].text, "Added Cast-iron teapot to your cart.");
 
-    // The session after the request carries on to the next one.
+    // The session after the request carries on to the next one, which shows the message.
     let req = test::TestRequest::get()
         .uri("/cart")
         .insert_header(after.next_cookie().unwrap())
         .to_request();
-    assert!(body(test::call_service(&app, req).await)
-        .await
-        .contains("Total: 55.50 €"));
+    let page = body(test::call_service(&app, req).await).await;
+    assert!(page.contains("Total: 55.50 €"));
+    assert!(
+        page.contains("<p class=\"flash success\">Added Cast-iron teapot to your cart.</p>"),
+        "{page}"
+    );
 
     // Logout: the cookie is removed and no session is left.
     let req = test::TestRequest::post()
