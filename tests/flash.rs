@@ -241,6 +241,16 @@ fn a_tampered_value_shows_no_messages() {
             String::from_utf8_lossy(payload)
         );
     }
+    // ... and says so through `tracing`.
+    let (logs, _guard) = capture_logs();
+    assert_eq!(tampered(b"[{\"level\":\"panic\"}]"), "");
+    assert!(
+        logs.text()
+            .contains("flash messages in the session do not decode; showing none"),
+        "{}",
+        logs.text()
+    );
+    drop(_guard);
     // A well-formed value is read (the route stores what it is given).
     assert_eq!(
         tampered(b"[{\"level\":\"info\",\"text\":\"x\"}]"),
@@ -260,5 +270,31 @@ proptest! {
     #[test]
     fn random_json_payloads_never_fail(text in "[\\[\\]{}\":,a-z0-9 ]{0,64}") {
         let _ = tampered(text.as_bytes());
+    }
+
+    /// Lists of message-like objects with random levels and texts: shown when every level is
+    /// one of the five, else nothing at all.
+    #[test]
+    fn random_message_lists(
+        list in proptest::collection::vec(
+            (prop_oneof![
+                Just("debug".to_owned()), Just("info".to_owned()), Just("error".to_owned()),
+                "[a-zA-Z]{0,8}",
+            ], "[^\\[\\]:]{0,16}"),
+            0..6,
+        )
+    ) {
+        let json: Vec<serde_json::Value> = list
+            .iter()
+            .map(|(level, text)| serde_json::json!({ "level": level, "text": text }))
+            .collect();
+        let body = tampered(&serde_json::to_vec(&json).unwrap());
+        let valid = ["debug", "info", "success", "warning", "error"];
+        if list.iter().all(|(level, _)| valid.contains(&level.as_str())) {
+            let expected: String = list.iter().map(|(l, t)| format!("[{l}:{t}]")).collect();
+            prop_assert_eq!(body, expected);
+        } else {
+            prop_assert_eq!(body, "");
+        }
     }
 }
