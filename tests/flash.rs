@@ -69,6 +69,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
             HttpResponse::Ok().finish()
         }),
     )
+    .route(
+        "/only-flash",
+        web::get().to(|flash: Flash| async move { show(&flash) }),
+    )
     // Takes the flash but never reads it, and a session that it leaves alone.
     .route(
         "/quiet",
@@ -297,4 +301,27 @@ proptest! {
             prop_assert_eq!(body, "");
         }
     }
+}
+
+#[actix_web::test]
+async fn the_extractor_loads_only_its_key() {
+    let store = Instrumented::new(MemoryStore::default());
+    let app = app!(store.clone());
+    let id = send(&app, post("/set", None)).await.id().unwrap();
+    send(&app, post("/other", Some(&id))).await;
+    let (loads, keyed) = (store.calls.load(), store.calls.load_keys());
+    let res = send(&app, get("/only-flash", Some(&id))).await;
+    assert_eq!(res.body, "[success:saved]");
+    assert_eq!(store.calls.load(), loads + 1);
+    assert_eq!(
+        store.calls.load_keys(),
+        keyed + 1,
+        "a load of some keys only"
+    );
+    assert_eq!(send(&app, get("/show", Some(&id))).await.body, "");
+    assert_eq!(
+        send(&app, get("/quiet", Some(&id))).await.body,
+        "1",
+        "`n` is still there"
+    );
 }

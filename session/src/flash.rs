@@ -46,6 +46,7 @@ use std::rc::Rc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
+
 use serde::{Deserialize, Serialize};
 
 use crate::Session;
@@ -285,11 +286,26 @@ impl FromRequest for Flash {
     type Error = actix_web::Error;
     type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Flash, Self::Error>>>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let session = Session::from_request(req, payload);
+    /// Loads only [`FLASH_KEY`] from a store that can load some keys (as a typed extractor
+    /// does); nothing when the session is already loaded.
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(session) = crate::scope::current() else {
+            tracing::error!(
+                "flash messages extracted: {}",
+                crate::SessionError::NotInstalled
+            );
+            return Box::pin(std::future::ready(Err(
+                crate::SessionError::NotInstalled.into()
+            )));
+        };
         let req = req.clone();
         Box::pin(async move {
-            let session = session.await?;
+            if let Err(err) = session
+                .ensure(&req, crate::store::Fetch::Keys(&[FLASH_KEY]))
+                .await
+            {
+                return Err(session.0.ctx.config.rendered(err).into());
+            }
             Ok(Flash::of(&req, session))
         })
     }
