@@ -73,6 +73,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
         "/only-flash",
         web::get().to(|flash: Flash| async move { show(&flash) }),
     )
+    .route(
+        "/read-then-set",
+        web::get().to(|flash: Flash| async move {
+            let res = show(&flash);
+            flash.info("again");
+            res
+        }),
+    )
     // Takes the flash but never reads it, and a session that it leaves alone.
     .route(
         "/quiet",
@@ -324,4 +332,20 @@ async fn the_extractor_loads_only_its_key() {
         "1",
         "`n` is still there"
     );
+}
+
+#[actix_web::test]
+async fn reading_and_setting_in_one_request() {
+    let app = app!(MemoryStore::default());
+    let id = send(&app, post("/set", None)).await.id().unwrap();
+    let res = send(&app, get("/read-then-set", Some(&id))).await;
+    assert_eq!(
+        res.body, "[success:saved]",
+        "the new message is for the next request"
+    );
+    assert_eq!(
+        send(&app, get("/show", Some(&id))).await.body,
+        "[info:again]"
+    );
+    assert_eq!(send(&app, get("/show", Some(&id))).await.body, "");
 }
