@@ -3,7 +3,7 @@
 
 use actix_typed_session::cookie::Cookie;
 use actix_typed_session::store::MemoryStore;
-use actix_typed_session::{check_csrf, CsrfToken, Session, SessionMiddleware};
+use actix_typed_session::{check_csrf, session, CsrfToken, Session, SessionMiddleware};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
@@ -24,6 +24,31 @@ async fn manual(session: Session, req: HttpRequest) -> HttpResponse {
     }
 }
 
+#[derive(serde::Deserialize)]
+struct Comment {
+    text: String,
+}
+
+/// The attribute, with a form the handler reads after the check.
+#[post("/comment")]
+#[session(csrf)]
+async fn comment(body: web::Form<Comment>) -> HttpResponse {
+    HttpResponse::Ok().body(format!("got {}", body.into_inner().text))
+}
+
+/// The attribute on a resource that also answers GET.
+#[session(csrf)]
+async fn either() -> &'static str {
+    "ran"
+}
+
+/// The attribute with `change_id`.
+#[post("/login")]
+#[session(csrf, change_id)]
+async fn login() -> &'static str {
+    "in"
+}
+
 /// A login that rotates the id, by hand.
 #[post("/login-manual")]
 async fn login_manual(session: Session) -> HttpResponse {
@@ -41,6 +66,9 @@ async fn app(
             .service(form)
             .service(manual)
             .service(login_manual)
+            .service(comment)
+            .service(login)
+            .service(web::resource("/either").to(either))
             .route(
                 "/safe",
                 web::get().to(|s: Session, r: HttpRequest| async move {
@@ -190,6 +218,118 @@ async fn change_id_invalidates_the_old_token() {
     let (_, _, after) = send(&app, test::TestRequest::get().uri("/form"), Some(&renewed)).await;
     let req = test::TestRequest::post()
         .uri("/manual")
+        .insert_header(("X-CSRF-Token", after));
+    assert_eq!(send(&app, req, Some(&renewed)).await.0, StatusCode::OK);
+}
+
+fn form_post(uri: &str, body: String) -> test::TestRequest {
+    test::TestRequest::post()
+        .uri(uri)
+        .insert_header(("content-type", "application/x-www-form-urlencoded"))
+        .set_payload(body)
+}
+
+#[actix_web::test]
+async fn attribute_form_field_passes_and_the_handler_still_reads_the_form() {
+    let app = app(MemoryStore::default()).await;
+    let (cookie, token) = with_token(&app).await;
+    let body = format!("text=hello+there&csrf_token={token}");
+    let (status, _, body) = send(&app, form_post("/comment", body), Some(&cookie)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "got hello there"));
+    // Field first, percent-encoded: still fine.
+    let body = format!("csrf_token={}&text=x", token.replace('-', "%2D"));
+    let (status, _, body) = send(&app, form_post("/comment", body), Some(&cookie)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "got x"));
+}
+
+#[actix_web::test]
+async fn attribute_rejects_missing_forged_and_bad_tokens_with_403() {
+    let app = app(MemoryStore::default()).await;
+    let (cookie, token) = with_token(&app).await;
+    let (_, other) = with_token(&app).await;
+    let bodies = [
+        "text=hi".to_owned(),
+        format!("text=hi&csrf_token={other}"),
+        format!("text=hi&csrf_token={}", &token[..50]),
+        format!("text=hi&csrf_token=%FF%FE{token}"),
+        format!("text=hi&csrf_token={}", "A".repeat(10_000)),
+        "csrf_token=".to_owned(),
+    ];
+    for body in bodies {
+        let (status, _, text) = send(&app, form_post("/comment", body), Some(&cookie)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(text, "CSRF token missing or invalid");
+    }
+    // Not a form and no header.
+    let json = test::TestRequest::post()
+        .uri("/comment")
+        .insert_header(("content-type", "application/json"))
+        .set_payload(format!(r#"{{"csrf_token":"{token}"}}"#));
+    assert_eq!(
+        send(&app, json, Some(&cookie)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // A valid token without the session it belongs to.
+    let body = format!("text=hi&csrf_token={token}");
+    assert_eq!(
+        send(&app, form_post("/comment", body), None).await.0,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[actix_web::test]
+async fn attribute_header_path_and_safe_methods() {
+    let app = app(MemoryStore::default()).await;
+    let (cookie, token) = with_token(&app).await;
+    for method in ["PUT", "PATCH", "DELETE", "POST"] {
+        let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let req = || {
+            test::TestRequest::default()
+                .method(method.clone())
+                .uri("/either")
+        };
+        let ok = send(
+            &app,
+            req().insert_header(("X-CSRF-Token", token.clone())),
+            Some(&cookie),
+        )
+        .await;
+        assert_eq!((ok.0, ok.2.as_str()), (StatusCode::OK, "ran"), "{method}");
+        let bad = send(&app, req(), Some(&cookie)).await;
+        assert_eq!(bad.0, StatusCode::FORBIDDEN, "{method}");
+        let forged = send(
+            &app,
+            req().insert_header(("X-CSRF-Token", "x")),
+            Some(&cookie),
+        )
+        .await;
+        assert_eq!(forged.0, StatusCode::FORBIDDEN, "{method}");
+    }
+    let (status, _, body) = send(&app, test::TestRequest::get().uri("/either"), None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ran"));
+}
+
+#[actix_web::test]
+async fn attribute_with_change_id_rotates_the_token() {
+    let app = app(MemoryStore::default()).await;
+    let (cookie, before) = with_token(&app).await;
+    let req = test::TestRequest::post()
+        .uri("/login")
+        .insert_header(("X-CSRF-Token", before.clone()));
+    let (status, renewed, _) = send(&app, req, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    let renewed = renewed.expect("a new id");
+    // The token captured before the login fails after it.
+    let req = test::TestRequest::post()
+        .uri("/login")
+        .insert_header(("X-CSRF-Token", before));
+    assert_eq!(
+        send(&app, req, Some(&renewed)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, _, after) = send(&app, test::TestRequest::get().uri("/form"), Some(&renewed)).await;
+    let req = test::TestRequest::post()
+        .uri("/login")
         .insert_header(("X-CSRF-Token", after));
     assert_eq!(send(&app, req, Some(&renewed)).await.0, StatusCode::OK);
 }

@@ -182,6 +182,126 @@ pub(crate) fn check_presented(session: &Session, presented: &[u8]) -> bool {
     }
 }
 
+/// Longest urlencoded body the form-field check reads (a larger one is answered 403, as it would
+/// be by `web::Form`'s own, smaller, default limit).
+const MAX_FORM_BODY: usize = 256 * 1024;
+
+/// The check `#[session(csrf)]` adds to a handler as its first extractor; not part of the API.
+///
+/// A safe method passes. An unsafe one passes with a valid token in [`CSRF_HEADER`] or, for an
+/// `application/x-www-form-urlencoded` body, in the field [`CSRF_FORM_FIELD`]; the body is read
+/// and handed on unchanged, so the handler's `web::Form` still gets it. Anything else is answered
+/// `403 Forbidden` before the handler runs.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct CsrfCheck(());
+
+fn forbidden() -> actix_web::Error {
+    let response = actix_web::HttpResponse::Forbidden()
+        .content_type("text/plain; charset=utf-8")
+        .body("CSRF token missing or invalid");
+    actix_web::error::InternalError::from_response("CSRF token missing or invalid", response).into()
+}
+
+impl FromRequest for CsrfCheck {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<CsrfCheck, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if !is_unsafe(req.method()) {
+            return Box::pin(std::future::ready(Ok(CsrfCheck(()))));
+        }
+        let session = Session::from_request(req, &mut Payload::None);
+        if let Some(header) = req.headers().get(CSRF_HEADER) {
+            let presented = header.as_bytes().to_vec();
+            return Box::pin(async move {
+                let session = session.await?;
+                if check_presented(&session, &presented) {
+                    Ok(CsrfCheck(()))
+                } else {
+                    Err(forbidden())
+                }
+            });
+        }
+        let is_form = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !is_form {
+            return Box::pin(std::future::ready(Err(forbidden())));
+        }
+        // Read the body here and hand it on through a one-shot stream that the handler's own
+        // extractors (extracted after this one, polled together with it) read instead.
+        let mut body = payload.take();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        *payload = Payload::Stream {
+            payload: Box::pin(Replay(Some(rx))),
+        };
+        Box::pin(async move {
+            let mut buf = actix_web::web::BytesMut::new();
+            while let Some(chunk) =
+                std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut body), cx))
+                    .await
+            {
+                let chunk = chunk?;
+                if buf.len() + chunk.len() > MAX_FORM_BODY {
+                    return Err(forbidden());
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            let buf = buf.freeze();
+            let session = session.await?;
+            let ok = form_field(&buf).is_some_and(|token| check_presented(&session, &token));
+            if !ok {
+                return Err(forbidden());
+            }
+            let _ = tx.send(buf);
+            Ok(CsrfCheck(()))
+        })
+    }
+}
+
+/// The first `csrf_token` field of an urlencoded body, percent-decoded.
+fn form_field(body: &[u8]) -> Option<Vec<u8>> {
+    body.split(|b| *b == b'&').find_map(|pair| {
+        let value = pair
+            .strip_prefix(CSRF_FORM_FIELD.as_bytes())?
+            .strip_prefix(b"=")?;
+        Some(percent_encoding::percent_decode(value).collect())
+    })
+}
+
+/// The body read by [`CsrfCheck`], played back once to the handler's extractors.
+struct Replay(Option<tokio::sync::oneshot::Receiver<actix_web::web::Bytes>>);
+
+impl futures_core::Stream for Replay {
+    type Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let Some(rx) = self.0.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        let received = std::task::ready!(Pin::new(rx).poll(cx));
+        self.0 = None;
+        match received {
+            Ok(bytes) if !bytes.is_empty() => std::task::Poll::Ready(Some(Ok(bytes))),
+            Ok(_) => std::task::Poll::Ready(None),
+            // The check failed and the request is being answered 403.
+            Err(_) => {
+                std::task::Poll::Ready(Some(Err(actix_web::error::PayloadError::Incomplete(None))))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
