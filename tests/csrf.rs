@@ -333,3 +333,34 @@ async fn attribute_with_change_id_rotates_the_token() {
         .insert_header(("X-CSRF-Token", after));
     assert_eq!(send(&app, req, Some(&renewed)).await.0, StatusCode::OK);
 }
+
+/// Random byte strings as the header and as the form field: always 403, never a 500.
+#[actix_web::test]
+async fn random_tokens_are_403_never_500() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let app = app(MemoryStore::default()).await;
+    let (cookie, _) = with_token(&app).await;
+    let mut runner = proptest::test_runner::TestRunner::default();
+    let inputs = proptest::collection::vec(
+        proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        300,
+    )
+    .new_tree(&mut runner)
+    .unwrap()
+    .current();
+    for bytes in inputs {
+        let field: String = bytes.iter().map(|b| format!("%{b:02X}")).collect();
+        let body = format!("text=x&csrf_token={field}");
+        let status = send(&app, form_post("/comment", body), Some(&cookie))
+            .await
+            .0;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{bytes:?}");
+        if let Ok(header) = actix_web::http::header::HeaderValue::from_bytes(&bytes) {
+            let req = test::TestRequest::post()
+                .uri("/either")
+                .insert_header(("X-CSRF-Token", header));
+            let status = send(&app, req, Some(&cookie)).await.0;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{bytes:?}");
+        }
+    }
+}
