@@ -17,17 +17,20 @@ pub(crate) enum Opt {
     Expire,
     NoStore,
     LateStore,
+    /// Not a flag: a CSRF check added as the handler's first extractor.
+    Csrf,
 }
 
 /// The valid words, in the order they are listed in hints.
-pub(crate) const HANDLER_OPTIONS: [(&str, Opt); 4] = [
+pub(crate) const HANDLER_OPTIONS: [(&str, Opt); 5] = [
     ("change_id", Opt::ChangeId),
     ("expire", Opt::Expire),
     ("no_store", Opt::NoStore),
     ("late_store", Opt::LateStore),
+    ("csrf", Opt::Csrf),
 ];
 
-const VALID: &str = "`change_id`, `expire`, `no_store` or `late_store`";
+const VALID: &str = "`change_id`, `expire`, `no_store`, `late_store` or `csrf`";
 
 impl Opt {
     fn name(self) -> &'static str {
@@ -37,15 +40,16 @@ impl Opt {
             .map_or("", |(name, _)| name)
     }
 
-    /// The runtime flag constant in `::actix_typed_session::__private`.
-    fn flag(self) -> Ident {
+    /// The runtime flag constant in `::actix_typed_session::__private`; `csrf` has none.
+    fn flag(self) -> Option<Ident> {
         let name = match self {
             Opt::ChangeId => "CHANGE_ID",
             Opt::Expire => "EXPIRE",
             Opt::NoStore => "NO_STORE",
             Opt::LateStore => "LATE_STORE",
+            Opt::Csrf => return None,
         };
-        Ident::new(name, Span::call_site())
+        Some(Ident::new(name, Span::call_site()))
     }
 }
 
@@ -215,7 +219,12 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
 /// `late_store` to delay).
 fn check_combination(options: &Options, errors: &mut Errors) {
     if options.get(Opt::Expire).is_some() {
-        for (opt, word) in options.0.iter().filter(|(o, _)| *o != Opt::Expire) {
+        // `csrf` guards the request (a logout form too) and works with `expire`.
+        let others = options
+            .0
+            .iter()
+            .filter(|(o, _)| !matches!(o, Opt::Expire | Opt::Csrf));
+        for (opt, word) in others {
             errors.at(
                 word,
                 format_args!(
@@ -244,12 +253,22 @@ fn check_combination(options: &Options, errors: &mut Errors) {
 }
 
 fn generate(options: &Options, mut handler: ItemFn) -> TokenStream {
-    let flags = options.0.iter().map(|(opt, _)| opt.flag());
-    let set: syn::Stmt = syn::parse_quote! {
-        ::actix_typed_session::__private::handler_options(
-            0 #(| ::actix_typed_session::__private::#flags)*
-        );
-    };
-    handler.block.stmts.insert(0, set);
+    let flags: Vec<Ident> = options.0.iter().filter_map(|(opt, _)| opt.flag()).collect();
+    if !flags.is_empty() {
+        let set: syn::Stmt = syn::parse_quote! {
+            ::actix_typed_session::__private::handler_options(
+                0 #(| ::actix_typed_session::__private::#flags)*
+            );
+        };
+        handler.block.stmts.insert(0, set);
+    }
+    if options.get(Opt::Csrf).is_some() {
+        // The first extractor, so that it reads a form body before the handler's `web::Form`
+        // (it hands the body on) and answers 403 before the handler runs.
+        let check: syn::FnArg = syn::parse_quote! {
+            _: ::actix_typed_session::__private::CsrfCheck
+        };
+        handler.sig.inputs.insert(0, check);
+    }
     handler.into_token_stream()
 }

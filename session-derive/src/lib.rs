@@ -106,7 +106,8 @@ pub fn derive_session(input: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Per-request session options on a handler: `change_id`, `expire`, `no_store`, `late_store`.
+/// Per-request session options on a handler: `change_id`, `expire`, `no_store`, `late_store`,
+/// and the CSRF check `csrf`.
 ///
 /// ```
 /// use actix_typed_session::{session, Session, SessionError};
@@ -143,11 +144,19 @@ pub fn derive_session(input: TokenStream) -> TokenStream {
 /// | `expire` | the store forgets the session and the client's cookie is removed (logout) |
 /// | `no_store` | nothing this request changed is saved (previews) |
 /// | `late_store` | saving waits until a streamed body has been sent |
+/// | `csrf` | before the handler runs: an unsafe method without a valid token is answered 403 |
 ///
 /// Any comma-separated combination that means something is accepted; one where an option would
 /// do nothing is an error: `expire` beats every other option, `change_id` saves even with
-/// `no_store`, and `no_store` leaves nothing for `late_store` to delay. So the one useful pair is
-/// `#[session(change_id, late_store)]`.
+/// `no_store`, and `no_store` leaves nothing for `late_store` to delay. So the one useful pair of
+/// the saving options is `#[session(change_id, late_store)]`; `csrf` goes with any of them
+/// (`#[session(csrf, change_id)]` on a login form's handler, `#[session(csrf, expire)]` on logout).
+///
+/// `csrf` adds a first extractor to the handler: POST, PUT, PATCH and DELETE need a masked form
+/// of the session's token (`CsrfToken`) in the header `X-CSRF-Token` or, in an
+/// `application/x-www-form-urlencoded` body, the field `csrf_token` (the body is read and handed
+/// on, so the handler's `web::Form` still gets it); otherwise the answer is `403 Forbidden` with
+/// a short text body. Other methods pass.
 ///
 /// The options are set when the handler starts running (as if its first statement called
 /// `session.change_id()` etc.), so a request rejected by an extractor before the handler runs is

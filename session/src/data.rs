@@ -225,6 +225,8 @@ impl Data {
             if self.existed {
                 self.retired = Some(old);
             }
+            // The CSRF token is tied to the id: a token captured before a login is useless after.
+            self.remove(crate::csrf::CSRF_SESSION_KEY);
             self.rotated = true;
         }
     }

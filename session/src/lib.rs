@@ -147,6 +147,7 @@ pub mod clock;
 pub mod codec;
 pub mod commit;
 mod config;
+mod csrf;
 mod data;
 mod error;
 pub mod flash;
@@ -194,6 +195,7 @@ pub mod fuzzing {
 }
 
 pub use config::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
+pub use csrf::{check_csrf, CsrfToken, CSRF_FORM_FIELD, CSRF_HEADER, CSRF_SESSION_KEY};
 pub use error::{BoxError, ConfigError, ErrorRenderer, SessionError, StoreError};
 pub use flash::{Flash, Level};
 pub use id::SessionId;

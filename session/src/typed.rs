@@ -378,6 +378,7 @@ impl Slots {
 pub mod __private {
     use super::*;
 
+    pub use crate::csrf::CsrfCheck;
     pub use actix_web;
 
     /// Flags of `#[session(..)]` on a handler.
