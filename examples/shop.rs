@@ -1,8 +1,9 @@
 //! A small shop on typed sessions: a `Cart` that handlers change in place, a `User` guard that
 //! sends visitors to the login page and brings them back afterwards, login with a new session id
 //! and logout that ends the session. Flash messages say what just happened ("added to your
-//! cart") on the page after a redirect. Everything lives in the embedded memory store.
-//! `tests/shop.rs` drives it over HTTP.
+//! cart") on the page after a redirect. Every form carries a CSRF token and every `POST` handler
+//! checks it (`#[session(csrf)]`). Everything lives in the embedded memory store.
+//! `tests/shop.rs` drives it over HTTP; `tests/shop_helpers.rs` tests it with the test helpers.
 //!
 //! ```text
 //! cargo run --example shop
@@ -12,10 +13,11 @@
 
 use actix_typed_session::typed::local_path;
 use actix_typed_session::{
-    session, store::MemoryStore, Flash, Level, Session, SessionError, SessionMiddleware,
+    session, store::MemoryStore, CsrfToken, Flash, Level, Session, SessionError, SessionMiddleware,
 };
+use actix_web::error::ErrorInternalServerError;
 use actix_web::http::header::{ContentType, LOCATION};
-use actix_web::{get, post, web, App, HttpResponse, HttpServer, Responder};
+use actix_web::{get, post, web, App, Error, HttpResponse, HttpServer, Responder};
 use serde::{Deserialize, Serialize};
 
 const PRODUCTS: [(&str, &str, u32); 3] = [
@@ -43,9 +45,10 @@ impl Cart {
 }
 
 /// The signed-in user: no `Default`, so it is a guard. Pages that take a `User` send visitors
-/// who are not signed in to the login page, as `/login?next=<the page they asked for>`.
+/// who are not signed in to the login page, as `/login?next=<the page they asked for>`, with a
+/// flash message that the login page shows.
 #[derive(Session, Serialize, Deserialize)]
-#[session(redirect = "/login")]
+#[session(redirect = "/login", flash = "Please sign in first.")]
 struct User {
     name: String,
 }
@@ -104,16 +107,23 @@ fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// The hidden field that carries the CSRF token in a form (masked anew on every use).
+fn csrf_field(csrf: &CsrfToken) -> String {
+    format!("<input type=hidden name=csrf_token value={csrf}>")
+}
+
 fn price(cents: u32) -> String {
     format!("{}.{:02} €", cents / 100, cents % 100)
 }
 
-/// Reading the cart stores nothing.
+/// The products, each with a form that adds it to the cart. Reading the cart stores nothing; the
+/// forms' CSRF token is kept in the session, so a first visit gets a session.
 #[get("/")]
 async fn index(
     cart: Cart,
     user: Option<User>,
     flash: Flash,
+    csrf: CsrfToken,
     query: web::Query<Home>,
 ) -> impl Responder {
     if query.signed_out.is_some() {
@@ -129,8 +139,9 @@ async fn index(
         .map(|(id, name, cents)| {
             format!(
                 "<li>{name}, {} <form method=post action=/cart/{id} style=display:inline>\
-                 <button>add</button></form></li>",
-                price(*cents)
+                 {}<button>add</button></form></li>",
+                price(*cents),
+                csrf_field(&csrf)
             )
         })
         .collect();
@@ -144,8 +155,10 @@ async fn index(
     )
 }
 
-/// Changes the cart in place: saved when the handler returns.
+/// Changes the cart in place: saved when the handler returns. Like every `POST` of the shop, it
+/// runs only with the session's CSRF token in the form (403 otherwise).
 #[post("/cart/{product}")]
+#[session(csrf)]
 async fn add(mut cart: Cart, flash: Flash, product: web::Path<String>) -> HttpResponse {
     let product = product.into_inner();
     if let Some((_, name, _)) = PRODUCTS.iter().find(|(id, _, _)| *id == product) {
@@ -155,26 +168,36 @@ async fn add(mut cart: Cart, flash: Flash, product: web::Path<String>) -> HttpRe
     see_other("/cart")
 }
 
+/// The cart. Its only form, "empty the cart", is shown for a cart with something in it, so the
+/// page asks for a CSRF token (with [`CsrfToken::of`]) only then: an empty cart stores nothing.
 #[get("/cart")]
-async fn show_cart(cart: Cart, flash: Flash) -> impl Responder {
+async fn show_cart(cart: Cart, flash: Flash, session: Session) -> Result<HttpResponse, Error> {
     let items: String = cart
         .items
         .iter()
         .map(|item| format!("<li>{item}</li>"))
         .collect();
-    page(
+    let clear = if cart.items.is_empty() {
+        String::new()
+    } else {
+        let csrf = CsrfToken::of(&session).map_err(ErrorInternalServerError)?;
+        format!(
+            "<form method=post action=/cart/clear>{}<button>empty the cart</button></form>",
+            csrf_field(&csrf)
+        )
+    };
+    Ok(page(
         &notes(&flash),
         "Your cart",
         &format!(
-            "<ul>{items}</ul><p>Total: {}</p>\
-             <form method=post action=/cart/clear><button>empty the cart</button></form>\
-             <p><a href=/checkout>check out</a></p>",
+            "<ul>{items}</ul><p>Total: {}</p>{clear}<p><a href=/checkout>check out</a></p>",
             price(cart.total())
         ),
-    )
+    ))
 }
 
 #[post("/cart/clear")]
+#[session(csrf)]
 async fn clear_cart(mut cart: Cart, flash: Flash) -> HttpResponse {
     cart.items.clear();
     flash.info("Your cart is empty now.");
@@ -201,42 +224,42 @@ async fn checkout(user: User, mut cart: Cart) -> impl Responder {
 }
 
 #[get("/account")]
-async fn account(user: User, flash: Flash) -> impl Responder {
+async fn account(user: User, flash: Flash, csrf: CsrfToken) -> impl Responder {
     page(
         &notes(&flash),
         "Account",
         &format!(
-            "<p>Signed in as {}.</p><form method=post action=/logout><button>sign out</button>\
-             </form>",
-            escape(&user.name)
+            "<p>Signed in as {}.</p><form method=post action=/logout>{}\
+             <button>sign out</button></form>",
+            escape(&user.name),
+            csrf_field(&csrf)
         ),
     )
 }
 
-/// The login page. Sent here by the `User` guard, it says why and keeps where to go next.
-/// The guard's redirect carries no flash message (the derive's guard does not set one); this
-/// page turns its `next` into a `now` message instead.
+/// The login page. Sent here by the `User` guard, it shows the guard's flash message ("Please
+/// sign in first.") and keeps where to go next.
 #[get("/login")]
-async fn login_form(query: web::Query<Next>, flash: Flash) -> impl Responder {
+async fn login_form(query: web::Query<Next>, flash: Flash, csrf: CsrfToken) -> impl Responder {
     let next = query.next.as_deref().and_then(local_path);
-    if let Some(next) = next {
-        flash.now(Level::Warning, format!("Please sign in to see {next}."));
-    }
     page(
         &notes(&flash),
         "Sign in",
         &format!(
-            "<form method=post action=/login><input name=name placeholder=name required> \
+            "<form method=post action=/login>{}<input name=name placeholder=name required> \
              <input type=hidden name=next value=\"{}\"><button>sign in</button></form>",
+            csrf_field(&csrf),
             escape(next.unwrap_or("/"))
         ),
     )
 }
 
-/// A new session id on login (against session fixation); the cart moves along. Then back to
-/// the page the guard sent the visitor away from, if it is a page of this site.
+/// A new session id on login (against session fixation); the cart moves along, and the CSRF
+/// token changes with the id. Then back to the page the guard sent the visitor away from, if it
+/// is a page of this site. The CSRF check also stops login CSRF (signing a victim in to the
+/// attacker's account).
 #[post("/login")]
-#[session(change_id)]
+#[session(change_id, csrf)]
 async fn login(
     session: Session,
     flash: Flash,
@@ -250,7 +273,7 @@ async fn login(
 
 /// Ends the session: the store forgets it (cart included) and the cookie is removed. A flash
 /// message would go with it, so the home page is told in its query instead.
-#[session(expire)]
+#[session(expire, csrf)]
 #[post("/logout")]
 async fn logout() -> HttpResponse {
     see_other("/?signed_out=1")

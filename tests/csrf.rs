@@ -364,3 +364,38 @@ async fn random_tokens_are_403_never_500() {
         }
     }
 }
+
+/// A failed check is a `SessionError::Rejected` (key `CSRF_SESSION_KEY`, 403): the builder's
+/// renderer answers it, as it answers a guard's rejection (an API gets JSON, not text).
+#[actix_web::test]
+async fn a_failed_check_goes_through_the_error_renderer() {
+    use actix_typed_session::{SessionError, CSRF_SESSION_KEY};
+    let middleware = SessionMiddleware::builder(MemoryStore::default())
+        .error_response(|err| match err {
+            SessionError::Rejected { key, status, .. } => HttpResponse::build(*status)
+                .content_type("application/json")
+                .body(format!(r#"{{"error":"rejected","key":"{key}"}}"#)),
+            other => HttpResponse::ServiceUnavailable().body(other.to_string()),
+        })
+        .build();
+    let app = test::init_service(App::new().wrap(middleware).service(form).service(comment)).await;
+    let (cookie, token) = with_token(&app).await;
+    let expected = format!(r#"{{"error":"rejected","key":"{CSRF_SESSION_KEY}"}}"#);
+    // Each way a check fails: a forged form field, a forged header, no form at all.
+    let forged = form_post("/comment", "text=hi&csrf_token=forged".to_owned());
+    let header = test::TestRequest::post()
+        .uri("/comment")
+        .insert_header(("X-CSRF-Token", "forged"));
+    let json = test::TestRequest::post()
+        .uri("/comment")
+        .insert_header(("content-type", "application/json"))
+        .set_payload("{}");
+    for req in [forged, header, json] {
+        let (status, _, body) = send(&app, req, Some(&cookie)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body, expected);
+    }
+    let body = format!("text=x&csrf_token={token}");
+    let (status, _, body) = send(&app, form_post("/comment", body), Some(&cookie)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "got x"));
+}

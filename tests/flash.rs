@@ -107,15 +107,92 @@ fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// A guard whose redirect leaves a flash message for the page it leads to.
+#[derive(Session, serde::Serialize, serde::Deserialize)]
+#[session(redirect = "/login", flash = "Please sign in first.")]
+struct Member {
+    name: String,
+}
+
+/// The same guard without a message.
+#[derive(Session, serde::Serialize, serde::Deserialize)]
+#[session(redirect = "/login")]
+struct Quiet {
+    name: String,
+}
+
 macro_rules! app {
     ($store:expr) => {
         actix_web::test::init_service(
             App::new()
                 .wrap(SessionMiddleware::new($store))
-                .configure(routes),
+                .configure(routes)
+                .route(
+                    "/members",
+                    web::route().to(|m: Member| async move { m.name.clone() }),
+                )
+                .route(
+                    "/maybe-members",
+                    web::get().to(|m: Option<Member>| async move {
+                        m.map_or("nobody".to_owned(), |m| m.name.clone())
+                    }),
+                )
+                .route(
+                    "/quiet-members",
+                    web::get().to(|m: Quiet| async move { m.name.clone() }),
+                ),
         )
         .await
     };
+}
+
+#[actix_web::test]
+async fn a_guards_redirect_leaves_its_flash_message_for_the_next_page() {
+    let store = Instrumented::new(MemoryStore::default());
+    let app = app!(store.clone());
+    // A visitor without a session: the message gets one.
+    let res = send(&app, get("/members", None)).await;
+    assert_eq!(res.status, 303);
+    assert_eq!(res.header("location"), Some("/login?next=/members"));
+    let id = res.id().expect("the message is kept in a new session");
+    let res = send(&app, get("/show", Some(&id))).await;
+    assert_eq!(res.body, "[warning:Please sign in first.]");
+    assert_eq!(send(&app, get("/show", Some(&id))).await.body, "");
+
+    // Messages already waiting stay, in order, and the guard's comes after them.
+    let id = send(&app, post("/set", None)).await.id().unwrap();
+    let res = send(&app, post("/members", Some(&id))).await;
+    assert_eq!(res.status, 303);
+    assert_eq!(
+        res.header("location"),
+        Some("/login"),
+        "no `next` on a POST"
+    );
+    assert_eq!(
+        send(&app, get("/show", Some(&id))).await.body,
+        "[success:saved][warning:Please sign in first.]"
+    );
+
+    // A guard without `flash` stores nothing, and neither does an `Option` of a guard with one
+    // (the rejection is not answered, so there is no redirect to explain).
+    let saves = store.calls.save();
+    let res = send(&app, get("/quiet-members", None)).await;
+    assert_eq!(res.status, 303);
+    assert_eq!(res.id(), None);
+    let res = send(&app, get("/maybe-members", None)).await;
+    assert_eq!((res.status.as_u16(), res.body.as_str()), (200, "nobody"));
+    assert_eq!(res.id(), None);
+    let id = send(&app, post("/set", None)).await.id().unwrap();
+    send(&app, get("/maybe-members", Some(&id))).await;
+    assert_eq!(
+        send(&app, get("/show", Some(&id))).await.body,
+        "[success:saved]"
+    );
+    assert_eq!(
+        store.calls.save(),
+        saves + 2,
+        "only the two messages of /set"
+    );
 }
 
 #[actix_web::test]

@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 use actix_typed_session::store::{deadpool_redis, CookieStore, FileStore, MemoryStore, RedisStore};
 use actix_typed_session::testing::TestSession;
-use actix_typed_session::{Session, SessionError, SessionId, SessionMiddleware};
-use actix_web::http::header::LOCATION;
+use actix_typed_session::{
+    Session, SessionError, SessionId, SessionMiddleware, CSRF_FORM_FIELD, CSRF_HEADER,
+};
+use actix_web::http::header::{HeaderValue, COOKIE, LOCATION};
 use actix_web::http::StatusCode;
 use actix_web::{test, App};
 use serde::{Deserialize, Serialize};
@@ -88,6 +90,7 @@ async fn guarded_routes<S: actix_typed_session::store::SessionStore + Clone>(sto
         .put(Cart {
             items: vec!["tea".into(), "mug".into()],
         })
+        .csrf()
         .save()
         .await
         .unwrap();
@@ -108,10 +111,18 @@ async fn guarded_routes<S: actix_typed_session::store::SessionStore + Clone>(sto
     );
     assert!(body(res).await.contains("ann, you pay 4.50 € for 1 item."));
 
-    // POST /cart/pot changes the cart in place: the store (or the new cookie) holds it.
+    // POST /cart/pot changes the cart in place: the store (or the new cookie) holds it. Every
+    // POST of the shop needs the session's CSRF token in its form.
     let req = test::TestRequest::post()
         .uri("/cart/pot")
         .insert_header(put.cookie())
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "no token");
+    let req = test::TestRequest::post()
+        .uri("/cart/pot")
+        .insert_header(put.cookie())
+        .set_form([(CSRF_FORM_FIELD, put.csrf_token())])
         .to_request();
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -124,7 +135,7 @@ async fn guarded_routes<S: actix_typed_session::store::SessionStore + Clone>(sto
     );
     assert_eq!(after.typed::<User>().unwrap(), Some(ann()));
     // The flash message "added to your cart" waits under the reserved key.
-    assert_eq!(after.keys(), ["_flash", "cart", "user"]);
+    assert_eq!(after.keys(), ["__ats_csrf", "_flash", "cart", "user"]);
     let flash: Vec<actix_typed_session::flash::Message> = after
         .get(actix_typed_session::flash::FLASH_KEY)
         .unwrap()
@@ -147,6 +158,7 @@ async fn guarded_routes<S: actix_typed_session::store::SessionStore + Clone>(sto
     let req = test::TestRequest::post()
         .uri("/logout")
         .insert_header(after.next_cookie().unwrap())
+        .set_form([(CSRF_FORM_FIELD, after.csrf_token().unwrap())])
         .to_request();
     let res = test::call_service(&app, req).await;
     let after = put.after(&res).await.unwrap();
@@ -173,13 +185,19 @@ async fn login_rotates<S: actix_typed_session::store::SessionStore + Clone>(stor
         .put(Cart {
             items: vec!["tea".into()],
         })
+        .csrf()
         .save()
         .await
         .unwrap();
+    let token = put.csrf_token();
     let req = test::TestRequest::post()
         .uri("/login")
         .insert_header(put.cookie())
-        .set_form([("name", "bob"), ("next", "/checkout")])
+        .set_form([
+            ("name", "bob"),
+            ("next", "/checkout"),
+            (CSRF_FORM_FIELD, &token),
+        ])
         .to_request();
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -197,6 +215,47 @@ async fn login_rotates<S: actix_typed_session::store::SessionStore + Clone>(stor
         Some(User { name: "bob".into() })
     );
     assert_eq!(after.typed::<Cart>().unwrap().unwrap().items, ["tea"]);
+    // The CSRF token went with the old id: the one from before the login is refused, and the
+    // next page with a form makes a new one.
+    assert_eq!(after.csrf_token(), None);
+    let stale = test::TestRequest::post()
+        .uri("/cart/mug")
+        .insert_header(after.next_cookie().unwrap())
+        .set_form([(CSRF_FORM_FIELD, &token)])
+        .to_request();
+    assert_eq!(
+        test::call_service(&app, stale).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let req = test::TestRequest::get()
+        .uri("/account")
+        .insert_header(after.next_cookie().unwrap())
+        .to_request();
+    let page = test::call_service(&app, req).await;
+    // As a browser would: the page's new cookie (the cookie store seals the token in it; a
+    // server-side store keeps the id) and the token of its form.
+    let cookie = support::set_cookies(&page)
+        .into_iter()
+        .find(|c| c.name() == "id")
+        .map(|c| support::cookie_header(c.value()))
+        .map(|(_, value)| (COOKIE, HeaderValue::from_str(&value).unwrap()))
+        .unwrap_or_else(|| after.next_cookie().unwrap());
+    let html = body(page).await;
+    let fresh = html
+        .split("name=csrf_token value=")
+        .nth(1)
+        .and_then(|rest| rest.split('>').next())
+        .expect("the account page's form has a token")
+        .to_owned();
+    let req = test::TestRequest::post()
+        .uri("/cart/mug")
+        .insert_header(cookie)
+        .set_form([(CSRF_FORM_FIELD, &fresh)])
+        .to_request();
+    assert_eq!(
+        test::call_service(&app, req).await.status(),
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[actix_web::test]
@@ -214,11 +273,16 @@ async fn login_rotates_the_id_on_the_cookie_store() {
 async fn the_old_id_is_gone_after_a_login_on_the_memory_store() {
     let store = MemoryStore::default();
     let app = shop_on!(store.clone());
-    let put = TestSession::new(&store).set("n", &1).save().await.unwrap();
+    let put = TestSession::new(&store)
+        .set("n", &1)
+        .csrf()
+        .save()
+        .await
+        .unwrap();
     let req = test::TestRequest::post()
         .uri("/login")
         .insert_header(put.cookie())
-        .set_form([("name", "bob")])
+        .set_form([("name", "bob"), (CSRF_FORM_FIELD, &put.csrf_token())])
         .to_request();
     let res = test::call_service(&app, req).await;
     assert!(put.after(&res).await.unwrap().rotated());
@@ -237,16 +301,32 @@ async fn the_old_id_is_gone_after_a_login_on_the_memory_store() {
 async fn a_first_visit_is_read_without_a_put_session() {
     let store = MemoryStore::default();
     let app = shop_on!(store.clone());
-    let res = test::call_service(
-        &app,
-        test::TestRequest::post().uri("/cart/tea").to_request(),
-    )
-    .await;
+    // The home page's forms carry a CSRF token, kept in a new session.
+    let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
     let after = TestSession::new(&store).read(&res).await.unwrap();
     assert!(after.exists() && !after.rotated() && !after.expired());
-    assert_eq!(after.typed::<Cart>().unwrap().unwrap().items, ["tea"]);
+    assert_eq!(
+        after.keys(),
+        ["__ats_csrf"],
+        "`Option<User>` leaves no flash"
+    );
+    assert_eq!(after.typed::<Cart>().unwrap(), None);
     assert_eq!(after.user(), None);
     assert_eq!(store.len(), 1);
+    // The form's token, sent back with that session, adds to the cart.
+    let req = test::TestRequest::post()
+        .uri("/cart/tea")
+        .insert_header(after.next_cookie().unwrap())
+        .set_form([(CSRF_FORM_FIELD, after.csrf_token().unwrap())])
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let req = test::TestRequest::get()
+        .uri("/cart")
+        .insert_header(after.next_cookie().unwrap())
+        .to_request();
+    let page = body(test::call_service(&app, req).await).await;
+    assert!(page.contains("<li>tea</li>"), "{page}");
 
     // A page that only reads leaves nothing behind.
     let res = test::call_service(&app, test::TestRequest::get().uri("/cart").to_request()).await;
@@ -295,14 +375,17 @@ async fn the_user_is_read_back() {
     let put = TestSession::new(&store)
         .user("42")
         .put(ann())
+        .csrf()
         .save()
         .await
         .unwrap();
     let req = test::TestRequest::post()
         .uri("/cart/tea")
         .insert_header(put.cookie())
+        .set_form([(CSRF_FORM_FIELD, put.csrf_token())])
         .to_request();
     let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(put.after(&res).await.unwrap().user().as_deref(), Some("42"));
 }
 
@@ -359,10 +442,16 @@ async fn a_value_that_does_not_encode_is_an_error() {
 
     // A stored value read as the wrong type is a decode error.
     let app = shop_on!(store.clone());
-    let put = TestSession::new(&store).put(ann()).save().await.unwrap();
+    let put = TestSession::new(&store)
+        .put(ann())
+        .csrf()
+        .save()
+        .await
+        .unwrap();
     let req = test::TestRequest::post()
         .uri("/cart/tea")
         .insert_header(put.cookie())
+        .set_form([(CSRF_FORM_FIELD, put.csrf_token())])
         .to_request();
     let after = put
         .after(&test::call_service(&app, req).await)
@@ -503,8 +592,10 @@ async fn of_follows_the_apps_clock_and_idle_timeout() {
     clock.advance(Duration::from_secs(61));
     let res = test::call_service(&app, req()).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    // The session expired: the guard's redirect starts a new one for its flash message.
     let after = put.after(&res).await.unwrap();
-    assert!(!after.exists());
+    assert_ne!(after.id(), Some(put.id()));
+    assert_eq!(after.keys(), ["_flash"]);
     assert_eq!(after.typed::<User>().unwrap(), None);
 }
 
@@ -541,7 +632,10 @@ async fn of_follows_the_apps_clock_on_the_cookie_store() {
     clock.advance(Duration::from_secs(61));
     let res = test::call_service(&app, req()).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert!(!put.after(&res).await.unwrap().exists());
+    // Expired: the guard's redirect seals a new session that holds only its flash message.
+    let after = put.after(&res).await.unwrap();
+    assert_eq!(after.keys(), ["_flash"]);
+    assert_eq!(after.typed::<User>().unwrap(), None);
 }
 
 /// An app whose id travels in a header: the session is put in that header, and the new id is
@@ -555,6 +649,7 @@ async fn of_follows_a_header_state() {
     let app = test::init_service(App::new().wrap(middleware.clone()).configure(shop::routes)).await;
     let put = TestSession::of(&middleware)
         .put(ann())
+        .csrf()
         .save()
         .await
         .unwrap();
@@ -562,6 +657,7 @@ async fn of_follows_a_header_state() {
     let req = test::TestRequest::post()
         .uri("/login")
         .insert_header(put.cookie())
+        .insert_header((CSRF_HEADER, put.csrf_token()))
         .set_form([("name", "bob")])
         .to_request();
     let res = test::call_service(&app, req).await;
@@ -596,13 +692,13 @@ async fn a_revoked_sealed_session_reads_as_gone() {
             .insert_header(put.cookie())
             .to_request()
     };
-    let res = test::call_service(&app, page("/login")).await; // no session used
+    let res = test::call_service(&app, page("/cart")).await; // an empty cart: nothing stored
     let after = put.after(&res).await.unwrap();
     assert!(after.exists());
     assert_eq!(after.user().as_deref(), Some("42"));
 
     middleware.sessions().revoke_all("42").await.unwrap();
-    let res = test::call_service(&app, page("/login")).await;
+    let res = test::call_service(&app, page("/cart")).await;
     assert!(!put.after(&res).await.unwrap().exists());
     let res = test::call_service(&app, page("/account")).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);

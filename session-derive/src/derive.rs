@@ -14,7 +14,9 @@ pub(crate) const SESSION: &str = "session";
 const KEY: &str = "key";
 const REJECT: &str = "reject";
 const REDIRECT: &str = "redirect";
-const CONTAINER_KEYS: &str = "`key = \"..\"`, `reject = 4xx` or `redirect = \"/path\"`";
+const FLASH: &str = "flash";
+const CONTAINER_KEYS: &str =
+    "`key = \"..\"`, `reject = 4xx`, `redirect = \"/path\"` or `flash = \"..\"` (with `redirect`)";
 
 /// What the derive knows about the type.
 struct Model<'a> {
@@ -29,7 +31,8 @@ enum Absent {
     /// generated code on the concrete type).
     Detect,
     Status(LitInt),
-    Redirect(LitStr),
+    /// `303 See Other` to the location, with a flash message when one is given.
+    Redirect(LitStr, Option<LitStr>),
 }
 
 /// The container attributes as written, each with its token for error spans.
@@ -38,6 +41,7 @@ struct Attrs {
     key: Option<LitStr>,
     reject: Option<LitInt>,
     redirect: Option<LitStr>,
+    flash: Option<LitStr>,
 }
 
 pub(crate) fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
@@ -88,6 +92,9 @@ fn parse_attrs(input: &DeriveInput, errors: &mut Errors) -> Attrs {
             } else if path.is_ident(REDIRECT) {
                 let lit: LitStr = meta.value()?.parse()?;
                 set_once(&mut attrs.redirect, lit, REDIRECT, errors);
+            } else if path.is_ident(FLASH) {
+                let lit: LitStr = meta.value()?.parse()?;
+                set_once(&mut attrs.flash, lit, FLASH, errors);
             } else {
                 let word = path
                     .get_ident()
@@ -174,6 +181,19 @@ fn check_attrs<'a>(input: &'a DeriveInput, attrs: Attrs, errors: &mut Errors) ->
             );
         }
     }
+    if let Some(text) = &attrs.flash {
+        if text.value().trim().is_empty() {
+            errors.at(text, "the flash message must not be empty");
+        }
+        if attrs.redirect.is_none() {
+            errors.at(
+                text,
+                "`flash` needs `redirect = \"/path\"`: the message is shown by the page the guard \
+                 sends the visitor to, e.g. `#[session(redirect = \"/login\", flash = \"Please \
+                 sign in.\")]`",
+            );
+        }
+    }
     let absent = match (attrs.reject, attrs.redirect) {
         (Some(_), Some(redirect)) => {
             errors.at(
@@ -184,7 +204,7 @@ fn check_attrs<'a>(input: &'a DeriveInput, attrs: Attrs, errors: &mut Errors) ->
             Absent::Detect
         }
         (Some(status), None) => Absent::Status(status),
-        (None, Some(location)) => Absent::Redirect(location),
+        (None, Some(location)) => Absent::Redirect(location, attrs.flash),
         (None, None) => Absent::Detect,
     };
     Model { input, key, absent }
@@ -199,7 +219,10 @@ fn generate(model: &Model) -> TokenStream {
     let absent = match &model.absent {
         Absent::Detect => quote!((&__ats::Probe::<Self>::new()).absent()),
         Absent::Status(status) => quote!(__ats::Absent::status(#status)),
-        Absent::Redirect(location) => quote!(__ats::Absent::redirect(#location)),
+        Absent::Redirect(location, None) => quote!(__ats::Absent::redirect(#location)),
+        Absent::Redirect(location, Some(text)) => {
+            quote!(__ats::Absent::redirect_with_flash(#location, #text))
+        }
     };
     let typed_impl = quote_spanned! {span=>
         #[automatically_derived]

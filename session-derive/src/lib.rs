@@ -71,10 +71,14 @@ use proc_macro::TokenStream;
 /// | `#[session(key = "cart_v2")]` | the session key (default: the type name in snake_case) |
 /// | `#[session(reject = 403)]` | a guard answering this status (400–599) when absent |
 /// | `#[session(redirect = "/login")]` | a guard answering `303 See Other` to this location |
+/// | `#[session(redirect = "/login", flash = "Please sign in.")]` | the same, leaving a flash message (at `Level::Warning`) for the page it leads to |
 ///
 /// `reject` and `redirect` make the type a guard even if it implements `Default`. A `redirect`
 /// guard adds `?next=<the page asked for>` to `GET` and `HEAD` redirects; check it with
 /// `actix_typed_session::typed::local_path` before sending anyone there.
+/// With `flash`, the rejection also sets the message in the visitor's session (so it costs one
+/// store write, and gives a visitor without a session one), and the page it leads to shows it
+/// with `actix_typed_session::Flash`.
 ///
 /// # Error E0659: write the helper below the derive
 ///

@@ -12,6 +12,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use subtle::ConstantTimeEq;
 
+use actix_web::http::StatusCode;
+
+use crate::error::SessionError;
 use crate::session::{Options, Session};
 
 /// The reserved session key under which the CSRF token is kept (URL-safe base64 of 32 random
@@ -65,10 +68,9 @@ impl CsrfToken {
         if let Some(raw) = stored(session) {
             return Ok(CsrfToken { raw });
         }
-        let mut raw = [0u8; LEN];
-        getrandom::getrandom(&mut raw)?;
+        let raw = new_raw()?;
         // A value of a type the codec encodes: a string is fine for every codec.
-        let _ = session.set(CSRF_SESSION_KEY, URL_SAFE_NO_PAD.encode(raw));
+        let _ = session.set(CSRF_SESSION_KEY, stored_text(&raw));
         Ok(CsrfToken { raw })
     }
 
@@ -77,12 +79,7 @@ impl CsrfToken {
     /// # Errors
     /// When the OS random source fails.
     pub fn masked(&self) -> Result<String, getrandom::Error> {
-        let mut buf = [0u8; 2 * LEN];
-        getrandom::getrandom(&mut buf[..LEN])?;
-        for i in 0..LEN {
-            buf[LEN + i] = self.raw[i] ^ buf[i];
-        }
-        Ok(URL_SAFE_NO_PAD.encode(buf))
+        mask(&self.raw)
     }
 
     /// Whether `presented` is a masked form of this token, compared in constant time. Malformed
@@ -130,8 +127,35 @@ fn stored(session: &Session) -> Option<[u8; LEN]> {
         }
     }
     let text: String = session.get(CSRF_SESSION_KEY).ok().flatten()?;
-    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-    bytes.try_into().ok()
+    raw_from_text(&text)
+}
+
+/// A new random token.
+pub(crate) fn new_raw() -> Result<[u8; LEN], getrandom::Error> {
+    let mut raw = [0u8; LEN];
+    getrandom::getrandom(&mut raw)?;
+    Ok(raw)
+}
+
+/// The token as the session keeps it (a string, which every codec encodes).
+pub(crate) fn stored_text(raw: &[u8; LEN]) -> String {
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// The token from its stored text; `None` when the text is not a token.
+pub(crate) fn raw_from_text(text: &str) -> Option<[u8; LEN]> {
+    URL_SAFE_NO_PAD.decode(text).ok()?.try_into().ok()
+}
+
+/// A masked form of the token: a fresh random pad, then the token XOR the pad, in URL-safe
+/// base64.
+pub(crate) fn mask(raw: &[u8; LEN]) -> Result<String, getrandom::Error> {
+    let mut buf = [0u8; 2 * LEN];
+    getrandom::getrandom(&mut buf[..LEN])?;
+    for i in 0..LEN {
+        buf[LEN + i] = raw[i] ^ buf[i];
+    }
+    Ok(URL_SAFE_NO_PAD.encode(buf))
 }
 
 fn matches_raw(raw: &[u8; LEN], presented: &[u8]) -> bool {
@@ -191,16 +215,21 @@ const MAX_FORM_BODY: usize = 256 * 1024;
 /// A safe method passes. An unsafe one passes with a valid token in [`CSRF_HEADER`] or, for an
 /// `application/x-www-form-urlencoded` body, in the field [`CSRF_FORM_FIELD`]; the body is read
 /// and handed on unchanged, so the handler's `web::Form` still gets it. Anything else is answered
-/// `403 Forbidden` before the handler runs.
+/// `403 Forbidden` before the handler runs, as a [`SessionError::Rejected`] (through the
+/// builder's renderer when one is set).
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct CsrfCheck(());
 
-fn forbidden() -> actix_web::Error {
-    let response = actix_web::HttpResponse::Forbidden()
-        .content_type("text/plain; charset=utf-8")
-        .body("CSRF token missing or invalid");
-    actix_web::error::InternalError::from_response("CSRF token missing or invalid", response).into()
+/// The CSRF check's rejection, answered through the builder's renderer.
+fn forbidden(session: &Session) -> actix_web::Error {
+    tracing::debug!("CSRF check failed: request rejected with 403");
+    let err = SessionError::Rejected {
+        key: CSRF_SESSION_KEY,
+        status: StatusCode::FORBIDDEN,
+        location: None,
+    };
+    session.0.ctx.config.rendered(err).into()
 }
 
 impl FromRequest for CsrfCheck {
@@ -219,7 +248,7 @@ impl FromRequest for CsrfCheck {
                 if check_presented(&session, &presented) {
                     Ok(CsrfCheck(()))
                 } else {
-                    Err(forbidden())
+                    Err(forbidden(&session))
                 }
             });
         }
@@ -233,7 +262,7 @@ impl FromRequest for CsrfCheck {
                     .eq_ignore_ascii_case("application/x-www-form-urlencoded")
             });
         if !is_form {
-            return Box::pin(std::future::ready(Err(forbidden())));
+            return Box::pin(async move { Err(forbidden(&session.await?)) });
         }
         // Read the body here and hand it on through a one-shot stream that the handler's own
         // extractors (extracted after this one, polled together with it) read instead.
@@ -250,7 +279,7 @@ impl FromRequest for CsrfCheck {
             {
                 let chunk = chunk?;
                 if buf.len() + chunk.len() > MAX_FORM_BODY {
-                    return Err(forbidden());
+                    return Err(forbidden(&session.await?));
                 }
                 buf.extend_from_slice(&chunk);
             }
@@ -258,7 +287,7 @@ impl FromRequest for CsrfCheck {
             let session = session.await?;
             let ok = form_field(&buf).is_some_and(|token| check_presented(&session, &token));
             if !ok {
-                return Err(forbidden());
+                return Err(forbidden(&session));
             }
             let _ = tx.send(buf);
             Ok(CsrfCheck(()))

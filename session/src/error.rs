@@ -116,11 +116,13 @@ pub enum SessionError {
         type_name: &'static str,
     },
     /// A guard (a typed session without `Default`) found its value absent and rejected the
-    /// request before the handler ran. Not a failure: the client is not signed in.
+    /// request before the handler ran. Not a failure: the client is not signed in. The CSRF
+    /// check of `#[session(csrf)]` rejects the same way, with `key`
+    /// [`CSRF_SESSION_KEY`](crate::CSRF_SESSION_KEY) and `403 Forbidden`.
     ///
     /// Answered by default with `status` and its reason phrase as `text/plain` (`401
-    /// Unauthorized`), or, for `#[session(redirect = ..)]`, with `303 See Other` to `location`
-    /// and an empty body. The builder's
+    /// Unauthorized`; `CSRF token missing or invalid` for the CSRF check), or, for
+    /// `#[session(redirect = ..)]`, with `303 See Other` to `location` and an empty body. The builder's
     /// [`error_response`](crate::SessionMiddlewareBuilder::error_response) can answer it
     /// otherwise (a JSON body, `WWW-Authenticate`).
     #[error("typed session value {key:?} absent: request rejected")]
@@ -158,16 +160,23 @@ impl ResponseError for SessionError {
 
     fn error_response(&self) -> HttpResponse {
         if let SessionError::Rejected {
-            status, location, ..
+            key,
+            status,
+            location,
         } = self
         {
+            let body = if *key == crate::csrf::CSRF_SESSION_KEY {
+                "CSRF token missing or invalid"
+            } else {
+                status.canonical_reason().unwrap_or("rejected")
+            };
             return match location {
                 Some(location) => HttpResponse::build(*status)
                     .insert_header((actix_web::http::header::LOCATION, location.as_str()))
                     .finish(),
                 None => HttpResponse::build(*status)
                     .content_type("text/plain; charset=utf-8")
-                    .body(status.canonical_reason().unwrap_or("rejected")),
+                    .body(body),
             };
         }
         let body = match self {
@@ -201,11 +210,24 @@ pub type ErrorRenderer = std::sync::Arc<dyn Fn(&SessionError) -> HttpResponse + 
 pub(crate) struct RenderedError {
     error: SessionError,
     render: Option<ErrorRenderer>,
+    /// A guard's flash message, set when (and only if) the rejection is answered: an
+    /// `Option<T>` extractor that swallows the rejection never renders it.
+    flash: std::cell::Cell<Option<(crate::Flash, &'static str)>>,
 }
 
 impl RenderedError {
     pub(crate) fn new(error: SessionError, render: Option<ErrorRenderer>) -> Self {
-        RenderedError { error, render }
+        RenderedError {
+            error,
+            render,
+            flash: std::cell::Cell::new(None),
+        }
+    }
+
+    /// Leaves `text` as a warning in `flash` when the error is answered.
+    pub(crate) fn with_flash(self, flash: crate::Flash, text: &'static str) -> Self {
+        self.flash.set(Some((flash, text)));
+        self
     }
 }
 
@@ -227,6 +249,10 @@ impl ResponseError for RenderedError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        // Taken, so a second rendering does not repeat the message.
+        if let Some((flash, text)) = self.flash.take() {
+            flash.warning(text);
+        }
         match &self.render {
             Some(render) => render(&self.error),
             None => self.error.error_response(),

@@ -65,6 +65,11 @@
 //!   handler can bring them back after signing in. `next` comes back from the client, so check
 //!   it with [`local_path`] before redirecting to it (anything else is an open redirect). Other
 //!   methods get no `next`: a form posted while signed out cannot be replayed by a redirect.
+//! - `#[session(redirect = "/login", flash = "Please sign in first.")]` also leaves that message
+//!   (at [`Level::Warning`](crate::Level::Warning)) for the page the visitor is sent to, which
+//!   shows it with [`Flash`](crate::Flash). It is set when the redirect is answered: an
+//!   `Option<T>` that gets `None` sets nothing. Like any flash message it is kept in the
+//!   session, so a visitor without one gets a session (one store write per redirect).
 //! - `Option<User>` never rejects: it gives `None` when the value is absent.
 //!
 //! The generated code tells the two cases apart on the concrete type, so no attribute is needed.
@@ -397,6 +402,9 @@ pub mod __private {
         Status(u16),
         /// Answer `303 See Other` to this location.
         Redirect(&'static str),
+        /// Answer `303 See Other` to this location, with this flash message (at
+        /// [`Level::Warning`](crate::Level::Warning)) for the page it leads to.
+        RedirectWithFlash(&'static str, &'static str),
     }
 
     impl Reject {
@@ -409,11 +417,21 @@ pub mod __private {
                     status: StatusCode::from_u16(code).unwrap_or(StatusCode::UNAUTHORIZED),
                     location: None,
                 },
-                Reject::Redirect(location) => SessionError::Rejected {
-                    key,
-                    status: StatusCode::SEE_OTHER,
-                    location: Some(with_next(location, req)),
-                },
+                Reject::Redirect(location) | Reject::RedirectWithFlash(location, _) => {
+                    SessionError::Rejected {
+                        key,
+                        status: StatusCode::SEE_OTHER,
+                        location: Some(with_next(location, req)),
+                    }
+                }
+            }
+        }
+
+        /// The flash message that goes with the rejection, if any.
+        fn flash(self) -> Option<&'static str> {
+            match self {
+                Reject::RedirectWithFlash(_, text) => Some(text),
+                Reject::Status(_) | Reject::Redirect(_) => None,
             }
         }
     }
@@ -438,6 +456,12 @@ pub mod __private {
         /// Guard: answer `303 See Other` to this location.
         pub const fn redirect(location: &'static str) -> Self {
             Absent::Reject(Reject::Redirect(location))
+        }
+
+        /// Guard: answer `303 See Other` to this location and leave a flash message (at
+        /// [`Level::Warning`](crate::Level::Warning)) for the page it leads to.
+        pub const fn redirect_with_flash(location: &'static str, text: &'static str) -> Self {
+            Absent::Reject(Reject::RedirectWithFlash(location, text))
         }
     }
 
@@ -494,8 +518,15 @@ pub mod __private {
         };
         let req = req.clone();
         Box::pin(async move {
-            // Only this type's key: a typed extractor reads nothing else.
-            if let Err(err) = session.ensure(&req, Fetch::Keys(&[T::KEY])).await {
+            // Only this type's key: a typed extractor reads nothing else. A guard that leaves a
+            // flash message also reads the messages already waiting, so it adds to them.
+            let flashes = matches!(&absent, Absent::Reject(r) if r.flash().is_some());
+            let keys: &[&str] = if flashes {
+                &[T::KEY, crate::flash::FLASH_KEY]
+            } else {
+                &[T::KEY]
+            };
+            if let Err(err) = session.ensure(&req, Fetch::Keys(keys)).await {
                 crate::scope::with(|scope| scope.typed.fail(&err));
                 return Err(session.0.ctx.config.rendered(err).into());
             }
@@ -516,7 +547,11 @@ pub mod __private {
                 (None, Absent::Reject(reject)) => {
                     tracing::debug!(key = T::KEY, ?reject, "typed session guard: value absent");
                     let err = reject.error(T::KEY, &req);
-                    return Err(session.0.ctx.config.rendered(err).into());
+                    let mut err = session.0.ctx.config.rendered(err);
+                    if let Some(text) = reject.flash() {
+                        err = err.with_flash(crate::Flash::of(&req, session.clone()), text);
+                    }
+                    return Err(err.into());
                 }
             };
             if crate::scope::with(|scope| scope.typed.register(scope.codec(), &value)).is_none() {

@@ -91,6 +91,8 @@ pub struct TestSession<'a> {
     target: Target<'a>,
     values: Vec<(String, Bytes)>,
     user: Option<SessionUser>,
+    /// The CSRF token put in the session by [`csrf`](Self::csrf).
+    csrf: Option<[u8; 32]>,
     error: Option<SessionError>,
 }
 
@@ -144,6 +146,7 @@ impl<'a> TestSession<'a> {
             target,
             values: Vec::new(),
             user: None,
+            csrf: None,
             error: None,
         }
     }
@@ -177,6 +180,42 @@ impl<'a> TestSession<'a> {
         self
     }
 
+    /// Gives the session a CSRF token, as a page that takes a
+    /// [`CsrfToken`](crate::CsrfToken) would: [`PutSession::csrf_token`] then hands out masked
+    /// forms of it, for the form field [`CSRF_FORM_FIELD`](crate::CSRF_FORM_FIELD) or the header
+    /// [`CSRF_HEADER`](crate::CSRF_HEADER) of a `#[session(csrf)]` handler.
+    ///
+    /// ```
+    /// # use actix_typed_session::{store::MemoryStore, testing::TestSession, CSRF_FORM_FIELD};
+    /// # #[actix_web::main]
+    /// # async fn main() -> Result<(), actix_typed_session::SessionError> {
+    /// let store = MemoryStore::default();
+    /// let put = TestSession::new(&store).csrf().save().await?;
+    /// let req = actix_web::test::TestRequest::post()
+    ///     .uri("/cart/tea")
+    ///     .insert_header(put.cookie())
+    ///     .set_form([(CSRF_FORM_FIELD, put.csrf_token())]);
+    /// # let _ = req;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn csrf(mut self) -> Self {
+        match crate::csrf::new_raw() {
+            Ok(raw) => {
+                self.csrf = Some(raw);
+                let text = crate::csrf::stored_text(&raw);
+                return self.set(crate::CSRF_SESSION_KEY, &text);
+            }
+            Err(err) => {
+                self.error.get_or_insert(SessionError::Encode {
+                    key: crate::CSRF_SESSION_KEY.to_owned(),
+                    source: Box::new(err),
+                });
+            }
+        }
+        self
+    }
+
     /// Binds the session to the client that sends `req`, for a store that binds its value to
     /// the client ([`CookieStoreBuilder::bind_to`](crate::store::CookieStoreBuilder::bind_to) and
     /// `bind_to_user_agent`): send the request with the same headers (for example the same
@@ -203,6 +242,7 @@ impl<'a> TestSession<'a> {
             None => idle,
         };
         let meta = Meta::new(now, expires_at).with_user(self.user);
+        let csrf = self.csrf;
         let id = SessionId::generate();
         let changes = Changes::full(self.values.iter().cloned());
         target
@@ -225,6 +265,7 @@ impl<'a> TestSession<'a> {
             id,
             value,
             header,
+            csrf,
         })
     }
 
@@ -276,6 +317,7 @@ pub struct PutSession<'a> {
     id: SessionId,
     value: String,
     header: (HeaderName, HeaderValue),
+    csrf: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for PutSession<'_> {
@@ -299,6 +341,20 @@ impl PutSession<'_> {
     /// [`TestRequest::insert_header`](actix_web::test::TestRequest::insert_header).
     pub fn cookie(&self) -> (HeaderName, HeaderValue) {
         self.header.clone()
+    }
+
+    /// A freshly masked form of the session's CSRF token (see [`TestSession::csrf`]), as a
+    /// form's hidden field or the `X-CSRF-Token` header carries it. Every call masks anew, and
+    /// every mask is accepted until the id changes.
+    ///
+    /// # Panics
+    /// When the session was put without [`TestSession::csrf`] (a test mistake, said in the
+    /// message), or the OS random source fails.
+    pub fn csrf_token(&self) -> String {
+        let raw = self.csrf.as_ref().expect(
+            "this test session has no CSRF token: build it with `TestSession::new(..).csrf()`",
+        );
+        crate::csrf::mask(raw).expect("OS random source")
     }
 
     /// `name=value` for a URL's query, for an app whose id travels in a query parameter.
@@ -487,6 +543,18 @@ impl SessionAfter {
             .collect();
         keys.sort_unstable();
         keys
+    }
+
+    /// A freshly masked form of the CSRF token the session holds after the request (a login
+    /// with `change_id` gives it a new one), for the next `#[session(csrf)]` request; `None`
+    /// when it holds none.
+    ///
+    /// # Panics
+    /// When the OS random source fails.
+    pub fn csrf_token(&self) -> Option<String> {
+        let text: String = self.get(crate::CSRF_SESSION_KEY).ok().flatten()?;
+        let raw = crate::csrf::raw_from_text(&text)?;
+        Some(crate::csrf::mask(&raw).expect("OS random source"))
     }
 
     /// The request header that carries the session left behind, for the next request.

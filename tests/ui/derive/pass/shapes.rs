@@ -28,6 +28,12 @@ struct Admin(String);
 #[session(key = "member")]
 struct Member;
 
+#[derive(Session, Serialize, Deserialize)]
+#[session(redirect = "/login", flash = "Please sign in to see your orders.")]
+struct Customer {
+    id: u64,
+}
+
 #[derive(Session, Serialize, Deserialize, Default)]
 enum Theme {
     #[default]
@@ -55,6 +61,7 @@ async fn handler(
     _user: Option<User>,
     _admin: Admin,
     _member: Member,
+    _customer: Customer,
     _theme: Theme,
     _owned: Owned,
     _state: r#HTTPState,
@@ -68,6 +75,7 @@ fn main() {
     assert_eq!(User::KEY, "user");
     assert_eq!(Admin::KEY, "admin");
     assert_eq!(Member::KEY, "member");
+    assert_eq!(Customer::KEY, "customer");
     assert_eq!(Theme::KEY, "theme");
     assert_eq!(Owned::KEY, "owned");
     assert_eq!(r#HTTPState::KEY, "http_state");
