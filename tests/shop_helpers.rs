@@ -16,7 +16,7 @@ use actix_typed_session::testing::TestSession;
 use actix_typed_session::{
     Session, SessionError, SessionId, SessionMiddleware, CSRF_FORM_FIELD, CSRF_HEADER,
 };
-use actix_web::http::header::{HeaderValue, COOKIE, LOCATION};
+use actix_web::http::header::LOCATION;
 use actix_web::http::StatusCode;
 use actix_web::{test, App};
 use serde::{Deserialize, Serialize};
@@ -232,24 +232,14 @@ async fn login_rotates<S: actix_typed_session::store::SessionStore + Clone>(stor
         .insert_header(after.next_cookie().unwrap())
         .to_request();
     let page = test::call_service(&app, req).await;
-    // As a browser would: the page's new cookie (the cookie store seals the token in it; a
-    // server-side store keeps the id) and the token of its form.
-    let cookie = support::set_cookies(&page)
-        .into_iter()
-        .find(|c| c.name() == "id")
-        .map(|c| support::cookie_header(c.value()))
-        .map(|(_, value)| (COOKIE, HeaderValue::from_str(&value).unwrap()))
-        .unwrap_or_else(|| after.next_cookie().unwrap());
-    let html = body(page).await;
-    let fresh = html
-        .split("name=csrf_token value=")
-        .nth(1)
-        .and_then(|rest| rest.split('>').next())
-        .expect("the account page's form has a token")
-        .to_owned();
+    // The session after that page (the cookie store sealed the new token into a new cookie; a
+    // server-side store kept the id) has the token of its form.
+    let after_page = after.after(&page).await.unwrap();
+    assert!(!after_page.rotated());
+    let fresh = after_page.csrf_token().expect("a new token");
     let req = test::TestRequest::post()
         .uri("/cart/mug")
-        .insert_header(cookie)
+        .insert_header(after_page.next_cookie().unwrap())
         .set_form([(CSRF_FORM_FIELD, &fresh)])
         .to_request();
     assert_eq!(

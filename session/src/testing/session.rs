@@ -283,7 +283,10 @@ impl<'a> TestSession<'a> {
     ///
     /// # Errors
     /// The store failed to load the session.
-    pub async fn read<B>(&self, res: &ServiceResponse<B>) -> Result<SessionAfter, SessionError> {
+    pub async fn read<B>(
+        &self,
+        res: &ServiceResponse<B>,
+    ) -> Result<SessionAfter<'a>, SessionError> {
         SessionAfter::read(&self.target, None, res.headers()).await
     }
 }
@@ -326,7 +329,7 @@ impl std::fmt::Debug for PutSession<'_> {
     }
 }
 
-impl PutSession<'_> {
+impl<'a> PutSession<'a> {
     /// The session id.
     pub fn id(&self) -> &SessionId {
         &self.id
@@ -366,7 +369,10 @@ impl PutSession<'_> {
     ///
     /// # Errors
     /// The store failed to load the session.
-    pub async fn after<B>(&self, res: &ServiceResponse<B>) -> Result<SessionAfter, SessionError> {
+    pub async fn after<B>(
+        &self,
+        res: &ServiceResponse<B>,
+    ) -> Result<SessionAfter<'a>, SessionError> {
         SessionAfter::read(
             &self.target,
             Some((&self.id, self.value.as_str())),
@@ -378,8 +384,10 @@ impl PutSession<'_> {
 
 /// The session a response left behind: its cookie, whether it was rotated or expired, and its
 /// values after the request.
-#[derive(Debug)]
-pub struct SessionAfter {
+pub struct SessionAfter<'a> {
+    target: Target<'a>,
+    /// What the client holds after the response, while a session is left.
+    value: Option<String>,
     cookie: Option<Cookie<'static>>,
     removed: bool,
     rotated: bool,
@@ -389,12 +397,24 @@ pub struct SessionAfter {
     header: Option<(HeaderName, HeaderValue)>,
 }
 
-impl SessionAfter {
+impl std::fmt::Debug for SessionAfter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionAfter")
+            .field("cookie", &self.cookie)
+            .field("expired", &self.removed)
+            .field("rotated", &self.rotated)
+            .field("id", &self.id)
+            .field("keys", &self.keys())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> SessionAfter<'a> {
     async fn read(
-        target: &Target<'_>,
+        target: &Target<'a>,
         before: Option<(&SessionId, &str)>,
         headers: &HeaderMap,
-    ) -> Result<SessionAfter, SessionError> {
+    ) -> Result<SessionAfter<'a>, SessionError> {
         let name = target.name();
         let (cookie, sent) = match &target.carrier {
             IdCarrier::Header(state) => (
@@ -456,15 +476,41 @@ impl SessionAfter {
             (Some(value), Some(_)) => request_header(&target.carrier, value).ok(),
             _ => None,
         };
+        let id = id.filter(|_| record.is_some());
         Ok(SessionAfter {
+            target: target.clone(),
+            value: value.filter(|_| record.is_some()),
             cookie,
             removed,
             rotated,
-            id: id.filter(|_| record.is_some()),
+            id,
             record,
             codec: target.codec,
             header,
         })
+    }
+
+    /// Reads what `res` left behind, for the next request, which carried the session this one
+    /// describes ([`next_cookie`](Self::next_cookie)): a chain of requests is followed as a
+    /// browser follows it, one response after the other.
+    ///
+    /// ```text
+    /// let after_login = put.after(&login_response).await?;
+    /// // ... a request with after_login.next_cookie() ...
+    /// let after_page = after_login.after(&page_response).await?;
+    /// ```
+    ///
+    /// # Errors
+    /// The store failed to load the session.
+    pub async fn after<B>(
+        &self,
+        res: &ServiceResponse<B>,
+    ) -> Result<SessionAfter<'a>, SessionError> {
+        let before = match (&self.id, &self.value) {
+            (Some(id), Some(value)) => Some((id, value.as_str())),
+            _ => None,
+        };
+        SessionAfter::read(&self.target, before, res.headers()).await
     }
 
     /// The session's `Set-Cookie`, when the response sent one (a new value or the removal):
