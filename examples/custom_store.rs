@@ -60,6 +60,11 @@ impl SessionStore for MapStore {
     // Optional: the user index (`Sessions::of_user`, `revoke`, log out everywhere). Without
     // these three the store still works and `Sessions` answers `SessionError::Unsupported`.
     // This map scans its records; a store with many sessions keeps an index by user.
+    /// It keeps the user index (the three methods below), so `max_sessions_per_user` works.
+    fn lists_users(&self) -> bool {
+        true
+    }
+
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         let map = self
             .0

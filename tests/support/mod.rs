@@ -43,6 +43,10 @@ impl<S: SessionStore> SessionStore for Guarded<S> {
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         self.store.touch(id, meta).await
     }
+    fn lists_users(&self) -> bool {
+        self.store.lists_users()
+    }
+
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         self.store.user_sessions(user).await
     }

@@ -130,9 +130,10 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
 
     /// At most `max` sessions per user ([`Session::set_user`](crate::Session::set_user)): when
     /// a request ties one more session to a user who has `max`, the oldest of the others end.
-    /// Default: no limit. Needs a store with the user index (every store of this crate but
-    /// the cookie store); a request that would need the cap on another store fails with
-    /// [`SessionError::Unsupported`].
+    /// Default: no limit. Needs a store with the user index
+    /// ([`lists_users`](crate::store::SessionStore::lists_users): every store of this crate but
+    /// the cookie store and the null store); on another store, building the middleware fails
+    /// with a [`ConfigError`].
     pub fn max_sessions_per_user(mut self, max: usize) -> Self {
         self.max_per_user = Some(max);
         self
@@ -167,6 +168,14 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             return Err(ConfigError(
                 "max_sessions_per_user must be at least 1".into(),
             ));
+        }
+        if self.max_per_user.is_some() && !self.store.lists_users() {
+            return Err(ConfigError(format!(
+                "max_sessions_per_user needs a store that keeps the user index, and {} does not \
+                 (its `lists_users()` is false): use the memory, file, Redis, PostgreSQL or SQLite \
+                 store, or drop the cap",
+                std::any::type_name::<S>()
+            )));
         }
         if self.absolute.is_some_and(|a| a.as_secs() == 0) {
             return Err(ConfigError(

@@ -279,8 +279,9 @@ enum Mode {
 /// seal the user id (readable in a signed cookie, like the values), its handle and since when it
 /// is tied to the user (in milliseconds; every later seal of the session keeps it). The store
 /// cannot list a user's sessions: [`Sessions::of_user`](crate::Sessions::of_user),
-/// [`Sessions::revoke`](crate::Sessions::revoke) (one session by its handle) and
-/// `max_sessions_per_user` answer [`SessionError::Unsupported`].
+/// [`Sessions::revoke`](crate::Sessions::revoke) (one session by its handle) answer
+/// [`SessionError::Unsupported`], and building a middleware with `max_sessions_per_user` on it
+/// is a [`ConfigError`](crate::ConfigError).
 ///
 /// Ending all of a user's sessions works once the builder is given a server-side store for
 /// revocations ([`CookieStoreBuilder::revocations`]):

@@ -220,6 +220,18 @@ pub trait SessionStore: Send + Sync + 'static {
         async { Err(StoreError::unsupported("list a user's sessions")) }
     }
 
+    /// Whether this store keeps the user index: `true` when it implements
+    /// [`user_sessions`](Self::user_sessions), [`revoke`](Self::revoke) and
+    /// [`revoke_all`](Self::revoke_all). Default: `false`.
+    ///
+    /// [`max_sessions_per_user`](crate::SessionMiddlewareBuilder::max_sessions_per_user) needs
+    /// the index on every login, so building the middleware with it on a store that answers
+    /// `false` is a [`ConfigError`](crate::ConfigError) at start-up rather than a failed login
+    /// later. A store that wraps another returns the inner store's answer.
+    fn lists_users(&self) -> bool {
+        false
+    }
+
     /// Capability: ends the session of `user` whose handle is `handle`; `false` when no
     /// session of that user has it (another user's session is never touched). A save racing
     /// the revocation must not bring the session back.
@@ -316,6 +328,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         except: Option<&'a Handle>,
     ) -> StoreFuture<'a, usize>;
     fn revoked<'a>(&'a self, meta: &'a Meta) -> StoreFuture<'a, bool>;
+    fn lists_users(&self) -> bool;
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed>;
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>>;
     fn client_side(&self) -> bool;
@@ -360,6 +373,9 @@ impl<S: SessionStore> DynStore for S {
     }
     fn revoked<'a>(&'a self, meta: &'a Meta) -> StoreFuture<'a, bool> {
         Box::pin(SessionStore::revoked(self, meta))
+    }
+    fn lists_users(&self) -> bool {
+        SessionStore::lists_users(self)
     }
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
         SessionStore::unseal(self, value, ctx)
@@ -429,6 +445,9 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     }
     fn revoked(&self, meta: &Meta) -> impl Future<Output = Result<bool, StoreError>> + Send {
         (**self).revoked(meta)
+    }
+    fn lists_users(&self) -> bool {
+        (**self).lists_users()
     }
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
         (**self).unseal(value, ctx)

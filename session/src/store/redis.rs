@@ -1056,6 +1056,10 @@ impl SessionStore for RedisStore {
     /// One node: one `EVALSHA` that prunes the index and answers every listed session whole.
     /// Cluster: one to prune and read the index, one `HGETALL` per entry (at most 32 in
     /// flight), and one to take stale entries out, if any.
+    fn lists_users(&self) -> bool {
+        true
+    }
+
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         #[cfg(feature = "redis-cluster")]
         if self.on_cluster() {

@@ -657,6 +657,10 @@ impl<S: SessionStore> SessionStore for LogoutDuringSave<S> {
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         self.0.touch(id, meta).await
     }
+    fn lists_users(&self) -> bool {
+        self.0.lists_users()
+    }
+
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         self.0.user_sessions(user).await
     }

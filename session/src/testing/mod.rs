@@ -244,6 +244,10 @@ impl<S: SessionStore> SessionStore for Instrumented<S> {
         self.check()?;
         self.inner.touch(id, meta).await
     }
+    fn lists_users(&self) -> bool {
+        self.inner.lists_users()
+    }
+
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         self.check()?;
         self.inner.user_sessions(user).await

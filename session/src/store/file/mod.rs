@@ -738,6 +738,10 @@ impl SessionStore for FileStore {
 
     /// Lists the user's folder in the index and reads each session's file (one read per
     /// listed session); entries whose session ended are pruned on the way.
+    fn lists_users(&self) -> bool {
+        true
+    }
+
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         let user = *user;
         let listed = self

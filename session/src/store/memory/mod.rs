@@ -482,6 +482,10 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    fn lists_users(&self) -> bool {
+        true
+    }
+
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         let now = self.inner.clock.now();
         let mut found = Vec::new();

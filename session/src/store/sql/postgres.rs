@@ -597,6 +597,10 @@ impl SessionStore for PostgresStore {
     }
 
     /// One `SELECT` on the `user_key` index, joined with the sessions' keys.
+    fn lists_users(&self) -> bool {
+        true
+    }
+
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         self.start_purge();
         let rows = timed(self.timeout(), "PostgresStore user_sessions", async {

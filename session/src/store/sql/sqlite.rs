@@ -718,6 +718,10 @@ impl SessionStore for SqliteStore {
         Ok(())
     }
 
+    fn lists_users(&self) -> bool {
+        true
+    }
+
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         let inner = &self.inner;
         let rows = inner
