@@ -328,7 +328,6 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         except: Option<&'a Handle>,
     ) -> StoreFuture<'a, usize>;
     fn revoked<'a>(&'a self, meta: &'a Meta) -> StoreFuture<'a, bool>;
-    fn lists_users(&self) -> bool;
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed>;
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>>;
     fn client_side(&self) -> bool;
@@ -373,9 +372,6 @@ impl<S: SessionStore> DynStore for S {
     }
     fn revoked<'a>(&'a self, meta: &'a Meta) -> StoreFuture<'a, bool> {
         Box::pin(SessionStore::revoked(self, meta))
-    }
-    fn lists_users(&self) -> bool {
-        SessionStore::lists_users(self)
     }
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
         SessionStore::unseal(self, value, ctx)
