@@ -399,3 +399,27 @@ async fn a_failed_check_goes_through_the_error_renderer() {
     let (status, _, body) = send(&app, form_post("/comment", body), Some(&cookie)).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "got x"));
 }
+
+/// A multipart body is not read by the check (an upload can be large): a token in one of its
+/// fields is not seen (403), a token in the header passes.
+#[actix_web::test]
+async fn a_multipart_form_needs_the_token_in_the_header() {
+    let app = app(MemoryStore::default()).await;
+    let (cookie, token) = with_token(&app).await;
+    let multipart = |req: test::TestRequest| {
+        req.uri("/either")
+            .insert_header(("content-type", "multipart/form-data; boundary=XyZ"))
+            .set_payload(format!(
+                "--XyZ\r\ncontent-disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n--XyZ--\r\n"
+            ))
+    };
+    let (status, _, body) = send(&app, multipart(test::TestRequest::post()), Some(&cookie)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::FORBIDDEN, "CSRF token missing or invalid")
+    );
+    let with_header =
+        multipart(test::TestRequest::post()).insert_header(("X-CSRF-Token", token.clone()));
+    let (status, _, _) = send(&app, with_header, Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+}

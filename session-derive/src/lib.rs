@@ -159,8 +159,11 @@ pub fn derive_session(input: TokenStream) -> TokenStream {
 /// `csrf` adds a first extractor to the handler: POST, PUT, PATCH and DELETE need a masked form
 /// of the session's token (`CsrfToken`) in the header `X-CSRF-Token` or, in an
 /// `application/x-www-form-urlencoded` body, the field `csrf_token` (the body is read and handed
-/// on, so the handler's `web::Form` still gets it); otherwise the answer is `403 Forbidden` with
-/// a short text body. Other methods pass.
+/// on, so the handler's `web::Form` still gets it); otherwise the answer is `403 Forbidden`
+/// (a `SessionError::Rejected`, answered through the builder's `error_response` when one is
+/// set; a short text body by default). Other methods pass. A `multipart/form-data` body (a file
+/// upload) is not read: send the token in the header, or leave `csrf` off that handler and
+/// check the field your multipart parser reads with `CsrfToken::verify`.
 ///
 /// The options are set when the handler starts running (as if its first statement called
 /// `session.change_id()` etc.), so a request rejected by an extractor before the handler runs is

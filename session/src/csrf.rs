@@ -216,7 +216,9 @@ const MAX_FORM_BODY: usize = 256 * 1024;
 /// `application/x-www-form-urlencoded` body, in the field [`CSRF_FORM_FIELD`]; the body is read
 /// and handed on unchanged, so the handler's `web::Form` still gets it. Anything else is answered
 /// `403 Forbidden` before the handler runs, as a [`SessionError::Rejected`] (through the
-/// builder's renderer when one is set).
+/// builder's renderer when one is set). A `multipart/form-data` body is not read (an upload can
+/// be large): such a form sends the token in the header, or its handler checks the field with
+/// [`CsrfToken::verify`].
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct CsrfCheck(());
