@@ -6,6 +6,8 @@
 #   ANNOTATE="memory:untouched memory:write" benches/callgrind.sh   # + top inclusive functions
 #   REDIS=1 benches/callgrind.sh              # + ours and actix-session on a private redis-server
 #   DIFF="bare:untouched memory:untouched" benches/callgrind.sh   # + where the extra Ir go
+#   DIFF="memory:post-read memory:csrf-header" benches/callgrind.sh \
+#       bare:post-read memory:post-read memory:csrf-header   # what #[session(csrf)] costs
 #
 # Each case STORE:WORKLOAD runs examples/callgrind_requests.rs (WARM requests, then MEASURED
 # requests inside `measured_requests`) under `valgrind --tool=callgrind
@@ -88,6 +90,8 @@ for c in "${CASES[@]}"; do
   workload=${c#*:}
   base=bare:$workload
   [ "$workload" = typed ] && base=bare:write
+  # The same request as post-read (cookie and X-CSRF-Token header) on another route.
+  case "$workload" in csrf-header | flash-untouched) base=bare:post-read ;; esac
   if [ "$store" != bare ] && [ -n "${IR[$base]:-}" ]; then
     extra=$((IR[$c] - IR[$base]))
   else

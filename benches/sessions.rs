@@ -88,6 +88,9 @@ mod redis_support;
 #[path = "common/handlers.rs"]
 mod handlers;
 
+#[path = "common/samples.rs"]
+mod samples;
+
 use handlers::{bare, ours, theirs, theirs_middleware};
 use redis_support::RedisServer;
 
@@ -295,14 +298,7 @@ impl Recorder {
     fn median(&self, contender: &str, workload: &str) -> Option<f64> {
         let samples = self.samples.borrow();
         let all = samples.get(&(contender.to_owned(), workload.to_owned()))?;
-        let mut last: Vec<f64> = all[all.len().saturating_sub(SAMPLES)..].to_vec();
-        last.sort_by(f64::total_cmp);
-        let n = last.len();
-        match n {
-            0 => None,
-            _ if n % 2 == 1 => Some(last[n / 2]),
-            _ => Some((last[n / 2 - 1] + last[n / 2]) / 2.0),
-        }
+        samples::median_of_last(all, SAMPLES)
     }
 }
 

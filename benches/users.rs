@@ -120,7 +120,10 @@ fn main() {
     }
     c.final_summary();
 
-    let test_mode = std::env::args().any(|a| a == "--test");
+    // Criterion's test mode (every case once): under `cargo test`, which passes no `--bench`,
+    // or with `--test`; the scale cases then stop at 100 sessions.
+    let has = |flag: &str| std::env::args().any(|a| a == flag);
+    let test_mode = !has("--bench") || has("--test");
     let scale = std::env::var("ATS_USERS_SCALE").map_or(true, |v| v != "0");
     let mut rows = Vec::new();
     if scale && !std::env::args().any(|a| a == "--list") {

@@ -11,6 +11,10 @@
 //! | `/fill/{n}`    | sets `counter` to 0 and `pad1` .. `pad{n-1}`: a session of n keys  |
 //!
 //! Bare actix-web does the same work without a session.
+//!
+//! `benches/helpers.rs` (and the `post-read`, `csrf-*` and `flash-*` workloads of
+//! `examples/callgrind_requests.rs`) serve [`helpers::routes`] instead: POSTs under `/h/` that read
+//! the same counter, with and without `#[session(csrf)]`, a form, or `Flash`.
 #![allow(dead_code)] // not every includer uses every handler
 
 use serde::{Deserialize, Serialize};
@@ -154,6 +158,106 @@ pub mod theirs {
             .route("/read", web::get().to(read))
             .route("/write", web::get().to(write))
             .route("/fill/{n}", web::get().to(fill));
+    }
+}
+
+/// The routes of `benches/helpers.rs`: the cost of the request helpers (`#[session(csrf)]`,
+/// `Flash`) on top of a handler that reads the counter. Every one but the setup routes is a POST
+/// (CSRF checks only unsafe methods).
+///
+/// | route                 | handler                                                          |
+/// |-----------------------|------------------------------------------------------------------|
+/// | `POST /h/read`        | `ours::read` (bare: `bare::read`; actix-session: `theirs::read`) |
+/// | `POST /h/csrf/read`   | the same under `#[session(csrf)]`                                 |
+/// | `POST /h/form/read`   | reads the counter and a `web::Form<Comment>`                      |
+/// | `POST /h/csrf/form/read` | the same under `#[session(csrf)]`                              |
+/// | `POST /h/flash/untouched` | takes `Flash`, neither sets nor reads it                      |
+/// | `POST /h/flash/set`   | `flash.success(..)`, answers 303 See Other                         |
+/// | `GET /h/flash/read`   | `flash.messages()`, answers how many there were                   |
+/// | `GET /h/token`        | setup: the session's `CsrfToken`, masked (creates the session)    |
+/// | `GET /h/write`        | setup: `ours::write` (bare and actix-session: their `write`)      |
+pub mod helpers {
+    use super::{bare, ours, theirs};
+    use actix_typed_session::{session, CsrfToken, Flash, Session, SessionError};
+    use actix_web::{http::header::LOCATION, web, HttpResponse};
+    use serde::Deserialize;
+
+    /// The form the `form` routes read (the CSRF field, when sent, is ignored by it).
+    #[derive(Deserialize)]
+    pub struct Comment {
+        pub text: String,
+    }
+
+    /// `ours::read` behind the CSRF check.
+    #[session(csrf)]
+    pub async fn csrf_read(session: Session) -> Result<String, SessionError> {
+        ours::read(session).await
+    }
+
+    /// `ours::read` and a form: the body is read and parsed.
+    pub async fn form_read(
+        session: Session,
+        form: web::Form<Comment>,
+    ) -> Result<String, SessionError> {
+        let n = ours::read(session).await?;
+        Ok(format!("{n} {}", form.text))
+    }
+
+    /// `form_read` behind the CSRF check (the token may come in the form).
+    #[session(csrf)]
+    pub async fn csrf_form_read(
+        session: Session,
+        form: web::Form<Comment>,
+    ) -> Result<String, SessionError> {
+        form_read(session, form).await
+    }
+
+    /// Takes the flash messages and does nothing with them.
+    pub async fn flash_untouched(_flash: Flash) -> &'static str {
+        "ok"
+    }
+
+    /// Sets one message for the next request and redirects, as a form's POST does.
+    pub async fn flash_set(flash: Flash) -> HttpResponse {
+        flash.success("Saved.");
+        HttpResponse::SeeOther()
+            .insert_header((LOCATION, "/h/flash/read"))
+            .finish()
+    }
+
+    /// Reads (and so consumes) the messages; answers their number.
+    pub async fn flash_read(flash: Flash) -> String {
+        flash.messages().len().to_string()
+    }
+
+    /// The session's CSRF token, freshly masked; creates the token (and the session) if needed.
+    pub async fn token(csrf: CsrfToken) -> String {
+        csrf.to_string()
+    }
+
+    /// actix-typed-session's routes (see the table above).
+    pub fn routes(cfg: &mut web::ServiceConfig) {
+        cfg.route("/h/read", web::post().to(ours::read))
+            .route("/h/csrf/read", web::post().to(csrf_read))
+            .route("/h/form/read", web::post().to(form_read))
+            .route("/h/csrf/form/read", web::post().to(csrf_form_read))
+            .route("/h/flash/untouched", web::post().to(flash_untouched))
+            .route("/h/flash/set", web::post().to(flash_set))
+            .route("/h/flash/read", web::get().to(flash_read))
+            .route("/h/token", web::get().to(token))
+            .route("/h/write", web::get().to(ours::write));
+    }
+
+    /// Bare actix-web's: the same read without a session.
+    pub fn bare_routes(cfg: &mut web::ServiceConfig) {
+        cfg.route("/h/read", web::post().to(bare::read))
+            .route("/h/write", web::get().to(bare::write));
+    }
+
+    /// actix-session's: the same read on its session.
+    pub fn theirs_routes(cfg: &mut web::ServiceConfig) {
+        cfg.route("/h/read", web::post().to(theirs::read))
+            .route("/h/write", web::get().to(theirs::write));
     }
 }
 
