@@ -144,7 +144,23 @@ pub(crate) fn stored_text(raw: &[u8; LEN]) -> String {
 
 /// The token from its stored text; `None` when the text is not a token.
 pub(crate) fn raw_from_text(text: &str) -> Option<[u8; LEN]> {
-    URL_SAFE_NO_PAD.decode(text).ok()?.try_into().ok()
+    decode_exact::<LEN>(text.as_bytes())
+}
+
+/// URL-safe base64 of exactly `N` bytes, decoded on the stack; `None` for anything else.
+fn decode_exact<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    // The decoder wants room for its estimate (a multiple of 3), which is at most 2 bytes more.
+    let mut buf = [0u8; 66];
+    if text.len() != (N * 4).div_ceil(3) || N + 2 > buf.len() {
+        return None;
+    }
+    let n = URL_SAFE_NO_PAD.decode_slice(text, &mut buf).ok()?;
+    if n != N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    out.copy_from_slice(&buf[..N]);
+    Some(out)
 }
 
 /// A masked form of the token: a fresh random pad, then the token XOR the pad, in URL-safe
@@ -162,12 +178,9 @@ fn matches_raw(raw: &[u8; LEN], presented: &[u8]) -> bool {
     if presented.len() > MAX_PRESENTED {
         return false;
     }
-    let Ok(bytes) = URL_SAFE_NO_PAD.decode(presented) else {
+    let Some(bytes) = decode_exact::<{ 2 * LEN }>(presented) else {
         return false;
     };
-    if bytes.len() != 2 * LEN {
-        return false;
-    }
     let (pad, masked) = bytes.split_at(LEN);
     let mut unmasked = [0u8; LEN];
     for i in 0..LEN {
@@ -298,12 +311,13 @@ impl FromRequest for CsrfCheck {
 }
 
 /// The first `csrf_token` field of an urlencoded body, percent-decoded.
-fn form_field(body: &[u8]) -> Option<Vec<u8>> {
+fn form_field(body: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
     body.split(|b| *b == b'&').find_map(|pair| {
         let value = pair
             .strip_prefix(CSRF_FORM_FIELD.as_bytes())?
             .strip_prefix(b"=")?;
-        Some(percent_encoding::percent_decode(value).collect())
+        // Borrowed when nothing is escaped (a token is URL-safe base64, so it never is).
+        Some(percent_encoding::percent_decode(value).into())
     })
 }
 
@@ -349,6 +363,30 @@ mod tests {
         assert!(!token.verify(&vec![b'A'; 10_000]));
         let other = CsrfToken { raw: [8; LEN] };
         assert!(!other.verify(a.as_bytes()));
+    }
+
+    #[test]
+    fn only_exact_canonical_base64_decodes() {
+        let raw = [9u8; LEN];
+        let text = stored_text(&raw);
+        assert_eq!(raw_from_text(&text), Some(raw));
+        assert_eq!(raw_from_text(&format!("{text}=")), None, "padded");
+        assert_eq!(raw_from_text(&text[1..]), None, "short");
+        assert_eq!(raw_from_text(&format!("{text}A")), None, "long");
+        assert_eq!(
+            raw_from_text(&format!("{}+", &text[1..])),
+            None,
+            "not URL-safe"
+        );
+        // The last character carries 2 unused bits: a non-zero one is not canonical.
+        let mut odd = text.clone().into_bytes();
+        *odd.last_mut().unwrap() = b'B';
+        assert_ne!(text.as_bytes().last(), Some(&b'B'));
+        assert_eq!(raw_from_text(std::str::from_utf8(&odd).unwrap()), None);
+        let token = CsrfToken { raw };
+        let masked = token.masked().unwrap();
+        assert!(token.verify(masked.as_bytes()));
+        assert!(!token.verify(format!("{masked}==").as_bytes()));
     }
 
     proptest::proptest! {
