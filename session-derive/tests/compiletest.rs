@@ -1,6 +1,6 @@
 //! Compile-time behaviour of `#[derive(Session)]` and `#[session(..)]`: what compiles, and the
 //! errors (with their spans) for what does not. Regenerate the `.stderr` files with
-//! `TRYBUILD=overwrite cargo test --test compiletest`, then read them.
+//! `TRYBUILD=overwrite cargo test -p actix-typed-session-derive --test compiletest`, then read them.
 
 #[test]
 fn ui() {
