@@ -29,7 +29,9 @@
 //! What every store must do is four methods: `load`, `save`, `delete` and (optional, with a
 //! default) `touch`. `examples/custom_store.rs` is one in about thirty lines. The rest are
 //! capabilities with honest defaults: per-key loads (the `Fetch` a store may ignore), live
-//! views, and client-side sealing ([`seal`](SessionStore::seal) / [`unseal`](SessionStore::unseal)
+//! views, the user index ([`lists_users`](SessionStore::lists_users) with
+//! [`user_sessions`](SessionStore::user_sessions), [`revoke`](SessionStore::revoke) and
+//! [`revoke_all`](SessionStore::revoke_all)), and client-side sealing ([`seal`](SessionStore::seal) / [`unseal`](SessionStore::unseal)
 //! / [`client_side`](SessionStore::client_side), for a store that keeps the session in the
 //! client's cookie: both get a [`SealContext`], the name the value travels under and the client
 //! binding, which a sealing store binds its value to).
