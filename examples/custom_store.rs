@@ -1,7 +1,8 @@
 //! A session store written by hand, between the markers: the four methods every store needs
 //! (about thirty lines), then the optional ones of the user index (`Sessions`): `lists_users`
 //! and three methods. Records live in a `HashMap` behind a lock and are keyed by a hash of the
-//! id, as every server-side store should. `tests/custom_store.rs` runs the whole conformance suite on it.
+//! id, as every server-side store should. `tests/custom_store.rs` runs the whole conformance
+//! suite on it.
 //!
 //! ```text
 //! cargo run --example custom_store
