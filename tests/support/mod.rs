@@ -104,10 +104,22 @@ impl Drop for TempDir {
 
 /// Everything `tracing` writes on this thread while the returned guard lives (all levels, no
 /// colours).
+///
+/// Tests of one binary run on parallel threads, and `tracing` caches per call site whether any
+/// subscriber wants its events. While exactly one dispatcher is registered (this one), it
+/// computes that for a call site met on another thread from that thread's dispatcher only
+/// (none), caches "nobody listens", and the event is then lost here too: the test
+/// `a_tampered_value_shows_no_messages` failed 30 times in 60 runs of its binary that way. A
+/// second, silent dispatcher kept alive for the whole process makes every call site ask all of
+/// them; the cache is rebuilt after installing for call sites met before.
 pub fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
+    static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
     let captured = Captured::default();
     let subscriber = captured.subscriber(tracing::Level::TRACE);
-    (captured, tracing::subscriber::set_default(subscriber))
+    let guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+    (captured, guard)
 }
 
 /// The text a [`capture_logs`] subscriber wrote.
