@@ -15,10 +15,9 @@ use actix_web::http::StatusCode;
 use support::redis::RedisServer;
 use support::*;
 
+/// A pool whose connections leave time limits to the store (see `RedisStore::pool`).
 fn pool(url: &str) -> deadpool_redis::Pool {
-    deadpool_redis::Config::from_url(url)
-        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-        .unwrap()
+    RedisStore::pool(url).unwrap()
 }
 
 /// A store with a prefix of its own, so tests can share a REDIS_URL server.
@@ -185,6 +184,33 @@ async fn paused_redis_fails_within_the_timeout() {
         "2",
         "no data lost"
     );
+}
+
+/// The store's `timeout` is the only time limit on a `RedisStore::pool`: a reply that comes
+/// after 0.9 s is waited for under a 3 s timeout. deadpool-redis's default pool gives up after
+/// redis-rs's own 500 ms instead (the contrast shows this test would see it).
+#[actix_web::test]
+async fn the_stores_timeout_is_the_only_time_limit() {
+    let server = RedisServer::spawn();
+    let default_pool = deadpool_redis::Config::from_url(&server.url)
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .unwrap();
+    let clock = ManualClock::new();
+    for (pool, expected) in [
+        (pool(&server.url), StatusCode::OK),
+        (default_pool, StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        let store = RedisStore::builder(pool)
+            .timeout(Duration::from_secs(3))
+            .build();
+        let app = suite_app!(store.clone(), &clock);
+        let id = send(&app, get("/incr", None)).await.id().unwrap();
+        // Redis holds every reply for 0.9 s.
+        assert_eq!(server.command("CLIENT PAUSE 900 ALL").unwrap(), "+OK\r\n");
+        let res = send(&app, get("/incr", Some(&id))).await;
+        assert_eq!(res.status, expected, "{}", res.body);
+        server.command("CLIENT UNPAUSE").unwrap();
+    }
 }
 
 #[actix_web::test]

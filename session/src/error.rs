@@ -122,9 +122,9 @@ pub enum SessionError {
     ///
     /// Answered by default with `status` and its reason phrase as `text/plain` (`401
     /// Unauthorized`; `CSRF token missing or invalid` for the CSRF check), or, for
-    /// `#[session(redirect = ..)]`, with `303 See Other` to `location` and an empty body. The builder's
-    /// [`error_response`](crate::SessionMiddlewareBuilder::error_response) can answer it
-    /// otherwise (a JSON body, `WWW-Authenticate`).
+    /// `#[session(redirect = ..)]`, with `303 See Other` to `location` and an empty body. The
+    /// builder's [`error_response`](crate::SessionMiddlewareBuilder::error_response) can answer
+    /// it otherwise (a JSON body, `WWW-Authenticate`).
     #[error("typed session value {key:?} absent: request rejected")]
     Rejected {
         /// The session key of the guard's type.

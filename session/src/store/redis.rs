@@ -425,6 +425,9 @@ impl ConnectionLike for Conn {
 ///
 /// Every operation is bounded by [`RedisStoreBuilder::timeout`] (default 2 s): a slow or
 /// unreachable Redis makes the request fail with `503` within that time instead of hanging.
+/// Build the pool with [`RedisStore::pool`] (or use [`RedisStore::from_url`]) so that this
+/// timeout is the only one: deadpool-redis's default connections also cut every reply off
+/// after 500 ms.
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
@@ -493,7 +496,21 @@ impl RedisStore {
     /// # Errors
     /// A malformed URL: reported here, before the server starts.
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
-        Ok(Self::new(pool_from_url(url)?))
+        Ok(Self::new(Self::pool(url)?))
+    }
+
+    /// A deadpool-redis pool for `url` whose connections leave every time limit to the store's
+    /// [`timeout`](RedisStoreBuilder::timeout), for [`builder`](Self::builder) (a prefix, a
+    /// timeout of your own). [`from_url`](Self::from_url) uses it.
+    ///
+    /// A pool made with deadpool-redis's `Config::create_pool` works too, but its connections
+    /// (redis-rs 1.x) also give up on any reply after 500 ms: a listing or `revoke_all` of a
+    /// user with thousands of sessions can then fail before the store's own timeout.
+    ///
+    /// # Errors
+    /// A malformed URL.
+    pub fn pool(url: &str) -> Result<deadpool_redis::Pool, ConfigError> {
+        pool_from_url(url)
     }
 
     /// A store on a Redis Cluster pool (feature `redis-cluster`). Every session is one hash, so
@@ -680,8 +697,15 @@ fn pool_from_url(url: &str) -> Result<deadpool_redis::Pool, ConfigError> {
     use deadpool_redis::redis::IntoConnectionInfo;
     url.into_connection_info()
         .map_err(|e| ConfigError(format!("redis url: {e}")))?;
-    deadpool_redis::Config::from_url(url)
-        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+    // redis-rs gives each connection a response timeout of its own (500 ms by default), which
+    // would cut a long reply (a user's thousands of sessions) short of the store's `timeout`.
+    // Without it, the store's `timeout` alone bounds every operation, as documented.
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    let manager = deadpool_redis::Manager::new_with_config(url, config)
+        .map_err(|e| ConfigError(format!("redis url: {e}")))?;
+    deadpool_redis::Pool::builder(manager)
+        .runtime(deadpool_redis::Runtime::Tokio1)
+        .build()
         .map_err(|e| ConfigError(format!("redis pool: {e}")))
 }
 
