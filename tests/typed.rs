@@ -1,10 +1,11 @@
 //! Typed sessions over HTTP: `#[derive(Session)]` extractors, write-back on return, guards,
 //! `Option<T>`, and the `#[session(..)]` handler options.
 
+mod support;
+
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix_typed_session::cookie::Cookie;
 use actix_typed_session::id::SessionId;
@@ -399,43 +400,6 @@ fn post(uri: &str) -> test::TestRequest {
     test::TestRequest::post().uri(uri)
 }
 
-/// Captures `tracing` output of the current thread.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn capture(&self) -> tracing::subscriber::DefaultGuard {
-        let logs = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || logs.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .finish();
-        // As `support::capture_logs` does, and for the same reason: with this subscriber the
-        // only registered dispatcher, call sites met on other test threads would be cached as
-        // unwanted and their events lost here.
-        static SECOND: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
-        SECOND.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
-        let guard = tracing::subscriber::set_default(subscriber);
-        tracing::callsite::rebuild_interest_cache();
-        guard
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Tests
 
@@ -524,8 +488,7 @@ async fn only_the_extracted_value_is_written_back() {
 
 #[actix_web::test]
 async fn a_value_that_escapes_the_request_is_not_saved_and_logged() {
-    let logs = Logs::default();
-    let _guard = logs.capture();
+    let (logs, _guard) = support::capture_logs();
     let store = Counting::default();
     let app = app(store.clone()).await;
     let (_, cookie, _, _) = send(&app, post("/add/tea"), None).await;
@@ -747,8 +710,7 @@ async fn change_id_and_late_store_combine_on_a_plain_resource() {
 
 #[actix_web::test]
 async fn a_value_that_does_not_decode_is_treated_as_absent() {
-    let logs = Logs::default();
-    let _guard = logs.capture();
+    let (logs, _guard) = support::capture_logs();
     let store = Counting::default();
     let app = app(store.clone()).await;
     // An old deploy stored other shapes under these keys.
@@ -883,8 +845,7 @@ async fn a_type_extracted_twice_saves_the_changed_copy_or_fails_loudly() {
         "two copies changed alike: saved once"
     );
 
-    let logs = Logs::default();
-    let guard = logs.capture();
+    let (logs, guard) = support::capture_logs();
     let saves = store.saves();
     let (status, _, body, _) = send(&app, post("/twice/both"), Some(&cookie)).await;
     drop(guard);
@@ -915,8 +876,7 @@ async fn a_missing_middleware_says_how_to_fix_it() {
     async fn bare() -> &'static str {
         "ran"
     }
-    let logs = Logs::default();
-    let _guard = logs.capture();
+    let (logs, _guard) = support::capture_logs();
     let app = test::init_service(
         App::new()
             .route("/cart", web::get().to(show))
