@@ -199,6 +199,15 @@ pub(crate) trait Purge: Send + Sync + 'static {
 /// step), then runs [`Purge::purge`]; a failed round is logged at `warn` and tried again after
 /// the next interval, never ending the task. It holds only a weak reference: once every clone of
 /// the store is dropped, the task ends at its next wake-up.
+/// The outcome of `migrate`: the schema check's verdict first (a table of another shape makes
+/// the DDL fail, and the check says what does not fit), then the DDL's own error.
+pub(crate) fn migrated(
+    created: Result<(), StoreError>,
+    checked: Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    checked.and(created)
+}
+
 pub(crate) fn start_purge<P: Purge>(store: &Arc<P>, started: &AtomicBool, interval: Duration) {
     if started.load(Ordering::Relaxed) {
         return;

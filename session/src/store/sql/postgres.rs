@@ -238,13 +238,7 @@ impl PostgresStore {
             tx.commit().await
         })
         .await;
-        // A table of another shape makes the DDL fail (an index on a missing column): the
-        // check then says what does not fit.
-        match (created, self.check().await) {
-            (_, Err(misfit)) => Err(misfit),
-            (Err(failed), Ok(())) => Err(failed),
-            (Ok(()), Ok(())) => Ok(()),
-        }
+        super::migrated(created, self.check().await)
     }
 
     /// Checks that both tables exist with the columns the store uses, of the right types.

@@ -313,13 +313,7 @@ impl SqliteStore {
             tx.commit().await
         })
         .await;
-        // A table of another shape under the name makes the script fail (an index on a column
-        // it lacks): the check then says what does not fit.
-        match (created, self.check().await) {
-            (_, Err(misfit)) => Err(misfit),
-            (Err(failed), Ok(())) => Err(failed),
-            (Ok(()), Ok(())) => Ok(()),
-        }
+        super::migrated(created, self.check().await)
     }
 
     /// Checks that the schema has what the store's statements use: both tables with their
