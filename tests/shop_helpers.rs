@@ -16,7 +16,7 @@ use actix_typed_session::testing::TestSession;
 use actix_typed_session::{
     Session, SessionError, SessionId, SessionMiddleware, CSRF_FORM_FIELD, CSRF_HEADER,
 };
-use actix_web::http::header::LOCATION;
+use actix_web::http::header::{HeaderName, HeaderValue, LOCATION};
 use actix_web::http::StatusCode;
 use actix_web::{test, App};
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,27 @@ macro_rules! shop_on {
     };
 }
 
+/// A GET of `uri` carrying the session `header`.
+fn get_with(uri: &str, header: (HeaderName, HeaderValue)) -> actix_http::Request {
+    test::TestRequest::get()
+        .uri(uri)
+        .insert_header(header)
+        .to_request()
+}
+
+/// A form POST of `uri` carrying the session `header` and the CSRF `token`.
+fn form_with(
+    uri: &str,
+    header: (HeaderName, HeaderValue),
+    token: impl AsRef<str>,
+) -> actix_http::Request {
+    test::TestRequest::post()
+        .uri(uri)
+        .insert_header(header)
+        .set_form([(CSRF_FORM_FIELD, token.as_ref())])
+        .to_request()
+}
+
 async fn body<B: actix_web::body::MessageBody>(res: actix_web::dev::ServiceResponse<B>) -> String {
     String::from_utf8(test::read_body(res).await.to_vec()).unwrap()
 }
@@ -70,10 +91,7 @@ async fn the_one_liner_signs_a_visitor_in_on_the_memory_store() -> Result<(), Se
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 
     let cookie = TestSession::new(&store).put(ann()).cookie().await?;
-    let req = test::TestRequest::get()
-        .uri("/account")
-        .insert_header(cookie)
-        .to_request();
+    let req = get_with("/account", cookie);
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(body(res).await.contains("Signed in as ann."));
@@ -96,10 +114,7 @@ async fn guarded_routes<S: actix_typed_session::store::SessionStore + Clone>(sto
         .unwrap();
 
     // /checkout: `no_store`, so the discount on the handler's copy of the cart is not kept.
-    let req = test::TestRequest::get()
-        .uri("/checkout")
-        .insert_header(put.cookie())
-        .to_request();
+    let req = get_with("/checkout", put.cookie());
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::OK);
     let after = put.after(&res).await.unwrap();
@@ -119,11 +134,7 @@ async fn guarded_routes<S: actix_typed_session::store::SessionStore + Clone>(sto
         .to_request();
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "no token");
-    let req = test::TestRequest::post()
-        .uri("/cart/pot")
-        .insert_header(put.cookie())
-        .set_form([(CSRF_FORM_FIELD, put.csrf_token())])
-        .to_request();
+    let req = form_with("/cart/pot", put.cookie(), put.csrf_token());
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let after = put.after(&res).await.unwrap();
@@ -143,10 +154,7 @@ async fn guarded_routes<S: actix_typed_session::store::SessionStore + Clone>(sto
     assert_eq!(flash[0].text, "Added Cast-iron teapot to your cart.");
 
     // The session after the request carries on to the next one, which shows the message.
-    let req = test::TestRequest::get()
-        .uri("/cart")
-        .insert_header(after.next_cookie().unwrap())
-        .to_request();
+    let req = get_with("/cart", after.next_cookie().unwrap());
     let page = body(test::call_service(&app, req).await).await;
     assert!(page.contains("Total: 55.50 €"));
     assert!(
@@ -155,11 +163,11 @@ async fn guarded_routes<S: actix_typed_session::store::SessionStore + Clone>(sto
     );
 
     // Logout: the cookie is removed and no session is left.
-    let req = test::TestRequest::post()
-        .uri("/logout")
-        .insert_header(after.next_cookie().unwrap())
-        .set_form([(CSRF_FORM_FIELD, after.csrf_token().unwrap())])
-        .to_request();
+    let req = form_with(
+        "/logout",
+        after.next_cookie().unwrap(),
+        after.csrf_token().unwrap(),
+    );
     let res = test::call_service(&app, req).await;
     let after = put.after(&res).await.unwrap();
     assert!(after.expired());
@@ -218,30 +226,19 @@ async fn login_rotates<S: actix_typed_session::store::SessionStore + Clone>(stor
     // The CSRF token went with the old id: the one from before the login is refused, and the
     // next page with a form makes a new one.
     assert_eq!(after.csrf_token(), None);
-    let stale = test::TestRequest::post()
-        .uri("/cart/mug")
-        .insert_header(after.next_cookie().unwrap())
-        .set_form([(CSRF_FORM_FIELD, &token)])
-        .to_request();
+    let stale = form_with("/cart/mug", after.next_cookie().unwrap(), &token);
     assert_eq!(
         test::call_service(&app, stale).await.status(),
         StatusCode::FORBIDDEN
     );
-    let req = test::TestRequest::get()
-        .uri("/account")
-        .insert_header(after.next_cookie().unwrap())
-        .to_request();
+    let req = get_with("/account", after.next_cookie().unwrap());
     let page = test::call_service(&app, req).await;
     // The session after that page (the cookie store sealed the new token into a new cookie; a
     // server-side store kept the id) has the token of its form.
     let after_page = after.after(&page).await.unwrap();
     assert!(!after_page.rotated());
     let fresh = after_page.csrf_token().expect("a new token");
-    let req = test::TestRequest::post()
-        .uri("/cart/mug")
-        .insert_header(after_page.next_cookie().unwrap())
-        .set_form([(CSRF_FORM_FIELD, &fresh)])
-        .to_request();
+    let req = form_with("/cart/mug", after_page.next_cookie().unwrap(), &fresh);
     assert_eq!(
         test::call_service(&app, req).await.status(),
         StatusCode::SEE_OTHER
@@ -277,10 +274,7 @@ async fn the_old_id_is_gone_after_a_login_on_the_memory_store() {
     let res = test::call_service(&app, req).await;
     assert!(put.after(&res).await.unwrap().rotated());
     // The old cookie now opens no session: the guard redirects.
-    let req = test::TestRequest::get()
-        .uri("/account")
-        .insert_header(put.cookie())
-        .to_request();
+    let req = get_with("/account", put.cookie());
     assert_eq!(
         test::call_service(&app, req).await.status(),
         StatusCode::SEE_OTHER
@@ -304,17 +298,14 @@ async fn a_first_visit_is_read_without_a_put_session() {
     assert_eq!(after.user(), None);
     assert_eq!(store.len(), 1);
     // The form's token, sent back with that session, adds to the cart.
-    let req = test::TestRequest::post()
-        .uri("/cart/tea")
-        .insert_header(after.next_cookie().unwrap())
-        .set_form([(CSRF_FORM_FIELD, after.csrf_token().unwrap())])
-        .to_request();
+    let req = form_with(
+        "/cart/tea",
+        after.next_cookie().unwrap(),
+        after.csrf_token().unwrap(),
+    );
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let req = test::TestRequest::get()
-        .uri("/cart")
-        .insert_header(after.next_cookie().unwrap())
-        .to_request();
+    let req = get_with("/cart", after.next_cookie().unwrap());
     let page = body(test::call_service(&app, req).await).await;
     assert!(page.contains("<li>tea</li>"), "{page}");
 
@@ -348,10 +339,7 @@ async fn a_put_user_is_listed_by_sessions_of_user() {
     // …and revoking it ends the session the test put in place.
     assert_eq!(middleware.sessions().revoke_all("42").await.unwrap(), 1);
     let app = test::init_service(App::new().wrap(middleware.clone()).configure(shop::routes)).await;
-    let req = test::TestRequest::get()
-        .uri("/account")
-        .insert_header(put.cookie())
-        .to_request();
+    let req = get_with("/account", put.cookie());
     assert_eq!(
         test::call_service(&app, req).await.status(),
         StatusCode::SEE_OTHER
@@ -369,11 +357,7 @@ async fn the_user_is_read_back() {
         .save()
         .await
         .unwrap();
-    let req = test::TestRequest::post()
-        .uri("/cart/tea")
-        .insert_header(put.cookie())
-        .set_form([(CSRF_FORM_FIELD, put.csrf_token())])
-        .to_request();
+    let req = form_with("/cart/tea", put.cookie(), put.csrf_token());
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(put.after(&res).await.unwrap().user().as_deref(), Some("42"));
@@ -389,12 +373,7 @@ async fn of_follows_the_apps_cookie_name() {
         .state(CookieState::new("sid"))
         .build();
     let app = test::init_service(App::new().wrap(middleware.clone()).configure(shop::routes)).await;
-    let account = |cookie| {
-        test::TestRequest::get()
-            .uri("/account")
-            .insert_header(cookie)
-            .to_request()
-    };
+    let account = |cookie| get_with("/account", cookie);
     let default_name = TestSession::new(&store).put(ann()).cookie().await.unwrap();
     assert_eq!(
         test::call_service(&app, account(default_name))
@@ -438,11 +417,7 @@ async fn a_value_that_does_not_encode_is_an_error() {
         .save()
         .await
         .unwrap();
-    let req = test::TestRequest::post()
-        .uri("/cart/tea")
-        .insert_header(put.cookie())
-        .set_form([(CSRF_FORM_FIELD, put.csrf_token())])
-        .to_request();
+    let req = form_with("/cart/tea", put.cookie(), put.csrf_token());
     let after = put
         .after(&test::call_service(&app, req).await)
         .await
@@ -457,10 +432,7 @@ async fn a_value_that_does_not_encode_is_an_error() {
 async fn seen_by_the_app<S: actix_typed_session::store::SessionStore + Clone>(store: S) {
     let app = shop_on!(store.clone());
     let cookie = TestSession::new(&store).put(ann()).cookie().await.unwrap();
-    let req = test::TestRequest::get()
-        .uri("/account")
-        .insert_header(cookie)
-        .to_request();
+    let req = get_with("/account", cookie);
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(body(res).await.contains("Signed in as ann."));
@@ -493,10 +465,7 @@ async fn a_session_sealed_for_another_key_is_not_seen() {
     let app = shop_on!(CookieStore::encrypted(KEY).build().unwrap());
     let other = CookieStore::encrypted([0x11; 32]).build().unwrap();
     let cookie = TestSession::new(&other).put(ann()).cookie().await.unwrap();
-    let req = test::TestRequest::get()
-        .uri("/account")
-        .insert_header(cookie)
-        .to_request();
+    let req = get_with("/account", cookie);
     assert_eq!(
         test::call_service(&app, req).await.status(),
         StatusCode::SEE_OTHER
@@ -569,12 +538,7 @@ async fn of_follows_the_apps_clock_and_idle_timeout() {
         .save()
         .await
         .unwrap();
-    let req = || {
-        test::TestRequest::get()
-            .uri("/checkout")
-            .insert_header(put.cookie())
-            .to_request()
-    };
+    let req = || get_with("/checkout", put.cookie());
     let res = test::call_service(&app, req()).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(put.after(&res).await.unwrap().exists());
@@ -609,12 +573,7 @@ async fn of_follows_the_apps_clock_on_the_cookie_store() {
         .save()
         .await
         .unwrap();
-    let req = || {
-        test::TestRequest::get()
-            .uri("/checkout")
-            .insert_header(put.cookie())
-            .to_request()
-    };
+    let req = || get_with("/checkout", put.cookie());
     assert_eq!(
         test::call_service(&app, req()).await.status(),
         StatusCode::OK
@@ -676,12 +635,7 @@ async fn a_revoked_sealed_session_reads_as_gone() {
         .save()
         .await
         .unwrap();
-    let page = |uri: &str| {
-        test::TestRequest::get()
-            .uri(uri)
-            .insert_header(put.cookie())
-            .to_request()
-    };
+    let page = |uri: &str| get_with(uri, put.cookie());
     let res = test::call_service(&app, page("/cart")).await; // an empty cart: nothing stored
     let after = put.after(&res).await.unwrap();
     assert!(after.exists());
