@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use actix_typed_session::clock::ManualClock;
 use actix_typed_session::store::sqlx::{self, Connection, Executor};
 use actix_typed_session::store::{
-    Bytes, Changes, Fetch, Meta, PostgresStore, SessionStore, SessionUser,
+    Bytes, Changes, Fetch, Handle, Meta, PostgresStore, SessionStore, SessionUser, UserKey,
 };
 use actix_typed_session::testing::conformance;
 use actix_typed_session::{Session, SessionError, SessionId, SessionMiddleware};
@@ -619,4 +619,77 @@ async fn an_expired_row_is_never_updated() {
     assert_eq!((expires, keys), (past as i64, 1), "the row is as it was");
     assert!(store.user_sessions(&user.key).await.unwrap().is_empty());
     assert!(!store.revoke(&user.key, &user.handle).await.unwrap());
+}
+
+/// A table made by the previous version (no `signed_in_at` column) and a session stored in it
+/// before the upgrade: `migrate` adds the column, the session still loads and lists (its
+/// sign-in time unknown, so it counts as signed in when it was created), and saves work.
+#[actix_web::test]
+async fn migrate_adds_the_sign_in_column_to_a_table_of_the_previous_version() {
+    let server = PgServer::start();
+    let table = server.fresh_table().await;
+    let values = format!("{table}_values");
+    server
+        .execute(&format!(
+            "CREATE TABLE {table} (id bytea PRIMARY KEY, created_at bigint NOT NULL, \
+               expires_at bigint NOT NULL, last_seen bigint NOT NULL, purge_at bigint NOT NULL, \
+               user_key bytea, user_id bytea, handle text) WITH (fillfactor = 80); \
+             CREATE TABLE {values} (session bytea NOT NULL REFERENCES {table} (id) \
+               ON DELETE CASCADE, key text NOT NULL, value bytea NOT NULL, \
+               PRIMARY KEY (session, key)) WITH (fillfactor = 80);"
+        ))
+        .await;
+    let id = SessionId::generate();
+    let handle = Handle::generate();
+    let user = UserKey::of("ann");
+    let (created, expires) = (now() - 10, now() + 600);
+    server
+        .execute(&format!(
+            "INSERT INTO {table} VALUES ('\\x{}', {created}, {expires}, {created}, {expires}, \
+               '\\x{}', 'ann', '{handle}'); \
+             INSERT INTO {values} VALUES ('\\x{}', 'k', 'v');",
+            id.store_key(),
+            user.hex(),
+            id.store_key(),
+        ))
+        .await;
+    let pool = PostgresStore::pool_for(&server.url, Duration::from_secs(2)).unwrap();
+    let store = PostgresStore::builder(pool).table(&table).build().unwrap();
+    assert!(
+        store
+            .check()
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("signed_in_at is missing"),
+        "check says what the upgrade needs"
+    );
+    store.migrate().await.unwrap();
+    let loaded = store
+        .load(&id, Fetch::All)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_record();
+    assert_eq!(loaded.data["k"], Bytes::from_static(b"v"));
+    let ann = loaded.meta.user.clone().unwrap();
+    assert_eq!(
+        (ann.handle.as_str(), ann.signed_in_at),
+        (handle.as_str(), 0)
+    );
+    assert_eq!(ann.sign_in_order(created).0, created * 1000);
+    assert_eq!(store.user_sessions(&user).await.unwrap().len(), 1);
+    // A save of the old session, and a session of the new version, both work.
+    let changes = Changes {
+        set: vec![("k".into(), Bytes::from_static(b"w"))],
+        ..Changes::default()
+    };
+    store.save(&id, &loaded.meta, &changes).await.unwrap();
+    let fresh = SessionId::generate();
+    let signed = SessionUser::new("ann").signed_in(1_234);
+    let meta = Meta::new(now(), now() + 600).with_user(Some(signed));
+    store.save(&fresh, &meta, &Changes::full([])).await.unwrap();
+    let back = store.load(&fresh, Fetch::All).await.unwrap().unwrap();
+    assert_eq!(back.meta().user.as_ref().unwrap().signed_in_at, 1_234);
+    assert_eq!(store.user_sessions(&user).await.unwrap().len(), 2);
 }

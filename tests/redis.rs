@@ -289,7 +289,7 @@ async fn a_typed_extractor_loads_only_its_key() {
         .collect();
     assert_eq!(commands, ["HMGET", "EVALSHA"], "{lines:?}");
     assert!(
-        lines[0].contains("\"m:c\" \"m:e\" \"m:s\" \"m:u\" \"m:h\" \"k:counter\"")
+        lines[0].contains("\"m:c\" \"m:e\" \"m:s\" \"m:u\" \"m:h\" \"m:t\" \"k:counter\"")
             && !lines[0].contains("filler"),
         "the metadata and the one key: {}",
         lines[0]

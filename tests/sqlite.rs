@@ -634,3 +634,98 @@ async fn write_lock_held_under_load_then_released() {
     let res = send(&app, post("/set/after/1", Some(&id))).await;
     assert_eq!(res.status, StatusCode::OK, "recovered without a restart");
 }
+
+/// The schema the previous version's `migrate` made (no `signed_in_at`, a save view of 14
+/// columns), with a signed-in session stored before the upgrade.
+fn previous_schema() -> &'static str {
+    "CREATE TABLE sessions (id BLOB PRIMARY KEY NOT NULL, created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL, last_seen INTEGER NOT NULL, purge_at INTEGER NOT NULL,
+        user_key BLOB, user_id BLOB, handle TEXT) WITHOUT ROWID;
+    CREATE INDEX sessions_purge_at ON sessions (purge_at);
+    CREATE INDEX sessions_user_key ON sessions (user_key) WHERE user_key IS NOT NULL;
+    CREATE TABLE sessions_values (session BLOB NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+        PRIMARY KEY (session, key)) WITHOUT ROWID;
+    CREATE TRIGGER sessions_drop_values AFTER DELETE ON sessions BEGIN
+        DELETE FROM sessions_values WHERE session = OLD.id;
+    END;
+    CREATE VIEW sessions_save AS SELECT NULL AS id, NULL AS now, NULL AS created,
+        NULL AS replace_all, NULL AS created_at, NULL AS expires_at, NULL AS last_seen,
+        NULL AS purge_at, NULL AS user_key, NULL AS user_id, NULL AS handle, NULL AS sets,
+        NULL AS blob, NULL AS removed;
+    CREATE TRIGGER sessions_save_apply INSTEAD OF INSERT ON sessions_save BEGIN
+        INSERT INTO sessions (id, created_at, expires_at, last_seen, purge_at, user_key, user_id, handle)
+            SELECT NEW.id, NEW.created_at, NEW.expires_at, NEW.last_seen, NEW.purge_at,
+                   NEW.user_key, NEW.user_id, NEW.handle
+            WHERE NEW.created;
+    END;"
+}
+
+/// A database of the previous version: `migrate` adds the sign-in column and makes the save
+/// view anew; the session stored before the upgrade still loads and lists (its sign-in time
+/// unknown, so it counts as signed in when it was created), and saves work.
+#[actix_web::test]
+async fn migrate_upgrades_a_database_of_the_previous_version() {
+    let (_dir, url) = temp_db("sqlite-upgrade");
+    let pool = pool_on(&url).await;
+    sqlx::raw_sql(previous_schema())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (id, handle, user) = (
+        SessionId::generate(),
+        Handle::generate(),
+        UserKey::of("ann"),
+    );
+    let (created, expires) = (now() - 10, now() + 600);
+    sqlx::query("INSERT INTO sessions VALUES (?1, ?2, ?3, ?2, ?3, ?4, 'ann', ?5)")
+        .bind(&id.digest()[..])
+        .bind(created as i64)
+        .bind(expires as i64)
+        .bind(&user.digest()[..])
+        .bind(handle.as_str())
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO sessions_values VALUES (?1, 'k', 'v')")
+        .bind(&id.digest()[..])
+        .execute(&pool)
+        .await
+        .unwrap();
+    let store = SqliteStore::new(pool.clone());
+    let before = store.check().await.unwrap_err().to_string();
+    assert!(before.contains("signed_in_at"), "{before}");
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap(); // and again: nothing changes
+    let loaded = store
+        .load(&id, Fetch::All)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_record();
+    assert_eq!(loaded.data["k"], Bytes::from_static(b"v"));
+    let ann = loaded.meta.user.clone().unwrap();
+    assert_eq!(
+        (ann.handle.as_str(), ann.signed_in_at),
+        (handle.as_str(), 0)
+    );
+    assert_eq!(ann.sign_in_order(created).0, created * 1000);
+    let changes = Changes {
+        set: vec![("k".into(), Bytes::from_static(b"w"))],
+        ..Changes::default()
+    };
+    store.save(&id, &loaded.meta, &changes).await.unwrap();
+    let again = store
+        .load(&id, Fetch::All)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_record();
+    assert_eq!(again.data["k"], Bytes::from_static(b"w"));
+    let fresh = SessionId::generate();
+    let meta =
+        Meta::new(now(), now() + 600).with_user(Some(SessionUser::new("ann").signed_in(1_234)));
+    store.save(&fresh, &meta, &Changes::full([])).await.unwrap();
+    let back = store.load(&fresh, Fetch::All).await.unwrap().unwrap();
+    assert_eq!(back.meta().user.as_ref().unwrap().signed_in_at, 1_234);
+    assert_eq!(store.user_sessions(&user).await.unwrap().len(), 2);
+}

@@ -9,7 +9,7 @@
 //! | `expire` (beats all, even a 5xx) | delete the stored record          | removal cookie                 |
 //! | response is 5xx            | nothing                                 | nothing                        |
 //! | session never loaded       | nothing                                 | nothing                        |
-//! | `change_id`                | delete the old id, save all under a new id (even with `no_store`) | the new id |
+//! | `change_id`                | move the stored session to a new id with this request's changes, if it still lives (even with `no_store`) | the new id; a removal if it ended meanwhile |
 //! | `no_store`                 | nothing                                 | nothing                        |
 //! | data changed               | save the changed keys                   | id when new, or to refresh a persistent cookie |
 //! | new and still empty        | nothing                                 | nothing                        |
@@ -24,7 +24,7 @@ use crate::config::{Config, Ctx};
 use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::session::{Data, Options, Session};
-use crate::store::{Changes, ClientValue, Fetch, SealContext, Unsealed};
+use crate::store::{ClientValue, Fetch, SealContext, Unsealed};
 
 /// What to do when the request ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,43 +151,57 @@ pub(crate) async fn revoke_users_sessions(
     Ok(())
 }
 
-/// `max_sessions_per_user`: after this request tied its session to a user, the oldest sessions
-/// of that user beyond the cap end (never this one).
-pub(crate) async fn enforce_cap(session: &Session) -> Result<(), SessionError> {
+/// `max_sessions_per_user`: after this request tied its session to a user, the user's sessions
+/// beyond the cap end. Answers whether this request's session survives.
+///
+/// Sessions are ranked by [`SessionUser::sign_in_order`](crate::store::SessionUser::sign_in_order)
+/// (sign-in time in milliseconds, then the handle): a total order, so every login of the user,
+/// however many run at once, agrees on which are the newest `cap`. Each login ends what its
+/// listing ranks beyond the cap, this session too if it is not among the newest (it then ends
+/// like the others: concurrent logins in the same millisecond are ordered by handle). The
+/// last listing sees every login saved before it, so exactly the newest `cap` survive.
+pub(crate) async fn enforce_cap(session: &Session) -> Result<bool, SessionError> {
     let ctx: &Ctx = &session.0.ctx;
     let Some(cap) = ctx.config.max_per_user else {
-        return Ok(());
+        return Ok(true);
     };
-    let Some((user, handle)) = session.data().and_then(|d| {
+    let Some((user, me, created_at)) = session.data().and_then(|d| {
         d.tied
-            .then(|| d.meta.user.as_ref().map(|u| (u.key, u.handle.clone())))
+            .then(|| d.meta.user.clone().map(|u| (u, d.meta.created_at)))
             .flatten()
+            .map(|(u, created)| (u.key, u, created))
     }) else {
-        return Ok(());
+        return Ok(true);
     };
     let failed = |e: crate::error::StoreError| {
         tracing::error!(user = %user.log_tag(), error = %e, "per-user session cap failed");
         SessionError::from_store(e)
     };
-    let mut others: Vec<_> = ctx
-        .store
-        .user_sessions(&user)
-        .await
-        .map_err(failed)?
-        .into_iter()
-        .filter_map(|r| r.meta.user.map(|u| (r.meta.created_at, u.handle)))
-        .filter(|(_, h)| *h != handle)
+    let listed = ctx.store.user_sessions(&user).await.map_err(failed)?;
+    let mut ranked: Vec<((u64, &crate::store::Handle), &crate::store::Handle)> = listed
+        .iter()
+        .filter_map(|r| {
+            let u = r.meta.user.as_ref()?;
+            Some((u.sign_in_order(r.meta.created_at), &u.handle))
+        })
         .collect();
-    // This session counts as one; the oldest others go.
-    let excess = (others.len() + 1).saturating_sub(cap);
-    others.sort_by_key(|(created, _)| *created);
-    for (_, old) in others.into_iter().take(excess) {
-        ctx.store.revoke(&user, &old).await.map_err(failed)?;
+    // This session counts, listed or not (a store may list it a moment late).
+    if !ranked.iter().any(|(_, h)| **h == me.handle) {
+        ranked.push((me.sign_in_order(created_at), &me.handle));
+    }
+    // Newest first.
+    ranked.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut survives = true;
+    for (_, handle) in ranked.into_iter().skip(cap) {
+        ctx.store.revoke(&user, handle).await.map_err(failed)?;
+        if *handle == me.handle {
+            survives = false;
+        }
     }
     if let Some(mut data) = session.data() {
         data.tied = false;
     }
-    Ok(())
+    Ok(survives)
 }
 
 /// Carries `plan` out against the store. Locks are never held across a store call.
@@ -216,8 +230,9 @@ pub(crate) async fn execute(
             Ok(ClientUpdate::Remove)
         }
         Plan::Rotate => {
-            // The data moves whole to the new id: the handle loaded it whole
-            // (`ensure(.., Fetch::All)` before the plan).
+            // The store moves the stored session to the new id and applies this request's
+            // changes in one step, and only if the old id still holds a live session: a
+            // logout, revocation or expiry that landed while this request ran wins.
             let (retired, id, meta, changes) = {
                 let Some(mut data) = session.data() else {
                     return Ok(ClientUpdate::Keep);
@@ -230,24 +245,43 @@ pub(crate) async fn execute(
                     retired,
                     data.id.clone(),
                     data.meta.clone(),
-                    Changes::full(data.values()),
+                    data.take_changes(),
                 )
             };
-            if let Some(old) = &retired {
-                ctx.store
-                    .delete(old)
+            let moved = match &retired {
+                Some(old) => ctx
+                    .store
+                    .change_id(old, &id, &meta, &changes)
                     .await
-                    .map_err(|e| store_failed(old, e))?;
+                    .map_err(|e| store_failed(old, e))?,
+                // Never stored: nothing to move, and nothing can have ended it.
+                None => {
+                    ctx.store
+                        .save(&id, &meta, &changes)
+                        .await
+                        .map_err(|e| store_failed(&id, e))?;
+                    true
+                }
+            };
+            if !moved {
+                let old = retired.as_ref().unwrap_or(&id);
+                tracing::info!(
+                    session = %old.log_tag(),
+                    "session ended (logout, revocation or expiry) while this request ran: \
+                     its id is not renewed, nothing is saved, and the client's cookie is removed"
+                );
+                if let Some(mut data) = session.data() {
+                    data.ended();
+                }
+                return Ok(ClientUpdate::Remove);
             }
-            ctx.store
-                .save(&id, &meta, &changes)
-                .await
-                .map_err(|e| store_failed(&id, e))?;
             tracing::debug!(session = %id.log_tag(), "session id changed");
             if let Some(mut data) = session.data() {
-                data.moved();
+                data.moved(changes);
             }
-            enforce_cap(session).await?;
+            if !enforce_cap(session).await? {
+                return Ok(beyond_the_cap(session, &id));
+            }
             client_value(session, true)
         }
         Plan::Save { send } => {
@@ -266,7 +300,9 @@ pub(crate) async fn execute(
             if let Some(mut data) = session.data() {
                 data.apply_saved(changes);
             }
-            enforce_cap(session).await?;
+            if !enforce_cap(session).await? {
+                return Ok(beyond_the_cap(session, &id));
+            }
             client_value(session, send)
         }
         Plan::Touch { send } => {
@@ -285,6 +321,19 @@ pub(crate) async fn execute(
             client_value(session, send)
         }
     }
+}
+
+/// This request's own session was beyond the per-user cap (newer sign-ins of the user landed at
+/// the same moment), and ended with the others: the client's cookie goes.
+fn beyond_the_cap(session: &Session, id: &SessionId) -> ClientUpdate {
+    tracing::info!(
+        session = %id.log_tag(),
+        "session ended at sign-in: newer sign-ins of the same user fill max_sessions_per_user"
+    );
+    if let Some(mut data) = session.data() {
+        data.ended();
+    }
+    ClientUpdate::Remove
 }
 
 /// The value a client should now hold, if it has to be sent: the id (when `send`), or for a

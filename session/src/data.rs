@@ -198,12 +198,13 @@ impl Data {
         (self.cleared && self.existed) || !self.dirty.is_empty() || self.meta_changed
     }
 
-    /// Ties the session to `user` (keeping the handle when it is the same user).
-    pub(crate) fn set_user(&mut self, user: &[u8]) {
+    /// Ties the session to `user`, signed in at `now_ms` (keeping the handle and the sign-in
+    /// time when it is the same user).
+    pub(crate) fn set_user(&mut self, user: &[u8], now_ms: u64) {
         if self.meta.user.as_ref().is_some_and(|u| u.id == user) {
             return;
         }
-        self.meta.user = Some(crate::store::SessionUser::new(user));
+        self.meta.user = Some(crate::store::SessionUser::new(user).signed_in(now_ms));
         self.meta_changed = true;
         self.tied = true;
     }
@@ -226,7 +227,10 @@ impl Data {
                 self.retired = Some(old);
             }
             // The CSRF token is tied to the id: a token captured before a login is useless after.
-            self.remove(crate::csrf::CSRF_SESSION_KEY);
+            // Removed whether or not this request fetched it: the store moves the values it
+            // holds, and the token must not be among them.
+            self.dirty
+                .insert(crate::csrf::CSRF_SESSION_KEY.to_owned(), None);
             self.rotated = true;
         }
     }
@@ -293,14 +297,29 @@ impl Data {
         }
     }
 
-    /// After the whole session was saved under a new id: later commits start afresh, and reads
-    /// no longer go to a live view of the old id, which is deleted.
-    pub(crate) fn moved(&mut self) {
-        self.base = Base::complete(self.values());
+    /// After the store moved the session to the new id with the changes of
+    /// [`take_changes`](Self::take_changes): later commits start afresh. A live view read the
+    /// old id, which is gone: values the request did not fetch are read from the new id.
+    pub(crate) fn moved(&mut self, changes: Changes) {
+        if let Base::Live(_) = self.base {
+            self.base = Base::Fetched {
+                data: HashMap::new(),
+                known: Some(Vec::new()),
+            };
+        }
+        self.apply_saved(changes);
+    }
+
+    /// The session ended elsewhere while this request ran (its rotation found it gone): nothing
+    /// of it is to be written, now or by a later commit.
+    pub(crate) fn ended(&mut self) {
+        self.base = Base::complete(HashMap::new());
         self.dirty.clear();
         self.cleared = false;
         self.meta_changed = false;
-        self.existed = true;
+        self.tied = false;
+        self.existed = false;
+        self.meta.user = None;
     }
 }
 

@@ -272,10 +272,12 @@ impl Session {
     /// of that user. Saved with the request's other changes, in the same write; `change_id`
     /// keeps the user. Tying a session to the user it is tied to already changes nothing.
     ///
-    /// With [`max_sessions_per_user`](crate::SessionMiddlewareBuilder::max_sessions_per_user),
-    /// the user's oldest sessions end when this one makes one too many.
+    /// Tying records the sign-in time (milliseconds). With
+    /// [`max_sessions_per_user`](crate::SessionMiddlewareBuilder::max_sessions_per_user), the
+    /// user's sessions beyond the newest sign-ins end when this one makes one too many.
     pub fn set_user(&self, user: impl AsRef<[u8]>) {
-        self.guard_mut().set_user(user.as_ref());
+        let now_ms = self.0.ctx.config.clock.now_millis();
+        self.guard_mut().set_user(user.as_ref(), now_ms);
     }
 
     /// The user the session is tied to ([`set_user`](Self::set_user)), as text (an id that is

@@ -129,8 +129,16 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     }
 
     /// At most `max` sessions per user ([`Session::set_user`](crate::Session::set_user)): when
-    /// a request ties one more session to a user who has `max`, the oldest of the others end.
-    /// Default: no limit. Needs a store with the user index
+    /// a request ties one more session to a user, the user's sessions beyond the `max` newest
+    /// sign-ins end. Default: no limit.
+    ///
+    /// Sessions are ranked by sign-in time (milliseconds, by the middleware's clock), then by
+    /// handle ([`SessionUser::sign_in_order`](crate::store::SessionUser::sign_in_order)): a
+    /// total order that every login agrees on, so logins of one user at the same moment (on
+    /// one app server or several) end exactly the sessions beyond the `max` newest, never
+    /// more. When logins land in the same millisecond, the handle decides, and a login that
+    /// ranks beyond the cap ends at once (its response removes the cookie).
+    /// (`users_cap_keeps_exactly_the_newest_under_concurrent_logins` in the conformance suite.) Needs a store with the user index
     /// ([`lists_users`](crate::store::SessionStore::lists_users): every store of this crate but
     /// the cookie store and the null store); on another store, building the middleware fails
     /// with a [`ConfigError`].

@@ -284,10 +284,11 @@ async fn commit<B: MessageBody + 'static>(
     let server_error = res.status().is_server_error();
     let expire = options.has(Options::EXPIRE);
 
-    // change_id moves the whole session, even when no handler read it (or read only some
-    // keys): load all of it now.
+    // change_id moves the stored session, even when no handler read it: the store moves the
+    // values itself, so only the metadata is needed here (a handler that read the session
+    // has it already).
     if options.has(Options::CHANGE_ID) && !expire && !server_error {
-        if let Err(err) = session.ensure(res.request(), Fetch::All).await {
+        if let Err(err) = session.ensure(res.request(), Fetch::Keys(&[])).await {
             return failed(res, &ctx, err);
         }
     }

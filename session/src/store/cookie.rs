@@ -1187,7 +1187,9 @@ impl Inner {
             let user = take_user(&mut body).ok_or_else(|| failed(CookieDecodeError::Format))?;
             let (since, user_id, handle) = user;
             meta.user_since = Some((handle.clone(), since));
-            meta.user = Some(SessionUser::stored(Bytes::copy_from_slice(user_id), handle));
+            // The cookie's time of the tie is its sign-in time.
+            meta.user =
+                Some(SessionUser::stored(Bytes::copy_from_slice(user_id), handle).signed_in(since));
         }
         let inflated;
         let body = if flags & FLAG_DEFLATE != 0 {
@@ -1249,6 +1251,18 @@ impl SessionStore for CookieStore {
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         NullStore.delete(id).await
+    }
+
+    /// Nothing to move: the session travels in the cookie, which the middleware seals anew
+    /// under the new id.
+    async fn change_id(
+        &self,
+        _: &SessionId,
+        _: &SessionId,
+        _: &Meta,
+        _: &Changes,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
     }
 
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
@@ -1673,7 +1687,7 @@ mod tests {
             let id = SessionId::generate();
             let back = seal_open(&store, &id, &record);
             assert_eq!(back.data, record.data);
-            assert_eq!(back.meta.user, Some(user.clone()));
+            assert_eq!(back.meta.user, Some(user.clone().signed_in(tied)));
             assert_eq!(back.meta.user_since, Some((user.handle.clone(), tied)));
             assert_eq!(back.meta.created_at, record.meta.created_at);
             assert_eq!(back.meta.expires_at, record.meta.expires_at);

@@ -26,9 +26,11 @@
 //! - Values are [`Bytes`]: handing one from the store to the request and back is a reference
 //!   count, never a copy.
 //!
-//! What every store must do is four methods: `load`, `save`, `delete` and (optional, with a
-//! default) `touch`. `examples/custom_store.rs` is one in about thirty lines. The rest are
-//! capabilities with honest defaults: per-key loads (the `Fetch` a store may ignore), live
+//! What every store must do is three methods: `load`, `save` and `delete`; `touch` and
+//! [`change_id`](SessionStore::change_id) have defaults built from them (a store overrides them
+//! when it can do better: a cheaper expiry update, a rotation in one atomic step).
+//! `examples/custom_store.rs` is one in about thirty lines. The rest are capabilities with
+//! honest defaults: per-key loads (the `Fetch` a store may ignore), live
 //! views, the user index ([`lists_users`](SessionStore::lists_users) with
 //! [`user_sessions`](SessionStore::user_sessions), [`revoke`](SessionStore::revoke) and
 //! [`revoke_all`](SessionStore::revoke_all)), and client-side sealing ([`seal`](SessionStore::seal) / [`unseal`](SessionStore::unseal)
@@ -95,6 +97,8 @@ pub use user::{Handle, SessionUser, UserKey};
 
 /// What a client's value stands for, as read by [`SessionStore::unseal`].
 #[derive(Debug)]
+// Moved once per request; boxing the record would cost an allocation each time.
+#[allow(clippy::large_enum_variant)]
 pub enum Unsealed {
     /// An id to look up with [`SessionStore::load`] (server-side stores).
     Id(SessionId),
@@ -165,7 +169,8 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// The storage backend of [`SessionMiddleware`](crate::SessionMiddleware).
 ///
 /// Implementations write `async fn` in their `impl` block. All methods receive ids that are well
-/// formed. Four methods are required; the rest are capabilities with honest defaults (see the
+/// formed. Three methods are required (`load`, `save`, `delete`); the rest have defaults built
+/// from them or are capabilities with honest defaults (see the
 /// [module docs](self)).
 pub trait SessionStore: Send + Sync + 'static {
     /// The session stored under `id` — its metadata and the values `fetch` asks for — or `None`
@@ -194,6 +199,47 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Removes the session `id`; removing an unknown id is not an error.
     fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Moves the session stored under `old` to the new id `new` (never stored before), applies
+    /// `changes` to its values and sets its metadata to `meta`, **only if `old` still holds a
+    /// live session**; answers whether it moved. This is `change_id` (a login, a privilege
+    /// change): the request loaded `old` a while ago, and a logout, a revocation or the expiry
+    /// may have ended it since. Then nothing may be written under `new` (the middleware removes
+    /// the client's cookie instead): a rotation never brings back a session that ended while it
+    /// ran.
+    ///
+    /// The default is built from the other methods, so a store that only has those is safe:
+    /// it loads `old` whole, writes the copy under `new`, then checks that `old` is still there
+    /// (if not, it deletes the copy and answers `false`) and deletes `old`. A session ended
+    /// before that check ends the copy too; one ended after it finds the old id gone, and the
+    /// rotation counts as done first (a revocation by user or handle then finds the copy, which
+    /// is already indexed). Concurrent changes to other keys of `old` made between the load
+    /// and the copy are lost. Stores that can do it as one operation override it (the stores of
+    /// this crate all do: a rename under a lock, in one script, or in one transaction), which
+    /// also keeps those concurrent changes.
+    fn change_id(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        async move {
+            let Some(loaded) = self.load(old, Fetch::All).await? else {
+                return Ok(false);
+            };
+            let mut record = loaded.into_record();
+            changes.apply(&mut record.data);
+            self.save(new, meta, &Changes::full(record.data)).await?;
+            if self.load(old, Fetch::Keys(&[])).await?.is_none() {
+                // Ended since the copy was made: the copy goes too.
+                self.delete(new).await?;
+                return Ok(false);
+            }
+            self.delete(old).await?;
+            Ok(true)
+        }
+    }
 
     /// Extends the life of an unchanged session to `meta.expires_at`.
     ///
@@ -321,6 +367,13 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         changes: &'a Changes,
     ) -> StoreFuture<'a, ()>;
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()>;
+    fn change_id<'a>(
+        &'a self,
+        old: &'a SessionId,
+        new: &'a SessionId,
+        meta: &'a Meta,
+        changes: &'a Changes,
+    ) -> StoreFuture<'a, bool>;
     fn touch<'a>(&'a self, id: &'a SessionId, meta: &'a Meta) -> StoreFuture<'a, ()>;
     fn user_sessions<'a>(&'a self, user: &'a UserKey) -> StoreFuture<'a, Vec<Record>>;
     fn revoke<'a>(&'a self, user: &'a UserKey, handle: &'a Handle) -> StoreFuture<'a, bool>;
@@ -355,6 +408,15 @@ impl<S: SessionStore> DynStore for S {
     }
     fn delete<'a>(&'a self, id: &'a SessionId) -> StoreFuture<'a, ()> {
         Box::pin(SessionStore::delete(self, id))
+    }
+    fn change_id<'a>(
+        &'a self,
+        old: &'a SessionId,
+        new: &'a SessionId,
+        meta: &'a Meta,
+        changes: &'a Changes,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(SessionStore::change_id(self, old, new, meta, changes))
     }
     fn touch<'a>(&'a self, id: &'a SessionId, meta: &'a Meta) -> StoreFuture<'a, ()> {
         Box::pin(SessionStore::touch(self, id, meta))
@@ -413,6 +475,15 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     }
     fn delete(&self, id: &SessionId) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).delete(id)
+    }
+    fn change_id(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).change_id(old, new, meta, changes)
     }
     fn touch(
         &self,

@@ -25,11 +25,16 @@ const USER_ID: &str = "m:u";
 /// The hex of the user's [`UserKey`]: names the user's index (scripts cannot hash).
 const USER_KEY: &str = "m:k";
 const HANDLE: &str = "m:h";
+/// When the session was tied to its user, Unix milliseconds.
+const SIGNED_IN: &str = "m:t";
 /// The metadata fields a per-key load (`HMGET`) asks for, in this order.
-const META_FIELDS: [&str; 5] = [CREATED, EXPIRES, LAST_SEEN, USER_ID, HANDLE];
+const META_FIELDS: [&str; 6] = [CREATED, EXPIRES, LAST_SEEN, USER_ID, HANDLE, SIGNED_IN];
 /// What follows the prefix in the key of a user's index (a session's key has 64 hex digits
 /// there, never a colon).
 const INDEX: &str = "u:";
+/// How many times a revocation reads a user's index again after a listed session was gone.
+#[cfg(feature = "redis-cluster")]
+const REVOKE_ROUNDS: usize = 32;
 /// Commands in flight at once when one operation needs one per session (Cluster).
 #[cfg(feature = "redis-cluster")]
 const FAN_OUT: usize = 32;
@@ -64,7 +69,9 @@ static INDEX_ADD: Lua = Lua::new(INDEX_ADD_SCRIPT);
 static INDEX_READ: Lua = Lua::new(INDEX_READ_SCRIPT);
 static INDEX_REMOVE: Lua = Lua::new(INDEX_REMOVE_SCRIPT);
 static DELETE_IF: Lua = Lua::new(DELETE_IF_SCRIPT);
-static SCRIPTS: [&Lua; 9] = [
+static ROTATE: Lua = Lua::new(ROTATE_SCRIPT);
+static RETIRE: Lua = Lua::new(RETIRE_SCRIPT);
+static SCRIPTS: [&Lua; 11] = [
     &SAVE,
     &TOUCH,
     &DROP,
@@ -74,6 +81,8 @@ static SCRIPTS: [&Lua; 9] = [
     &INDEX_READ,
     &INDEX_REMOVE,
     &DELETE_IF,
+    &ROTATE,
+    &RETIRE,
 ];
 
 /// The helpers of the scripts that keep a user's index: a sorted set of `<session key>:<handle>`
@@ -104,39 +113,55 @@ end
     };
 }
 
-/// KEYS: the session, and on one node the user's index when the session is tied to a user.
-/// ARGV: created?, replace_all?, expires_at, index member, n_removed, removed fields..,
-/// field, value, ..
-///
-/// An update sets the expiry first: `EXPIREAT` on a key that is gone does nothing and answers
-/// 0, which is the check that the session still exists (no resurrection) in the same call. Then
-/// one `HDEL` and one `HSET` for all the fields (in chunks that Lua's `unpack` can take). A new
-/// session (a new id: 192 random bits, never in use) is written, then given its expiry. A tied
-/// session's index entry is then written with its expiry as the score, in the same call.
-const SAVE_SCRIPT: &str = concat!(
-    index_lua!(),
-    r"
-local key = KEYS[1]
-local function each(command, from, to)
-  while from <= to do
-    local last = math.min(from + 3999, to)
-    redis.call(command, key, unpack(ARGV, from, last))
-    from = last + 1
+/// The helper of the scripts that write a session's fields: `apply(key, replace_all,
+/// expires_at, at)` reads, from `ARGV[at]` on, the number of removed keys, their fields, then
+/// field / value pairs to the end, and applies them with one `HDEL` and one `HSET` (in chunks
+/// that Lua's `unpack` can take). With `replace_all` the hash is emptied first and given its
+/// expiry again afterwards.
+macro_rules! fields_lua {
+    () => {
+        r"
+local function apply(key, replace_all, expires_at, at)
+  local function each(command, from, to)
+    while from <= to do
+      local last = math.min(from + 3999, to)
+      redis.call(command, key, unpack(ARGV, from, last))
+      from = last + 1
+    end
   end
-end
-local n = tonumber(ARGV[5])
-if ARGV[1] == '0' then
-  if redis.call('EXPIREAT', key, ARGV[3]) == 0 then return 0 end
-  if ARGV[2] == '1' then
+  local n = tonumber(ARGV[at])
+  if replace_all then
     redis.call('DEL', key)
   else
-    each('HDEL', 6, 5 + n)
+    each('HDEL', at + 1, at + n)
   end
-  each('HSET', 6 + n, #ARGV)
-  if ARGV[2] == '1' then redis.call('EXPIREAT', key, ARGV[3]) end
+  each('HSET', at + 1 + n, #ARGV)
+  if replace_all then redis.call('EXPIREAT', key, expires_at) end
+end
+"
+    };
+}
+
+/// KEYS: the session, and on one node the user's index when the session is tied to a user.
+/// ARGV: created?, replace_all?, expires_at, index member, then what `apply` reads (n_removed,
+/// removed fields.., field, value, ..).
+///
+/// An update sets the expiry first: `EXPIREAT` on a key that is gone does nothing and answers
+/// 0, which is the check that the session still exists (no resurrection) in the same call. A
+/// new session (a new id: 192 random bits, never in use) is written whole, then given its
+/// expiry. A tied session's index entry is then written with its expiry as the score, in the
+/// same call.
+const SAVE_SCRIPT: &str = concat!(
+    index_lua!(),
+    fields_lua!(),
+    r"
+local key = KEYS[1]
+if ARGV[1] == '0' then
+  if redis.call('EXPIREAT', key, ARGV[3]) == 0 then return 0 end
+  apply(key, ARGV[2] == '1', ARGV[3], 5)
 else
-  -- A new id: 192 random bits, never in use.
-  each('HSET', 6 + n, #ARGV)
+  -- A new id: 192 random bits, never in use (its values come whole, no removed key).
+  apply(key, false, ARGV[3], 5)
   redis.call('EXPIREAT', key, ARGV[3])
 end
 if KEYS[2] then
@@ -146,6 +171,48 @@ end
 return 1
 "
 );
+
+/// One node. KEYS: the session, its new key, and the user's index when the session is tied to
+/// a user. ARGV: prefix, the session's key without it, replace_all?, expires_at, the new index
+/// member ('' for none), then what `apply` reads.
+///
+/// `change_id` in one step: nothing happens (0) when the session is gone or expired (a logout,
+/// a revocation or the expiry won). Otherwise the hash is renamed (its values move as they are
+/// now, concurrent changes to other keys included), its old index entry goes, the request's
+/// changes and metadata are applied under the new key, and the new entry is written.
+const ROTATE_SCRIPT: &str = concat!(
+    index_lua!(),
+    fields_lua!(),
+    r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local was = redis.call('HMGET', KEYS[1], 'm:k', 'm:h')
+redis.call('RENAME', KEYS[1], KEYS[2])
+if was[1] and was[2] then
+  local idx = ARGV[1] .. 'u:' .. was[1]
+  redis.call('ZREM', idx, ARGV[2] .. ':' .. was[2])
+  reindex(idx)
+end
+redis.call('EXPIREAT', KEYS[2], ARGV[4])
+if ARGV[5] == '' then redis.call('HDEL', KEYS[2], 'm:u', 'm:k', 'm:h', 'm:t') end
+apply(KEYS[2], ARGV[3] == '1', ARGV[4], 6)
+if KEYS[3] then
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+  reindex(KEYS[3])
+end
+return 1
+"
+);
+
+/// Cluster, on the old session's slot (the last step of `change_id` there). KEYS: the
+/// session. ARGV: the session's key without the prefix. Deletes it, answering `{'0'}` when it
+/// was gone already, `{'1'}` when it was there untied, and `{'1', user key, member}` when its
+/// index entry (in another slot) is to be removed.
+const RETIRE_SCRIPT: &str = r"
+local was = redis.call('HMGET', KEYS[1], 'm:k', 'm:h')
+if redis.call('DEL', KEYS[1]) == 0 then return {'0'} end
+if was[1] and was[2] then return {'1', was[1], ARGV[1] .. ':' .. was[2]} end
+return {'1'}
+";
 
 /// KEYS: the session, and on one node the user's index. ARGV: expires_at, last_seen, member.
 const TOUCH_SCRIPT: &str = concat!(
@@ -354,7 +421,8 @@ impl ConnectionLike for Conn {
 ///   metadata fields `m:c` (created), `m:e` (expires), `m:s` (last seen), and for a session tied
 ///   to a user ([`Session::set_user`](crate::Session::set_user)) `m:u` (the user id as the app
 ///   gave it, what [`Session::user`](crate::Session::user) returns), `m:k` (the hex of its
-///   [`UserKey`], a hash of the id) and `m:h` (the session's [`Handle`]).
+///   [`UserKey`], a hash of the id), `m:h` (the session's [`Handle`]) and `m:t` (when it was
+///   tied to the user, Unix milliseconds).
 /// - **A user's index** is a sorted set under `<prefix>u:<UserKey hex>` (see
 ///   [`user_index_key`](Self::user_index_key)): the user id is hashed, never part of a key,
 ///   whatever its length or content. Each member is `<session key without the prefix>:<handle>`,
@@ -770,6 +838,7 @@ struct Found {
     last_seen: Option<u64>,
     user: Option<Vec<u8>>,
     handle: Option<Vec<u8>>,
+    signed_in: Option<u64>,
 }
 
 impl Found {
@@ -780,6 +849,7 @@ impl Found {
             LAST_SEEN => self.last_seen = number(&value),
             USER_ID => self.user = Some(value),
             HANDLE => self.handle = Some(value),
+            SIGNED_IN => self.signed_in = number(&value),
             _ => {}
         }
     }
@@ -796,7 +866,8 @@ impl Found {
                 if handle.is_none() {
                     tracing::warn!(session = %tag(), "redis session hash has a malformed handle");
                 }
-                handle.map(|h| SessionUser::stored(Bytes::from(user), h))
+                let signed_in = self.signed_in.unwrap_or(0);
+                handle.map(|h| SessionUser::stored(Bytes::from(user), h).signed_in(signed_in))
             }
             _ => None,
         };
@@ -805,6 +876,38 @@ impl Found {
                 .with_last_seen(self.last_seen.unwrap_or(created))
                 .with_user(user),
         )
+    }
+}
+
+/// What the scripts' `apply` reads: the removed keys (none with `replace_all`), then the
+/// metadata fields and the set keys, as field / value pairs.
+fn field_args(cmd: &mut redis::Cmd, meta: &Meta, changes: &Changes) {
+    if changes.replace_all {
+        cmd.arg(0);
+    } else {
+        cmd.arg(changes.removed.len());
+        for key in &changes.removed {
+            cmd.arg(field(key));
+        }
+    }
+    cmd.arg(CREATED)
+        .arg(meta.created_at)
+        .arg(EXPIRES)
+        .arg(meta.expires_at)
+        .arg(LAST_SEEN)
+        .arg(meta.last_seen);
+    if let Some(user) = &meta.user {
+        cmd.arg(USER_ID)
+            .arg(&user.id[..])
+            .arg(USER_KEY)
+            .arg(user.key.hex())
+            .arg(HANDLE)
+            .arg(user.handle.as_str())
+            .arg(SIGNED_IN)
+            .arg(user.signed_in_at);
+    }
+    for (key, value) in &changes.set {
+        cmd.arg(field(key)).arg(&value[..]);
     }
 }
 
@@ -873,6 +976,12 @@ impl RedisStore {
     /// Cluster: reads (and prunes) the index of `user`, ends the sessions of the entries whose
     /// handle `chosen` picks, each only if it still belongs to the user under that handle, and
     /// takes the picked entries out of the index. Answers how many sessions ended.
+    ///
+    /// A picked session that is gone by then may have moved to a new id (`change_id` writes
+    /// the copy and its entry before it deletes the old hash): the index is read again, so
+    /// that a session cannot slip out of a revocation by changing its id at the same moment.
+    /// Sessions that keep moving through `REVOKE_ROUNDS` readings fail the revocation (`503`)
+    /// rather than leave it unsure.
     #[cfg(feature = "redis-cluster")]
     async fn cluster_revoke(
         &self,
@@ -882,24 +991,37 @@ impl RedisStore {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
         let index = self.user_index_key(user);
         let hex = user.hex();
-        let picked: Vec<String> = self
-            .index_read(&index)
-            .await?
-            .into_iter()
-            .filter(|m| split_member(m).is_none_or(|(_, handle)| chosen(handle)))
-            .collect();
-        let targets: Vec<(String, String)> = picked
-            .iter()
-            .filter_map(|m| split_member(m))
-            .map(|(session, handle)| (format!("{}{session}", self.inner.prefix), handle.to_owned()))
-            .collect();
-        let ended: Vec<i64> = stream::iter(targets)
-            .map(|(key, handle)| self.delete_if(key, hex.clone(), handle))
-            .buffer_unordered(FAN_OUT)
-            .try_collect()
-            .await?;
-        self.index_remove(&index, &picked).await?;
-        Ok(ended.iter().filter(|n| **n == 1).count())
+        let mut total = 0;
+        for _ in 0..REVOKE_ROUNDS {
+            let picked: Vec<String> = self
+                .index_read(&index)
+                .await?
+                .into_iter()
+                .filter(|m| split_member(m).is_none_or(|(_, handle)| chosen(handle)))
+                .collect();
+            let targets: Vec<(String, String)> = picked
+                .iter()
+                .filter_map(|m| split_member(m))
+                .map(|(session, handle)| {
+                    (format!("{}{session}", self.inner.prefix), handle.to_owned())
+                })
+                .collect();
+            let ended: Vec<i64> = stream::iter(targets)
+                .map(|(key, handle)| self.delete_if(key, hex.clone(), handle))
+                .buffer_unordered(FAN_OUT)
+                .try_collect()
+                .await?;
+            self.index_remove(&index, &picked).await?;
+            let done = ended.iter().filter(|n| **n == 1).count();
+            total += done;
+            if done == ended.len() {
+                return Ok(total);
+            }
+        }
+        // Sessions that kept moving: fail rather than answer a revocation that may be partial.
+        Err(StoreError::msg(
+            "revocation not finished: the user's sessions kept changing their ids",
+        ))
     }
 
     /// Cluster: deletes the session `key` if it still belongs to the user `hex` under
@@ -910,6 +1032,44 @@ impl RedisStore {
             cmd.arg(&hex).arg(&handle);
         })
         .await
+    }
+
+    /// Cluster: `change_id` across slots (see [`SessionStore::change_id`] on this store).
+    #[cfg(feature = "redis-cluster")]
+    async fn cluster_change_id(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        let Some(loaded) = self.load(old, Fetch::All).await? else {
+            return Ok(false);
+        };
+        let mut record = loaded.into_record();
+        changes.apply(&mut record.data);
+        self.save(new, meta, &Changes::full(record.data)).await?;
+        let retired: Vec<String> = self
+            .eval(&RETIRE, &[&self.key(old)], |cmd| {
+                cmd.arg(old.store_key());
+            })
+            .await?;
+        match &retired[..] {
+            [_, user, member] => {
+                if let Some(user) = UserKey::from_hex(user) {
+                    let index = self.user_index_key(&user);
+                    self.index_remove(&index, std::slice::from_ref(member))
+                        .await?;
+                }
+                Ok(true)
+            }
+            [existed] if existed == "1" => Ok(true),
+            _ => {
+                // Ended while the copy was made: the copy goes too.
+                self.delete(new).await?;
+                Ok(false)
+            }
+        }
     }
 
     /// Cluster: one session of an index entry, if it still belongs to `user` under the
@@ -996,31 +1156,7 @@ impl SessionStore for RedisStore {
                 .arg(u8::from(changes.replace_all))
                 .arg(meta.expires_at)
                 .arg(tie.as_ref().map_or("", |(_, member)| member.as_str()));
-            if changes.replace_all {
-                cmd.arg(0);
-            } else {
-                cmd.arg(changes.removed.len());
-                for key in &changes.removed {
-                    cmd.arg(field(key));
-                }
-            }
-            cmd.arg(CREATED)
-                .arg(meta.created_at)
-                .arg(EXPIRES)
-                .arg(meta.expires_at)
-                .arg(LAST_SEEN)
-                .arg(meta.last_seen);
-            if let Some(user) = &meta.user {
-                cmd.arg(USER_ID)
-                    .arg(&user.id[..])
-                    .arg(USER_KEY)
-                    .arg(user.key.hex())
-                    .arg(HANDLE)
-                    .arg(user.handle.as_str());
-            }
-            for (key, value) in &changes.set {
-                cmd.arg(field(key)).arg(&value[..]);
-            }
+            field_args(cmd, meta, changes);
         };
         let written: i64 = match &tie {
             Some((index, _)) if !cluster => self.eval(&SAVE, &[&key, index], args).await?,
@@ -1055,6 +1191,39 @@ impl SessionStore for RedisStore {
             }
         }
         Ok(())
+    }
+
+    /// One node: one `EVALSHA` (rename, re-index and apply, only if the session still
+    /// exists). Cluster: the old and new keys live in different slots, so it is the default's
+    /// protocol with an atomic last step: read the session whole, write the copy under the new
+    /// id (and its index entry), then delete the old hash in one script that tells whether it
+    /// was still there; if not, the copy goes too and the answer is `false`.
+    async fn change_id(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        #[cfg(feature = "redis-cluster")]
+        if self.on_cluster() {
+            return self.cluster_change_id(old, new, meta, changes).await;
+        }
+        let (from, to) = (self.key(old), self.key(new));
+        let tie = self.tie(new, meta);
+        let args = |cmd: &mut redis::Cmd| {
+            cmd.arg(&self.inner.prefix)
+                .arg(old.store_key())
+                .arg(u8::from(changes.replace_all))
+                .arg(meta.expires_at)
+                .arg(tie.as_ref().map_or("", |(_, member)| member.as_str()));
+            field_args(cmd, meta, changes);
+        };
+        let moved: i64 = match &tie {
+            Some((index, _)) => self.eval(&ROTATE, &[&from, &to, index], args).await?,
+            None => self.eval(&ROTATE, &[&from, &to], args).await?,
+        };
+        Ok(moved == 1)
     }
 
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {

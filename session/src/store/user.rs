@@ -64,7 +64,7 @@ impl fmt::Debug for UserKey {
 /// posted back in a form to end that session.
 ///
 /// 22 characters of the URL-safe base64 alphabet from the OS CSPRNG (132 bits).
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Handle([u8; HANDLE_LEN]);
 
 pub(crate) const HANDLE_LEN: usize = 22;
@@ -126,26 +126,56 @@ pub struct SessionUser {
     pub key: UserKey,
     /// The session's handle.
     pub handle: Handle,
+    /// When the session was tied to the user (signed in), in Unix milliseconds by the
+    /// middleware's clock; 0 when unknown (a session stored before stores kept it). With the
+    /// handle it orders a user's sessions for
+    /// [`max_sessions_per_user`](crate::SessionMiddlewareBuilder::max_sessions_per_user): see
+    /// [`sign_in_order`](Self::sign_in_order).
+    pub signed_in_at: u64,
 }
 
 impl SessionUser {
-    /// `id` with a new handle.
+    /// `id` with a new handle, signed in now (by the system clock; the middleware uses its
+    /// own clock).
     pub fn new(id: impl AsRef<[u8]>) -> Self {
+        use crate::clock::Clock;
         let id = Bytes::copy_from_slice(id.as_ref());
         SessionUser {
             key: UserKey::of(&id),
             id,
             handle: Handle::generate(),
+            signed_in_at: crate::clock::SystemClock.now_millis(),
         }
     }
 
-    /// A user read back from a store: `id` and its handle (the key is recomputed).
+    /// A user read back from a store: `id` and its handle (the key is recomputed), sign-in
+    /// time unknown until [`signed_in`](Self::signed_in) sets it.
     pub fn stored(id: Bytes, handle: Handle) -> Self {
         SessionUser {
             key: UserKey::of(&id),
             id,
             handle,
+            signed_in_at: 0,
         }
+    }
+
+    /// The same user, signed in at `millis` (Unix milliseconds).
+    pub fn signed_in(mut self, millis: u64) -> Self {
+        self.signed_in_at = millis;
+        self
+    }
+
+    /// Where the session stands among its user's sessions, newest sign-in last: the sign-in
+    /// time, then the handle, so that two sessions never compare equal and every app server
+    /// (every concurrent login) agrees on which sessions are the newest. A session whose
+    /// sign-in time is unknown counts as signed in when it was created (`created_at`, Unix
+    /// seconds).
+    pub fn sign_in_order(&self, created_at: u64) -> (u64, &Handle) {
+        let at = match self.signed_in_at {
+            0 => created_at.saturating_mul(1000),
+            at => at,
+        };
+        (at, &self.handle)
     }
 }
 
@@ -155,6 +185,7 @@ impl fmt::Debug for SessionUser {
         f.debug_struct("SessionUser")
             .field("key", &self.key)
             .field("handle", &self.handle)
+            .field("signed_in_at", &self.signed_in_at)
             .finish()
     }
 }

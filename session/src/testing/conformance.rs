@@ -75,6 +75,59 @@ async fn hold(
     Ok("held".into())
 }
 
+/// A request held between its load and its commit, for the rotation races: the handler of
+/// `/hold_rotate` loads the session, signals [`loaded`](Self::loaded), waits for
+/// [`go`](Self::go), then changes the id.
+#[derive(Debug, Default)]
+pub struct Held {
+    /// Notified once the held request has loaded its session.
+    pub loaded: tokio::sync::Notify,
+    /// The held request goes on (and commits) once this is notified.
+    pub go: tokio::sync::Notify,
+}
+
+/// Handler: loads the session, waits as [`Held`] says, then `change_id`; answers the user the
+/// session had when loaded (`nobody` without one).
+async fn hold_rotate(session: Session, held: web::Data<Held>) -> Result<String, SessionError> {
+    let user = session.user().unwrap_or_else(|| "nobody".into());
+    held.loaded.notify_one();
+    held.go.notified().await;
+    session.change_id();
+    Ok(user)
+}
+
+/// Sends `/hold_rotate` for the session `id` and runs `end` once that request has loaded the
+/// session and before it commits; answers the held request's response.
+pub async fn rotating_while<S, B, F>(app: &S, held: &Held, id: &str, end: F) -> Resp
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+    F: std::future::Future,
+{
+    let (res, _) = futures_util::future::join(send(app, post("/hold_rotate", Some(id))), async {
+        held.loaded.notified().await;
+        end.await;
+        held.go.notify_one();
+    })
+    .await;
+    res
+}
+
+/// Asserts that a rotation that found its session ended issued no id and removed the cookie.
+pub fn assert_rotation_refused(res: &Resp, who: &str) {
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.body, who, "the held request loaded the session");
+    assert_eq!(
+        res.id(),
+        None,
+        "a session that ended while the request ran got a new id (resurrected)"
+    );
+    assert!(
+        res.removal().is_some(),
+        "the cookie of an ended session is removed"
+    );
+}
+
 async fn login(session: Session) -> Result<String, SessionError> {
     session.set("user", "alice")?;
     session.change_id();
@@ -153,7 +206,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/read", web::get().to(read))
         .app_data(web::Data::new(tokio::sync::Barrier::new(2)))
         .app_data(web::Data::new(tokio::sync::Notify::new()))
+        .app_data(web::Data::new(Held::default()))
         .route("/hold/{k}/{v}", web::post().to(hold))
+        .route("/hold_rotate", web::post().to(hold_rotate))
         .route("/set/{k}/{v}", web::post().to(set_kv))
         .route("/set_in_step/{k}/{v}", web::post().to(set_in_step))
         .route("/get/{k}", web::get().to(get_k))
@@ -231,6 +286,11 @@ macro_rules! conformance_suite {
             users_revocation_beats_a_concurrent_save,
             users_two_apps_on_one_store_share_the_index,
             users_any_user_id_is_hashed,
+            users_revoke_all_during_a_rotation_wins,
+            users_revoke_during_a_rotation_wins,
+            users_cap_during_a_rotation_wins,
+            users_revoke_all_while_ids_change,
+            users_cap_keeps_exactly_the_newest_under_concurrent_logins,
         );
     };
     (@core $how:ident [$($setup:tt)*] $($extra:ident),* $(,)?) => {
@@ -258,6 +318,7 @@ macro_rules! conformance_suite {
             concurrent_requests_keep_different_keys,
             logout_elsewhere_beats_a_concurrent_save,
             logout_during_a_save_is_never_undone,
+            logout_elsewhere_during_a_rotation_wins,
         );
     };
     // One test that runs every case in turn, for a backend too costly to start per case.
@@ -700,4 +761,34 @@ pub async fn logout_during_a_save_is_never_undone<S: SessionStore + Clone>(store
         resurrected, 0,
         "{resurrected} of {RACE_ROUNDS} sessions deleted during a save came back"
     );
+}
+
+/// A request loads a stored session and changes its id (a login on a slow handler, or a thief's
+/// replay on a route that rotates) while another tab logs out: the rotation finds the session
+/// gone, issues no id and removes the cookie; the logout wins.
+pub async fn logout_elsewhere_during_a_rotation_wins<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let held = web::Data::new(Held::default());
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(middleware(store.clone(), &clock))
+            .configure(routes)
+            .app_data(held.clone()),
+    )
+    .await;
+    let id = send(&app, post("/set/a/1", None)).await.id().unwrap();
+    let res = rotating_while(&app, &held, &id, async {
+        let out = send(&app, post("/logout", Some(&id))).await;
+        assert!(out.removal().is_some());
+    })
+    .await;
+    assert_rotation_refused(&res, "nobody");
+    assert!(stored(&store, &id).await.is_none(), "the logout stands");
+    // Without the race, the same request rotates as usual.
+    let id = send(&app, post("/set/a/1", None)).await.id().unwrap();
+    let res = rotating_while(&app, &held, &id, async {}).await;
+    let new = res.id().expect("a new id");
+    assert_ne!(new, id);
+    assert!(stored(&store, &id).await.is_none(), "the old id is gone");
+    assert_eq!(send(&app, get("/get/a", Some(&new))).await.body, "1");
 }

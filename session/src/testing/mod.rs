@@ -154,12 +154,14 @@ pub struct Calls {
     pub delete: AtomicUsize,
     /// Calls of `touch`.
     pub touch: AtomicUsize,
+    /// Calls of `change_id`.
+    pub change_id: AtomicUsize,
 }
 
 impl Calls {
     /// Calls of every method.
     pub fn total(&self) -> usize {
-        self.load() + self.save() + self.delete() + self.touch()
+        self.load() + self.save() + self.delete() + self.touch() + self.change_id()
     }
     /// Calls of `load` that asked for some keys only, so far.
     pub fn load_keys(&self) -> usize {
@@ -180,6 +182,10 @@ impl Calls {
     /// Calls of `touch` so far.
     pub fn touch(&self) -> usize {
         self.touch.load(Ordering::SeqCst)
+    }
+    /// Calls of `change_id` so far.
+    pub fn change_id(&self) -> usize {
+        self.change_id.load(Ordering::SeqCst)
     }
 }
 
@@ -243,6 +249,17 @@ impl<S: SessionStore> SessionStore for Instrumented<S> {
         self.calls.touch.fetch_add(1, Ordering::SeqCst);
         self.check()?;
         self.inner.touch(id, meta).await
+    }
+    async fn change_id(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        self.calls.change_id.fetch_add(1, Ordering::SeqCst);
+        self.check()?;
+        self.inner.change_id(old, new, meta, changes).await
     }
     fn lists_users(&self) -> bool {
         self.inner.lists_users()

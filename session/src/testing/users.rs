@@ -6,7 +6,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{web, HttpRequest};
 
-use super::conformance::{middleware, routes, IDLE};
+use super::conformance::{assert_rotation_refused, middleware, rotating_while, routes, Held, IDLE};
 use super::*;
 use crate::clock::ManualClock;
 use crate::{Session, SessionError, Sessions};
@@ -322,6 +322,188 @@ pub async fn users_cap_ends_the_oldest_session<S: SessionStore + Clone>(store: S
         .collect();
     listed.sort();
     assert_eq!(listed, ["2", "3"]);
+}
+
+/// The user app of the rotation races: [`user_app`] with the [`Held`] of the test.
+async fn held_user_app(
+    mw: crate::SessionMiddleware,
+    held: &web::Data<Held>,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(mw)
+            .configure(routes)
+            .configure(user_routes)
+            .app_data(held.clone()),
+    )
+    .await
+}
+
+/// Conformance case: a signed-in session's request that changes its id (a slow "change
+/// password" handler) is in flight when `revoke_all` ("log out everywhere", an admin's lock)
+/// ends the user's sessions: the rotation brings nothing back under a new id.
+pub async fn users_revoke_all_during_a_rotation_wins<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let held = web::Data::new(Held::default());
+    let app = held_user_app(middleware(store.clone(), &clock), &held).await;
+    let id = send(&app, login("ann", "phone")).await.id().unwrap();
+    let res = rotating_while(&app, &held, &id, async {
+        let ended = send(&app, post("/u/revoke_all/ann", None)).await;
+        assert_eq!(ended.status, 200);
+    })
+    .await;
+    assert_rotation_refused(&res, "ann");
+    assert_eq!(send(&app, get("/u/whoami", Some(&id))).await.body, "nobody");
+    assert_eq!(
+        send(&app, get("/u/devices/ann", None)).await.body,
+        "",
+        "no session of the user came back"
+    );
+}
+
+/// Conformance case: the same race with one session revoked by its handle (a devices page's
+/// "end this session").
+pub async fn users_revoke_during_a_rotation_wins<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let held = web::Data::new(Held::default());
+    let app = held_user_app(middleware(store.clone(), &clock), &held).await;
+    let phone = send(&app, login("ann", "phone")).await;
+    let laptop = send(&app, login("ann", "laptop")).await.id().unwrap();
+    let id = phone.id().unwrap();
+    let res = rotating_while(&app, &held, &id, async {
+        let ended = send(&app, post(&format!("/u/revoke/ann/{}", phone.body), None)).await;
+        assert_eq!(ended.body, "true");
+    })
+    .await;
+    assert_rotation_refused(&res, "ann");
+    let listed = devices(&send(&app, get("/u/devices/ann", None)).await.body);
+    assert_eq!(listed.len(), 1, "only the laptop is left: {listed:?}");
+    assert_eq!(listed[0].1, "laptop");
+    assert_eq!(
+        send(&app, get("/u/whoami", Some(&laptop))).await.body,
+        "ann"
+    );
+}
+
+/// Conformance case: with `max_sessions_per_user(2)`, a third login ends the oldest session
+/// while a request of that session is rotating its id: the oldest stays ended.
+pub async fn users_cap_during_a_rotation_wins<S: SessionStore + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let held = web::Data::new(Held::default());
+    let mw = crate::SessionMiddleware::builder(store.clone())
+        .clock(clock.clone())
+        .idle_timeout(IDLE)
+        .max_sessions_per_user(2)
+        .build();
+    let app = held_user_app(mw, &held).await;
+    let oldest = send(&app, login("cy", "1")).await.id().unwrap();
+    clock.advance(std::time::Duration::from_secs(1));
+    send(&app, login("cy", "2")).await;
+    clock.advance(std::time::Duration::from_secs(1));
+    let res = rotating_while(&app, &held, &oldest, async {
+        send(&app, login("cy", "3")).await;
+    })
+    .await;
+    assert_rotation_refused(&res, "cy");
+    let mut listed: Vec<String> = devices(&send(&app, get("/u/devices/cy", None)).await.body)
+        .into_iter()
+        .map(|d| d.1)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["2", "3"], "the cap's choice stands");
+}
+
+/// Conformance case, on the store itself: a user's sessions change their ids over and over
+/// (chains of `change_id`, as logins and privilege changes do) while `revoke_all` runs. Once
+/// everything is done, no session of the user is left: a rotation either ran before the
+/// revocation, which then ended the session under its new id, or found the session ended.
+/// (A store that lists the index and then ends each listed session must look again when a
+/// listed session moved meanwhile.)
+pub async fn users_revoke_all_while_ids_change<S: SessionStore + Clone>(store: S) {
+    use crate::clock::{Clock, SystemClock};
+    use crate::store::{Bytes, Changes, Meta, SessionUser};
+    let now = SystemClock.now();
+    let user = SessionUser::new("rhea");
+    let meta = Meta::new(now, now + 600).with_user(Some(user.clone()));
+    let mut ids = Vec::new();
+    for _ in 0..16 {
+        let id = SessionId::generate();
+        let values = Changes::full([("n".to_owned(), Bytes::from_static(b"1"))]);
+        store.save(&id, &meta, &values).await.expect("save");
+        ids.push(id);
+    }
+    let chains = ids.into_iter().map(|mut id| {
+        let (store, meta) = (store.clone(), meta.clone());
+        async move {
+            for _ in 0..20 {
+                let new = SessionId::generate();
+                let moved = store
+                    .change_id(&id, &new, &meta, &Changes::default())
+                    .await
+                    .expect("change_id");
+                if !moved {
+                    return;
+                }
+                id = new;
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let revoke = async {
+        tokio::task::yield_now().await;
+        store.revoke_all(&user.key, None).await.expect("revoke_all")
+    };
+    futures_util::future::join(futures_util::future::join_all(chains), revoke).await;
+    let left = store.user_sessions(&user.key).await.expect("list");
+    assert!(
+        left.is_empty(),
+        "{} sessions slipped out of revoke_all by changing their id",
+        left.len()
+    );
+}
+
+/// Conformance case: ten logins of one user at once with `max_sessions_per_user(3)`: every
+/// login answers 200, and afterwards exactly three sessions are signed in, the three newest
+/// sign-ins (all in one second of the suite's clock here, so the order is the handles'),
+/// whatever order the logins' listings and revocations ran in.
+pub async fn users_cap_keeps_exactly_the_newest_under_concurrent_logins<S: SessionStore + Clone>(
+    store: S,
+) {
+    let clock = ManualClock::new();
+    let mw = crate::SessionMiddleware::builder(store.clone())
+        .clock(clock.clone())
+        .idle_timeout(IDLE)
+        .max_sessions_per_user(3)
+        .build();
+    let app = user_app(mw).await;
+    let answers =
+        futures_util::future::join_all((0..10).map(|i| send(&app, login("ivy", &i.to_string()))))
+            .await;
+    let mut signed_in = Vec::new();
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        if let Some(id) = answer.id() {
+            if send(&app, get("/u/whoami", Some(&id))).await.body == "ivy" {
+                signed_in.push(answer.body.clone());
+            }
+        }
+    }
+    signed_in.sort();
+    let mut handles: Vec<String> = answers.iter().map(|a| a.body.clone()).collect();
+    handles.sort();
+    assert_eq!(
+        signed_in,
+        handles[7..],
+        "exactly the three newest sign-ins (same time: the greatest handles) survive"
+    );
+    assert_eq!(
+        devices(&send(&app, get("/u/devices/ivy", None)).await.body).len(),
+        3
+    );
 }
 
 /// Conformance case: a request of a revoked session that saves while the revocation runs

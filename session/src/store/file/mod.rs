@@ -25,6 +25,8 @@ const SUFFIX: &str = ".session";
 /// in-process mutex paired with a lock file `.lock-XX` in the directory.
 const STRIPES: usize = 32;
 const LOCK_PREFIX: &str = ".lock-";
+/// How many times a revocation lists a user's sessions again after a listed one moved.
+const REVOKE_ROUNDS: usize = 32;
 
 /// Sessions as files in a directory: survives restarts, needs no server, suits one machine.
 ///
@@ -309,16 +311,20 @@ struct OnDisk {
     /// The user id the session is tied to, and the session's handle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     user: Option<(Vec<u8>, String)>,
+    /// When the session was tied to its user, Unix milliseconds (absent: unknown).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    signed_in_at: u64,
     data: std::collections::HashMap<String, Vec<u8>>,
 }
 
 impl OnDisk {
     fn into_record(self) -> Record {
+        let signed_in_at = self.signed_in_at;
         let user = self.user.and_then(|(id, handle)| {
-            Some(SessionUser::stored(
-                Bytes::from(id),
-                Handle::parse(&handle)?,
-            ))
+            Some(
+                SessionUser::stored(Bytes::from(id), Handle::parse(&handle)?)
+                    .signed_in(signed_in_at),
+            )
         });
         Record {
             meta: Meta::new(self.created_at, self.expires_at)
@@ -333,7 +339,13 @@ impl OnDisk {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What a session file holds, as read (without removing anything).
+// Moved once per read; boxing the record would cost an allocation each time.
+#[allow(clippy::large_enum_variant)]
 enum Found {
     Live(Record),
     Expired,
@@ -444,25 +456,82 @@ impl Inner {
         Ok(live)
     }
 
-    /// Ends the session `key` if, under its lock, it is still `user`'s and `ends` its handle.
+    /// Ends the session `key` if, under its lock, it is still `user`'s and `ends` its handle:
+    /// `Some(true)` when it ended, `Some(false)` when it is there but not chosen, `None` when
+    /// it is gone (ended, expired, or moved to a new id by `change_id` since it was listed).
     fn revoke_if(
         &self,
         user: &UserKey,
         key: &str,
         ends: impl Fn(&Handle) -> bool,
-    ) -> io::Result<bool> {
+    ) -> io::Result<Option<bool>> {
         let _lock = self.lock_key(key)?;
         let path = self.file_of(key);
-        let ours = self.read_locked(&key[..8], &path)?.is_some_and(|r| {
-            r.meta
-                .user
-                .as_ref()
-                .is_some_and(|u| u.key == *user && ends(&u.handle))
-        });
+        let Some(record) = self.read_locked(&key[..8], &path)? else {
+            return Ok(None);
+        };
+        let ours = record
+            .meta
+            .user
+            .as_ref()
+            .is_some_and(|u| u.key == *user && ends(&u.handle));
         if ours {
             self.remove_locked(&path)?;
         }
-        Ok(ours)
+        Ok(Some(ours))
+    }
+
+    /// Ends the sessions of `user` whose handle `ends` chooses (the first only, when `one`);
+    /// answers how many ended.
+    ///
+    /// A session listed but gone by the time its lock is taken may have moved to a new id
+    /// (`change_id` writes the new file and its index entry under the old session's lock): the
+    /// index is then listed again, so a session cannot slip out of a revocation by changing
+    /// its id at the same moment. A session that keeps moving through [`REVOKE_ROUNDS`]
+    /// listings (ids changed in a loop) fails the revocation rather than leave it unsure.
+    fn revoke_where(
+        &self,
+        user: &UserKey,
+        one: bool,
+        ends: impl Fn(&Handle) -> bool,
+    ) -> io::Result<usize> {
+        let mut ended = 0;
+        for _ in 0..REVOKE_ROUNDS {
+            let mut moved = false;
+            for (key, record) in self.user_sessions(user)? {
+                if !record.meta.user.as_ref().is_some_and(|u| ends(&u.handle)) {
+                    continue;
+                }
+                match self.revoke_if(user, &key, &ends)? {
+                    Some(true) if one => return Ok(1),
+                    Some(true) => ended += 1,
+                    Some(false) => {}
+                    None => moved = true,
+                }
+            }
+            if !moved {
+                return Ok(ended);
+            }
+        }
+        Err(io::Error::other(
+            "revocation not finished: the user's sessions kept changing their ids",
+        ))
+    }
+
+    /// The locks of two sessions, in stripe order (one lock when they share a stripe), so that
+    /// two holders of two locks never wait for each other.
+    fn lock_both(
+        &self,
+        a: &SessionId,
+        b: &SessionId,
+    ) -> io::Result<(StripeLock<'_>, Option<StripeLock<'_>>)> {
+        let (i, j) = (stripe_index(a.digest()[0]), stripe_index(b.digest()[0]));
+        if i == j {
+            return Ok((self.stripes[i].lock()?, None));
+        }
+        let first = self.stripes[i.min(j)].lock()?;
+        let second = self.stripes[i.max(j)].lock()?;
+        Ok((first, Some(second)))
     }
 
     /// Reads a live record without the lock; an expired file is removed under the lock, if it
@@ -489,6 +558,7 @@ impl Inner {
                 .user
                 .as_ref()
                 .map(|u| (u.id.to_vec(), u.handle.as_str().to_owned())),
+            signed_in_at: record.meta.user.as_ref().map_or(0, |u| u.signed_in_at),
             data: record
                 .data
                 .iter()
@@ -720,6 +790,37 @@ impl SessionStore for FileStore {
         .await
     }
 
+    /// Under the locks of both sessions: reads the old file, writes the changed record under
+    /// the new name and indexes it, then removes the old file and its index entry; nothing
+    /// when the old file is gone or expired.
+    async fn change_id(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        let (old, new, meta, changes) = (old.clone(), new.clone(), meta.clone(), changes.clone());
+        let (from, to) = (self.path(&old), self.path(&new));
+        self.blocking(move |inner| {
+            let _locks = inner.lock_both(&old, &new)?;
+            let Some(mut stored) = inner.read_locked(&old.log_tag(), &from)? else {
+                return Ok(false);
+            };
+            changes.apply(&mut stored.data);
+            stored.meta = meta;
+            inner.write(&to, &stored)?;
+            // The new entry before the old one goes: a listing meanwhile sees the session
+            // under one id or both, never under none.
+            if let Some(user) = &stored.meta.user {
+                inner.users.tie(&user.key, store_key_of(&to))?;
+            }
+            inner.remove_locked(&from)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         let (id, expires_at) = (id.clone(), meta.expires_at);
         let path = self.path(&id);
@@ -752,15 +853,9 @@ impl SessionStore for FileStore {
 
     async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
         let (user, handle) = (*user, handle.clone());
-        self.blocking(move |inner| {
-            for (key, record) in inner.user_sessions(&user)? {
-                if record.meta.user.is_some_and(|u| u.handle == handle) {
-                    return inner.revoke_if(&user, &key, |h| *h == handle);
-                }
-            }
-            Ok(false)
-        })
-        .await
+        self.blocking(move |inner| inner.revoke_where(&user, true, |h| *h == handle))
+            .await
+            .map(|ended| ended > 0)
     }
 
     async fn revoke_all(
@@ -769,15 +864,7 @@ impl SessionStore for FileStore {
         except: Option<&Handle>,
     ) -> Result<usize, StoreError> {
         let (user, except) = (*user, except.cloned());
-        self.blocking(move |inner| {
-            let mut ended = 0;
-            for (key, _) in inner.user_sessions(&user)? {
-                if inner.revoke_if(&user, &key, |h| Some(h) != except.as_ref())? {
-                    ended += 1;
-                }
-            }
-            Ok(ended)
-        })
-        .await
+        self.blocking(move |inner| inner.revoke_where(&user, false, |h| Some(h) != except.as_ref()))
+            .await
     }
 }

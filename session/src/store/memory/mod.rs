@@ -17,7 +17,7 @@ mod values;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use indexmap::IndexMap;
 
@@ -71,6 +71,11 @@ struct Inner {
     /// session, however the session ends), so it cannot leak. Locked after a shard, never
     /// before one.
     users: Users,
+    /// Orders revocations and id changes: `change_id` holds it shared, a revocation
+    /// exclusively (both before any shard). A revocation reads the index and then ends each
+    /// listed session; without the gate a session could move to a new key in between and slip
+    /// out. Plain saves and loads never take it.
+    gate: RwLock<()>,
 }
 
 /// The user index of a [`MemoryStore`].
@@ -189,6 +194,43 @@ impl Shard {
         Some(entry)
     }
 
+    /// Takes the live session `key` out (index entry included); an expired one is removed and
+    /// `None` answered.
+    fn take_live(&mut self, key: &[u8; 32], now: u64, users: &Users) -> Option<Entry> {
+        let index = self.map.get_index_of(key)?;
+        if self.map[index].expires_at <= now {
+            self.remove_at(index, users);
+            return None;
+        }
+        self.remove(key, users)
+    }
+
+    /// Stores `entry`, with `changes` applied and the metadata of `meta`, under `key` (a new
+    /// id), indexing its user; answers whether a live session had to be evicted for room.
+    fn put(
+        &mut self,
+        key: [u8; 32],
+        mut entry: Entry,
+        meta: &Meta,
+        changes: &Changes,
+        now: u64,
+        users: &Users,
+    ) -> bool {
+        entry.values.apply(changes);
+        entry.expires_at = meta.expires_at;
+        entry.last_seen = meta.last_seen;
+        entry.used = stamp(now);
+        entry.user = meta.user.clone().map(Box::new);
+        let full = self.map.len() >= self.capacity && !self.map.contains_key(&key);
+        let evicted = full && self.make_room(now, users);
+        self.remove(&key, users);
+        if let Some(user) = &meta.user {
+            users.tie(&user.key, key);
+        }
+        self.map.insert(key, entry);
+        evicted
+    }
+
     /// Removes the expired ones among the next few entries.
     fn expire_some(&mut self, now: u64, users: &Users) {
         for _ in 0..EXPIRY_PROBES {
@@ -278,6 +320,7 @@ impl MemoryStoreBuilder {
                 clock: self.clock,
                 evicted: AtomicBool::new(false),
                 users: Users::default(),
+                gate: RwLock::new(()),
             }),
         }
     }
@@ -349,8 +392,13 @@ impl MemoryStore {
     }
 
     fn shard(&self, key: &[u8; 32]) -> &Mutex<Shard> {
-        &self.inner.shards[key[0] as usize % SHARDS]
+        &self.inner.shards[shard_of(key)]
     }
+}
+
+/// The shard of the session whose store key is `key`.
+fn shard_of(key: &[u8; 32]) -> usize {
+    key[0] as usize % SHARDS
 }
 
 /// A poisoned lock only means another thread panicked mid-operation; the map itself is still
@@ -370,7 +418,7 @@ struct View {
 
 impl View {
     fn with<T>(&self, f: impl FnOnce(&Entry) -> T) -> Option<T> {
-        let shard = lock(&self.inner.shards[self.key[0] as usize % SHARDS]);
+        let shard = lock(&self.inner.shards[shard_of(&self.key)]);
         shard.map.get(&self.key).map(f)
     }
 }
@@ -439,23 +487,15 @@ impl SessionStore for MemoryStore {
             // Gone since it was loaded: deleted by a concurrent request, which wins.
             None if !changes.created => {}
             _ => {
-                let mut values = Values::empty();
-                values.apply(changes);
                 let entry = Entry {
                     created_at: meta.created_at,
                     expires_at: meta.expires_at,
                     last_seen: meta.last_seen,
                     used: stamp(now),
-                    user: meta.user.clone().map(Box::new),
-                    values,
+                    user: None,
+                    values: Values::empty(),
                 };
-                let full = shard.map.len() >= shard.capacity && !shard.map.contains_key(&key);
-                let evicted = full && shard.make_room(now, users);
-                shard.remove(&key, users);
-                if let Some(user) = &meta.user {
-                    users.tie(&user.key, key);
-                }
-                shard.map.insert(key, entry);
+                let evicted = shard.put(key, entry, meta, changes, now, users);
                 drop(shard);
                 if evicted {
                     self.evicted();
@@ -469,6 +509,50 @@ impl SessionStore for MemoryStore {
         let key = id.digest();
         lock(self.shard(&key)).remove(&key, &self.inner.users);
         Ok(())
+    }
+
+    /// Under the locks of both shards (one if they are the same), taken in shard order: the
+    /// entry leaves the old key and, changed, takes the new one, or nothing happens when the
+    /// old one is gone or expired.
+    async fn change_id(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        let (from, to) = (old.digest(), new.digest());
+        let now = self.inner.clock.now();
+        let users = &self.inner.users;
+        let _gate = self
+            .inner
+            .gate
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (i, j) = (shard_of(&from), shard_of(&to));
+        let shards = &self.inner.shards;
+        let (moved, evicted) = if i == j {
+            let mut shard = lock(&shards[i]);
+            match shard.take_live(&from, now, users) {
+                Some(entry) => (true, shard.put(to, entry, meta, changes, now, users)),
+                None => (false, false),
+            }
+        } else {
+            let (first, second) = (lock(&shards[i.min(j)]), lock(&shards[i.max(j)]));
+            let (mut src, mut dst) = if i < j {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            match src.take_live(&from, now, users) {
+                Some(entry) => (true, dst.put(to, entry, meta, changes, now, users)),
+                None => (false, false),
+            }
+        };
+        if evicted {
+            self.evicted();
+        }
+        Ok(moved)
     }
 
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
@@ -506,19 +590,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
-        for key in self.inner.users.sessions(user) {
-            let mut shard = lock(self.shard(&key));
-            let matches = shard.map.get(&key).is_some_and(|e| {
-                e.user
-                    .as_ref()
-                    .is_some_and(|u| u.key == *user && u.handle == *handle)
-            });
-            if matches {
-                shard.remove(&key, &self.inner.users);
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(self.revoke_where(user, true, |h| h == handle) > 0)
     }
 
     async fn revoke_all(
@@ -526,25 +598,47 @@ impl SessionStore for MemoryStore {
         user: &UserKey,
         except: Option<&Handle>,
     ) -> Result<usize, StoreError> {
+        Ok(self.revoke_where(user, false, |h| Some(h) != except))
+    }
+}
+
+impl MemoryStore {
+    /// Ends the sessions of `user` whose handle `pick` chooses (the first one only, when
+    /// `one`); answers how many ended.
+    ///
+    /// It reads the index, then ends each listed session under its shard's lock, holding the
+    /// gate exclusively all along: no session can move to a new key (which the listing would
+    /// not hold) in between, so none slips out of a revocation by changing its id.
+    fn revoke_where(&self, user: &UserKey, one: bool, pick: impl Fn(&Handle) -> bool) -> usize {
+        let users = &self.inner.users;
+        let _gate = self
+            .inner
+            .gate
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut ended = 0;
-        for key in self.inner.users.sessions(user) {
+        for key in users.sessions(user) {
             let mut shard = lock(self.shard(&key));
-            let matches = shard.map.get(&key).is_some_and(|e| {
+            let chosen = shard.map.get(&key).is_some_and(|e| {
                 e.user
                     .as_ref()
-                    .is_some_and(|u| u.key == *user && Some(&u.handle) != except)
+                    .is_some_and(|u| u.key == *user && pick(&u.handle))
             });
-            if matches {
-                shard.remove(&key, &self.inner.users);
+            if chosen {
+                shard.remove(&key, users);
                 ended += 1;
+                if one {
+                    break;
+                }
             }
         }
-        Ok(ended)
+        ended
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::SessionUser;
     use super::*;
     use crate::clock::{Clock, ManualClock};
     use std::time::Duration;
@@ -661,6 +755,103 @@ mod tests {
                 .unwrap();
         }
         assert!(store.len() <= 16, "len {}", store.len());
+    }
+
+    #[tokio::test]
+    async fn change_id_moves_a_live_session_only() {
+        let clock = ManualClock::new();
+        let store = MemoryStore::builder().clock(clock.clone()).build();
+        let now = clock.now();
+        let user = SessionUser::new("ann");
+        let tied = meta(now).with_user(Some(user.clone()));
+        let (first, second) = (SessionId::generate(), SessionId::generate());
+        store
+            .save(&first, &tied, &new(&[("a", "1")]))
+            .await
+            .unwrap();
+        // Another request changed a key meanwhile: the move keeps it.
+        store
+            .save(&first, &tied, &set(&[("b", "2")]))
+            .await
+            .unwrap();
+        let moved = store
+            .change_id(&first, &second, &tied, &set(&[("c", "3")]))
+            .await
+            .unwrap();
+        assert!(moved);
+        assert!(store.peek(&first).is_none());
+        let mut keys: Vec<_> = store.peek(&second).unwrap().data.into_keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(
+            store.index_size(),
+            (1, 1),
+            "the index names the new key only"
+        );
+        assert_eq!(store.user_sessions(&user.key).await.unwrap().len(), 1);
+
+        // Gone: nothing is written under the next id.
+        let next = SessionId::generate();
+        store.delete(&second).await.unwrap();
+        assert!(!store
+            .change_id(&second, &next, &tied, &set(&[]))
+            .await
+            .unwrap());
+        assert!(store.peek(&next).is_none());
+        // Expired: the same.
+        store
+            .save(&first, &tied, &new(&[("a", "1")]))
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(61));
+        assert!(!store
+            .change_id(&first, &next, &tied, &set(&[]))
+            .await
+            .unwrap());
+        assert!(store.peek(&next).is_none());
+        assert_eq!(store.index_size(), (0, 0));
+    }
+
+    /// Threads change the ids of a user's sessions over and over while `revoke_all` runs on
+    /// another: no session slips out of the revocation by moving to a key its listing did not
+    /// hold.
+    #[test]
+    fn revoke_all_catches_sessions_whose_id_changes_meanwhile() {
+        fn block_on<F: std::future::Future>(f: F) -> F::Output {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(f)
+        }
+        for _ in 0..20 {
+            let store = MemoryStore::default();
+            let now = SystemClock.now();
+            let user = SessionUser::new("rhea");
+            let tied = meta(now).with_user(Some(user.clone()));
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    let id = SessionId::generate();
+                    block_on(store.save(&id, &tied, &new(&[("a", "1")]))).unwrap();
+                    let (store, tied) = (store.clone(), tied.clone());
+                    std::thread::spawn(move || {
+                        let mut id = id;
+                        for _ in 0..5000 {
+                            let next = SessionId::generate();
+                            if !block_on(store.change_id(&id, &next, &tied, &set(&[]))).unwrap() {
+                                return;
+                            }
+                            id = next;
+                        }
+                    })
+                })
+                .collect();
+            block_on(store.revoke_all(&user.key, None)).unwrap();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            let left = block_on(store.user_sessions(&user.key)).unwrap();
+            assert!(left.is_empty(), "{} sessions slipped out", left.len());
+        }
     }
 
     /// Entries held, live or not.

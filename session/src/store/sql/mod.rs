@@ -9,8 +9,8 @@
 //!   ([`SessionId::digest`](crate::SessionId::digest), 32 bytes), never the id itself;
 //! - its metadata in columns ([`MetaColumns`]): `created_at`, `expires_at`, `last_seen` (Unix
 //!   seconds), and for a session tied to a user `user_key` (the [`UserKey`] digest, indexed: the
-//!   raw user id is never in an index), `user_id` (the raw id, for `Session::user`, unindexed)
-//!   and `handle`;
+//!   raw user id is never in an index), `user_id` (the raw id, for `Session::user`, unindexed),
+//!   `handle` and `signed_in_at` (Unix milliseconds: the order of the per-user cap);
 //! - `purge_at`, the indexed column the purge walks: the expiry rounded up to
 //!   [`PURGE_STEP`] seconds, moved only when the expiry passes it (see [`purge_mark`]);
 //! - its values in a child table `<table>_values` (`session`, `key`, `value` bytes), one row
@@ -279,6 +279,8 @@ pub(crate) struct MetaColumns {
     pub user_id: Option<Vec<u8>>,
     /// The session's [`Handle`].
     pub handle: Option<String>,
+    /// When the session was tied to its user, Unix milliseconds (NULL: unknown).
+    pub signed_in_at: Option<i64>,
 }
 
 impl MetaColumns {
@@ -292,6 +294,7 @@ impl MetaColumns {
             user_key: user.map(|u| u.key.digest().to_vec()),
             user_id: user.map(|u| u.id.to_vec()),
             handle: user.map(|u| u.handle.as_str().to_owned()),
+            signed_in_at: user.map(|u| to_i64(u.signed_in_at)),
         }
     }
 
@@ -300,7 +303,10 @@ impl MetaColumns {
     pub fn into_meta(self, tag: &dyn Fn() -> String) -> Meta {
         let user = match (self.user_id, self.handle) {
             (Some(id), Some(handle)) => match Handle::parse(&handle) {
-                Some(handle) => Some(SessionUser::stored(Bytes::from(id), handle)),
+                Some(handle) => Some(
+                    SessionUser::stored(Bytes::from(id), handle)
+                        .signed_in(self.signed_in_at.map_or(0, to_u64)),
+                ),
                 None => {
                     tracing::warn!(session = %tag(), "stored session has a malformed handle");
                     None

@@ -38,8 +38,9 @@ const NOW: &str = "EXTRACT(EPOCH FROM now())::bigint";
 /// - `<table>`: one row per session, keyed by `id`, the SHA-256 of the session id (`bytea`),
 ///   never the id itself; `created_at`, `expires_at`, `last_seen` (Unix seconds, `bigint`);
 ///   `user_key` (the SHA-256 [`UserKey`] of the session's user, indexed), `user_id` (the user
-///   id as the app gave it, returned by `Session::user`; in no index) and `handle`; `purge_at`
-///   (indexed, see below).
+///   id as the app gave it, returned by `Session::user`; in no index), `handle` and
+///   `signed_in_at` (when the session was tied to its user, Unix milliseconds; added to a table
+///   made by an earlier version when `migrate` runs again); `purge_at` (indexed, see below).
 /// - `<table>_values`: one row per key of a session (`session`, `key` `text`, `value` `bytea`,
 ///   primary key `(session, key)`, deleted with its session by `ON DELETE CASCADE`). Values are
 ///   the codec's bytes as they are (MessagePack and CBOR included): no text encoding.
@@ -312,6 +313,7 @@ const SESSION_COLUMNS: &[(&str, &str)] = &[
     ("user_key", "bytea"),
     ("user_id", "bytea"),
     ("handle", "text"),
+    ("signed_in_at", "bigint"),
 ];
 /// The columns of the values table.
 const VALUE_COLUMNS: &[(&str, &str)] = &[("session", "bytea"), ("key", "text"), ("value", "bytea")];
@@ -324,6 +326,8 @@ struct Statements {
     insert: String,
     update: String,
     touch: String,
+    lock_live: String,
+    rotate: String,
     delete: String,
     list: String,
     revoke: String,
@@ -336,7 +340,7 @@ impl Statements {
         let t = &opts.table;
         let v = opts.values_table();
         let bare = opts.bare_table();
-        let meta = "s.created_at, s.expires_at, s.last_seen, s.user_id, s.handle";
+        let meta = "s.created_at, s.expires_at, s.last_seen, s.user_id, s.handle, s.signed_in_at";
         // $1 id; $6 replace_all; $7 removed keys; $8 set keys; $9 set values. Both deletes are
         // one-time gated, so a save that removes nothing never reads the session's other key
         // rows: `gone` runs only when keys are removed (and the session row was updated),
@@ -362,7 +366,9 @@ impl Statements {
                    purge_at bigint NOT NULL, \
                    user_key bytea, \
                    user_id bytea, \
-                   handle text) WITH (fillfactor = 80); \
+                   handle text, \
+                   signed_in_at bigint) WITH (fillfactor = 80); \
+                 ALTER TABLE {t} ADD COLUMN IF NOT EXISTS signed_in_at bigint; \
                  CREATE INDEX IF NOT EXISTS {bare}_purge_at ON {t} (purge_at); \
                  CREATE INDEX IF NOT EXISTS {bare}_user_key ON {t} (user_key) \
                    WHERE user_key IS NOT NULL; \
@@ -383,22 +389,23 @@ impl Statements {
                  WHERE s.id = $1 AND s.expires_at > {NOW}"
             ),
             // $2 expires_at, $3 last_seen, $4 user_key, $5 user_id, $10 handle, $11 purge mark,
-            // $12 created_at. A new id (192 random bits) is never in use; were it in use, the
+            // $12 created_at, $13 signed_in_at. A new id (192 random bits) is never in use; were it in use, the
             // row is replaced whole (its other keys go with `replace_all`).
             insert: format!(
                 "WITH s AS (INSERT INTO {t} AS o \
-                   (id, created_at, expires_at, last_seen, purge_at, user_key, user_id, handle) \
-                   VALUES ($1, $12, $2, $3, $11, $4, $5, $10) \
+                   (id, created_at, expires_at, last_seen, purge_at, user_key, user_id, handle, \
+                    signed_in_at) \
+                   VALUES ($1, $12, $2, $3, $11, $4, $5, $10, $13) \
                    ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at, \
                      expires_at = EXCLUDED.expires_at, last_seen = EXCLUDED.last_seen, \
                      purge_at = GREATEST(o.purge_at, EXCLUDED.purge_at), \
                      user_key = EXCLUDED.user_key, user_id = EXCLUDED.user_id, \
-                     handle = EXCLUDED.handle \
+                     handle = EXCLUDED.handle, signed_in_at = EXCLUDED.signed_in_at \
                    RETURNING id), {values_ctes}"
             ),
             update: format!(
                 "WITH s AS (UPDATE {t} SET expires_at = $2, last_seen = $3, user_key = $4, \
-                   user_id = $5, handle = $10, \
+                   user_id = $5, handle = $10, signed_in_at = $13, \
                    purge_at = CASE WHEN purge_at < $2 THEN $11 ELSE purge_at END \
                    WHERE id = $1 AND expires_at > {NOW} RETURNING id), {values_ctes}"
             ),
@@ -406,6 +413,28 @@ impl Statements {
                 "UPDATE {t} SET expires_at = $2, last_seen = $3, \
                    purge_at = CASE WHEN purge_at < $2 THEN $4 ELSE purge_at END \
                  WHERE id = $1 AND expires_at > {NOW}"
+            ),
+            // `change_id`, first statement: the old row, locked for the transaction, if it is
+            // still there and live. Concurrent saves of it wait from now on, so the second
+            // statement sees all of its key rows.
+            lock_live: format!("SELECT 1 FROM {t} WHERE id = $1 AND expires_at > {NOW} FOR UPDATE"),
+            // `change_id`, second statement: the row takes the new key $12 (an UPDATE, so a
+            // concurrent revocation waiting for the row lock follows the row to its new key
+            // and still deletes it), and so do its key rows but those the request removed or
+            // set, which go; the set ones are then written under the new key. The foreign key
+            // is checked at the end of the statement, when no key row names the old id.
+            rotate: format!(
+                "WITH s AS (UPDATE {t} SET id = $12, expires_at = $2, last_seen = $3, \
+                   user_key = $4, user_id = $5, handle = $10, signed_in_at = $13, \
+                   purge_at = CASE WHEN purge_at < $2 THEN $11 ELSE purge_at END \
+                   WHERE id = $1 RETURNING id), \
+                 moved AS (UPDATE {v} m SET session = s.id FROM s WHERE m.session = $1 \
+                   AND NOT $6 AND NOT (m.key = ANY($7)) AND NOT (m.key = ANY($8))), \
+                 dropped AS (DELETE FROM {v} d USING s WHERE d.session = $1 \
+                   AND ($6 OR d.key = ANY($7) OR d.key = ANY($8))), \
+                 put AS (INSERT INTO {v} (session, key, value) \
+                   SELECT s.id, u.key, u.value FROM s, unnest($8::text[], $9::bytea[]) AS u(key, value)) \
+                 SELECT count(*) FROM s"
             ),
             delete: format!("DELETE FROM {t} WHERE id = $1"),
             list: format!(
@@ -463,7 +492,7 @@ impl Purge for Inner {
 }
 
 /// Reads the metadata columns starting at `at` (created_at, expires_at, last_seen, user_id,
-/// handle).
+/// handle, signed_in_at).
 fn meta_at(row: &PgRow, at: usize) -> Result<MetaColumns, sqlx::Error> {
     Ok(MetaColumns {
         created_at: row.try_get(at)?,
@@ -472,6 +501,7 @@ fn meta_at(row: &PgRow, at: usize) -> Result<MetaColumns, sqlx::Error> {
         user_key: None,
         user_id: row.try_get(at + 3)?,
         handle: row.try_get(at + 4)?,
+        signed_in_at: row.try_get(at + 5)?,
     })
 }
 
@@ -519,7 +549,7 @@ impl SessionStore for PostgresStore {
             .into_meta(&|| id.log_tag());
         let mut data = HashMap::with_capacity(rows.len());
         for row in &rows {
-            value_at(row, 5, &mut data).map_err(decode)?;
+            value_at(row, 6, &mut data).map_err(decode)?;
         }
         Ok(Some(match fetch {
             Fetch::All => Loaded::whole(Record { meta, data }),
@@ -551,6 +581,7 @@ impl SessionStore for PostgresStore {
                 .bind(&cols.handle)
                 .bind(purge_mark(meta.expires_at))
                 .bind(cols.created_at)
+                .bind(cols.signed_in_at)
                 .fetch_one(&self.inner.pool)
                 .await
         })
@@ -559,6 +590,52 @@ impl SessionStore for PostgresStore {
             tracing::debug!(session = %id.log_tag(), "session deleted meanwhile; update dropped");
         }
         Ok(())
+    }
+
+    /// One transaction of two statements: lock the old row if it is live, then move it and
+    /// its key rows to the new id with the request's changes (see the statements' comments).
+    async fn change_id(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        self.start_purge();
+        let (from, to) = (old.digest(), new.digest());
+        let cols = MetaColumns::of(meta);
+        let keys = KeyChanges::of(changes);
+        let inner = &self.inner;
+        timed(self.timeout(), "PostgresStore change_id", async {
+            let mut tx = inner.pool.begin().await?;
+            let live = sqlx::query(&inner.sql.lock_live)
+                .bind(&from[..])
+                .fetch_optional(&mut *tx)
+                .await?;
+            if live.is_none() {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            let moved: i64 = sqlx::query_scalar(&inner.sql.rotate)
+                .bind(&from[..])
+                .bind(cols.expires_at)
+                .bind(cols.last_seen)
+                .bind(&cols.user_key)
+                .bind(&cols.user_id)
+                .bind(keys.replace_all)
+                .bind(&keys.removed)
+                .bind(&keys.set_keys)
+                .bind(&keys.set_values)
+                .bind(&cols.handle)
+                .bind(purge_mark(meta.expires_at))
+                .bind(&to[..])
+                .bind(cols.signed_in_at)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(moved == 1)
+        })
+        .await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
@@ -616,7 +693,7 @@ impl SessionStore for PostgresStore {
                 current = Some(id);
             }
             if let Some(record) = found.last_mut() {
-                value_at(row, 6, &mut record.data).map_err(decode)?;
+                value_at(row, 7, &mut record.data).map_err(decode)?;
             }
         }
         // A row whose user did not read back (a malformed handle) is not listed.

@@ -66,8 +66,9 @@ const PURGE_PAUSE: Duration = Duration::from_millis(10);
 ///     purge_at   INTEGER NOT NULL,     -- the expiry rounded up to 300 s: what the purge walks
 ///     user_key   BLOB,                 -- SHA-256 of the user id (UserKey), indexed
 ///     user_id    BLOB,                 -- the user id itself, not indexed
-///     handle     TEXT                  -- the session's public handle
-/// ) WITHOUT ROWID;
+///     handle     TEXT,                 -- the session's public handle
+///     signed_in_at INTEGER             -- when it was tied to the user, Unix milliseconds
+/// ) WITHOUT ROWID;                     -- (migrate adds it to a table of an earlier version)
 /// CREATE INDEX sessions_purge_at ON sessions (purge_at);
 /// CREATE INDEX sessions_user_key ON sessions (user_key) WHERE user_key IS NOT NULL;
 /// CREATE TABLE sessions_values (       -- one row per key of a session
@@ -309,6 +310,19 @@ impl SqliteStore {
         let script = schema(&inner.opts.table);
         let created = timed(inner.opts.timeout * 5, "SqliteStore::migrate", async {
             let mut tx = inner.pool.begin_with("BEGIN IMMEDIATE").await?;
+            // A table made by an earlier version gets the columns added since.
+            let table = &inner.opts.table;
+            let has: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?1)")
+                .bind(table)
+                .fetch_all(&mut *tx)
+                .await?;
+            if !has.is_empty() && !has.iter().any(|c| c == "signed_in_at") {
+                sqlx::raw_sql(&format!(
+                    "ALTER TABLE {table} ADD COLUMN signed_in_at INTEGER"
+                ))
+                .execute(&mut *tx)
+                .await?;
+            }
             sqlx::raw_sql(&script).execute(&mut *tx).await?;
             tx.commit().await
         })
@@ -396,6 +410,7 @@ const SESSION_COLUMNS: &[&str] = &[
     "user_key",
     "user_id",
     "handle",
+    "signed_in_at",
 ];
 
 /// The columns of the save view, in the order the save binds them (`?1` ..).
@@ -414,6 +429,7 @@ const SAVE_COLUMNS: &[&str] = &[
     "sets",
     "blob",
     "removed",
+    "signed_in_at",
 ];
 
 /// The schema of table `t`, every statement `IF NOT EXISTS`.
@@ -432,7 +448,8 @@ fn schema(t: &str) -> String {
             purge_at INTEGER NOT NULL,
             user_key BLOB,
             user_id BLOB,
-            handle TEXT
+            handle TEXT,
+            signed_in_at INTEGER
         ) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS {t}_purge_at ON {t} (purge_at);
         CREATE INDEX IF NOT EXISTS {t}_user_key ON {t} (user_key) WHERE user_key IS NOT NULL;
@@ -445,18 +462,23 @@ fn schema(t: &str) -> String {
         CREATE TRIGGER IF NOT EXISTS {t}_drop_values AFTER DELETE ON {t} BEGIN
             DELETE FROM {t}_values WHERE session = OLD.id;
         END;
-        CREATE VIEW IF NOT EXISTS {t}_save AS SELECT {view_columns};
+        -- Made anew by every migrate (its trigger goes with it), so that an earlier version's
+        -- view gets the columns of this one.
+        DROP VIEW IF EXISTS {t}_save;
+        CREATE VIEW {t}_save AS SELECT {view_columns};
         CREATE TRIGGER IF NOT EXISTS {t}_save_apply INSTEAD OF INSERT ON {t}_save BEGIN
             -- A new session: its row (a stale one under the same hash goes first, values too).
             DELETE FROM {t} WHERE NEW.created AND id = NEW.id;
-            INSERT INTO {t} (id, created_at, expires_at, last_seen, purge_at, user_key, user_id, handle)
+            INSERT INTO {t} (id, created_at, expires_at, last_seen, purge_at, user_key, user_id, handle,
+                             signed_in_at)
                 SELECT NEW.id, NEW.created_at, NEW.expires_at, NEW.last_seen, NEW.purge_at,
-                       NEW.user_key, NEW.user_id, NEW.handle
+                       NEW.user_key, NEW.user_id, NEW.handle, NEW.signed_in_at
                 WHERE NEW.created;
             -- An existing session: only while its row exists and has not expired.
             UPDATE {t} SET expires_at = NEW.expires_at, last_seen = NEW.last_seen,
                     purge_at = CASE WHEN purge_at < NEW.expires_at THEN NEW.purge_at ELSE purge_at END,
-                    user_key = NEW.user_key, user_id = NEW.user_id, handle = NEW.handle
+                    user_key = NEW.user_key, user_id = NEW.user_id, handle = NEW.handle,
+                    signed_in_at = NEW.signed_in_at
                 WHERE NOT NEW.created AND id = NEW.id AND expires_at > NEW.now;
             -- The changed keys, only into a live row.
             DELETE FROM {t}_values WHERE NEW.replace_all AND NOT NEW.created AND session = NEW.id;
@@ -477,6 +499,8 @@ struct Statements {
     load: String,
     save: String,
     touch: String,
+    rename: String,
+    rename_values: String,
     delete: String,
     list: String,
     revoke: String,
@@ -493,7 +517,7 @@ impl Statements {
         Statements {
             load: format!(
                 "SELECT s.created_at, s.expires_at, s.last_seen, s.user_key, s.user_id, s.handle,
-                        v.key, v.value
+                        s.signed_in_at, v.key, v.value
                  FROM {t} AS s LEFT JOIN {t}_values AS v ON v.session = s.id
                       AND (?3 IS NULL OR v.key IN (SELECT value FROM json_each(?3)))
                  WHERE s.id = ?1 AND s.expires_at > ?2"
@@ -508,10 +532,14 @@ impl Statements {
                     user_key = ?6, user_id = ?7, handle = ?8
                  WHERE id = ?1 AND expires_at > ?2"
             ),
+            // `change_id`: the row takes the new key if it is still there and live, then its
+            // values follow (in one transaction, with the save of the changes after them).
+            rename: format!("UPDATE {t} SET id = ?2 WHERE id = ?1 AND expires_at > ?3"),
+            rename_values: format!("UPDATE {t}_values SET session = ?2 WHERE session = ?1"),
             delete: format!("DELETE FROM {t} WHERE id = ?1"),
             list: format!(
                 "SELECT s.id, s.created_at, s.expires_at, s.last_seen, s.user_key, s.user_id,
-                        s.handle, v.key, v.value
+                        s.handle, s.signed_in_at, v.key, v.value
                  FROM {t} AS s LEFT JOIN {t}_values AS v ON v.session = s.id
                  WHERE s.user_key = ?1 AND s.expires_at > ?2
                  ORDER BY s.id"
@@ -547,6 +575,53 @@ impl Inner {
         timed(self.opts.timeout, what, op).await.inspect_err(|e| {
             tracing::error!(error = %e, "SQLite session store failed");
         })
+    }
+}
+
+impl Inner {
+    /// The save of `changes` and `meta` under `id`: one `INSERT` into the save view, whose
+    /// trigger applies it (`created`: a new row; else only to a live row).
+    fn save_query(
+        &self,
+        id: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+        created: bool,
+    ) -> Result<sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>>, StoreError>
+    {
+        let cols = MetaColumns::of(meta);
+        let shaped = KeyChanges::of(changes);
+        // The set values travel as one BLOB, each key naming its (1-based) offset and length.
+        let mut blob = Vec::with_capacity(shaped.set_values.iter().map(Vec::len).sum());
+        let mut sets = Vec::with_capacity(shaped.set_keys.len());
+        for (key, value) in shaped.set_keys.iter().zip(&shaped.set_values) {
+            sets.push(serde_json::json!([key, blob.len() + 1, value.len()]));
+            blob.extend_from_slice(value);
+        }
+        let sets = (!sets.is_empty())
+            .then(|| serde_json::to_string(&sets))
+            .transpose()
+            .map_err(StoreError::new)?;
+        let removed = (!shaped.removed.is_empty())
+            .then(|| serde_json::to_string(&shaped.removed))
+            .transpose()
+            .map_err(StoreError::new)?;
+        Ok(sqlx::query(&self.sql.save)
+            .bind(id.digest().to_vec())
+            .bind(self.now())
+            .bind(created)
+            .bind(shaped.replace_all)
+            .bind(cols.created_at)
+            .bind(cols.expires_at)
+            .bind(cols.last_seen)
+            .bind(purge_mark(meta.expires_at))
+            .bind(cols.user_key)
+            .bind(cols.user_id)
+            .bind(cols.handle)
+            .bind(sets)
+            .bind(blob)
+            .bind(removed)
+            .bind(cols.signed_in_at))
     }
 }
 
@@ -587,6 +662,7 @@ fn meta_of(row: &SqliteRow, first: usize, tag: &dyn Fn() -> String) -> Result<Me
         user_key: row.try_get(first + 3)?,
         user_id: row.try_get(first + 4)?,
         handle: row.try_get(first + 5)?,
+        signed_in_at: row.try_get(first + 6)?,
     };
     Ok(cols.into_meta(tag))
 }
@@ -624,7 +700,7 @@ impl SessionStore for SqliteStore {
         let meta = meta_of(first, 0, &tag).map_err(StoreError::new)?;
         let mut data = HashMap::with_capacity(rows.len());
         for row in &rows {
-            if let Some((k, v)) = value_of(row, 6).map_err(StoreError::new)? {
+            if let Some((k, v)) = value_of(row, 7).map_err(StoreError::new)? {
                 data.insert(k, v);
             }
         }
@@ -637,45 +713,51 @@ impl SessionStore for SqliteStore {
     async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
         self.start_purge();
         let inner = &self.inner;
-        let cols = MetaColumns::of(meta);
-        let shaped = KeyChanges::of(changes);
-        // The set values travel as one BLOB, each key naming its (1-based) offset and length.
-        let mut blob = Vec::with_capacity(shaped.set_values.iter().map(Vec::len).sum());
-        let mut sets = Vec::with_capacity(shaped.set_keys.len());
-        for (key, value) in shaped.set_keys.iter().zip(&shaped.set_values) {
-            sets.push(serde_json::json!([key, blob.len() + 1, value.len()]));
-            blob.extend_from_slice(value);
-        }
-        let sets = (!sets.is_empty())
-            .then(|| serde_json::to_string(&sets))
-            .transpose()
-            .map_err(StoreError::new)?;
-        let removed = (!shaped.removed.is_empty())
-            .then(|| serde_json::to_string(&shaped.removed))
-            .transpose()
-            .map_err(StoreError::new)?;
+        let query = inner.save_query(id, meta, changes, changes.created)?;
         inner
-            .run("SqliteStore save", async {
-                sqlx::query(&inner.sql.save)
-                    .bind(&id.digest()[..])
-                    .bind(inner.now())
-                    .bind(changes.created)
-                    .bind(shaped.replace_all)
-                    .bind(cols.created_at)
-                    .bind(cols.expires_at)
-                    .bind(cols.last_seen)
-                    .bind(purge_mark(meta.expires_at))
-                    .bind(cols.user_key)
-                    .bind(cols.user_id)
-                    .bind(cols.handle)
-                    .bind(sets)
-                    .bind(blob)
-                    .bind(removed)
-                    .execute(&inner.pool)
-                    .await
-            })
+            .run("SqliteStore save", query.execute(&inner.pool))
             .await?;
         Ok(())
+    }
+
+    /// One transaction (`BEGIN IMMEDIATE`: the write lock first), three statements: the row
+    /// takes the new key if it is still there and live (else nothing happens and the answer
+    /// is `false`), its values follow, and the request's changes are saved under the new key.
+    async fn change_id(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        self.start_purge();
+        let inner = &self.inner;
+        let (from, to) = (old.digest(), new.digest());
+        let save = inner.save_query(new, meta, changes, false)?;
+        inner.statements.fetch_add(2, Ordering::Relaxed);
+        inner
+            .run("SqliteStore change_id", async {
+                let mut tx = inner.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let renamed = sqlx::query(&inner.sql.rename)
+                    .bind(&from[..])
+                    .bind(&to[..])
+                    .bind(inner.now())
+                    .execute(&mut *tx)
+                    .await?;
+                if renamed.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query(&inner.sql.rename_values)
+                    .bind(&from[..])
+                    .bind(&to[..])
+                    .execute(&mut *tx)
+                    .await?;
+                save.execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(true)
+            })
+            .await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
@@ -737,7 +819,7 @@ impl SessionStore for SqliteStore {
                 last = Some(id);
             }
             if let (Some(record), Some((k, v))) =
-                (out.last_mut(), value_of(row, 7).map_err(StoreError::new)?)
+                (out.last_mut(), value_of(row, 8).map_err(StoreError::new)?)
             {
                 record.data.insert(k, v);
             }
@@ -787,8 +869,8 @@ mod tests {
     #[test]
     fn save_view_binds_every_column_in_order() {
         let sql = Statements::new("sessions");
-        assert!(sql.save.contains("?14"));
-        assert!(!sql.save.contains("?15"));
-        assert!(schema("sessions").contains("CREATE VIEW IF NOT EXISTS sessions_save"));
+        assert!(sql.save.contains("?15"));
+        assert!(!sql.save.contains("?16"));
+        assert!(schema("sessions").contains("CREATE VIEW sessions_save"));
     }
 }
