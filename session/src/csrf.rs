@@ -19,6 +19,7 @@ use crate::session::{Options, Session};
 
 /// The reserved session key under which the CSRF token is kept (URL-safe base64 of 32 random
 /// bytes, encoded with the session's codec like any value). Do not use it for your own data.
+/// One of the [`RESERVED_KEYS`](crate::RESERVED_KEYS), which a listing of sessions hides.
 pub const CSRF_SESSION_KEY: &str = "__ats_csrf";
 
 /// The form field (urlencoded body) that carries the token on `#[session(csrf)]` handlers.

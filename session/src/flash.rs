@@ -83,6 +83,7 @@ use serde::{Deserialize, Serialize};
 use crate::Session;
 
 /// The session key that holds the flash messages. Reserved: do not use it for other values.
+/// One of the [`RESERVED_KEYS`](crate::RESERVED_KEYS), which a listing of sessions hides.
 pub const FLASH_KEY: &str = "_flash";
 
 /// How important a flash message is (for its styling).

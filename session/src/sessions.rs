@@ -143,6 +143,10 @@ impl FromRequest for Sessions {
 }
 
 /// One session of a user, as [`Sessions::of_user`] lists it: read-only.
+///
+/// Its values are the app's: the crate's own bookkeeping in that session, its CSRF token and
+/// its waiting flash messages ([`RESERVED_KEYS`](crate::RESERVED_KEYS)), is left out, so
+/// [`keys`](Self::keys) never lists them and [`get`](Self::get) of them is `None`.
 #[derive(Clone)]
 pub struct SessionInfo {
     handle: Handle,
@@ -157,13 +161,16 @@ pub struct SessionInfo {
 impl SessionInfo {
     fn new(record: Record, current: Option<&Handle>, codec: crate::codec::Codec) -> Option<Self> {
         let user = record.meta.user?;
+        let mut data = record.data;
+        // Another session's CSRF secret and flash messages are not for a listing to show.
+        data.retain(|key, _| !crate::RESERVED_KEYS.contains(&key.as_str()));
         Some(SessionInfo {
             current: current == Some(&user.handle),
             handle: user.handle,
             created_at: record.meta.created_at,
             last_seen: record.meta.last_seen,
             expires_at: record.meta.expires_at,
-            data: record.data,
+            data,
             codec,
         })
     }
@@ -194,8 +201,8 @@ impl SessionInfo {
         self.current
     }
 
-    /// A copy of the value under `key` in that session (absent, or not decodable as `T`:
-    /// `None`).
+    /// A copy of the value under `key` in that session (absent, not decodable as `T`, or one of
+    /// the crate's [`RESERVED_KEYS`](crate::RESERVED_KEYS): `None`).
     ///
     /// # Errors
     /// None today; the `Result` matches [`Session::get`](crate::Session::get).
@@ -206,7 +213,8 @@ impl SessionInfo {
             .and_then(|bytes| self.codec.decode(bytes).ok()))
     }
 
-    /// The keys that hold values in that session.
+    /// The keys that hold values in that session, but the crate's own
+    /// ([`RESERVED_KEYS`](crate::RESERVED_KEYS)).
     pub fn keys(&self) -> Vec<String> {
         self.data.keys().cloned().collect()
     }
