@@ -212,9 +212,9 @@ pub use typed::TypedSession;
 ///
 /// [`SessionInfo`] hides them: a devices or admin page that lists another session's values
 /// never sees that session's CSRF secret or its waiting messages. The request's own
-/// [`Session`] does not: [`Session::keys`] (and [`len`](Session::len)) count them when they
-/// hold a value, [`Session::get`] reads them, and [`Session::clear`] removes them with
-/// everything else. Filter with this list where it matters:
+/// [`Session`](struct@Session) does not: [`Session::keys`] (and [`len`](Session::len)) count
+/// them when they hold a value, [`Session::get`] reads them, and [`Session::clear`] removes
+/// them with everything else. Filter with this list where it matters:
 ///
 /// ```
 /// use actix_typed_session::{Session, RESERVED_KEYS};
