@@ -59,6 +59,13 @@ impl Sessions {
             .and_then(|d| d.meta.user.as_ref().map(|u| u.handle.clone())))
     }
 
+    /// The time now by the middleware's clock (Unix seconds): what to measure
+    /// [`SessionInfo::last_seen`] against ("3 minutes ago"), on the clock that set it (a test's
+    /// [`ManualClock`](crate::clock::ManualClock) too).
+    pub fn now(&self) -> u64 {
+        self.ctx.config.clock.now()
+    }
+
     /// Every live session of `user`, oldest first.
     ///
     /// # Errors
@@ -186,7 +193,7 @@ impl SessionInfo {
     }
 
     /// When the session was last saved or touched (Unix seconds; as precise as the refresh
-    /// step).
+    /// step). [`Sessions::now`] minus it is how long ago, on the same clock.
     pub fn last_seen(&self) -> u64 {
         self.last_seen
     }
