@@ -77,7 +77,7 @@ pub fn ago(now: u64, then: u64) -> String {
 /// A moment (Unix seconds) as a UTC date and time to the minute: "2026-03-01 09:05 UTC".
 pub fn utc(secs: u64) -> String {
     fn leap(year: u64) -> bool {
-        year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
     }
     let (mut days, time) = (secs / 86_400, secs % 86_400);
     let year_length = |year| if leap(year) { 366 } else { 365 };
