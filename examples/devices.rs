@@ -1,6 +1,9 @@
-//! "Your devices": log in from two browsers, see both sessions with the device each came from,
-//! end the other one, or log out everywhere. On the embedded memory store; `tests/devices.rs`
-//! drives it over HTTP with two cookie jars.
+//! "Your devices": log in from two browsers, see both sessions with the device each came from
+//! and when it was last seen ("3 minutes ago"), end the other one, or log out everywhere. Every
+//! form carries a CSRF token and every `POST` checks it (`#[session(csrf)]`), the login form
+//! too: without it, another site could sign a visitor in to the attacker's account (login
+//! CSRF). On the embedded memory store; `tests/devices.rs` drives it over HTTP with two cookie
+//! jars.
 //!
 //! ```text
 //! cargo run --example devices
@@ -9,7 +12,7 @@
 //! same name in both.
 
 use actix_typed_session::store::{Handle, MemoryStore};
-use actix_typed_session::{session, Session, SessionError, SessionMiddleware, Sessions};
+use actix_typed_session::{session, CsrfToken, Session, SessionError, SessionMiddleware, Sessions};
 use actix_web::http::header::{ContentType, LOCATION, USER_AGENT};
 use actix_web::{get, post, web, App, HttpRequest, HttpResponse, HttpServer, Responder};
 use serde::{Deserialize, Serialize};
@@ -52,23 +55,77 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The hidden field that carries the CSRF token in a form (masked anew on every use).
+fn csrf_field(csrf: &CsrfToken) -> String {
+    format!("<input type=hidden name=csrf_token value={csrf}>")
+}
+
+/// How long ago `then` was, at `now` (Unix seconds), as a person says it: "just now",
+/// "1 minute ago", "3 hours ago", "2 days ago".
+pub fn ago(now: u64, then: u64) -> String {
+    let seconds = now.saturating_sub(then);
+    let (n, unit) = match seconds {
+        0..=59 => return "just now".to_owned(),
+        60..=3_599 => (seconds / 60, "minute"),
+        3_600..=86_399 => (seconds / 3_600, "hour"),
+        _ => (seconds / 86_400, "day"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    format!("{n} {unit}{plural} ago")
+}
+
+/// A moment (Unix seconds) as a UTC date and time to the minute: "2026-03-01 09:05 UTC".
+pub fn utc(secs: u64) -> String {
+    fn leap(year: u64) -> bool {
+        year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
+    }
+    let (mut days, time) = (secs / 86_400, secs % 86_400);
+    let year_length = |year| if leap(year) { 366 } else { 365 };
+    let mut year = 1970;
+    while days >= year_length(year) {
+        days -= year_length(year);
+        year += 1;
+    }
+    let february = if leap(year) { 29 } else { 28 };
+    let mut month = 1;
+    for length in [31, february, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] {
+        if days < length {
+            break;
+        }
+        days -= length;
+        month += 1;
+    }
+    format!(
+        "{year}-{month:02}-{:02} {:02}:{:02} UTC",
+        days + 1,
+        time / 3_600,
+        time % 3_600 / 60
+    )
+}
+
+/// The home page: who is signed in, or the login form. The form's CSRF token is kept in the
+/// session, so a first visit gets a session.
 #[get("/")]
-async fn index(user: Option<User>) -> impl Responder {
+async fn index(user: Option<User>, csrf: CsrfToken) -> impl Responder {
     match user {
         Some(user) => page(&format!(
             "<p>Signed in as {}. <a href=/devices>Your devices</a></p>",
             escape(&user.name)
         )),
-        None => page(
-            "<form method=post action=/login><input name=name placeholder=name required> \
+        None => page(&format!(
+            "<form method=post action=/login>{}<input name=name placeholder=name required> \
              <button>sign in</button></form>",
-        ),
+            csrf_field(&csrf)
+        )),
     }
 }
 
-/// A new id against fixation; the session is tied to the user and remembers the device.
+/// A new id against fixation; the session is tied to the user and remembers the device. The
+/// CSRF check stops login CSRF (another site's form signing the visitor in to the attacker's
+/// account, where what the visitor does next is the attacker's to read); the token changes with
+/// the id.
 #[post("/login")]
-#[session(change_id)]
+#[session(change_id, csrf)]
 async fn login(
     session: Session,
     form: web::Form<Login>,
@@ -89,7 +146,13 @@ async fn login(
 
 /// Every session of the user: the device, when it was last seen, and a button to end it.
 #[get("/devices")]
-async fn devices(user: User, sessions: Sessions) -> Result<HttpResponse, SessionError> {
+async fn devices(
+    user: User,
+    sessions: Sessions,
+    csrf: CsrfToken,
+) -> Result<HttpResponse, SessionError> {
+    // The middleware's clock, the one that set `last_seen`.
+    let now = sessions.now();
     let mut rows = String::new();
     for s in sessions.of_user(&user.name).await? {
         let device: String = s.get("device")?.unwrap_or_default();
@@ -97,28 +160,33 @@ async fn devices(user: User, sessions: Sessions) -> Result<HttpResponse, Session
             "this device".to_owned()
         } else {
             format!(
-                "<form method=post action=/devices/end style=display:inline>\
+                "<form method=post action=/devices/end style=display:inline>{}\
                  <input type=hidden name=handle value={}><button>end</button></form>",
+                csrf_field(&csrf),
                 s.handle()
             )
         };
         rows.push_str(&format!(
-            "<li data-handle={}>{} — last seen at {} — {action}</li>",
+            "<li data-handle={}>{} — last seen {} ({}) — {action}</li>",
             s.handle(),
             escape(&device),
-            s.last_seen()
+            ago(now, s.last_seen()),
+            utc(s.last_seen())
         ));
     }
     Ok(page(&format!(
         "<h1>Your devices, {}</h1><ul>{rows}</ul>\
-         <form method=post action=/logout-everywhere><button>log out everywhere</button></form>",
-        escape(&user.name)
+         <form method=post action=/logout-everywhere>{}\
+         <button>log out everywhere</button></form>",
+        escape(&user.name),
+        csrf_field(&csrf)
     )))
 }
 
 /// Ends one session of the user, by its handle (a handle of someone else's session ends
-/// nothing).
+/// nothing). Only with the CSRF token of the devices page: another site cannot end them.
 #[post("/devices/end")]
+#[session(csrf)]
 async fn end(
     user: User,
     sessions: Sessions,
@@ -130,8 +198,10 @@ async fn end(
     Ok(see_other("/devices"))
 }
 
-/// Ends every session of the user, this one included.
+/// Ends every session of the user, this one included (with the page's CSRF token, as every
+/// `POST` here).
 #[post("/logout-everywhere")]
+#[session(csrf)]
 async fn logout_everywhere(session: Session) -> HttpResponse {
     session.expire_all();
     see_other("/")

@@ -69,6 +69,15 @@ async fn app(
             .service(comment)
             .service(login)
             .service(web::resource("/either").to(either))
+            .service(
+                web::resource("/check").to(|s: Session, r: HttpRequest| async move {
+                    if check_csrf(&s, &r) {
+                        HttpResponse::Ok().body("ok")
+                    } else {
+                        HttpResponse::Forbidden().body("bad token")
+                    }
+                }),
+            )
             .route(
                 "/safe",
                 web::get().to(|s: Session, r: HttpRequest| async move {
@@ -307,6 +316,96 @@ async fn attribute_header_path_and_safe_methods() {
     }
     let (status, _, body) = send(&app, test::TestRequest::get().uri("/either"), None).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "ran"));
+}
+
+/// Only GET, HEAD, OPTIONS and TRACE are exempt: every other method, WebDAV's and the
+/// extension methods included, and `post` in lower case (not `POST`: method names are
+/// case-sensitive), needs the token, both under `#[session(csrf)]` and with `check_csrf`, on
+/// routes that take every method.
+#[actix_web::test]
+async fn every_method_but_get_head_options_and_trace_needs_the_token() {
+    use actix_web::http::Method;
+    let app = app(MemoryStore::default()).await;
+    let (cookie, token) = with_token(&app).await;
+    let checked = [
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+        "PROPFIND",
+        "PROPPATCH",
+        "PURGE",
+        "LOCK",
+        "UNLOCK",
+        "MKCOL",
+        "COPY",
+        "MOVE",
+        "CONNECT",
+        "post",
+        "Post",
+        "put",
+        "delete",
+        "get",
+        "FOO",
+    ];
+    for (uri, ran) in [("/either", "ran"), ("/check", "ok")] {
+        for name in checked {
+            let method = Method::from_bytes(name.as_bytes()).unwrap();
+            let req = || test::TestRequest::default().method(method.clone()).uri(uri);
+            let (status, _, _) = send(&app, req(), Some(&cookie)).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{name} {uri} without a token"
+            );
+            let forged = req().insert_header(("X-CSRF-Token", "forged"));
+            let (status, _, _) = send(&app, forged, Some(&cookie)).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{name} {uri} with a forged token"
+            );
+            let with_token = req().insert_header(("X-CSRF-Token", token.clone()));
+            let (status, _, body) = send(&app, with_token, Some(&cookie)).await;
+            assert_eq!(
+                (status, body.as_str()),
+                (StatusCode::OK, ran),
+                "{name} {uri}"
+            );
+        }
+        for safe in [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE] {
+            let req = test::TestRequest::default().method(safe.clone()).uri(uri);
+            let (status, _, _) = send(&app, req, Some(&cookie)).await;
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{safe} {uri} passes without a token"
+            );
+            let req = test::TestRequest::default().method(safe.clone()).uri(uri);
+            let (status, _, _) = send(&app, req, None).await;
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{safe} {uri} passes without a session"
+            );
+        }
+    }
+    // A form field carries the token for any checked method, as for POST.
+    for name in ["PROPFIND", "post", "FOO"] {
+        let method = Method::from_bytes(name.as_bytes()).unwrap();
+        let form_with = |body: String| {
+            test::TestRequest::default()
+                .method(method.clone())
+                .uri("/either")
+                .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                .set_payload(body)
+        };
+        let (status, _, _) = send(&app, form_with("text=hi".to_owned()), Some(&cookie)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name} form without a token");
+        let body = format!("text=hi&csrf_token={token}");
+        let (status, _, _) = send(&app, form_with(body), Some(&cookie)).await;
+        assert_eq!(status, StatusCode::OK, "{name} form with the token");
+    }
 }
 
 #[actix_web::test]

@@ -178,6 +178,92 @@ async fn a_bad_session_file_is_logged_by_tag_without_its_name_or_content() {
     }
 }
 
+/// Every substring of `secret` of 8 characters or more that `log` contains (the log should
+/// contain none: 8 characters of an id are 48 of its bits).
+fn leaked_parts(log: &str, secret: &str) -> Vec<String> {
+    let chars: Vec<char> = secret.chars().collect();
+    chars
+        .windows(8)
+        .map(|w| w.iter().collect::<String>())
+        .filter(|part| log.contains(part.as_str()))
+        .collect()
+}
+
+/// `HeaderState::bearer()` with an `Authorization` that is not `Bearer <id>`: the `debug` event
+/// names the scheme only when it is one (a short word of letters, then a space), otherwise only
+/// the value's length. A client that sends the bare id (a common mistake), `Bearer:<id>` or
+/// `bearer<id>` never puts a part of the id in the log, nor does `Basic <credentials>` its
+/// credentials; `Basic`, `Digest` and `Token` are still named.
+#[actix_web::test]
+async fn an_authorization_that_is_not_bearer_never_puts_the_credential_in_the_log() {
+    use actix_typed_session::state::HeaderState;
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(MemoryStore::default())
+                    .state(HeaderState::bearer())
+                    .build(),
+            )
+            .route("/incr", web::get().to(incr)),
+    )
+    .await;
+    let authorized = |auth: &str| {
+        test::TestRequest::get()
+            .uri("/incr")
+            .insert_header(("authorization", auth))
+            .to_request()
+    };
+    // A live id, as a client got it from a login.
+    let res = send(&app, test::TestRequest::get().uri("/incr").to_request()).await;
+    let id = res.header("x-session-id").unwrap().to_owned();
+    assert_eq!(
+        send(&app, authorized(&format!("Bearer {id}"))).await.body,
+        "2"
+    );
+
+    let basic = "dXNlcjpodW50ZXIyLWNvcnJlY3QtaG9yc2U="; // user:hunter2-correct-horse
+    let digest = r#"username="ann", response="6629fae49393a05397450978507c4ef1""#;
+    // (Authorization, the secret part of it, the scheme the log may name)
+    let cases: Vec<(String, &str, Option<&str>)> = vec![
+        (id.clone(), &id, None),
+        (format!("Bearer:{id}"), &id, None),
+        (format!("bearer{id}"), &id, None),
+        (format!("Bearer\t{id}"), &id, None),
+        (format!("{id} {id}"), &id, None),
+        (format!("session={id}"), &id, None),
+        (format!("{id}, Bearer x"), &id, None),
+        (format!("Basic {basic}"), basic, Some("Basic")),
+        (format!("Digest {digest}"), digest, Some("Digest")),
+        (format!("Token {id}"), &id, Some("Token")),
+        (format!("Bearer {id} extra"), &id, None),
+    ];
+    for (auth, secret, scheme) in cases {
+        let (captured, _guard) = capture_logs();
+        let res = send(&app, authorized(&auth)).await;
+        assert_eq!(res.body, "1", "{auth:?}: a fresh session");
+        let log = captured.text();
+        let leaked = leaked_parts(&log, secret);
+        assert!(
+            leaked.is_empty(),
+            "{auth:?}: {leaked:?} reached the log:\n{log}"
+        );
+        match scheme {
+            Some(scheme) => assert!(
+                log.contains(&format!("scheme={scheme}"))
+                    && log.contains("not a Bearer credential"),
+                "{auth:?}: the scheme is named:\n{log}"
+            ),
+            None => assert!(!log.contains("scheme="), "{auth:?}:\n{log}"),
+        }
+        if scheme.is_none() && !auth.starts_with("Bearer ") {
+            assert!(
+                log.contains(&format!("len={}", auth.len())),
+                "{auth:?}: the length is logged instead:\n{log}"
+            );
+        }
+    }
+}
+
 /// A secret kept in the session by the cookie-store test below.
 const MARKER: &str = "s3cr3t-MARKER-4711";
 

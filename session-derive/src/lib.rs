@@ -148,7 +148,7 @@ pub fn derive_session(input: TokenStream) -> TokenStream {
 /// | `expire` | the store forgets the session and the client's cookie is removed (logout) |
 /// | `no_store` | nothing this request changed is saved (previews) |
 /// | `late_store` | saving waits until a streamed body has been sent |
-/// | `csrf` | before the handler runs: an unsafe method without a valid token is answered 403 |
+/// | `csrf` | before the handler runs: any method but GET, HEAD, OPTIONS and TRACE without a valid token is answered 403 |
 ///
 /// Any comma-separated combination that means something is accepted; one where an option would
 /// do nothing is an error: `expire` beats every other option, `change_id` saves even with
@@ -156,12 +156,13 @@ pub fn derive_session(input: TokenStream) -> TokenStream {
 /// the saving options is `#[session(change_id, late_store)]`; `csrf` goes with any of them
 /// (`#[session(csrf, change_id)]` on a login form's handler, `#[session(csrf, expire)]` on logout).
 ///
-/// `csrf` adds a first extractor to the handler: POST, PUT, PATCH and DELETE need a masked form
-/// of the session's token (`CsrfToken`) in the header `X-CSRF-Token` or, in an
+/// `csrf` adds a first extractor to the handler: every method but the safe GET, HEAD, OPTIONS
+/// and TRACE (POST, PUT, PATCH, DELETE, but also `PROPFIND`, `PURGE`, an extension method or a
+/// lowercase `post`, on a route that takes them) needs a masked form of the session's token (`CsrfToken`) in the header `X-CSRF-Token` or, in an
 /// `application/x-www-form-urlencoded` body, the field `csrf_token` (the body is read and handed
 /// on, so the handler's `web::Form` still gets it); otherwise the answer is `403 Forbidden`
 /// (a `SessionError::Rejected`, answered through the builder's `error_response` when one is
-/// set; a short text body by default). Other methods pass. A `multipart/form-data` body (a file
+/// set; a short text body by default). The four safe methods pass. A `multipart/form-data` body (a file
 /// upload) is not read: send the token in the header, or leave `csrf` off that handler and
 /// check the field your multipart parser reads with `CsrfToken::verify`.
 ///

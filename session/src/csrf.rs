@@ -19,6 +19,7 @@ use crate::session::{Options, Session};
 
 /// The reserved session key under which the CSRF token is kept (URL-safe base64 of 32 random
 /// bytes, encoded with the session's codec like any value). Do not use it for your own data.
+/// One of the [`RESERVED_KEYS`](crate::RESERVED_KEYS), which a listing of sessions hides.
 pub const CSRF_SESSION_KEY: &str = "__ats_csrf";
 
 /// The form field (urlencoded body) that carries the token on `#[session(csrf)]` handlers.
@@ -189,13 +190,14 @@ fn matches_raw(raw: &[u8; LEN], presented: &[u8]) -> bool {
     unmasked.ct_eq(raw).into()
 }
 
-/// Whether a request passes the CSRF check on the header alone: safe methods (all but POST,
-/// PUT, PATCH and DELETE) pass; an unsafe one needs a masked form of the session's current
-/// token in [`CSRF_HEADER`]. A session without a token fails every unsafe request.
+/// Whether a request passes the CSRF check on the header alone: the safe methods GET, HEAD,
+/// OPTIONS and TRACE pass; every other method (POST, PUT, PATCH, DELETE, WebDAV's `PROPFIND` or
+/// `LOCK`, an extension method, a lowercase `post`) needs a masked form of the session's current
+/// token in [`CSRF_HEADER`]. A session without a token fails every such request.
 ///
 /// `#[session(csrf)]` does this and also reads the form field [`CSRF_FORM_FIELD`].
 pub fn check_csrf(session: &Session, req: &HttpRequest) -> bool {
-    if !is_unsafe(req.method()) {
+    if !needs_token(req.method()) {
         return true;
     }
     let Some(header) = req.headers().get(CSRF_HEADER) else {
@@ -204,10 +206,15 @@ pub fn check_csrf(session: &Session, req: &HttpRequest) -> bool {
     check_presented(session, header.as_bytes())
 }
 
-pub(crate) fn is_unsafe(method: &Method) -> bool {
-    matches!(
+/// Whether a request with `method` must carry the token: all but the safe methods GET, HEAD,
+/// OPTIONS and TRACE (as Django exempts them). The list names what is exempt, never what is
+/// checked, so a method nobody thought of is checked too: `PROPFIND`, `PURGE`, an extension
+/// method, or `post` in lower case (method names are case-sensitive: it is not `POST`, but a
+/// route that takes every method still runs it).
+pub(crate) fn needs_token(method: &Method) -> bool {
+    !matches!(
         *method,
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     )
 }
 
@@ -225,7 +232,7 @@ const MAX_FORM_BODY: usize = 256 * 1024;
 
 /// The check `#[session(csrf)]` adds to a handler as its first extractor; not part of the API.
 ///
-/// A safe method passes. An unsafe one passes with a valid token in [`CSRF_HEADER`] or, for an
+/// A safe method (GET, HEAD, OPTIONS, TRACE) passes. Any other one passes with a valid token in [`CSRF_HEADER`] or, for an
 /// `application/x-www-form-urlencoded` body, in the field [`CSRF_FORM_FIELD`]; the body is read
 /// and handed on unchanged, so the handler's `web::Form` still gets it. Anything else is answered
 /// `403 Forbidden` before the handler runs, as a [`SessionError::Rejected`] (through the
@@ -252,7 +259,7 @@ impl FromRequest for CsrfCheck {
     type Future = Pin<Box<dyn Future<Output = Result<CsrfCheck, actix_web::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        if !is_unsafe(req.method()) {
+        if !needs_token(req.method()) {
             return Box::pin(std::future::ready(Ok(CsrfCheck(()))));
         }
         let session = Session::from_request(req, &mut Payload::None);

@@ -16,25 +16,56 @@
 //!
 //! ```
 //! use actix_typed_session::{Flash, Level};
-//! use actix_web::{get, post, HttpResponse};
+//! use actix_web::{get, post, web, HttpResponse};
 //!
 //! #[post("/cart/{product}")]
-//! async fn add(flash: Flash) -> HttpResponse {
-//!     flash.success("Added to your cart.");
+//! async fn add(flash: Flash, product: web::Path<String>) -> HttpResponse {
+//!     flash.success(format!("Added {product} to your cart."));
 //!     HttpResponse::SeeOther().insert_header(("Location", "/cart")).finish()
 //! }
 //!
 //! #[get("/cart")]
 //! async fn cart(flash: Flash) -> HttpResponse {
+//!     // The text holds what the visitor sent (the product in the URL): escape it.
 //!     let notes: String = flash
 //!         .messages()
 //!         .iter()
-//!         .map(|m| format!("<p class={}>{}</p>", m.level, m.text))
+//!         .map(|m| format!("<p class={}>{}</p>", m.level, escape(&m.text)))
 //!         .collect();
-//!     HttpResponse::Ok().body(notes)
+//!     HttpResponse::Ok().content_type("text/html").body(notes)
 //! }
-//! # let _ = (add, cart, Level::Info);
+//!
+//! /// Text as HTML (or use your template engine's escaping).
+//! fn escape(text: &str) -> String {
+//!     text.replace('&', "&amp;")
+//!         .replace('<', "&lt;")
+//!         .replace('>', "&gt;")
+//!         .replace('"', "&quot;")
+//!         .replace('\'', "&#39;")
+//! }
+//! # let _ = Level::Info;
+//! # use actix_typed_session::{store::MemoryStore, SessionMiddleware};
+//! # use actix_web::{test, App};
+//! # actix_web::rt::System::new().block_on(async {
+//! # let mw = SessionMiddleware::new(MemoryStore::default());
+//! # let app = test::init_service(App::new().wrap(mw).service(add).service(cart)).await;
+//! # let uri = "/cart/%3Cimg%20src=x%20onerror='alert(%22%26%22)'%3E";
+//! # let res = test::call_service(&app, test::TestRequest::post().uri(uri).to_request()).await;
+//! # assert_eq!(res.status(), 303);
+//! # let set = res.headers().get("set-cookie").unwrap().to_str().unwrap();
+//! # let cookie = set.split(';').next().unwrap().to_owned();
+//! # let req = test::TestRequest::get().uri("/cart").insert_header(("cookie", cookie));
+//! # let page = test::read_body(test::call_service(&app, req.to_request()).await).await;
+//! # assert_eq!(
+//! #     page,
+//! #     "<p class=success>Added &lt;img src=x onerror=&#39;alert(&quot;&amp;&quot;)&#39;&gt; \
+//! #      to your cart.</p>"
+//! # );
+//! # });
 //! ```
+//!
+//! A message's text is plain text, not HTML: write it into a page escaped, as above, since it
+//! often holds user input.
 //!
 //! Messages [set](Flash::set) in a request are for the next request: [`messages`](Flash::messages)
 //! in the same request returns the messages of earlier requests and those of
@@ -52,6 +83,7 @@ use serde::{Deserialize, Serialize};
 use crate::Session;
 
 /// The session key that holds the flash messages. Reserved: do not use it for other values.
+/// One of the [`RESERVED_KEYS`](crate::RESERVED_KEYS), which a listing of sessions hides.
 pub const FLASH_KEY: &str = "_flash";
 
 /// How important a flash message is (for its styling).

@@ -101,7 +101,8 @@
 //! [`Session::set_user`] ties a session to a user (at login, in the same write as its data);
 //! the store indexes it, and [`Sessions`] (an extractor, or [`SessionMiddleware::sessions`]
 //! outside a request) lists a user's sessions ([`SessionInfo`]: handle, created, last seen,
-//! expires, current, read-only values), ends one by its handle, or all of them.
+//! expires, current, read-only values but the crate's own, [`RESERVED_KEYS`]), ends one by its
+//! handle, or all of them.
 //! [`Session::expire_all`] logs out everywhere, [`Session::expire_others`] everywhere else, and
 //! [`SessionMiddlewareBuilder::max_sessions_per_user`] caps how many sessions one user holds.
 //! Every store of this crate keeps the index but the cookie store, which can revoke all of a
@@ -204,6 +205,28 @@ pub use middleware::SessionMiddlewareBuilder;
 pub use session::{Session, SessionStatus};
 pub use sessions::{SessionInfo, Sessions};
 pub use typed::TypedSession;
+
+/// The session keys under which this crate keeps its own data in a session: the CSRF token
+/// ([`CSRF_SESSION_KEY`], `"__ats_csrf"`) and the flash messages waiting for the next request
+/// ([`flash::FLASH_KEY`], `"_flash"`). Do not use them for your own values.
+///
+/// [`SessionInfo`] hides them: a devices or admin page that lists another session's values
+/// never sees that session's CSRF secret or its waiting messages. The request's own
+/// [`Session`](struct@Session) does not: [`Session::keys`] (and [`len`](Session::len)) count
+/// them when they hold a value, [`Session::get`] reads them, and [`Session::clear`] removes
+/// them with everything else. Filter with this list where it matters:
+///
+/// ```
+/// use actix_typed_session::{Session, RESERVED_KEYS};
+///
+/// fn app_keys(session: &Session) -> Vec<String> {
+///     let mut keys = session.keys();
+///     keys.retain(|k| !RESERVED_KEYS.contains(&k.as_str()));
+///     keys
+/// }
+/// # let _ = app_keys;
+/// ```
+pub const RESERVED_KEYS: [&str; 2] = [CSRF_SESSION_KEY, flash::FLASH_KEY];
 
 // The derive macro shares its name with the `Session` handle (macro and type namespaces), as
 // serde's derives share theirs with the traits: `use actix_typed_session::{session, Session};`

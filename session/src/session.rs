@@ -247,7 +247,10 @@ impl Session {
         self.decode_owned(key, old)
     }
 
-    /// The keys that hold values, in no particular order.
+    /// The keys that hold values, in no particular order: the crate's own
+    /// ([`RESERVED_KEYS`](crate::RESERVED_KEYS): the CSRF token, waiting flash messages)
+    /// included when they hold one ([`SessionInfo::keys`](crate::SessionInfo::keys) leaves them
+    /// out).
     pub fn keys(&self) -> Vec<String> {
         self.guard().keys()
     }
@@ -262,7 +265,10 @@ impl Session {
         self.guard().keys().is_empty()
     }
 
-    /// Removes every value (the session itself lives on; see [`expire`](Self::expire)).
+    /// Removes every value (the session itself lives on; see [`expire`](Self::expire)), the
+    /// crate's own ([`RESERVED_KEYS`](crate::RESERVED_KEYS)) too: the CSRF token (a form shown
+    /// before no longer verifies; the next [`CsrfToken`](crate::CsrfToken) is a new one) and the
+    /// flash messages stored in it.
     pub fn clear(&self) {
         self.guard_mut().clear();
     }

@@ -59,6 +59,13 @@ impl Sessions {
             .and_then(|d| d.meta.user.as_ref().map(|u| u.handle.clone())))
     }
 
+    /// The time now by the middleware's clock (Unix seconds): what to measure
+    /// [`SessionInfo::last_seen`] against ("3 minutes ago"), on the clock that set it (a test's
+    /// [`ManualClock`](crate::clock::ManualClock) too).
+    pub fn now(&self) -> u64 {
+        self.ctx.config.clock.now()
+    }
+
     /// Every live session of `user`, oldest first.
     ///
     /// # Errors
@@ -143,6 +150,10 @@ impl FromRequest for Sessions {
 }
 
 /// One session of a user, as [`Sessions::of_user`] lists it: read-only.
+///
+/// Its values are the app's: the crate's own bookkeeping in that session, its CSRF token and
+/// its waiting flash messages ([`RESERVED_KEYS`](crate::RESERVED_KEYS)), is left out, so
+/// [`keys`](Self::keys) never lists them and [`get`](Self::get) of them is `None`.
 #[derive(Clone)]
 pub struct SessionInfo {
     handle: Handle,
@@ -157,13 +168,16 @@ pub struct SessionInfo {
 impl SessionInfo {
     fn new(record: Record, current: Option<&Handle>, codec: crate::codec::Codec) -> Option<Self> {
         let user = record.meta.user?;
+        let mut data = record.data;
+        // Another session's CSRF secret and flash messages are not for a listing to show.
+        data.retain(|key, _| !crate::RESERVED_KEYS.contains(&key.as_str()));
         Some(SessionInfo {
             current: current == Some(&user.handle),
             handle: user.handle,
             created_at: record.meta.created_at,
             last_seen: record.meta.last_seen,
             expires_at: record.meta.expires_at,
-            data: record.data,
+            data,
             codec,
         })
     }
@@ -179,7 +193,7 @@ impl SessionInfo {
     }
 
     /// When the session was last saved or touched (Unix seconds; as precise as the refresh
-    /// step).
+    /// step). [`Sessions::now`] minus it is how long ago, on the same clock.
     pub fn last_seen(&self) -> u64 {
         self.last_seen
     }
@@ -194,8 +208,8 @@ impl SessionInfo {
         self.current
     }
 
-    /// A copy of the value under `key` in that session (absent, or not decodable as `T`:
-    /// `None`).
+    /// A copy of the value under `key` in that session (absent, not decodable as `T`, or one of
+    /// the crate's [`RESERVED_KEYS`](crate::RESERVED_KEYS): `None`).
     ///
     /// # Errors
     /// None today; the `Result` matches [`Session::get`](crate::Session::get).
@@ -206,7 +220,8 @@ impl SessionInfo {
             .and_then(|bytes| self.codec.decode(bytes).ok()))
     }
 
-    /// The keys that hold values in that session.
+    /// The keys that hold values in that session, but the crate's own
+    /// ([`RESERVED_KEYS`](crate::RESERVED_KEYS)).
     pub fn keys(&self) -> Vec<String> {
         self.data.keys().cloned().collect()
     }

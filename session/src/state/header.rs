@@ -22,7 +22,10 @@ use crate::error::ConfigError;
 /// session) in a response header, `x-session-id` by default ([`bearer_with`](Self::bearer_with)
 /// picks another). Anything else in `Authorization` (another scheme such as `Basic`, a
 /// malformed value) is no id: the request gets a fresh session, never an error, and a `tracing`
-/// event at `debug` level says why.
+/// event at `debug` level says why. That event names the scheme only when it looks like one (up
+/// to 12 ASCII letters followed by a space, as in `Basic dXNl..`); for anything else, such as a
+/// bare id sent without `Bearer `, it gives only the value's length, so no part of a credential
+/// reaches the log.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct HeaderState {
@@ -161,12 +164,22 @@ impl HeaderState {
 /// The token of `Bearer <token>`: the scheme in any case, one space or more, then a token with
 /// no whitespace in it. Anything else is `None`, with a `debug` event that says why.
 fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let split = value.split_once(' ');
+    let (scheme, rest) = split.unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        tracing::debug!(
-            scheme = %scheme.chars().take(16).collect::<String>(),
-            "Authorization is not a Bearer credential; no session id"
-        );
+        // Name the scheme only when it is one (`Basic dXNl..`): a client that sends the bare id,
+        // or `Bearer:<id>`, would otherwise put part of the id in the log.
+        if split.is_some() && looks_like_a_scheme(scheme) {
+            tracing::debug!(
+                scheme = %scheme,
+                "Authorization is not a Bearer credential; no session id"
+            );
+        } else {
+            tracing::debug!(
+                len = value.len(),
+                "Authorization is not `<scheme> <credentials>` (a bare token?); no session id"
+            );
+        }
         return None;
     }
     let token = rest.trim_start_matches(' ');
@@ -175,6 +188,17 @@ fn bearer_token(value: &str) -> Option<&str> {
         return None;
     }
     Some(token)
+}
+
+/// Longest word logged as the scheme of an `Authorization` value (the registered schemes made
+/// of letters, `Negotiate` or `PrivateToken`, are shorter).
+const MAX_SCHEME_LOGGED: usize = 12;
+
+/// Whether `word`, the part of an `Authorization` value before its first space, is a scheme
+/// name worth logging: 1 to [`MAX_SCHEME_LOGGED`] ASCII letters. Anything else (digits, `-`,
+/// `:`, a long word) may be a credential, and only its length is logged.
+fn looks_like_a_scheme(word: &str) -> bool {
+    (1..=MAX_SCHEME_LOGGED).contains(&word.len()) && word.bytes().all(|b| b.is_ascii_alphabetic())
 }
 
 fn invalid_name(name: &str) -> ConfigError {
@@ -230,6 +254,23 @@ mod tests {
         assert_eq!(state.read(&h), None, "the response header is not read");
         assert!(HeaderState::bearer_with("bad header").validate().is_err());
         assert_eq!(HeaderState::bearer_with("x-api").name(), "x-api");
+    }
+
+    #[test]
+    fn only_a_short_word_of_letters_is_logged_as_a_scheme() {
+        for scheme in ["Basic", "Digest", "Negotiate", "PrivateToken", "x"] {
+            assert!(looks_like_a_scheme(scheme), "{scheme}");
+        }
+        for not in [
+            "",
+            "AWS4-HMAC-SHA256",
+            "Bearer:abc",
+            "abcdefghijklm",
+            "AbCdEfGhIjKlMnOpQrStUvWxYz012345",
+            "caf\u{e9}",
+        ] {
+            assert!(!looks_like_a_scheme(not), "{not}");
+        }
     }
 
     #[test]
