@@ -1,6 +1,9 @@
-//! A session store written by hand, between the markers: the four methods every store needs
+//! A session store written by hand, between the markers: the three methods every store needs
 //! (about thirty lines), then the optional ones of the user index (`Sessions`): `lists_users`
-//! and three methods. Records live in a `HashMap` behind a lock and are keyed by a hash of the
+//! and three methods. `touch` and `change_id` keep the trait's defaults, built from the three:
+//! the default `change_id` (a login's new id) is safe against a logout or revocation that
+//! lands meanwhile; a store that can move a record in one step (a rename under its lock)
+//! overrides it to also keep concurrent changes to other keys. Records live in a `HashMap` behind a lock and are keyed by a hash of the
 //! id, as every server-side store should. `tests/custom_store.rs` runs the whole conformance
 //! suite on it.
 //!

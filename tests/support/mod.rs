@@ -40,6 +40,15 @@ impl<S: SessionStore> SessionStore for Guarded<S> {
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.store.delete(id).await
     }
+    async fn change_id(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        self.store.change_id(old, new, meta, changes).await
+    }
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         self.store.touch(id, meta).await
     }

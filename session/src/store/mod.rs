@@ -208,15 +208,23 @@ pub trait SessionStore: Send + Sync + 'static {
     /// the client's cookie instead): a rotation never brings back a session that ended while it
     /// ran.
     ///
-    /// The default is built from the other methods, so a store that only has those is safe:
-    /// it loads `old` whole, writes the copy under `new`, then checks that `old` is still there
-    /// (if not, it deletes the copy and answers `false`) and deletes `old`. A session ended
-    /// before that check ends the copy too; one ended after it finds the old id gone, and the
-    /// rotation counts as done first (a revocation by user or handle then finds the copy, which
-    /// is already indexed). Concurrent changes to other keys of `old` made between the load
-    /// and the copy are lost. Stores that can do it as one operation override it (the stores of
-    /// this crate all do: a rename under a lock, in one script, or in one transaction), which
-    /// also keeps those concurrent changes.
+    /// The default is built from the other methods: it loads `old` whole, writes the copy
+    /// under `new`, then checks that `old` is still there (if not, it deletes the copy and
+    /// answers `false`) and deletes `old`. A session ended before that check ends the copy
+    /// too; one ended after it finds the old id gone, and the rotation counts as done first.
+    /// That is safe against a logout, and against a revocation that ends the sessions it
+    /// chooses in one step over the user index (as `examples/custom_store.rs` does under its
+    /// lock): such a revocation either runs before the check or finds the copy, which is
+    /// indexed already. A store whose revocation lists a user's sessions and then ends them
+    /// one by one must override this method (a revocation listing before the copy and ending
+    /// `old` after the check would miss the copy). Concurrent changes to other keys of `old`
+    /// made between the load and the copy are lost. Stores that can do it as one operation
+    /// override it (the stores of this crate all do: a rename under locks, in one script, or
+    /// in one transaction, with revocations that cannot miss a moved session), which also
+    /// keeps those concurrent changes.
+    ///
+    /// A store that wraps another forwards this method, like every other: the default on the
+    /// wrapper would run on the inner store's parts and lose what the inner store does better.
     fn change_id(
         &self,
         old: &SessionId,

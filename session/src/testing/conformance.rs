@@ -715,6 +715,15 @@ impl<S: SessionStore> SessionStore for LogoutDuringSave<S> {
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         self.0.delete(id).await
     }
+    async fn change_id(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        self.0.change_id(old, new, meta, changes).await
+    }
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         self.0.touch(id, meta).await
     }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 mod users;
 
-use self::users::UserIndex;
+use self::users::{Choice, UserIndex};
 use super::{
     Bytes, Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, SessionUser, UserKey,
 };
@@ -484,17 +484,17 @@ impl Inner {
     /// Ends the sessions of `user` whose handle `ends` chooses (the first only, when `one`);
     /// answers how many ended.
     ///
-    /// A session listed but gone by the time its lock is taken may have moved to a new id
-    /// (`change_id` writes the new file and its index entry under the old session's lock): the
-    /// index is then listed again, so a session cannot slip out of a revocation by changing
-    /// its id at the same moment. A session that keeps moving through [`REVOKE_ROUNDS`]
-    /// listings (ids changed in a loop) fails the revocation rather than leave it unsure.
-    fn revoke_where(
-        &self,
-        user: &UserKey,
-        one: bool,
-        ends: impl Fn(&Handle) -> bool,
-    ) -> io::Result<usize> {
+    /// First a marker is raised (see `UserIndex::mark`): from then on an id change of a
+    /// chosen session gives up, and one that did not meet the marker had indexed its new id
+    /// before the listing began. So no session slips out of the revocation by changing its id
+    /// meanwhile. A listed session found gone under its lock is listed again (it may have
+    /// moved just before the marker); one that keeps moving through [`REVOKE_ROUNDS`] listings
+    /// fails the revocation rather than leave it unsure.
+    fn revoke_where(&self, user: &UserKey, choice: Choice) -> io::Result<usize> {
+        let one = matches!(choice, Choice::One(_));
+        let ends = |h: &Handle| choice.ends(h);
+        // Raised before the listing, removed when this returns (see `UserIndex::mark`).
+        let _marker = self.users.mark(user, &choice)?;
         let mut ended = 0;
         for _ in 0..REVOKE_ROUNDS {
             let mut moved = false;
@@ -616,6 +616,7 @@ impl Inner {
             }
         }
         self.sweep_index()?;
+        self.users.sweep_markers()?;
         Ok(removed)
     }
 
@@ -807,6 +808,7 @@ impl SessionStore for FileStore {
             let Some(mut stored) = inner.read_locked(&old.log_tag(), &from)? else {
                 return Ok(false);
             };
+            let was = stored.meta.user.as_ref().map(|u| (u.key, u.handle.clone()));
             changes.apply(&mut stored.data);
             stored.meta = meta;
             inner.write(&to, &stored)?;
@@ -814,6 +816,17 @@ impl SessionStore for FileStore {
             // under one id or both, never under none.
             if let Some(user) = &stored.meta.user {
                 inner.users.tie(&user.key, store_key_of(&to))?;
+            }
+            // A revocation of the session that began before the new entry was made would miss
+            // it: such a revocation has raised its marker, and then the revocation wins.
+            let revoked = match &was {
+                Some((user, handle)) => inner.users.revoking(user, handle)?,
+                None => false,
+            };
+            if revoked {
+                inner.remove_locked(&to)?;
+                inner.remove_locked(&from)?;
+                return Ok(false);
             }
             inner.remove_locked(&from)?;
             Ok(true)
@@ -853,7 +866,7 @@ impl SessionStore for FileStore {
 
     async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
         let (user, handle) = (*user, handle.clone());
-        self.blocking(move |inner| inner.revoke_where(&user, true, |h| *h == handle))
+        self.blocking(move |inner| inner.revoke_where(&user, Choice::One(handle)))
             .await
             .map(|ended| ended > 0)
     }
@@ -864,7 +877,7 @@ impl SessionStore for FileStore {
         except: Option<&Handle>,
     ) -> Result<usize, StoreError> {
         let (user, except) = (*user, except.cloned());
-        self.blocking(move |inner| inner.revoke_where(&user, false, |h| Some(h) != except.as_ref()))
+        self.blocking(move |inner| inner.revoke_where(&user, Choice::AllBut(except)))
             .await
     }
 }

@@ -15,8 +15,8 @@ use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{create_private_dir, remove_if_present};
-use crate::store::UserKey;
+use super::{create_private_dir, remove_if_present, write_atomically};
+use crate::store::{Handle, UserKey};
 
 /// The folder of the index in the store's directory.
 const USERS: &str = "users";
@@ -92,6 +92,126 @@ impl UserIndex {
             out.push((user, entries));
         }
         Ok(out)
+    }
+}
+
+/// Which of a user's sessions a revocation ends, as its marker records it.
+#[derive(Debug, Clone)]
+pub(super) enum Choice {
+    /// The session with this handle (`revoke`).
+    One(Handle),
+    /// Every session but the one with this handle, if any (`revoke_all`).
+    AllBut(Option<Handle>),
+}
+
+impl Choice {
+    /// Whether the revocation ends the session with `handle`.
+    pub(super) fn ends(&self, handle: &Handle) -> bool {
+        match self {
+            Choice::One(h) => h == handle,
+            Choice::AllBut(except) => except.as_ref() != Some(handle),
+        }
+    }
+
+    fn encode(&self) -> String {
+        match self {
+            Choice::One(h) => format!("o {h}"),
+            Choice::AllBut(Some(h)) => format!("a {h}"),
+            Choice::AllBut(None) => "a".to_owned(),
+        }
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split(' ');
+        let mode = parts.next()?;
+        let handle = parts.next().map(Handle::parse);
+        match (mode, handle) {
+            ("o", Some(Some(h))) => Some(Choice::One(h)),
+            ("a", Some(Some(h))) => Some(Choice::AllBut(Some(h))),
+            ("a", None) => Some(Choice::AllBut(None)),
+            _ => None,
+        }
+    }
+}
+
+/// A revocation in progress: its marker file, removed when dropped.
+pub(super) struct Marker(PathBuf);
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        let _ = remove_if_present(&self.0);
+    }
+}
+
+/// The folder of the revocation markers, under the index's root.
+const MARKERS: &str = ".revoking";
+/// A marker older than this is left over by a crash: ignored, and removed by the sweep.
+const MARKER_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl UserIndex {
+    fn markers(&self) -> PathBuf {
+        self.root.join(MARKERS)
+    }
+
+    /// Raises the marker of a revocation of `user`'s sessions that `choice` picks, before the
+    /// revocation lists them. A `change_id` of one of those sessions that meets the marker
+    /// gives up (the session ends), so the session cannot move to a new id behind the
+    /// revocation's listing: one that did not meet it had indexed its new id already, before
+    /// the listing began.
+    pub(super) fn mark(&self, user: &UserKey, choice: &Choice) -> io::Result<Marker> {
+        let folder = self.markers();
+        create_private_dir(&folder)?;
+        let token = crate::id::SessionId::generate().log_tag();
+        let path = folder.join(format!("{}.{token}", user.hex()));
+        // Written whole, then renamed into place: a reader never sees half a marker.
+        write_atomically(&folder, &path, choice.encode().as_bytes(), self.fsync)?;
+        Ok(Marker(path))
+    }
+
+    /// Whether a revocation in progress (a live marker) ends `user`'s session with `handle`.
+    pub(super) fn revoking(&self, user: &UserKey, handle: &Handle) -> io::Result<bool> {
+        let prefix = format!("{}.", user.hex());
+        for entry in read_dir(&self.markers())? {
+            let name = entry.file_name();
+            if !name.to_str().is_some_and(|n| n.starts_with(&prefix)) {
+                continue;
+            }
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > MARKER_TTL);
+            if stale {
+                continue;
+            }
+            let text = match fs::read_to_string(entry.path()) {
+                Ok(text) => text,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            // A marker that does not read (never written by this store) counts as ending all.
+            if Choice::decode(&text).is_none_or(|choice| choice.ends(handle)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Removes markers left by a crash (for the sweep).
+    pub(super) fn sweep_markers(&self) -> io::Result<()> {
+        for entry in read_dir(&self.markers())? {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > MARKER_TTL);
+            if old {
+                remove_if_present(&entry.path())?;
+            }
+        }
+        Ok(())
     }
 }
 
