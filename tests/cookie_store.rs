@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_typed_session::clock::ManualClock;
-use actix_typed_session::state::{CookieState, HeaderState};
+use actix_typed_session::state::{CookieState, HeaderState, QueryState};
 use actix_typed_session::store::{
     CookieDecodeError, CookieStore, CookieStoreBuilder, EncodeFailure, FileStore, JsonSerializer,
     MemoryStore,
@@ -700,6 +700,82 @@ async fn a_sealed_header_value_never_opens_under_another_header_name() {
     );
 }
 
+/// The seal binds the kind of carrier beside the name: on one key (one store cloned into three
+/// middlewares), a value issued in the cookie `sid` does not open as the query parameter `sid`
+/// nor as the header `sid`, and a value issued in the header `sid` does not open as the cookie or
+/// the query parameter `sid`; each opens where it was issued. In both modes.
+#[actix_web::test]
+async fn a_sealed_value_never_opens_under_another_kind_of_carrier_of_the_same_name() {
+    let clock = ManualClock::new();
+    for builder in [CookieStore::signed(KEY_A), CookieStore::encrypted(KEY_A)] {
+        let store = builder.build().unwrap();
+        let area = |state: actix_typed_session::state::IdCarrier| {
+            SessionMiddleware::builder(store.clone())
+                .state(state)
+                .clock(clock.clone())
+                .build()
+        };
+        let app = test::init_service(
+            App::new()
+                .service(
+                    web::scope("/cookie")
+                        .wrap(area(CookieState::new("sid").into()))
+                        .configure(routes),
+                )
+                .service(
+                    web::scope("/header")
+                        .wrap(area(HeaderState::new("sid").into()))
+                        .configure(routes),
+                )
+                .service(
+                    web::scope("/query")
+                        .wrap(area(QueryState::new("sid").into()))
+                        .configure(routes),
+                ),
+        )
+        .await;
+        let in_cookie = |uri: &str, value: &str| get_with(uri, "sid", value);
+        let in_header = |uri: &str, value: &str| {
+            test::TestRequest::get()
+                .uri(uri)
+                .insert_header(("sid", value.to_owned()))
+                .to_request()
+        };
+        let in_query = |uri: &str, value: &str| {
+            test::TestRequest::get()
+                .uri(&format!("{uri}?sid={value}"))
+                .to_request()
+        };
+        let cookie = set_value(&send(&app, get("/cookie/incr", None)).await, "sid");
+        let res = send(&app, get("/header/incr", None)).await;
+        let header = res
+            .header("sid")
+            .expect("the value in the header")
+            .to_owned();
+
+        for (what, req, expected) in [
+            ("cookie as cookie", in_cookie("/cookie/read", &cookie), "1"),
+            ("header as header", in_header("/header/read", &header), "1"),
+            ("cookie as query", in_query("/query/read", &cookie), "none"),
+            (
+                "cookie as header",
+                in_header("/header/read", &cookie),
+                "none",
+            ),
+            ("header as query", in_query("/query/read", &header), "none"),
+            (
+                "header as cookie",
+                in_cookie("/cookie/read", &header),
+                "none",
+            ),
+        ] {
+            let res = send(&app, req).await;
+            assert_eq!(res.status, StatusCode::OK, "{what}");
+            assert_eq!(res.body, expected, "{what}");
+        }
+    }
+}
+
 /// Limit of a client-side store (SECURITY.md): `change_id` gives a new id in a new seal, but
 /// nothing on the server remembers that the pre-login cookie was replaced, so a copy of it still
 /// opens, with the pre-login data and the pre-login id, until its own idle deadline.
@@ -879,6 +955,64 @@ async fn cookies_of_earlier_format_versions_open_as_fresh_sessions() {
             "{old:.20}: unverified"
         );
         assert_eq!(other.load(Ordering::SeqCst), 0);
+    }
+}
+
+/// Cookies sealed before the carrier kind joined the seal's context still open: nobody is
+/// logged out by the upgrade. Each value was sealed with `KEY_A` under the cookie `id` by the
+/// release before (an anonymous session and one tied to `ann`, holding `counter = 1`, created
+/// at 1 796 000 000 and expiring at 4 000 000 000).
+#[actix_web::test]
+async fn cookies_sealed_by_the_release_before_still_open() {
+    const SIGNED: &str = "AwCAkrPYBoDQrPMOa0JYclNNb2NaaThDR3dQTkhqZ2dDZV9ZbF9iZ09CSDQBB2NvdW50ZXIBMZYASC5gZY8avujzFM8mLubkO0IslvbDZxKFZlgo-mcD";
+    const SIGNED_TIED: &str = "AwKAkrPYBoDQrPMOa0JYclNNb2NaaThDR3dQTkhqZ2dDZV9ZbF9iZ09CSDTQ1sfPojQDYW5uUW05dmEzTm9aV3htTFdoaGJtUnNaUQEHY291bnRlcgExBSDZoHSjMrCCBEfhn-_SzRtl1SHmUJQB3BVTDkqnGoY";
+    const ENCRYPTED: &str = "5cO0tl8lASF4CrSgGVIhuiZfhmpMyLAukld2e62YbT8MsLZfGNUjhi7qq0Au9zVsDyCo6W79Gk3uMiLGYKNN4MuWIcUjEmpe3nBIvp7Ajn07JKY";
+    const ENCRYPTED_TIED: &str = "qD3_RSu1M77X7DRsvE0kaZUzS7eu7vYVrgOOZn3yJwPXfUYdytjB-0Xc2YSNBPSmtACo69IlKosXn0FMPuV9NegX_WJy1RmQqv2YRleabdzcr8B5Eh9UcDqF8jCL4ebf9Fn3nr_qolQI737fi_a8LIXDqA";
+    for (builder, old, user) in [
+        (CookieStore::signed(KEY_A), SIGNED, "nobody"),
+        (CookieStore::signed(KEY_A), SIGNED_TIED, "ann"),
+        (CookieStore::encrypted(KEY_A), ENCRYPTED, "nobody"),
+        (CookieStore::encrypted(KEY_A), ENCRYPTED_TIED, "ann"),
+    ] {
+        let failures = Arc::new(AtomicUsize::new(0));
+        let counter = failures.clone();
+        let store = builder
+            .on_decode_error(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap();
+        let clock = ManualClock::new();
+        let app = test::init_service(
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(store)
+                        .clock(clock.clone())
+                        .idle_timeout(IDLE)
+                        .no_absolute_timeout()
+                        .build(),
+                )
+                .configure(routes)
+                .configure(user_routes),
+        )
+        .await;
+        let res = send(&app, get("/read", Some(old))).await;
+        assert_eq!(
+            (res.status, res.body.as_str()),
+            (StatusCode::OK, "1"),
+            "{old:.20}"
+        );
+        assert_eq!(send(&app, get("/u/whoami", Some(old))).await.body, user);
+        // In use, it is re-sealed in today's format, and that opens too.
+        let res = send(&app, get("/incr", Some(old))).await;
+        assert_eq!(res.body, "2");
+        let resealed = res.id().expect("re-sealed");
+        assert_eq!(send(&app, get("/read", Some(&resealed))).await.body, "2");
+        assert_eq!(
+            send(&app, get("/u/whoami", Some(&resealed))).await.body,
+            user
+        );
+        assert_eq!(failures.load(Ordering::SeqCst), 0, "{old:.20}");
     }
 }
 

@@ -24,7 +24,7 @@ use crate::config::{Config, Ctx};
 use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::session::{Data, Options, Session};
-use crate::store::{Changes, ClientValue, Fetch, SealContext, Unsealed};
+use crate::store::{Changes, ClientValue, Fetch, Unsealed};
 
 /// What to do when the request ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +114,7 @@ pub(crate) fn presented_id(ctx: &Ctx, req: &HttpRequest) -> Option<SessionId> {
     }
     let value = ctx.config.state.read(req)?;
     let binding = ctx.store.client_binding(req);
-    let seal_ctx = SealContext::new(ctx.config.state.name()).with_binding(binding.as_deref());
+    let seal_ctx = ctx.config.state.seal_context(binding.as_deref());
     match ctx.store.unseal(&value, &seal_ctx) {
         Some(Unsealed::Id(id)) => Some(id),
         _ => None,
@@ -300,7 +300,7 @@ fn client_value(session: &Session, send: bool) -> Result<ClientUpdate, SessionEr
             false => ClientUpdate::Keep,
         });
     }
-    let seal_ctx = SealContext::new(ctx.config.state.name()).with_binding(data.binding.as_deref());
+    let seal_ctx = ctx.config.state.seal_context(data.binding.as_deref());
     match ctx.store.seal(&data.id, &data.record(), &seal_ctx)? {
         ClientValue::Sealed(sealed) => Ok(ClientUpdate::Send(sealed)),
         ClientValue::Id if send => Ok(ClientUpdate::Send(data.id.as_str().to_owned())),

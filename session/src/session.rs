@@ -14,7 +14,7 @@ use crate::config::Ctx;
 pub(crate) use crate::data::Data;
 use crate::error::SessionError;
 use crate::id::SessionId;
-use crate::store::{Bytes, Fetch, Loaded, Meta, SealContext, Unsealed};
+use crate::store::{Bytes, Fetch, Loaded, Meta, Unsealed};
 use crate::typed::TypedSession;
 
 /// Per-request options, Plack's `psgix.session.options` as flags.
@@ -440,7 +440,7 @@ async fn load(ctx: &Ctx, req: &HttpRequest, fetch: Fetch<'_>) -> Result<Data, Se
     let Some(raw) = config.state.read(req) else {
         return Ok(fresh(binding));
     };
-    let seal_ctx = SealContext::new(config.state.name()).with_binding(binding.as_deref());
+    let seal_ctx = config.state.seal_context(binding.as_deref());
     let (id, loaded) = match ctx.store.unseal(&raw, &seal_ctx) {
         None => {
             tracing::info!(

@@ -14,8 +14,8 @@ use sha2::Sha256;
 
 use super::user::HANDLE_LEN;
 use super::{
-    Bytes, Changes, ClientValue, Fetch, Handle, Loaded, Meta, NullStore, Record, SealContext,
-    SessionStore, SessionUser, Unsealed, UserKey,
+    Bytes, CarrierKind, Changes, ClientValue, Fetch, Handle, Loaded, Meta, NullStore, Record,
+    SealContext, SessionStore, SessionUser, Unsealed, UserKey,
 };
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::error::{BoxError, ConfigError, SessionError, StoreError};
@@ -232,13 +232,22 @@ enum Mode {
 /// Inside the seal: a format version, the session id, its creation time and its expiry, so the
 /// server enforces the idle and absolute timeouts itself even if a browser keeps an old cookie.
 /// Bound to the seal without being stored in it (in the MAC input, or the AEAD's associated
-/// data): the mode, a purpose, the name the value travels under (the cookie name, from the
-/// middleware's state, see [`SealContext`]) and the client binding if there is one. So a value
-/// never opens under another name: two middlewares on one key (a user area's `user_sid` and an
-/// admin area's `admin_sid`, even with one store value cloned into both) keep their sessions and
-/// their timeouts apart. Two middlewares that share a key *and* a cookie name share sessions.
-/// Anything that does not open (tampered, truncated, wrong key, other name, expired, junk)
-/// gives a fresh session and a `tracing` event, never an error response.
+/// data): the mode, a purpose, the name the value travels under and the kind of carrier (the
+/// cookie name, or a header or query parameter name, from the middleware's state, see
+/// [`SealContext`]) and the client binding if there is one. So a value never opens under
+/// another name nor in another kind of carrier: two middlewares on one key (a user area's
+/// `user_sid` and an admin area's `admin_sid`, or a cookie `sid` and a query parameter `sid`,
+/// even with one store value cloned into both) keep their sessions and their timeouts apart
+/// (`tests/cookie_store.rs` `a_sealed_cookie_never_opens_under_another_cookie_name`,
+/// `a_sealed_value_never_opens_under_another_kind_of_carrier_of_the_same_name`).
+/// Two middlewares that share a key, a kind of carrier *and* its name share sessions. Anything
+/// that does not open (tampered, truncated, wrong key, other name or kind, expired, junk) gives
+/// a fresh session and a `tracing` event, never an error response.
+///
+/// The kind joined the context without a new format version: a cookie's context is the one
+/// version 3 always had, so cookies keep opening across the upgrade; a value sealed for a
+/// header or a query parameter by a release before it does not open after it (each such API
+/// client starts a fresh session, once).
 ///
 /// Upgrading: this is format version 3. Cookies sealed by earlier versions (1: no name binding,
 /// keys from the `cookie` crate's derivation; 2: a JSON body and a longer context) do not
@@ -1021,9 +1030,17 @@ impl Inner {
 
     /// What the seal authenticates besides the plaintext (the MAC input before it, or the AEAD's
     /// associated data): the label (format version, mode, purpose), the name the value travels
-    /// under and, when the store binds to the client, the binding. The label has a fixed length
-    /// and every variable part is length-prefixed (a varint), so no two contexts give the same
-    /// bytes.
+    /// under, then one byte for the kind of carrier and the binding, then the binding if the
+    /// store binds to the client. The label has a fixed length and every variable part is
+    /// length-prefixed (a varint), so the contexts are prefix-free: no two give the same bytes,
+    /// and none is the start of another (the MAC input is the context and the plaintext,
+    /// back to back).
+    ///
+    /// The byte after the name is twice the carrier's code (cookie 0, header 1, query 2), plus
+    /// one when a binding follows. For a cookie that is the 0 or 1 this byte always was, so a
+    /// cookie's context is byte for byte what it was before the kind joined it, and cookies
+    /// sealed before keep opening; a header's and a query parameter's differ from a cookie's
+    /// of the same name, and from each other's.
     fn context(&self, ctx: &SealContext<'_>) -> Scratch<CONTEXT_STACK> {
         let label = match self.mode {
             Mode::Signed => SIGN_LABEL,
@@ -1034,6 +1051,11 @@ impl Inner {
             .binder
             .as_ref()
             .map(|_| ctx.binding().unwrap_or_default());
+        let kind: u8 = match ctx.kind() {
+            CarrierKind::Cookie => 0,
+            CarrierKind::Header => 1,
+            CarrierKind::Query => 2,
+        };
         let len = label.len()
             + len_len(name.len())
             + name.len()
@@ -1044,13 +1066,10 @@ impl Inner {
         out.put(label);
         out.put_len(name.len());
         out.put(name);
-        match binding {
-            None => out.put(&[0]),
-            Some(binding) => {
-                out.put(&[1]);
-                out.put_len(binding.len());
-                out.put(binding);
-            }
+        out.put(&[kind * 2 + u8::from(binding.is_some())]);
+        if let Some(binding) = binding {
+            out.put_len(binding.len());
+            out.put(binding);
         }
         context
     }
@@ -1446,6 +1465,7 @@ mod tests {
 
     const CTX: SealContext<'static> = SealContext {
         name: "id",
+        kind: CarrierKind::Cookie,
         binding: None,
     };
 
@@ -1572,6 +1592,82 @@ mod tests {
                 .inner
                 .context(&CTX)
         );
+    }
+
+    /// The kind of carrier is bound beside the name: a cookie's context is byte for byte the one
+    /// of the releases before the kind (so their cookies keep opening), a header's and a query
+    /// parameter's differ from it and from each other, with or without a binding; no context
+    /// is the start of another (the MAC input is the context, then the plaintext); and a value
+    /// sealed for one kind opens for no other, in every mode.
+    #[test]
+    fn context_binds_the_carrier_kind_and_keeps_a_cookies_bytes() {
+        let kinds = [CarrierKind::Cookie, CarrierKind::Header, CarrierKind::Query];
+        for builder in [
+            CookieStore::signed([7u8; 32]),
+            CookieStore::signed([7u8; 32]).compress(true),
+            CookieStore::encrypted([7u8; 32]),
+            CookieStore::encrypted([7u8; 32]).bind_to_user_agent(),
+        ] {
+            let store = builder.build().unwrap();
+            let label = match store.inner.mode {
+                Mode::Signed => SIGN_LABEL,
+                Mode::Encrypted => SEAL_LABEL,
+            };
+            let bound = store.inner.binder.is_some();
+            // The context as the releases before the kind wrote it.
+            let mut before = label.to_vec();
+            before.extend_from_slice(&[3, b's', b'i', b'd']);
+            match bound {
+                false => before.push(0),
+                true => before.extend_from_slice(&[1, 2, b'u', b'a']),
+            }
+            let ctx = |kind| {
+                SealContext::new("sid")
+                    .with_kind(kind)
+                    .with_binding(Some(b"ua"))
+            };
+            assert_eq!(*store.inner.context(&ctx(CarrierKind::Cookie)), before[..]);
+            assert_eq!(SealContext::new("sid").kind(), CarrierKind::Cookie);
+
+            let mut contexts = Vec::new();
+            for name in ["sid", "si", "sidx", ""] {
+                for kind in kinds {
+                    for binding in [None, Some(&b"ua"[..]), Some(&b""[..])] {
+                        let c = SealContext::new(name).with_kind(kind).with_binding(binding);
+                        contexts.push(store.inner.context(&c).to_vec());
+                    }
+                }
+            }
+            contexts.sort();
+            // Without a binder the binding does not count; with one, none binds as empty.
+            contexts.dedup();
+            for a in &contexts {
+                for b in &contexts {
+                    assert!(a == b || !b.starts_with(a), "{a:?} starts {b:?}");
+                }
+            }
+            assert_eq!(contexts.len(), 4 * 3 * if bound { 2 } else { 1 });
+
+            for sealed_for in kinds {
+                let (_, value) = sealed(&store, &ctx(sealed_for));
+                for opened_as in kinds {
+                    let opened = store.inner.unseal(&value, &ctx(opened_as));
+                    match sealed_for == opened_as {
+                        true => assert!(opened.is_ok(), "{sealed_for:?}"),
+                        false => assert!(
+                            matches!(
+                                opened,
+                                Err(OpenFailure {
+                                    error: CookieDecodeError::Unverified,
+                                    ..
+                                })
+                            ),
+                            "{sealed_for:?} opened as {opened_as:?}"
+                        ),
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -58,7 +58,7 @@ impl Target<'_> {
     }
 
     fn seal_context(&self) -> SealContext<'_> {
-        SealContext::new(self.name()).with_binding(self.binding.as_deref())
+        self.carrier.seal_context(self.binding.as_deref())
     }
 
     /// Whether a session is alive now by the app's timeouts (as the middleware checks it).
