@@ -882,6 +882,71 @@ async fn an_unused_copy_dies_at_its_idle_deadline() {
     );
 }
 
+/// A deploy that lowers the timeouts applies them to the cookies sealed before it: the store
+/// keeps the sealed deadline, and the middleware also holds a cookie to its own idle timeout
+/// from the last-seen time sealed in it, and to its own absolute timeout from the creation time.
+/// Two middlewares on one store and one key play the deploy before (idle 600 s, absolute
+/// 3600 s) and the one after (idle 60 s, absolute 1200 s), on one clock.
+#[actix_web::test]
+async fn a_lowered_timeout_applies_to_cookies_sealed_before_it() {
+    for builder in [CookieStore::signed(KEY_A), CookieStore::encrypted(KEY_A)] {
+        let clock = ManualClock::new();
+        let store = builder.build().unwrap();
+        let deploy = |idle: Duration, absolute: Duration| {
+            SessionMiddleware::builder(store.clone())
+                .clock(clock.clone())
+                .idle_timeout(idle)
+                .absolute_timeout(absolute)
+                .build()
+        };
+        let before =
+            test::init_service(App::new().wrap(deploy(IDLE, ABSOLUTE)).configure(routes)).await;
+        let after = test::init_service(
+            App::new()
+                .wrap(deploy(IDLE / 10, ABSOLUTE / 3))
+                .configure(routes),
+        )
+        .await;
+
+        // The idle timeout: sealed before, last seen at 0 s.
+        let cookie = send(&before, get("/incr", None)).await.id().unwrap();
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(
+            send(&after, get("/read", Some(&cookie))).await.body,
+            "1",
+            "59 s after it was last seen: within the new idle timeout"
+        );
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            send(&after, get("/read", Some(&cookie))).await.body,
+            "none",
+            "60 s after it was last seen: past the new idle timeout (sealed deadline: 600 s)"
+        );
+        assert_eq!(
+            send(&before, get("/read", Some(&cookie))).await.body,
+            "1",
+            "the deadline sealed in it is still ahead"
+        );
+
+        // The absolute timeout: a cookie kept in use under the old deploy, re-sealed 10 s ago,
+        // created 1260 s ago.
+        let mut cookie = send(&before, get("/incr", None)).await.id().unwrap();
+        for step in [500, 500, 250] {
+            clock.advance(Duration::from_secs(step));
+            let res = send(&before, get("/read", Some(&cookie))).await;
+            assert_eq!(res.body, "1");
+            cookie = res.id().expect("re-sealed");
+        }
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(
+            send(&after, get("/read", Some(&cookie))).await.body,
+            "none",
+            "1260 s after its creation: past the new absolute timeout"
+        );
+        assert_eq!(send(&before, get("/read", Some(&cookie))).await.body, "1");
+    }
+}
+
 /// A logout with a client binding (`bind_to_user_agent`) on a handler that never reads the
 /// session opens the cookie with the binding: no decode hook call, no "did not open" event, and
 /// the removal cookie is sent.
@@ -958,10 +1023,12 @@ async fn cookies_of_earlier_format_versions_open_as_fresh_sessions() {
     }
 }
 
-/// Cookies sealed before the carrier kind joined the seal's context still open: nobody is
-/// logged out by the upgrade. Each value was sealed with `KEY_A` under the cookie `id` by the
-/// release before (an anonymous session and one tied to `ann`, holding `counter = 1`, created
-/// at 1 796 000 000 and expiring at 4 000 000 000).
+/// Cookies sealed before the carrier kind joined the seal's context and the last-seen time
+/// joined its plaintext still open: nobody is logged out by the upgrade. Each value was sealed
+/// with `KEY_A` under the cookie `id` by the release before (an anonymous session and one tied
+/// to `ann`, holding `counter = 1`, created at 1 796 000 000 and expiring at 4 000 000 000);
+/// they carry no last-seen time, so the idle timeout of today's middleware does not apply to
+/// them (the deadline sealed in them does).
 #[actix_web::test]
 async fn cookies_sealed_by_the_release_before_still_open() {
     const SIGNED: &str = "AwCAkrPYBoDQrPMOa0JYclNNb2NaaThDR3dQTkhqZ2dDZV9ZbF9iZ09CSDQBB2NvdW50ZXIBMZYASC5gZY8avujzFM8mLubkO0IslvbDZxKFZlgo-mcD";

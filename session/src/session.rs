@@ -450,6 +450,18 @@ async fn load(ctx: &Ctx, req: &HttpRequest, fetch: Fetch<'_>) -> Result<Data, Se
             return Ok(fresh(binding));
         }
         Some(Unsealed::Record(id, record)) => {
+            // The client carried the record, and with it the deadline its issuer sealed, under
+            // the idle timeout of that deploy: hold it to this middleware's idle timeout too,
+            // from the last-seen time sealed beside it (0, unknown: the deadline alone). A
+            // server-side record is not: a store that does not keep the last-seen time reports
+            // its creation time there (`Meta::new`), which would end sessions in use.
+            if !config.seen_recently(record.meta.last_seen, now) {
+                tracing::debug!(
+                    session = %id.log_tag(),
+                    "session idle past the idle timeout; starting a new session"
+                );
+                return Ok(fresh(binding));
+            }
             // A client-side session of a user: it may have been revoked since it was sealed.
             let revoked = match &record.meta.user {
                 Some(_) => ctx.store.revoked(&record.meta).await.map_err(|e| {

@@ -46,18 +46,26 @@ const REVOCATION_LABEL: &[u8] = b"actix-typed-session/cookie-revocation\0";
 /// name binding and the crate's own key derivation) and 2 (a JSON body, a longer context) no
 /// longer open: such a cookie gives a fresh session.
 ///
-/// [`FLAG_USER`] joined version 3 later, without a new version: a cookie without the flag has
-/// the layout version 3 always had (so the cookies of every visitor keep opening across the
-/// upgrade; none of them carried a user), and a server from before the flag refuses a cookie
-/// with it as an unknown format, which gives a fresh session (a rollback logs users out, it
-/// never fails a request).
+/// [`FLAG_USER`] and then [`FLAG_SEEN`] joined version 3 later, without a new version: a
+/// cookie without a flag has the layout version 3 always had, and one without the last flag
+/// the layout before it, so the cookies of every visitor keep opening across each upgrade. A
+/// server from before a flag refuses a cookie with it as an unknown format, which gives a fresh
+/// session (a rollback logs visitors out, it never fails a request).
 const VERSION: u8 = 3;
 const FLAG_DEFLATE: u8 = 1;
-/// The session is tied to a user: after the id come the time it was tied to the user (Unix
-/// milliseconds by the store's clock, a varint; the same in every later seal of the session),
-/// the user id (a varint length, then its bytes) and the session's handle ([`HANDLE_LEN`]
-/// bytes). Anonymous sessions carry none of it.
+/// The session is tied to a user: after the id (and the last-seen time) come the time it was
+/// tied to the user (Unix milliseconds by the store's clock, a varint; the same in every later
+/// seal of the session), the user id (a varint length, then its bytes) and the session's handle
+/// ([`HANDLE_LEN`] bytes). Anonymous sessions carry none of it.
 const FLAG_USER: u8 = 2;
+/// The session's last-seen time travels in the seal: right after the id, its offset from the
+/// creation time (seconds, modulo 2^64: a varint of three bytes or fewer for a session younger
+/// than 24 days). The middleware holds a cookie to its own idle timeout from it, so a deploy
+/// that lowers the timeout applies to cookies sealed before it. Every seal of a session whose
+/// last-seen time is known sets it (the middleware records one at each save, touch and id
+/// change, and for a fresh session); a cookie without it, sealed before the flag, opens with
+/// `last_seen` 0: unknown, so only the deadline sealed in it applies.
+const FLAG_SEEN: u8 = 4;
 /// The shortest plaintext header: version, flags, the two timestamps (varints of at least one
 /// byte) and the id.
 const MIN_HEADER: usize = 2 + 1 + 1 + ID_LEN;
@@ -229,8 +237,14 @@ enum Mode {
 /// key seals and every key opens, so keys can be rotated without logging everyone out: a cookie
 /// sealed with an old key is re-sealed with the current one on its next write.
 ///
-/// Inside the seal: a format version, the session id, its creation time and its expiry, so the
-/// server enforces the idle and absolute timeouts itself even if a browser keeps an old cookie.
+/// Inside the seal: a format version, the session id, its creation time, its expiry and the
+/// time the middleware last saw it, so the server enforces the idle and absolute timeouts itself
+/// even if a browser keeps an old cookie. The middleware holds a cookie to the expiry sealed in
+/// it *and* to its own timeouts as configured today: its idle timeout from the last-seen time,
+/// its absolute timeout from the creation time. So a deploy that lowers a timeout applies it at
+/// once to every cookie sealed before (a stolen copy does not keep the old, longer window);
+/// raising one applies to a cookie when it is next sealed. A cookie sealed by a release before
+/// the last-seen time joined the seal opens with it unknown and keeps the deadline sealed in it.
 /// Bound to the seal without being stored in it (in the MAC input, or the AEAD's associated
 /// data): the mode, a purpose, the name the value travels under and the kind of carrier (the
 /// cookie name, or a header or query parameter name, from the middleware's state, see
@@ -1007,7 +1021,17 @@ impl Inner {
         if user.is_some() {
             flags |= FLAG_USER;
         }
-        let header = 2 + varint_len(meta.created_at) + varint_len(expires_at) + ID_LEN + user_len;
+        // 0 is "unknown", and travels as the absence of the flag.
+        let seen = (meta.last_seen != 0).then(|| meta.last_seen.wrapping_sub(meta.created_at));
+        if seen.is_some() {
+            flags |= FLAG_SEEN;
+        }
+        let header = 2
+            + varint_len(meta.created_at)
+            + varint_len(expires_at)
+            + ID_LEN
+            + seen.map_or(0, varint_len)
+            + user_len;
         let mut buf = Scratch::<STACK>::zeroed(front + header + body.len() + back);
         {
             let len = buf.len();
@@ -1016,6 +1040,9 @@ impl Inner {
             out.put_varint(record.meta.created_at);
             out.put_varint(expires_at);
             out.put(id.as_str().as_bytes());
+            if let Some(seen) = seen {
+                out.put_varint(seen);
+            }
             if let Some((user, since)) = user {
                 out.put_varint(since);
                 out.put_len(user.id.len());
@@ -1179,6 +1206,7 @@ impl Inner {
         let flags = *flags;
         // Only signed cookies are ever compressed; no other flag exists.
         let allowed = FLAG_USER
+            | FLAG_SEEN
             | match self.mode {
                 Mode::Signed => FLAG_DEFLATE,
                 Mode::Encrypted => 0,
@@ -1202,6 +1230,14 @@ impl Inner {
         };
         let mut meta = Meta::new(created_at, expires_at);
         let mut body = body;
+        meta.last_seen = match flags & FLAG_SEEN {
+            0 => 0, // sealed before the flag: unknown
+            _ => {
+                let seen =
+                    take_varint(&mut body).ok_or_else(|| failed(CookieDecodeError::Format))?;
+                created_at.wrapping_add(seen)
+            }
+        };
         if flags & FLAG_USER != 0 {
             let user = take_user(&mut body).ok_or_else(|| failed(CookieDecodeError::Format))?;
             let (since, user_id, handle) = user;
@@ -1823,29 +1859,37 @@ mod tests {
         );
     }
 
-    /// An anonymous session keeps the layout version 3 always had (no flag, nothing between
-    /// the id and the values), so the cookies sealed before the user flag still open; a flag
-    /// nobody defines is refused.
+    /// An anonymous session keeps the layout version 3 always had, plus the last-seen time
+    /// after the id behind its flag: a cookie of the layout before the flag (no flag, nothing
+    /// between the id and the values: what every anonymous cookie was) still opens, with the
+    /// same session and the last-seen time unknown (0); a flag nobody defines is refused.
     #[test]
     fn an_anonymous_session_keeps_the_version_3_layout_and_unknown_flags_are_refused() {
         let store = CookieStore::encrypted([7u8; 32]).build().unwrap();
         let (id, value) = sealed(&store, &CTX);
         let plaintext = plaintext_of(&store, &value, &CTX);
         let record = record();
-        let mut old = vec![VERSION, 0];
-        for n in [record.meta.created_at, record.meta.expires_at] {
+        let varint = |n: u64| {
             let mut buf = [0u8; 10];
             let len = varint_len(n);
             Writer(&mut buf[..len]).put_varint(n);
-            old.extend_from_slice(&buf[..len]);
+            buf[..len].to_vec()
+        };
+        let mut old = vec![VERSION, 0];
+        for n in [record.meta.created_at, record.meta.expires_at] {
+            old.extend_from_slice(&varint(n));
         }
         old.extend_from_slice(id.as_str().as_bytes());
+        let mut now = old.clone();
+        now[1] = FLAG_SEEN;
+        let seen = record.meta.last_seen - record.meta.created_at;
+        now.extend_from_slice(&varint(seen));
         assert_eq!(
-            plaintext[..old.len()],
-            old[..],
-            "the version 3 header, byte for byte"
+            plaintext[..now.len()],
+            now[..],
+            "the version 3 header, byte for byte, then the last-seen offset"
         );
-        let body = &plaintext[old.len()..];
+        let body = &plaintext[now.len()..];
         assert_eq!(
             parse_entries(body, Bytes::copy_from_slice).unwrap(),
             record.data,
@@ -1857,8 +1901,18 @@ mod tests {
             .unseal(&seal_plaintext(&store, &old, &CTX), &CTX)
             .ok()
             .unwrap();
-        assert_eq!(back, record);
-        for flags in [4, 8, 0x80] {
+        assert_eq!(
+            back,
+            Record {
+                meta: Meta {
+                    last_seen: 0,
+                    ..record.meta.clone()
+                },
+                ..record.clone()
+            },
+            "a cookie from before the flag: the same session, last seen at an unknown time"
+        );
+        for flags in [8, 0x10, 0x80] {
             let mut other = old.clone();
             other[1] = flags;
             assert!(matches!(
@@ -1871,14 +1925,62 @@ mod tests {
                 })
             ));
         }
-        // The user flag with a truncated user part: a bad format, not a panic.
+        // The user flag with a truncated user part, the last-seen flag with a truncated
+        // varint: a bad format, not a panic.
         let mut truncated = old.clone();
         truncated[1] = FLAG_USER;
         truncated.truncate(2 + 10 + ID_LEN);
-        assert!(store
-            .inner
-            .unseal(&seal_plaintext(&store, &truncated, &CTX), &CTX)
-            .is_err());
+        let mut unfinished = old[..2 + 10 + ID_LEN].to_vec();
+        unfinished[1] = FLAG_SEEN;
+        unfinished.push(0x80);
+        for bad in [truncated, unfinished] {
+            assert!(store
+                .inner
+                .unseal(&seal_plaintext(&store, &bad, &CTX), &CTX)
+                .is_err());
+        }
+    }
+
+    /// The last-seen time travels in the seal, any value of it, in every mode, as an offset
+    /// from the creation time that costs one byte for a session seen within two minutes of its
+    /// creation and three within 24 days; 0 (unknown) travels as the absence of the flag.
+    #[test]
+    fn the_last_seen_time_travels_in_the_seal() {
+        let created = 1_700_000_000u64;
+        for builder in [
+            CookieStore::signed([7u8; 32]),
+            CookieStore::signed([7u8; 32]).compress(true),
+            CookieStore::encrypted([7u8; 32]),
+        ] {
+            let store = builder.build().unwrap();
+            let id = SessionId::generate();
+            let seal = |last_seen: u64| {
+                let mut record = record();
+                record.meta = Meta::new(created, created + 3600).with_last_seen(last_seen);
+                let ClientValue::Sealed(value) = store.seal(&id, &record, &CTX).unwrap() else {
+                    panic!("sealed")
+                };
+                let plaintext = plaintext_of(&store, &value, &CTX);
+                let (_, back) = store.inner.unseal(&value, &CTX).ok().unwrap();
+                assert_eq!(back, record, "{last_seen}");
+                (plaintext[1] & FLAG_SEEN != 0, plaintext.len())
+            };
+            let (flagged, unknown) = seal(0);
+            assert!(!flagged, "0 is no time");
+            for (last_seen, bytes) in [
+                (created, 1),
+                (created + 127, 1),
+                (created + 128, 2),
+                (created + 24 * 24 * 3600, 3),
+                (created - 1, 10),
+                (1, 10),
+                (u64::MAX, 10),
+            ] {
+                let (flagged, len) = seal(last_seen);
+                assert!(flagged, "{last_seen}");
+                assert_eq!(len - unknown, bytes, "{last_seen}");
+            }
+        }
     }
 
     /// What a user costs a cookie: the tie time (6 bytes for a time in milliseconds of these
@@ -2035,7 +2137,7 @@ mod tests {
             /// mode and layout; with random bytes all through, it never opens.
             #[test]
             fn random_sealed_plaintexts_never_panic(
-                flags in 0u8..4,
+                flags in 0u8..8,
                 body in proptest::collection::vec(any::<u8>(), 0..400),
                 junk in any::<Vec<u8>>(),
             ) {
