@@ -1223,11 +1223,12 @@ async fn revoke_all_ends_every_cookie_of_the_user_on_every_app_sharing_the_revoc
 }
 
 /// `expire_others` in the very second of the logins (a `ManualClock` counts whole seconds, so
-/// the revocation and every seal share one millisecond): the session that asked stays, whatever
-/// copy of its cookie it presents; the user's other sessions end, also a copy re-sealed in that
-/// second after the revocation. A login in that same second, after it, ends too (the documented
-/// cautious side); one a second later stays. `expire_all` then ends all of them and removes the
-/// cookie.
+/// the revocation and every seal share one millisecond): the session that asked stays, with the
+/// value the response sends (a copy of the cookie it presented ends, see
+/// `after_a_password_change_only_the_cookie_sealed_in_its_response_opens`); the user's other
+/// sessions end, also a copy re-sealed in that second after the revocation. A login in that same
+/// second, after it, ends too (the documented cautious side); one a second later stays.
+/// `expire_all` then ends all of them and removes the cookie.
 #[actix_web::test]
 async fn expire_others_keeps_this_session_and_ends_the_others_within_one_second() {
     let clock = ManualClock::new();
@@ -1246,8 +1247,8 @@ async fn expire_others_keeps_this_session_and_ends_the_others_within_one_second(
     assert_eq!(user_of(&app, &b_new).await, "cy", "this one stays");
     assert_eq!(
         user_of(&app, &b).await,
-        "cy",
-        "its older copy is the same session"
+        "nobody",
+        "a copy of its cookie from before ends: only the re-sealed value opens"
     );
     for other in [&a, &c] {
         assert_eq!(user_of(&app, other).await, "nobody");
@@ -1270,6 +1271,124 @@ async fn expire_others_keeps_this_session_and_ends_the_others_within_one_second(
         assert_eq!(user_of(&app, gone).await, "nobody");
     }
     assert_eq!(user_of(&app, &dan).await, "dan");
+}
+
+/// A password change, as OWASP has it: a new id, and the user's other sessions end.
+async fn change_password(session: Session) -> &'static str {
+    session.change_id();
+    session.expire_others();
+    "changed"
+}
+
+/// A password change whose page then fails.
+async fn change_password_then_fail(session: Session) -> actix_web::HttpResponse {
+    session.change_id();
+    session.expire_others();
+    actix_web::HttpResponse::InternalServerError().body("failed")
+}
+
+/// The password change recipe on `app`, for a user logged in on two devices: the session that
+/// changes the password keeps going with the value its response sends (the cookie, re-sealed
+/// later, too), and nothing else opens as the user: not the other device, and not a copy of the
+/// cookie this session held before (a thief's). Done twice: in the very second of the logins
+/// (a `ManualClock` counts whole seconds, so the revocation and every seal share one
+/// millisecond), then a minute later from the cookie that the first change sent.
+async fn password_change_ends_every_other_copy<S, B>(app: &S, clock: &ManualClock)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let (phone, _) = log_in(app, "ann", "phone").await;
+    let (laptop, _) = log_in(app, "ann", "laptop").await;
+    let (bob, _) = log_in(app, "bob", "tablet").await;
+    let stolen = phone.clone();
+
+    let res = send(app, post("/u/change_password", Some(&phone))).await;
+    assert_eq!((res.status, res.body.as_str()), (StatusCode::OK, "changed"));
+    let phone = res.id().expect("the kept session gets a new value");
+    assert_eq!(user_of(app, &phone).await, "ann", "this one stays");
+    assert_eq!(
+        user_of(app, &laptop).await,
+        "nobody",
+        "the other device ends"
+    );
+    assert_eq!(
+        user_of(app, &stolen).await,
+        "nobody",
+        "a copy taken before the change ends"
+    );
+    assert_eq!(user_of(app, &bob).await, "bob");
+
+    // A minute later: re-sealed in use, then changed again from the value the change sent.
+    clock.advance(Duration::from_secs(60));
+    let res = send(app, post("/set/k/v", Some(&phone))).await;
+    let stolen = phone.clone();
+    // The cookie store re-seals; a server-side store keeps the id.
+    let phone = res.id().unwrap_or(phone);
+    assert_eq!(user_of(app, &phone).await, "ann");
+    let res = send(app, post("/u/change_password", Some(&phone))).await;
+    let phone = res.id().expect("the kept session gets a new value");
+    assert_eq!(user_of(app, &phone).await, "ann");
+    assert_eq!(user_of(app, &stolen).await, "nobody");
+    let res = send(app, get("/get/k", Some(&phone))).await;
+    assert_eq!(res.body, "v", "the data moved with the session");
+}
+
+/// `change_id` with `expire_others` (a password change) on the cookie store ends a copy of this
+/// session's cookie taken before the change, as it does on a server-side store (whose
+/// `change_id` forgets the old id): only the value sealed in the change's response opens. The
+/// same recipe on a `MemoryStore` for comparison. A change whose response fails (5xx) seals
+/// nothing, so on the cookie store the session that asked ends too.
+#[actix_web::test]
+async fn after_a_password_change_only_the_cookie_sealed_in_its_response_opens() {
+    for builder in [CookieStore::signed(KEY_A), CookieStore::encrypted(KEY_A)] {
+        let clock = ManualClock::new();
+        let store = builder
+            .clock(clock.clone())
+            .revocations(revocation_memory(&clock))
+            .build()
+            .unwrap();
+        let app = test::init_service(
+            App::new()
+                .wrap(user_mw(store, &clock))
+                .configure(conformance::routes)
+                .configure(user_routes)
+                .route("/u/change_password", web::post().to(change_password))
+                .route(
+                    "/u/change_password_fail",
+                    web::post().to(change_password_then_fail),
+                ),
+        )
+        .await;
+        password_change_ends_every_other_copy(&app, &clock).await;
+
+        // A change whose response fails seals nothing: the cookie the browser holds is a
+        // copy of the old one like any other, and ends with them.
+        clock.advance(Duration::from_secs(60));
+        let (tab, _) = log_in(&app, "cy", "tab").await;
+        let res = send(&app, post("/u/change_password_fail", Some(&tab))).await;
+        assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(res.id().is_none(), "nothing sealed");
+        assert_eq!(user_of(&app, &tab).await, "nobody");
+    }
+    let clock = ManualClock::new();
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(revocation_memory(&clock))
+                    .clock(clock.clone())
+                    .build(),
+            )
+            .configure(conformance::routes)
+            .configure(user_routes)
+            .route("/u/change_password", web::post().to(change_password)),
+    )
+    .await;
+    password_change_ends_every_other_copy(&app, &clock).await;
 }
 
 /// A request of the user that is in flight while the user's sessions are revoked re-seals its

@@ -286,8 +286,9 @@ impl Session {
         Some(String::from_utf8_lossy(&user.id).into_owned())
     }
 
-    /// The session's public name, once it is tied to a user: stable for its life, never enough
-    /// to load it; what [`SessionInfo::handle`](crate::SessionInfo::handle) shows and
+    /// The session's public name, once it is tied to a user: stable for its life (but on a
+    /// client-side store, see [`expire_others`](Self::expire_others)), never enough to load it;
+    /// what [`SessionInfo::handle`](crate::SessionInfo::handle) shows and
     /// [`Sessions::revoke`](crate::Sessions::revoke) takes.
     pub fn handle(&self) -> Option<crate::store::Handle> {
         let data = self.guard();
@@ -301,7 +302,16 @@ impl Session {
     }
 
     /// Ends every session of this session's user but this one when the request ends (after a
-    /// password change). Nothing happens to a session without a user.
+    /// password change, with [`change_id`](Self::change_id)). Nothing happens to a session
+    /// without a user.
+    ///
+    /// With `change_id`, copies of this session's value taken before end too: a server-side
+    /// store forgets the old id. The [`CookieStore`](crate::store::CookieStore) (with a
+    /// revocation store) cannot forget a cookie: `expire_others` re-ties this session to its
+    /// user under a new [`handle`](Self::handle) that only the cookie sealed in this response
+    /// carries, so there the copies end with or without `change_id`, and a response that seals
+    /// nothing (a 5xx, or [`no_store`](Self::no_store) without `change_id`) ends this session as
+    /// well.
     pub fn expire_others(&self) {
         self.set_option(Options::EXPIRE_OTHERS);
     }

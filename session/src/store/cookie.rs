@@ -313,10 +313,22 @@ enum Mode {
 /// [`Sessions::revoke_all`](crate::Sessions::revoke_all) write one "valid after" time for the
 /// user there, and every session tied to that user at or before it (every copy of its cookie, on
 /// every device, and the cookie a request in flight re-seals) then opens as a fresh session,
-/// except the session `expire_others` keeps. Without a revocation store these three answer
-/// [`SessionError::Unsupported`] (a 500 that says what to configure), never a silent no-op. See
+/// except the cookie that `expire_others` seals for the session it keeps (below). Without a
+/// revocation store these three answer [`SessionError::Unsupported`] (a 500 that says what to
+/// configure), never a silent no-op. See
 /// [`revocations`](CookieStoreBuilder::revocations) for the cost (one load a request, for
 /// sessions with a user only) and the limits.
+///
+/// After a password change (`change_id` and `expire_others`, as OWASP has it) only the cookie
+/// sealed in that response opens, as on a server-side store, where `change_id` forgets the old
+/// id: the copies of this session's cookie taken before end with the other sessions. A copy has
+/// the very bytes the browser holds, handle included, so the revocation cannot spare "this
+/// session" by its handle; instead the middleware re-ties the session it keeps to its user under
+/// a new handle, the revocation spares that handle only, and the new cookie carries it. The
+/// price: on this store, [`Session::handle`](crate::Session::handle) changes at
+/// `expire_others` (nothing else reads a cookie session's handle: listing and revoking by handle
+/// are unsupported here), and if that response seals nothing (a 5xx, or `no_store` without
+/// `change_id`) the session ends too, like every copy of its cookie.
 #[derive(Clone)]
 pub struct CookieStore {
     inner: Arc<Inner>,
@@ -511,7 +523,8 @@ impl CookieStoreBuilder {
     ///   [`build`](Self::build) (it would keep nothing).
     /// - **What it keeps:** one record per revoked user, written by every revocation (the
     ///   latest wins): the time of the revocation in milliseconds and, for `expire_others`, the
-    ///   handle of the session it keeps. It is stored under an id derived from the user's
+    ///   handle of the session it keeps (a new one, carried only by the cookie sealed in that
+    ///   response: see [`CookieStore`]). It is stored under an id derived from the user's
     ///   [`UserKey`] (a hash of the user id, hashed again by the store, never the user id
     ///   itself), and that id has a character no session id has, so no client can present it
     ///   as a session of a middleware that shares the store. It lives for the
@@ -519,7 +532,8 @@ impl CookieStoreBuilder {
     /// - **When a cookie is refused:** a cookie of a session tied to the user (logged in) at or
     ///   before the revocation's time opens as a fresh session, whenever it was sealed (so a
     ///   request in flight during the revocation cannot bring its session back by re-sealing
-    ///   it), but the session `expire_others` kept (by its handle). A session tied in the same
+    ///   it), but the session `expire_others` kept (by its new handle: the copies of its
+    ///   cookie from before carry the old one and end too). A session tied in the same
     ///   millisecond as a revocation counts as before it: a revocation never misses a session,
     ///   and a login in that same millisecond after it is ended too. With a clock that counts
     ///   whole seconds (like [`ManualClock`](crate::clock::ManualClock)) that is the same
@@ -1314,8 +1328,12 @@ impl SessionStore for CookieStore {
     // the server knows a user's cookies.
 
     /// With a [revocation store](CookieStoreBuilder::revocations): from now on, every session
-    /// tied to `user` until now opens as a fresh session, but the session `except`. One write;
-    /// returns 0 (the store cannot count them). Without one: unsupported.
+    /// tied to `user` until now opens as a fresh session, but a session whose handle is
+    /// `except`. One write; returns 0 (the store cannot count them). Without one: unsupported.
+    ///
+    /// Every copy of a cookie carries its session's handle: to keep one session and not the
+    /// copies of its cookie, give it a new handle and pass that (the middleware does, for
+    /// [`Session::expire_others`](crate::Session::expire_others)), then seal it.
     async fn revoke_all(
         &self,
         user: &UserKey,
