@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_typed_session::clock::ManualClock;
-use actix_typed_session::state::{CookieState, HeaderState};
+use actix_typed_session::state::{CookieState, HeaderState, QueryState};
 use actix_typed_session::store::{
     CookieDecodeError, CookieStore, CookieStoreBuilder, EncodeFailure, FileStore, JsonSerializer,
     MemoryStore,
@@ -700,6 +700,82 @@ async fn a_sealed_header_value_never_opens_under_another_header_name() {
     );
 }
 
+/// The seal binds the kind of carrier beside the name: on one key (one store cloned into three
+/// middlewares), a value issued in the cookie `sid` does not open as the query parameter `sid`
+/// nor as the header `sid`, and a value issued in the header `sid` does not open as the cookie or
+/// the query parameter `sid`; each opens where it was issued. In both modes.
+#[actix_web::test]
+async fn a_sealed_value_never_opens_under_another_kind_of_carrier_of_the_same_name() {
+    let clock = ManualClock::new();
+    for builder in [CookieStore::signed(KEY_A), CookieStore::encrypted(KEY_A)] {
+        let store = builder.build().unwrap();
+        let area = |state: actix_typed_session::state::IdCarrier| {
+            SessionMiddleware::builder(store.clone())
+                .state(state)
+                .clock(clock.clone())
+                .build()
+        };
+        let app = test::init_service(
+            App::new()
+                .service(
+                    web::scope("/cookie")
+                        .wrap(area(CookieState::new("sid").into()))
+                        .configure(routes),
+                )
+                .service(
+                    web::scope("/header")
+                        .wrap(area(HeaderState::new("sid").into()))
+                        .configure(routes),
+                )
+                .service(
+                    web::scope("/query")
+                        .wrap(area(QueryState::new("sid").into()))
+                        .configure(routes),
+                ),
+        )
+        .await;
+        let in_cookie = |uri: &str, value: &str| get_with(uri, "sid", value);
+        let in_header = |uri: &str, value: &str| {
+            test::TestRequest::get()
+                .uri(uri)
+                .insert_header(("sid", value.to_owned()))
+                .to_request()
+        };
+        let in_query = |uri: &str, value: &str| {
+            test::TestRequest::get()
+                .uri(&format!("{uri}?sid={value}"))
+                .to_request()
+        };
+        let cookie = set_value(&send(&app, get("/cookie/incr", None)).await, "sid");
+        let res = send(&app, get("/header/incr", None)).await;
+        let header = res
+            .header("sid")
+            .expect("the value in the header")
+            .to_owned();
+
+        for (what, req, expected) in [
+            ("cookie as cookie", in_cookie("/cookie/read", &cookie), "1"),
+            ("header as header", in_header("/header/read", &header), "1"),
+            ("cookie as query", in_query("/query/read", &cookie), "none"),
+            (
+                "cookie as header",
+                in_header("/header/read", &cookie),
+                "none",
+            ),
+            ("header as query", in_query("/query/read", &header), "none"),
+            (
+                "header as cookie",
+                in_cookie("/cookie/read", &header),
+                "none",
+            ),
+        ] {
+            let res = send(&app, req).await;
+            assert_eq!(res.status, StatusCode::OK, "{what}");
+            assert_eq!(res.body, expected, "{what}");
+        }
+    }
+}
+
 /// Limit of a client-side store (SECURITY.md): `change_id` gives a new id in a new seal, but
 /// nothing on the server remembers that the pre-login cookie was replaced, so a copy of it still
 /// opens, with the pre-login data and the pre-login id, until its own idle deadline.
@@ -806,6 +882,71 @@ async fn an_unused_copy_dies_at_its_idle_deadline() {
     );
 }
 
+/// A deploy that lowers the timeouts applies them to the cookies sealed before it: the store
+/// keeps the sealed deadline, and the middleware also holds a cookie to its own idle timeout
+/// from the last-seen time sealed in it, and to its own absolute timeout from the creation time.
+/// Two middlewares on one store and one key play the deploy before (idle 600 s, absolute
+/// 3600 s) and the one after (idle 60 s, absolute 1200 s), on one clock.
+#[actix_web::test]
+async fn a_lowered_timeout_applies_to_cookies_sealed_before_it() {
+    for builder in [CookieStore::signed(KEY_A), CookieStore::encrypted(KEY_A)] {
+        let clock = ManualClock::new();
+        let store = builder.build().unwrap();
+        let deploy = |idle: Duration, absolute: Duration| {
+            SessionMiddleware::builder(store.clone())
+                .clock(clock.clone())
+                .idle_timeout(idle)
+                .absolute_timeout(absolute)
+                .build()
+        };
+        let before =
+            test::init_service(App::new().wrap(deploy(IDLE, ABSOLUTE)).configure(routes)).await;
+        let after = test::init_service(
+            App::new()
+                .wrap(deploy(IDLE / 10, ABSOLUTE / 3))
+                .configure(routes),
+        )
+        .await;
+
+        // The idle timeout: sealed before, last seen at 0 s.
+        let cookie = send(&before, get("/incr", None)).await.id().unwrap();
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(
+            send(&after, get("/read", Some(&cookie))).await.body,
+            "1",
+            "59 s after it was last seen: within the new idle timeout"
+        );
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            send(&after, get("/read", Some(&cookie))).await.body,
+            "none",
+            "60 s after it was last seen: past the new idle timeout (sealed deadline: 600 s)"
+        );
+        assert_eq!(
+            send(&before, get("/read", Some(&cookie))).await.body,
+            "1",
+            "the deadline sealed in it is still ahead"
+        );
+
+        // The absolute timeout: a cookie kept in use under the old deploy, re-sealed 10 s ago,
+        // created 1260 s ago.
+        let mut cookie = send(&before, get("/incr", None)).await.id().unwrap();
+        for step in [500, 500, 250] {
+            clock.advance(Duration::from_secs(step));
+            let res = send(&before, get("/read", Some(&cookie))).await;
+            assert_eq!(res.body, "1");
+            cookie = res.id().expect("re-sealed");
+        }
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(
+            send(&after, get("/read", Some(&cookie))).await.body,
+            "none",
+            "1260 s after its creation: past the new absolute timeout"
+        );
+        assert_eq!(send(&before, get("/read", Some(&cookie))).await.body, "1");
+    }
+}
+
 /// A logout with a client binding (`bind_to_user_agent`) on a handler that never reads the
 /// session opens the cookie with the binding: no decode hook call, no "did not open" event, and
 /// the removal cookie is sent.
@@ -879,6 +1020,66 @@ async fn cookies_of_earlier_format_versions_open_as_fresh_sessions() {
             "{old:.20}: unverified"
         );
         assert_eq!(other.load(Ordering::SeqCst), 0);
+    }
+}
+
+/// Cookies sealed before the carrier kind joined the seal's context and the last-seen time
+/// joined its plaintext still open: nobody is logged out by the upgrade. Each value was sealed
+/// with `KEY_A` under the cookie `id` by the release before (an anonymous session and one tied
+/// to `ann`, holding `counter = 1`, created at 1 796 000 000 and expiring at 4 000 000 000);
+/// they carry no last-seen time, so the idle timeout of today's middleware does not apply to
+/// them (the deadline sealed in them does).
+#[actix_web::test]
+async fn cookies_sealed_by_the_release_before_still_open() {
+    const SIGNED: &str = "AwCAkrPYBoDQrPMOa0JYclNNb2NaaThDR3dQTkhqZ2dDZV9ZbF9iZ09CSDQBB2NvdW50ZXIBMZYASC5gZY8avujzFM8mLubkO0IslvbDZxKFZlgo-mcD";
+    const SIGNED_TIED: &str = "AwKAkrPYBoDQrPMOa0JYclNNb2NaaThDR3dQTkhqZ2dDZV9ZbF9iZ09CSDTQ1sfPojQDYW5uUW05dmEzTm9aV3htTFdoaGJtUnNaUQEHY291bnRlcgExBSDZoHSjMrCCBEfhn-_SzRtl1SHmUJQB3BVTDkqnGoY";
+    const ENCRYPTED: &str = "5cO0tl8lASF4CrSgGVIhuiZfhmpMyLAukld2e62YbT8MsLZfGNUjhi7qq0Au9zVsDyCo6W79Gk3uMiLGYKNN4MuWIcUjEmpe3nBIvp7Ajn07JKY";
+    const ENCRYPTED_TIED: &str = "qD3_RSu1M77X7DRsvE0kaZUzS7eu7vYVrgOOZn3yJwPXfUYdytjB-0Xc2YSNBPSmtACo69IlKosXn0FMPuV9NegX_WJy1RmQqv2YRleabdzcr8B5Eh9UcDqF8jCL4ebf9Fn3nr_qolQI737fi_a8LIXDqA";
+    for (builder, old, user) in [
+        (CookieStore::signed(KEY_A), SIGNED, "nobody"),
+        (CookieStore::signed(KEY_A), SIGNED_TIED, "ann"),
+        (CookieStore::encrypted(KEY_A), ENCRYPTED, "nobody"),
+        (CookieStore::encrypted(KEY_A), ENCRYPTED_TIED, "ann"),
+    ] {
+        let failures = Arc::new(AtomicUsize::new(0));
+        let counter = failures.clone();
+        let store = builder
+            .on_decode_error(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap();
+        let clock = ManualClock::new();
+        let app = test::init_service(
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(store)
+                        .clock(clock.clone())
+                        .idle_timeout(IDLE)
+                        .no_absolute_timeout()
+                        .build(),
+                )
+                .configure(routes)
+                .configure(user_routes),
+        )
+        .await;
+        let res = send(&app, get("/read", Some(old))).await;
+        assert_eq!(
+            (res.status, res.body.as_str()),
+            (StatusCode::OK, "1"),
+            "{old:.20}"
+        );
+        assert_eq!(send(&app, get("/u/whoami", Some(old))).await.body, user);
+        // In use, it is re-sealed in today's format, and that opens too.
+        let res = send(&app, get("/incr", Some(old))).await;
+        assert_eq!(res.body, "2");
+        let resealed = res.id().expect("re-sealed");
+        assert_eq!(send(&app, get("/read", Some(&resealed))).await.body, "2");
+        assert_eq!(
+            send(&app, get("/u/whoami", Some(&resealed))).await.body,
+            user
+        );
+        assert_eq!(failures.load(Ordering::SeqCst), 0, "{old:.20}");
     }
 }
 
@@ -1022,11 +1223,12 @@ async fn revoke_all_ends_every_cookie_of_the_user_on_every_app_sharing_the_revoc
 }
 
 /// `expire_others` in the very second of the logins (a `ManualClock` counts whole seconds, so
-/// the revocation and every seal share one millisecond): the session that asked stays, whatever
-/// copy of its cookie it presents; the user's other sessions end, also a copy re-sealed in that
-/// second after the revocation. A login in that same second, after it, ends too (the documented
-/// cautious side); one a second later stays. `expire_all` then ends all of them and removes the
-/// cookie.
+/// the revocation and every seal share one millisecond): the session that asked stays, with the
+/// value the response sends (a copy of the cookie it presented ends, see
+/// `after_a_password_change_only_the_cookie_sealed_in_its_response_opens`); the user's other
+/// sessions end, also a copy re-sealed in that second after the revocation. A login in that same
+/// second, after it, ends too (the documented cautious side); one a second later stays.
+/// `expire_all` then ends all of them and removes the cookie.
 #[actix_web::test]
 async fn expire_others_keeps_this_session_and_ends_the_others_within_one_second() {
     let clock = ManualClock::new();
@@ -1045,8 +1247,8 @@ async fn expire_others_keeps_this_session_and_ends_the_others_within_one_second(
     assert_eq!(user_of(&app, &b_new).await, "cy", "this one stays");
     assert_eq!(
         user_of(&app, &b).await,
-        "cy",
-        "its older copy is the same session"
+        "nobody",
+        "a copy of its cookie from before ends: only the re-sealed value opens"
     );
     for other in [&a, &c] {
         assert_eq!(user_of(&app, other).await, "nobody");
@@ -1069,6 +1271,124 @@ async fn expire_others_keeps_this_session_and_ends_the_others_within_one_second(
         assert_eq!(user_of(&app, gone).await, "nobody");
     }
     assert_eq!(user_of(&app, &dan).await, "dan");
+}
+
+/// A password change, as OWASP has it: a new id, and the user's other sessions end.
+async fn change_password(session: Session) -> &'static str {
+    session.change_id();
+    session.expire_others();
+    "changed"
+}
+
+/// A password change whose page then fails.
+async fn change_password_then_fail(session: Session) -> actix_web::HttpResponse {
+    session.change_id();
+    session.expire_others();
+    actix_web::HttpResponse::InternalServerError().body("failed")
+}
+
+/// The password change recipe on `app`, for a user logged in on two devices: the session that
+/// changes the password keeps going with the value its response sends (the cookie, re-sealed
+/// later, too), and nothing else opens as the user: not the other device, and not a copy of the
+/// cookie this session held before (a thief's). Done twice: in the very second of the logins
+/// (a `ManualClock` counts whole seconds, so the revocation and every seal share one
+/// millisecond), then a minute later from the cookie that the first change sent.
+async fn password_change_ends_every_other_copy<S, B>(app: &S, clock: &ManualClock)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let (phone, _) = log_in(app, "ann", "phone").await;
+    let (laptop, _) = log_in(app, "ann", "laptop").await;
+    let (bob, _) = log_in(app, "bob", "tablet").await;
+    let stolen = phone.clone();
+
+    let res = send(app, post("/u/change_password", Some(&phone))).await;
+    assert_eq!((res.status, res.body.as_str()), (StatusCode::OK, "changed"));
+    let phone = res.id().expect("the kept session gets a new value");
+    assert_eq!(user_of(app, &phone).await, "ann", "this one stays");
+    assert_eq!(
+        user_of(app, &laptop).await,
+        "nobody",
+        "the other device ends"
+    );
+    assert_eq!(
+        user_of(app, &stolen).await,
+        "nobody",
+        "a copy taken before the change ends"
+    );
+    assert_eq!(user_of(app, &bob).await, "bob");
+
+    // A minute later: re-sealed in use, then changed again from the value the change sent.
+    clock.advance(Duration::from_secs(60));
+    let res = send(app, post("/set/k/v", Some(&phone))).await;
+    let stolen = phone.clone();
+    // The cookie store re-seals; a server-side store keeps the id.
+    let phone = res.id().unwrap_or(phone);
+    assert_eq!(user_of(app, &phone).await, "ann");
+    let res = send(app, post("/u/change_password", Some(&phone))).await;
+    let phone = res.id().expect("the kept session gets a new value");
+    assert_eq!(user_of(app, &phone).await, "ann");
+    assert_eq!(user_of(app, &stolen).await, "nobody");
+    let res = send(app, get("/get/k", Some(&phone))).await;
+    assert_eq!(res.body, "v", "the data moved with the session");
+}
+
+/// `change_id` with `expire_others` (a password change) on the cookie store ends a copy of this
+/// session's cookie taken before the change, as it does on a server-side store (whose
+/// `change_id` forgets the old id): only the value sealed in the change's response opens. The
+/// same recipe on a `MemoryStore` for comparison. A change whose response fails (5xx) seals
+/// nothing, so on the cookie store the session that asked ends too.
+#[actix_web::test]
+async fn after_a_password_change_only_the_cookie_sealed_in_its_response_opens() {
+    for builder in [CookieStore::signed(KEY_A), CookieStore::encrypted(KEY_A)] {
+        let clock = ManualClock::new();
+        let store = builder
+            .clock(clock.clone())
+            .revocations(revocation_memory(&clock))
+            .build()
+            .unwrap();
+        let app = test::init_service(
+            App::new()
+                .wrap(user_mw(store, &clock))
+                .configure(conformance::routes)
+                .configure(user_routes)
+                .route("/u/change_password", web::post().to(change_password))
+                .route(
+                    "/u/change_password_fail",
+                    web::post().to(change_password_then_fail),
+                ),
+        )
+        .await;
+        password_change_ends_every_other_copy(&app, &clock).await;
+
+        // A change whose response fails seals nothing: the cookie the browser holds is a
+        // copy of the old one like any other, and ends with them.
+        clock.advance(Duration::from_secs(60));
+        let (tab, _) = log_in(&app, "cy", "tab").await;
+        let res = send(&app, post("/u/change_password_fail", Some(&tab))).await;
+        assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(res.id().is_none(), "nothing sealed");
+        assert_eq!(user_of(&app, &tab).await, "nobody");
+    }
+    let clock = ManualClock::new();
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(revocation_memory(&clock))
+                    .clock(clock.clone())
+                    .build(),
+            )
+            .configure(conformance::routes)
+            .configure(user_routes)
+            .route("/u/change_password", web::post().to(change_password)),
+    )
+    .await;
+    password_change_ends_every_other_copy(&app, &clock).await;
 }
 
 /// A request of the user that is in flight while the user's sessions are revoked re-seals its

@@ -24,7 +24,7 @@ use crate::config::{Config, Ctx};
 use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::session::{Data, Options, Session};
-use crate::store::{ClientValue, Fetch, SealContext, Unsealed};
+use crate::store::{ClientValue, Fetch, Handle, Unsealed};
 
 /// What to do when the request ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +114,7 @@ pub(crate) fn presented_id(ctx: &Ctx, req: &HttpRequest) -> Option<SessionId> {
     }
     let value = ctx.config.state.read(req)?;
     let binding = ctx.store.client_binding(req);
-    let seal_ctx = SealContext::new(ctx.config.state.name()).with_binding(binding.as_deref());
+    let seal_ctx = ctx.config.state.seal_context(binding.as_deref());
     match ctx.store.unseal(&value, &seal_ctx) {
         Some(Unsealed::Id(id)) => Some(id),
         _ => None,
@@ -122,8 +122,15 @@ pub(crate) fn presented_id(ctx: &Ctx, req: &HttpRequest) -> Option<SessionId> {
 }
 
 /// `expire_all` / `expire_others`: ends the other sessions of the session's user (all of them
-/// with `expire_all`; this one then ends by the `expire` rule). A client-side store's own cookie
-/// is re-sealed after `expire_others`, so that it stays valid after the revocation.
+/// with `expire_all`; this one then ends by the `expire` rule).
+///
+/// With a client-side store, `expire_others` also ends every copy of the cookie this request
+/// came with: the session it keeps is re-tied to its user under a new handle, the revocation
+/// spares only that handle, and the session is re-sealed (a metadata change), so only the
+/// cookie sealed in this response opens. A copy of the cookie presented here has the very
+/// bytes the client holds, so nothing but what this response seals can tell the two apart;
+/// the old handle, shared by every copy, cannot. (A server-side store ends the copies by
+/// `change_id`, which forgets the old id, and keeps the handle.)
 pub(crate) async fn revoke_users_sessions(
     session: &Session,
     req: &HttpRequest,
@@ -137,14 +144,22 @@ pub(crate) async fn revoke_users_sessions(
         return Ok(());
     };
     let all = session.options().has(Options::EXPIRE_ALL);
-    let except = (!all).then_some(&handle);
-    let ended = ctx.store.revoke_all(&user, except).await.map_err(|e| {
+    let retie = !all && ctx.store.client_side();
+    let kept = match (all, retie) {
+        (true, _) => None,
+        (false, false) => Some(handle),
+        (false, true) => Some(Handle::generate()),
+    };
+    let ended = ctx.store.revoke_all(&user, kept.as_ref()).await.map_err(|e| {
         tracing::error!(user = %user.log_tag(), error = %e, "revoking a user's sessions failed");
         SessionError::from_store(e)
     })?;
     tracing::debug!(user = %user.log_tag(), ended, all, "user's sessions revoked on request");
-    if !all && ctx.store.client_side() {
+    if let (true, Some(new)) = (retie, kept) {
         if let Some(mut data) = session.data() {
+            if let Some(user) = data.meta.user.as_mut() {
+                user.handle = new;
+            }
             data.touch_meta();
         }
     }
@@ -349,7 +364,7 @@ fn client_value(session: &Session, send: bool) -> Result<ClientUpdate, SessionEr
             false => ClientUpdate::Keep,
         });
     }
-    let seal_ctx = SealContext::new(ctx.config.state.name()).with_binding(data.binding.as_deref());
+    let seal_ctx = ctx.config.state.seal_context(data.binding.as_deref());
     match ctx.store.seal(&data.id, &data.record(), &seal_ctx)? {
         ClientValue::Sealed(sealed) => Ok(ClientUpdate::Send(sealed)),
         ClientValue::Id if send => Ok(ClientUpdate::Send(data.id.as_str().to_owned())),

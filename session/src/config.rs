@@ -41,12 +41,23 @@ impl Config {
         }
     }
 
-    /// Whether a record read at `now` is still alive, by this middleware's own timeouts.
+    /// Whether a record read at `now` is still alive: before its expiry, and within this
+    /// middleware's own absolute timeout from its creation (today's, whatever the expiry was
+    /// computed with).
     pub(crate) fn alive(&self, created_at: u64, expires_at: u64, now: u64) -> bool {
         expires_at > now
             && self
                 .absolute
                 .is_none_or(|abs| created_at.saturating_add(abs) > now)
+    }
+
+    /// Whether a session last seen at `last_seen` (Unix seconds; 0: unknown) is still within
+    /// this middleware's idle timeout at `now`. The load applies it to a record the client
+    /// carried (a client-side store's), whose deadline is the one its issuer sealed, under the
+    /// timeouts of that deploy: a lower idle timeout then applies to it at once. A server-side
+    /// record is held to the deadline its store keeps (see `session::load`).
+    pub(crate) fn seen_recently(&self, last_seen: u64, now: u64) -> bool {
+        last_seen == 0 || last_seen.saturating_add(self.idle) > now
     }
 
     /// `err` as an actix-web error answered with the response the builder chose.

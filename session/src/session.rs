@@ -14,7 +14,7 @@ use crate::config::Ctx;
 pub(crate) use crate::data::Data;
 use crate::error::SessionError;
 use crate::id::SessionId;
-use crate::store::{Bytes, Fetch, Loaded, Meta, SealContext, Unsealed};
+use crate::store::{Bytes, Fetch, Loaded, Meta, Unsealed};
 use crate::typed::TypedSession;
 
 /// Per-request options, Plack's `psgix.session.options` as flags.
@@ -294,8 +294,9 @@ impl Session {
         Some(String::from_utf8_lossy(&user.id).into_owned())
     }
 
-    /// The session's public name, once it is tied to a user: stable for its life, never enough
-    /// to load it; what [`SessionInfo::handle`](crate::SessionInfo::handle) shows and
+    /// The session's public name, once it is tied to a user: stable for its life (but on a
+    /// client-side store, see [`expire_others`](Self::expire_others)), never enough to load it;
+    /// what [`SessionInfo::handle`](crate::SessionInfo::handle) shows and
     /// [`Sessions::revoke`](crate::Sessions::revoke) takes.
     pub fn handle(&self) -> Option<crate::store::Handle> {
         let data = self.guard();
@@ -309,7 +310,16 @@ impl Session {
     }
 
     /// Ends every session of this session's user but this one when the request ends (after a
-    /// password change). Nothing happens to a session without a user.
+    /// password change, with [`change_id`](Self::change_id)). Nothing happens to a session
+    /// without a user.
+    ///
+    /// With `change_id`, copies of this session's value taken before end too: a server-side
+    /// store forgets the old id. The [`CookieStore`](crate::store::CookieStore) (with a
+    /// revocation store) cannot forget a cookie: `expire_others` re-ties this session to its
+    /// user under a new [`handle`](Self::handle) that only the cookie sealed in this response
+    /// carries, so there the copies end with or without `change_id`, and a response that seals
+    /// nothing (a 5xx, or [`no_store`](Self::no_store) without `change_id`) ends this session as
+    /// well.
     pub fn expire_others(&self) {
         self.set_option(Options::EXPIRE_OTHERS);
     }
@@ -448,7 +458,7 @@ async fn load(ctx: &Ctx, req: &HttpRequest, fetch: Fetch<'_>) -> Result<Data, Se
     let Some(raw) = config.state.read(req) else {
         return Ok(fresh(binding));
     };
-    let seal_ctx = SealContext::new(config.state.name()).with_binding(binding.as_deref());
+    let seal_ctx = config.state.seal_context(binding.as_deref());
     let (id, loaded) = match ctx.store.unseal(&raw, &seal_ctx) {
         None => {
             tracing::info!(
@@ -458,6 +468,18 @@ async fn load(ctx: &Ctx, req: &HttpRequest, fetch: Fetch<'_>) -> Result<Data, Se
             return Ok(fresh(binding));
         }
         Some(Unsealed::Record(id, record)) => {
+            // The client carried the record, and with it the deadline its issuer sealed, under
+            // the idle timeout of that deploy: hold it to this middleware's idle timeout too,
+            // from the last-seen time sealed beside it (0, unknown: the deadline alone). A
+            // server-side record is not: a store that does not keep the last-seen time reports
+            // its creation time there (`Meta::new`), which would end sessions in use.
+            if !config.seen_recently(record.meta.last_seen, now) {
+                tracing::debug!(
+                    session = %id.log_tag(),
+                    "session idle past the idle timeout; starting a new session"
+                );
+                return Ok(fresh(binding));
+            }
             // A client-side session of a user: it may have been revoked since it was sealed.
             let revoked = match &record.meta.user {
                 Some(_) => ctx.store.revoked(&record.meta).await.map_err(|e| {

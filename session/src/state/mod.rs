@@ -18,6 +18,7 @@ pub use self::header::HeaderState;
 pub use self::query::QueryState;
 
 use crate::error::ConfigError;
+use crate::store::{CarrierKind, SealContext};
 
 /// Values longer than this are junk for every store (browsers cap a cookie at 4096 bytes).
 pub(crate) const MAX_VALUE_LEN: usize = 4096;
@@ -59,13 +60,34 @@ impl From<QueryState> for IdCarrier {
 impl IdCarrier {
     /// The name the session value travels under: the cookie name, the header name (lower
     /// case) or the query parameter name. A sealing store binds its value to it (see
-    /// [`SealContext`](crate::store::SealContext)).
+    /// [`SealContext`]).
     pub fn name(&self) -> &str {
         match self {
             IdCarrier::Cookie(s) => s.name(),
             IdCarrier::Header(s) => s.name().as_str(),
             IdCarrier::Query(s) => s.name(),
         }
+    }
+
+    /// Which kind of carrier this is: a cookie, a header or a query parameter. A sealing store
+    /// binds its value to it beside the [`name`](Self::name) (see [`SealContext`]), so a cookie
+    /// `sid` and a query parameter `sid` on two middlewares with one key never open each
+    /// other's values (`tests/cookie_store.rs`
+    /// `a_sealed_value_never_opens_under_another_kind_of_carrier_of_the_same_name`).
+    pub fn kind(&self) -> CarrierKind {
+        match self {
+            IdCarrier::Cookie(_) => CarrierKind::Cookie,
+            IdCarrier::Header(_) => CarrierKind::Header,
+            IdCarrier::Query(_) => CarrierKind::Query,
+        }
+    }
+
+    /// What a value of this carrier is sealed for: its name and kind, and the request's client
+    /// `binding`.
+    pub(crate) fn seal_context<'a>(&'a self, binding: Option<&'a [u8]>) -> SealContext<'a> {
+        SealContext::new(self.name())
+            .with_kind(self.kind())
+            .with_binding(binding)
     }
 
     /// The client's value, unquoted and percent-decoded; `None` when absent or oversized.

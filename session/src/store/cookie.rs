@@ -14,8 +14,8 @@ use sha2::Sha256;
 
 use super::user::HANDLE_LEN;
 use super::{
-    Bytes, Changes, ClientValue, Fetch, Handle, Loaded, Meta, NullStore, Record, SealContext,
-    SessionStore, SessionUser, Unsealed, UserKey,
+    Bytes, CarrierKind, Changes, ClientValue, Fetch, Handle, Loaded, Meta, NullStore, Record,
+    SealContext, SessionStore, SessionUser, Unsealed, UserKey,
 };
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::error::{BoxError, ConfigError, SessionError, StoreError};
@@ -46,18 +46,26 @@ const REVOCATION_LABEL: &[u8] = b"actix-typed-session/cookie-revocation\0";
 /// name binding and the crate's own key derivation) and 2 (a JSON body, a longer context) no
 /// longer open: such a cookie gives a fresh session.
 ///
-/// [`FLAG_USER`] joined version 3 later, without a new version: a cookie without the flag has
-/// the layout version 3 always had (so the cookies of every visitor keep opening across the
-/// upgrade; none of them carried a user), and a server from before the flag refuses a cookie
-/// with it as an unknown format, which gives a fresh session (a rollback logs users out, it
-/// never fails a request).
+/// [`FLAG_USER`] and then [`FLAG_SEEN`] joined version 3 later, without a new version: a
+/// cookie without a flag has the layout version 3 always had, and one without the last flag
+/// the layout before it, so the cookies of every visitor keep opening across each upgrade. A
+/// server from before a flag refuses a cookie with it as an unknown format, which gives a fresh
+/// session (a rollback logs visitors out, it never fails a request).
 const VERSION: u8 = 3;
 const FLAG_DEFLATE: u8 = 1;
-/// The session is tied to a user: after the id come the time it was tied to the user (Unix
-/// milliseconds by the store's clock, a varint; the same in every later seal of the session),
-/// the user id (a varint length, then its bytes) and the session's handle ([`HANDLE_LEN`]
-/// bytes). Anonymous sessions carry none of it.
+/// The session is tied to a user: after the id (and the last-seen time) come the time it was
+/// tied to the user (Unix milliseconds by the store's clock, a varint; the same in every later
+/// seal of the session), the user id (a varint length, then its bytes) and the session's handle
+/// ([`HANDLE_LEN`] bytes). Anonymous sessions carry none of it.
 const FLAG_USER: u8 = 2;
+/// The session's last-seen time travels in the seal: right after the id, its offset from the
+/// creation time (seconds, modulo 2^64: a varint of three bytes or fewer for a session younger
+/// than 24 days). The middleware holds a cookie to its own idle timeout from it, so a deploy
+/// that lowers the timeout applies to cookies sealed before it. Every seal of a session whose
+/// last-seen time is known sets it (the middleware records one at each save, touch and id
+/// change, and for a fresh session); a cookie without it, sealed before the flag, opens with
+/// `last_seen` 0: unknown, so only the deadline sealed in it applies.
+const FLAG_SEEN: u8 = 4;
 /// The shortest plaintext header: version, flags, the two timestamps (varints of at least one
 /// byte) and the id.
 const MIN_HEADER: usize = 2 + 1 + 1 + ID_LEN;
@@ -229,16 +237,31 @@ enum Mode {
 /// key seals and every key opens, so keys can be rotated without logging everyone out: a cookie
 /// sealed with an old key is re-sealed with the current one on its next write.
 ///
-/// Inside the seal: a format version, the session id, its creation time and its expiry, so the
-/// server enforces the idle and absolute timeouts itself even if a browser keeps an old cookie.
+/// Inside the seal: a format version, the session id, its creation time, its expiry and the
+/// time the middleware last saw it, so the server enforces the idle and absolute timeouts itself
+/// even if a browser keeps an old cookie. The middleware holds a cookie to the expiry sealed in
+/// it *and* to its own timeouts as configured today: its idle timeout from the last-seen time,
+/// its absolute timeout from the creation time. So a deploy that lowers a timeout applies it at
+/// once to every cookie sealed before (a stolen copy does not keep the old, longer window);
+/// raising one applies to a cookie when it is next sealed. A cookie sealed by a release before
+/// the last-seen time joined the seal opens with it unknown and keeps the deadline sealed in it.
 /// Bound to the seal without being stored in it (in the MAC input, or the AEAD's associated
-/// data): the mode, a purpose, the name the value travels under (the cookie name, from the
-/// middleware's state, see [`SealContext`]) and the client binding if there is one. So a value
-/// never opens under another name: two middlewares on one key (a user area's `user_sid` and an
-/// admin area's `admin_sid`, even with one store value cloned into both) keep their sessions and
-/// their timeouts apart. Two middlewares that share a key *and* a cookie name share sessions.
-/// Anything that does not open (tampered, truncated, wrong key, other name, expired, junk)
-/// gives a fresh session and a `tracing` event, never an error response.
+/// data): the mode, a purpose, the name the value travels under and the kind of carrier (the
+/// cookie name, or a header or query parameter name, from the middleware's state, see
+/// [`SealContext`]) and the client binding if there is one. So a value never opens under
+/// another name nor in another kind of carrier: two middlewares on one key (a user area's
+/// `user_sid` and an admin area's `admin_sid`, or a cookie `sid` and a query parameter `sid`,
+/// even with one store value cloned into both) keep their sessions and their timeouts apart
+/// (`tests/cookie_store.rs` `a_sealed_cookie_never_opens_under_another_cookie_name`,
+/// `a_sealed_value_never_opens_under_another_kind_of_carrier_of_the_same_name`).
+/// Two middlewares that share a key, a kind of carrier *and* its name share sessions. Anything
+/// that does not open (tampered, truncated, wrong key, other name or kind, expired, junk) gives
+/// a fresh session and a `tracing` event, never an error response.
+///
+/// The kind joined the context without a new format version: a cookie's context is the one
+/// version 3 always had, so cookies keep opening across the upgrade; a value sealed for a
+/// header or a query parameter by a release before it does not open after it (each such API
+/// client starts a fresh session, once).
 ///
 /// Upgrading: this is format version 3. Cookies sealed by earlier versions (1: no name binding,
 /// keys from the `cookie` crate's derivation; 2: a JSON body and a longer context) do not
@@ -290,10 +313,22 @@ enum Mode {
 /// [`Sessions::revoke_all`](crate::Sessions::revoke_all) write one "valid after" time for the
 /// user there, and every session tied to that user at or before it (every copy of its cookie, on
 /// every device, and the cookie a request in flight re-seals) then opens as a fresh session,
-/// except the session `expire_others` keeps. Without a revocation store these three answer
-/// [`SessionError::Unsupported`] (a 500 that says what to configure), never a silent no-op. See
+/// except the cookie that `expire_others` seals for the session it keeps (below). Without a
+/// revocation store these three answer [`SessionError::Unsupported`] (a 500 that says what to
+/// configure), never a silent no-op. See
 /// [`revocations`](CookieStoreBuilder::revocations) for the cost (one load a request, for
 /// sessions with a user only) and the limits.
+///
+/// After a password change (`change_id` and `expire_others`, as OWASP has it) only the cookie
+/// sealed in that response opens, as on a server-side store, where `change_id` forgets the old
+/// id: the copies of this session's cookie taken before end with the other sessions. A copy has
+/// the very bytes the browser holds, handle included, so the revocation cannot spare "this
+/// session" by its handle; instead the middleware re-ties the session it keeps to its user under
+/// a new handle, the revocation spares that handle only, and the new cookie carries it. The
+/// price: on this store, [`Session::handle`](crate::Session::handle) changes at
+/// `expire_others` (nothing else reads a cookie session's handle: listing and revoking by handle
+/// are unsupported here), and if that response seals nothing (a 5xx, or `no_store` without
+/// `change_id`) the session ends too, like every copy of its cookie.
 #[derive(Clone)]
 pub struct CookieStore {
     inner: Arc<Inner>,
@@ -488,7 +523,8 @@ impl CookieStoreBuilder {
     ///   [`build`](Self::build) (it would keep nothing).
     /// - **What it keeps:** one record per revoked user, written by every revocation (the
     ///   latest wins): the time of the revocation in milliseconds and, for `expire_others`, the
-    ///   handle of the session it keeps. It is stored under an id derived from the user's
+    ///   handle of the session it keeps (a new one, carried only by the cookie sealed in that
+    ///   response: see [`CookieStore`]). It is stored under an id derived from the user's
     ///   [`UserKey`] (a hash of the user id, hashed again by the store, never the user id
     ///   itself), and that id has a character no session id has, so no client can present it
     ///   as a session of a middleware that shares the store. It lives for the
@@ -496,7 +532,8 @@ impl CookieStoreBuilder {
     /// - **When a cookie is refused:** a cookie of a session tied to the user (logged in) at or
     ///   before the revocation's time opens as a fresh session, whenever it was sealed (so a
     ///   request in flight during the revocation cannot bring its session back by re-sealing
-    ///   it), but the session `expire_others` kept (by its handle). A session tied in the same
+    ///   it), but the session `expire_others` kept (by its new handle: the copies of its
+    ///   cookie from before carry the old one and end too). A session tied in the same
     ///   millisecond as a revocation counts as before it: a revocation never misses a session,
     ///   and a login in that same millisecond after it is ended too. With a clock that counts
     ///   whole seconds (like [`ManualClock`](crate::clock::ManualClock)) that is the same
@@ -998,7 +1035,17 @@ impl Inner {
         if user.is_some() {
             flags |= FLAG_USER;
         }
-        let header = 2 + varint_len(meta.created_at) + varint_len(expires_at) + ID_LEN + user_len;
+        // 0 is "unknown", and travels as the absence of the flag.
+        let seen = (meta.last_seen != 0).then(|| meta.last_seen.wrapping_sub(meta.created_at));
+        if seen.is_some() {
+            flags |= FLAG_SEEN;
+        }
+        let header = 2
+            + varint_len(meta.created_at)
+            + varint_len(expires_at)
+            + ID_LEN
+            + seen.map_or(0, varint_len)
+            + user_len;
         let mut buf = Scratch::<STACK>::zeroed(front + header + body.len() + back);
         {
             let len = buf.len();
@@ -1007,6 +1054,9 @@ impl Inner {
             out.put_varint(record.meta.created_at);
             out.put_varint(expires_at);
             out.put(id.as_str().as_bytes());
+            if let Some(seen) = seen {
+                out.put_varint(seen);
+            }
             if let Some((user, since)) = user {
                 out.put_varint(since);
                 out.put_len(user.id.len());
@@ -1021,9 +1071,17 @@ impl Inner {
 
     /// What the seal authenticates besides the plaintext (the MAC input before it, or the AEAD's
     /// associated data): the label (format version, mode, purpose), the name the value travels
-    /// under and, when the store binds to the client, the binding. The label has a fixed length
-    /// and every variable part is length-prefixed (a varint), so no two contexts give the same
-    /// bytes.
+    /// under, then one byte for the kind of carrier and the binding, then the binding if the
+    /// store binds to the client. The label has a fixed length and every variable part is
+    /// length-prefixed (a varint), so the contexts are prefix-free: no two give the same bytes,
+    /// and none is the start of another (the MAC input is the context and the plaintext,
+    /// back to back).
+    ///
+    /// The byte after the name is twice the carrier's code (cookie 0, header 1, query 2), plus
+    /// one when a binding follows. For a cookie that is the 0 or 1 this byte always was, so a
+    /// cookie's context is byte for byte what it was before the kind joined it, and cookies
+    /// sealed before keep opening; a header's and a query parameter's differ from a cookie's
+    /// of the same name, and from each other's.
     fn context(&self, ctx: &SealContext<'_>) -> Scratch<CONTEXT_STACK> {
         let label = match self.mode {
             Mode::Signed => SIGN_LABEL,
@@ -1034,6 +1092,11 @@ impl Inner {
             .binder
             .as_ref()
             .map(|_| ctx.binding().unwrap_or_default());
+        let kind: u8 = match ctx.kind() {
+            CarrierKind::Cookie => 0,
+            CarrierKind::Header => 1,
+            CarrierKind::Query => 2,
+        };
         let len = label.len()
             + len_len(name.len())
             + name.len()
@@ -1044,13 +1107,10 @@ impl Inner {
         out.put(label);
         out.put_len(name.len());
         out.put(name);
-        match binding {
-            None => out.put(&[0]),
-            Some(binding) => {
-                out.put(&[1]);
-                out.put_len(binding.len());
-                out.put(binding);
-            }
+        out.put(&[kind * 2 + u8::from(binding.is_some())]);
+        if let Some(binding) = binding {
+            out.put_len(binding.len());
+            out.put(binding);
         }
         context
     }
@@ -1160,6 +1220,7 @@ impl Inner {
         let flags = *flags;
         // Only signed cookies are ever compressed; no other flag exists.
         let allowed = FLAG_USER
+            | FLAG_SEEN
             | match self.mode {
                 Mode::Signed => FLAG_DEFLATE,
                 Mode::Encrypted => 0,
@@ -1183,6 +1244,14 @@ impl Inner {
         };
         let mut meta = Meta::new(created_at, expires_at);
         let mut body = body;
+        meta.last_seen = match flags & FLAG_SEEN {
+            0 => 0, // sealed before the flag: unknown
+            _ => {
+                let seen =
+                    take_varint(&mut body).ok_or_else(|| failed(CookieDecodeError::Format))?;
+                created_at.wrapping_add(seen)
+            }
+        };
         if flags & FLAG_USER != 0 {
             let user = take_user(&mut body).ok_or_else(|| failed(CookieDecodeError::Format))?;
             let (since, user_id, handle) = user;
@@ -1273,8 +1342,12 @@ impl SessionStore for CookieStore {
     // the server knows a user's cookies.
 
     /// With a [revocation store](CookieStoreBuilder::revocations): from now on, every session
-    /// tied to `user` until now opens as a fresh session, but the session `except`. One write;
-    /// returns 0 (the store cannot count them). Without one: unsupported.
+    /// tied to `user` until now opens as a fresh session, but a session whose handle is
+    /// `except`. One write; returns 0 (the store cannot count them). Without one: unsupported.
+    ///
+    /// Every copy of a cookie carries its session's handle: to keep one session and not the
+    /// copies of its cookie, give it a new handle and pass that (the middleware does, for
+    /// [`Session::expire_others`](crate::Session::expire_others)), then seal it.
     async fn revoke_all(
         &self,
         user: &UserKey,
@@ -1460,6 +1533,7 @@ mod tests {
 
     const CTX: SealContext<'static> = SealContext {
         name: "id",
+        kind: CarrierKind::Cookie,
         binding: None,
     };
 
@@ -1586,6 +1660,82 @@ mod tests {
                 .inner
                 .context(&CTX)
         );
+    }
+
+    /// The kind of carrier is bound beside the name: a cookie's context is byte for byte the one
+    /// of the releases before the kind (so their cookies keep opening), a header's and a query
+    /// parameter's differ from it and from each other, with or without a binding; no context
+    /// is the start of another (the MAC input is the context, then the plaintext); and a value
+    /// sealed for one kind opens for no other, in every mode.
+    #[test]
+    fn context_binds_the_carrier_kind_and_keeps_a_cookies_bytes() {
+        let kinds = [CarrierKind::Cookie, CarrierKind::Header, CarrierKind::Query];
+        for builder in [
+            CookieStore::signed([7u8; 32]),
+            CookieStore::signed([7u8; 32]).compress(true),
+            CookieStore::encrypted([7u8; 32]),
+            CookieStore::encrypted([7u8; 32]).bind_to_user_agent(),
+        ] {
+            let store = builder.build().unwrap();
+            let label = match store.inner.mode {
+                Mode::Signed => SIGN_LABEL,
+                Mode::Encrypted => SEAL_LABEL,
+            };
+            let bound = store.inner.binder.is_some();
+            // The context as the releases before the kind wrote it.
+            let mut before = label.to_vec();
+            before.extend_from_slice(&[3, b's', b'i', b'd']);
+            match bound {
+                false => before.push(0),
+                true => before.extend_from_slice(&[1, 2, b'u', b'a']),
+            }
+            let ctx = |kind| {
+                SealContext::new("sid")
+                    .with_kind(kind)
+                    .with_binding(Some(b"ua"))
+            };
+            assert_eq!(*store.inner.context(&ctx(CarrierKind::Cookie)), before[..]);
+            assert_eq!(SealContext::new("sid").kind(), CarrierKind::Cookie);
+
+            let mut contexts = Vec::new();
+            for name in ["sid", "si", "sidx", ""] {
+                for kind in kinds {
+                    for binding in [None, Some(&b"ua"[..]), Some(&b""[..])] {
+                        let c = SealContext::new(name).with_kind(kind).with_binding(binding);
+                        contexts.push(store.inner.context(&c).to_vec());
+                    }
+                }
+            }
+            contexts.sort();
+            // Without a binder the binding does not count; with one, none binds as empty.
+            contexts.dedup();
+            for a in &contexts {
+                for b in &contexts {
+                    assert!(a == b || !b.starts_with(a), "{a:?} starts {b:?}");
+                }
+            }
+            assert_eq!(contexts.len(), 4 * 3 * if bound { 2 } else { 1 });
+
+            for sealed_for in kinds {
+                let (_, value) = sealed(&store, &ctx(sealed_for));
+                for opened_as in kinds {
+                    let opened = store.inner.unseal(&value, &ctx(opened_as));
+                    match sealed_for == opened_as {
+                        true => assert!(opened.is_ok(), "{sealed_for:?}"),
+                        false => assert!(
+                            matches!(
+                                opened,
+                                Err(OpenFailure {
+                                    error: CookieDecodeError::Unverified,
+                                    ..
+                                })
+                            ),
+                            "{sealed_for:?} opened as {opened_as:?}"
+                        ),
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -1741,29 +1891,37 @@ mod tests {
         );
     }
 
-    /// An anonymous session keeps the layout version 3 always had (no flag, nothing between
-    /// the id and the values), so the cookies sealed before the user flag still open; a flag
-    /// nobody defines is refused.
+    /// An anonymous session keeps the layout version 3 always had, plus the last-seen time
+    /// after the id behind its flag: a cookie of the layout before the flag (no flag, nothing
+    /// between the id and the values: what every anonymous cookie was) still opens, with the
+    /// same session and the last-seen time unknown (0); a flag nobody defines is refused.
     #[test]
     fn an_anonymous_session_keeps_the_version_3_layout_and_unknown_flags_are_refused() {
         let store = CookieStore::encrypted([7u8; 32]).build().unwrap();
         let (id, value) = sealed(&store, &CTX);
         let plaintext = plaintext_of(&store, &value, &CTX);
         let record = record();
-        let mut old = vec![VERSION, 0];
-        for n in [record.meta.created_at, record.meta.expires_at] {
+        let varint = |n: u64| {
             let mut buf = [0u8; 10];
             let len = varint_len(n);
             Writer(&mut buf[..len]).put_varint(n);
-            old.extend_from_slice(&buf[..len]);
+            buf[..len].to_vec()
+        };
+        let mut old = vec![VERSION, 0];
+        for n in [record.meta.created_at, record.meta.expires_at] {
+            old.extend_from_slice(&varint(n));
         }
         old.extend_from_slice(id.as_str().as_bytes());
+        let mut now = old.clone();
+        now[1] = FLAG_SEEN;
+        let seen = record.meta.last_seen - record.meta.created_at;
+        now.extend_from_slice(&varint(seen));
         assert_eq!(
-            plaintext[..old.len()],
-            old[..],
-            "the version 3 header, byte for byte"
+            plaintext[..now.len()],
+            now[..],
+            "the version 3 header, byte for byte, then the last-seen offset"
         );
-        let body = &plaintext[old.len()..];
+        let body = &plaintext[now.len()..];
         assert_eq!(
             parse_entries(body, Bytes::copy_from_slice).unwrap(),
             record.data,
@@ -1775,8 +1933,18 @@ mod tests {
             .unseal(&seal_plaintext(&store, &old, &CTX), &CTX)
             .ok()
             .unwrap();
-        assert_eq!(back, record);
-        for flags in [4, 8, 0x80] {
+        assert_eq!(
+            back,
+            Record {
+                meta: Meta {
+                    last_seen: 0,
+                    ..record.meta.clone()
+                },
+                ..record.clone()
+            },
+            "a cookie from before the flag: the same session, last seen at an unknown time"
+        );
+        for flags in [8, 0x10, 0x80] {
             let mut other = old.clone();
             other[1] = flags;
             assert!(matches!(
@@ -1789,14 +1957,62 @@ mod tests {
                 })
             ));
         }
-        // The user flag with a truncated user part: a bad format, not a panic.
+        // The user flag with a truncated user part, the last-seen flag with a truncated
+        // varint: a bad format, not a panic.
         let mut truncated = old.clone();
         truncated[1] = FLAG_USER;
         truncated.truncate(2 + 10 + ID_LEN);
-        assert!(store
-            .inner
-            .unseal(&seal_plaintext(&store, &truncated, &CTX), &CTX)
-            .is_err());
+        let mut unfinished = old[..2 + 10 + ID_LEN].to_vec();
+        unfinished[1] = FLAG_SEEN;
+        unfinished.push(0x80);
+        for bad in [truncated, unfinished] {
+            assert!(store
+                .inner
+                .unseal(&seal_plaintext(&store, &bad, &CTX), &CTX)
+                .is_err());
+        }
+    }
+
+    /// The last-seen time travels in the seal, any value of it, in every mode, as an offset
+    /// from the creation time that costs one byte for a session seen within two minutes of its
+    /// creation and three within 24 days; 0 (unknown) travels as the absence of the flag.
+    #[test]
+    fn the_last_seen_time_travels_in_the_seal() {
+        let created = 1_700_000_000u64;
+        for builder in [
+            CookieStore::signed([7u8; 32]),
+            CookieStore::signed([7u8; 32]).compress(true),
+            CookieStore::encrypted([7u8; 32]),
+        ] {
+            let store = builder.build().unwrap();
+            let id = SessionId::generate();
+            let seal = |last_seen: u64| {
+                let mut record = record();
+                record.meta = Meta::new(created, created + 3600).with_last_seen(last_seen);
+                let ClientValue::Sealed(value) = store.seal(&id, &record, &CTX).unwrap() else {
+                    panic!("sealed")
+                };
+                let plaintext = plaintext_of(&store, &value, &CTX);
+                let (_, back) = store.inner.unseal(&value, &CTX).ok().unwrap();
+                assert_eq!(back, record, "{last_seen}");
+                (plaintext[1] & FLAG_SEEN != 0, plaintext.len())
+            };
+            let (flagged, unknown) = seal(0);
+            assert!(!flagged, "0 is no time");
+            for (last_seen, bytes) in [
+                (created, 1),
+                (created + 127, 1),
+                (created + 128, 2),
+                (created + 24 * 24 * 3600, 3),
+                (created - 1, 10),
+                (1, 10),
+                (u64::MAX, 10),
+            ] {
+                let (flagged, len) = seal(last_seen);
+                assert!(flagged, "{last_seen}");
+                assert_eq!(len - unknown, bytes, "{last_seen}");
+            }
+        }
     }
 
     /// What a user costs a cookie: the tie time (6 bytes for a time in milliseconds of these
@@ -1953,7 +2169,7 @@ mod tests {
             /// mode and layout; with random bytes all through, it never opens.
             #[test]
             fn random_sealed_plaintexts_never_panic(
-                flags in 0u8..4,
+                flags in 0u8..8,
                 body in proptest::collection::vec(any::<u8>(), 0..400),
                 junk in any::<Vec<u8>>(),
             ) {

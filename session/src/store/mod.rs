@@ -35,8 +35,8 @@
 //! [`user_sessions`](SessionStore::user_sessions), [`revoke`](SessionStore::revoke) and
 //! [`revoke_all`](SessionStore::revoke_all)), and client-side sealing ([`seal`](SessionStore::seal) / [`unseal`](SessionStore::unseal)
 //! / [`client_side`](SessionStore::client_side), for a store that keeps the session in the
-//! client's cookie: both get a [`SealContext`], the name the value travels under and the client
-//! binding, which a sealing store binds its value to).
+//! client's cookie: both get a [`SealContext`], the name and the kind of carrier the value
+//! travels under and the client binding, which a sealing store binds its value to).
 //!
 //! Trade-offs: a handler that takes the untyped `Session` loads every value of a session from a
 //! remote store (Redis `HGETALL`), since its reads cannot wait for the network; take a typed
@@ -118,6 +118,21 @@ pub enum ClientValue {
     Unchanged,
 }
 
+/// The kind of carrier a client's value travels in: a cookie, a request header or a query
+/// parameter (the [state](crate::state) of the middleware, see
+/// [`IdCarrier::kind`](crate::state::IdCarrier::kind)). Part of a [`SealContext`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum CarrierKind {
+    /// A cookie ([`CookieState`](crate::state::CookieState)); what [`SealContext::new`] assumes.
+    #[default]
+    Cookie,
+    /// A request header ([`HeaderState`](crate::state::HeaderState), bearer tokens included).
+    Header,
+    /// A query parameter ([`QueryState`](crate::state::QueryState)).
+    Query,
+}
+
 /// What a client's value is bound to, passed by the middleware to [`SessionStore::seal`] and
 /// [`SessionStore::unseal`].
 ///
@@ -125,24 +140,35 @@ pub enum ClientValue {
 ///   [`CookieState`](crate::state::CookieState), the header name of a
 ///   [`HeaderState`](crate::state::HeaderState) (lower case), or the query parameter of a
 ///   [`QueryState`](crate::state::QueryState).
+/// - [`kind`](Self::kind): which of the three it is ([`CarrierKind`]). The name alone does not
+///   say: a cookie `sid`, a header `sid` and a query parameter `sid` have the same name.
 /// - [`binding`](Self::binding): what [`SessionStore::client_binding`] returned for this request.
 ///
-/// A store that seals its value (like [`CookieStore`]) authenticates both along with it, so a
-/// value issued under one name never opens under another (an app's `user_sid` presented as its
-/// `admin_sid`), even when one store value serves both middlewares. Server-side stores can
-/// ignore it. Build one with [`SealContext::new`] (for tests, or a store that wraps another).
+/// A store that seals its value (like [`CookieStore`]) authenticates all three along with it, so
+/// a value issued under one name never opens under another (an app's `user_sid` presented as
+/// its `admin_sid`), nor in another kind of carrier (the cookie `sid` of one middleware
+/// presented as the query parameter `sid` of another), even when one store value serves both
+/// middlewares (`tests/cookie_store.rs` `a_sealed_cookie_never_opens_under_another_cookie_name`,
+/// `a_sealed_value_never_opens_under_another_kind_of_carrier_of_the_same_name`). Server-side
+/// stores can ignore it.
+///
+/// Build one with [`SealContext::new`] (for tests, or a store that wraps another): a value in
+/// a cookie, as before the kind existed, so code written for the name alone keeps meaning a
+/// cookie; [`with_kind`](Self::with_kind) sets another kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SealContext<'a> {
     name: &'a str,
+    kind: CarrierKind,
     binding: Option<&'a [u8]>,
 }
 
 impl<'a> SealContext<'a> {
-    /// A value travelling under `name`, bound to no client.
+    /// A value travelling in the cookie `name`, bound to no client.
     pub fn new(name: &'a str) -> Self {
         SealContext {
             name,
+            kind: CarrierKind::Cookie,
             binding: None,
         }
     }
@@ -152,9 +178,20 @@ impl<'a> SealContext<'a> {
         SealContext { binding, ..self }
     }
 
+    /// The same context for a value travelling in a carrier of kind `kind` (a header or a query
+    /// parameter named [`name`](Self::name)).
+    pub fn with_kind(self, kind: CarrierKind) -> Self {
+        SealContext { kind, ..self }
+    }
+
     /// The cookie, header or query parameter name the value travels under.
     pub fn name(&self) -> &'a str {
         self.name
+    }
+
+    /// Whether the value travels in a cookie, a header or a query parameter.
+    pub fn kind(&self) -> CarrierKind {
+        self.kind
     }
 
     /// The store's [`client_binding`](SessionStore::client_binding) of this request, if any.

@@ -61,7 +61,9 @@ impl fmt::Debug for UserKey {
 
 /// A session's public name: stable for the life of the session (`change_id` keeps it), never
 /// the id nor enough to load the session, so it may be shown to the user ("your devices") and
-/// posted back in a form to end that session.
+/// posted back in a form to end that session. (One exception: on a client-side store,
+/// [`Session::expire_others`](crate::Session::expire_others) gives the session it keeps a new
+/// handle, the one thing that tells its new cookie from copies of the old.)
 ///
 /// 22 characters of the URL-safe base64 alphabet from the OS CSPRNG (132 bits).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -58,7 +58,7 @@ impl Target<'_> {
     }
 
     fn seal_context(&self) -> SealContext<'_> {
-        SealContext::new(self.name()).with_binding(self.binding.as_deref())
+        self.carrier.seal_context(self.binding.as_deref())
     }
 
     /// Whether a session is alive now by the app's timeouts (as the middleware checks it).
@@ -454,7 +454,12 @@ impl<'a> SessionAfter<'a> {
                             .revoked(&record.meta)
                             .await
                             .map_err(SessionError::from_store)?;
-                    (Some(id), (!revoked).then_some(record))
+                    // And the middleware holds it to the app's idle timeout from the
+                    // last-seen time sealed in it.
+                    let now = target.clock.now();
+                    let idle = record.meta.last_seen == 0
+                        || record.meta.last_seen.saturating_add(target.idle) > now;
+                    (Some(id), (!revoked && idle).then_some(record))
                 }
                 Some(Unsealed::Id(id)) => {
                     let record = target

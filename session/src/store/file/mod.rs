@@ -502,7 +502,7 @@ impl Inner {
                 if !record.meta.user.as_ref().is_some_and(|u| ends(&u.handle)) {
                     continue;
                 }
-                match self.revoke_if(user, &key, &ends)? {
+                match self.revoke_if(user, &key, ends)? {
                     Some(true) if one => return Ok(1),
                     Some(true) => ended += 1,
                     Some(false) => {}
