@@ -28,6 +28,11 @@
 //!   median of 3 runs, each on N freshly saved sessions). Not for the cookie store, which
 //!   cannot list.
 //!
+//! - **Stall** (Redis only, not in test mode; `ATS_USERS_STALL=0` skips it): 10 000 and
+//!   50 000 sessions of one user, listed then revoked while a second connection sends `PING`
+//!   after `PING`: the worst and 99.9th-percentile `PING`, i.e. how long the store's longest
+//!   script held Redis from everyone else.
+//!
 //! Wall-clock numbers on a shared 2-core machine move by tens of percent between runs: read
 //! the ratios inside one run; `benches/callgrind.sh memory:tied-write ..` counts instructions.
 
@@ -141,6 +146,96 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     print_tables(&medians.borrow(), &rows);
+    // The stall table: not in test mode (it fills 60 000 sessions).
+    let stall = std::env::var("ATS_USERS_STALL").map_or(true, |v| v != "0");
+    if let (Some(server), true, false) = (&server, stall, test_mode) {
+        stall_cases(&sys, server, redis(server), &STALL);
+    }
+}
+
+/// Sessions of one user for the stall table.
+const STALL: [usize; 2] = [10_000, 50_000];
+
+/// What another Redis client waits while one user's sessions are listed, then revoked: a
+/// second connection sends `PING` after `PING` meanwhile, and the table gives the worst and
+/// the 99.9th percentile of those round trips. Redis runs one command (or script) at a time,
+/// so the worst `PING` is about the longest script the store ran.
+fn stall_cases(sys: &SystemRunner, server: &RedisServer, store: RedisStore, sizes: &[usize]) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let sessions = SessionMiddleware::new(store.clone()).sessions();
+    println!(
+        "\n## Redis: another client's PING while one user's sessions are listed and revoked\n"
+    );
+    println!("| sessions | operation | its time | PINGs | worst PING | p99.9 PING |");
+    println!("|---|---|---|---|---|---|");
+    for &n in sizes {
+        sys.block_on(fill_concurrently(&store, n));
+        for op in ["of_user", "revoke_all"] {
+            let stop = Arc::new(AtomicBool::new(false));
+            let addr = server.addr();
+            let pinger = {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut conn = std::net::TcpStream::connect(addr).expect("ping connection");
+                    conn.set_nodelay(true).expect("nodelay");
+                    let mut times = Vec::new();
+                    let mut reply = [0u8; 7];
+                    while !stop.load(Ordering::Relaxed) {
+                        let start = Instant::now();
+                        conn.write_all(b"PING\r\n").expect("ping");
+                        conn.read_exact(&mut reply).expect("pong");
+                        times.push(start.elapsed());
+                    }
+                    times
+                })
+            };
+            std::thread::sleep(Duration::from_millis(50));
+            let start = Instant::now();
+            sys.block_on(async {
+                match op {
+                    "of_user" => {
+                        let listed = sessions.of_user(USER).await.expect("of_user");
+                        assert_eq!(listed.len(), n);
+                    }
+                    _ => {
+                        let ended = sessions.revoke_all(USER).await.expect("revoke_all");
+                        assert_eq!(ended, n);
+                    }
+                }
+            });
+            let took = start.elapsed();
+            stop.store(true, Ordering::Relaxed);
+            let mut pings = pinger.join().expect("pinger");
+            pings.sort();
+            let worst = pings.last().copied().unwrap_or_default();
+            let p999 = pings
+                .get(pings.len().saturating_sub(1) * 999 / 1000)
+                .copied()
+                .unwrap_or_default();
+            println!(
+                "| {n} | {op} | {took:.1?} | {} | {worst:.2?} | {p999:.2?} |",
+                pings.len()
+            );
+        }
+    }
+}
+
+/// Saves `n` sessions of [`USER`], 64 at a time.
+async fn fill_concurrently<S: SessionStore>(store: &S, n: usize) {
+    use futures_util::stream::{self, StreamExt};
+    let now = SystemClock.now();
+    stream::iter(0..n)
+        .for_each_concurrent(64, |_| async move {
+            let meta = Meta::new(now, now + 3600).with_user(Some(SessionUser::new(USER)));
+            let changes = Changes::full([("device".to_owned(), Bytes::from_static(b"\"bench\""))]);
+            store
+                .save(&SessionId::generate(), &meta, &changes)
+                .await
+                .expect("save");
+        })
+        .await;
 }
 
 /// The criterion cases of one store: untied and tied `read` / `write`.

@@ -111,3 +111,64 @@ async fn listing_on_a_failing_or_unable_store_is_an_error() {
         res.body
     );
 }
+
+/// A user whose index grows past `LARGE_INDEX` live sessions is logged at `warn` once per
+/// thousand (at the save that grew it), and when the index is listed; a user below it never is.
+#[actix_web::test]
+async fn a_large_user_index_is_logged_as_it_grows_and_when_listed() {
+    use actix_typed_session::clock::{Clock, SystemClock};
+    use actix_typed_session::store::{
+        Bytes, Changes, Meta, SessionStore, SessionUser, UserKey, LARGE_INDEX,
+    };
+    use actix_typed_session::{SessionId, SessionMiddleware};
+    let (captured, _guard) = support::capture_logs();
+    let store = MemoryStore::builder().max_sessions(10_000).build();
+    let now = SystemClock.now();
+    let tie = |user: &str| {
+        let meta = Meta::new(now, now + 600).with_user(Some(SessionUser::new(user)));
+        let store = store.clone();
+        async move {
+            let values = Changes::full([("k".to_owned(), Bytes::from_static(b"1"))]);
+            store
+                .save(&SessionId::generate(), &meta, &values)
+                .await
+                .unwrap();
+        }
+    };
+    for _ in 0..LARGE_INDEX {
+        tie("big").await;
+        tie("small").await;
+    }
+    assert!(
+        !captured.text().contains("many live sessions"),
+        "not past it yet"
+    );
+    tie("big").await;
+    let log = captured.text();
+    assert_eq!(log.matches("many live sessions").count(), 1, "{log}");
+    assert!(log.contains("sessions=1001"), "{log}");
+    assert!(
+        !log.contains(&UserKey::of("big").hex()[8..]),
+        "the user by its tag only"
+    );
+    for _ in 0..10 {
+        tie("big").await;
+    }
+    assert_eq!(
+        captured.text().matches("many live sessions").count(),
+        1,
+        "once per thousand"
+    );
+    let sessions = SessionMiddleware::new(store.clone()).sessions();
+    assert_eq!(
+        sessions.of_user("big").await.unwrap().len(),
+        LARGE_INDEX + 11
+    );
+    assert_eq!(
+        captured.text().matches("many live sessions").count(),
+        2,
+        "and when listed"
+    );
+    sessions.of_user("small").await.unwrap();
+    assert_eq!(captured.text().matches("many live sessions").count(), 2);
+}

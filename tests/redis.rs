@@ -433,17 +433,30 @@ async fn a_tied_session_costs_the_round_trips_of_an_untied_one() {
     assert!(inside.contains(&"ZADD".to_owned()), "{inside:?}");
 }
 
-/// Listing a user's sessions is one round trip (the script prunes the index and answers every
-/// session whole), revoking one is one, and `revoke_all` is one whatever the count.
+/// How many index members (`<64 hex>:<handle>`) one MONITOR line carries.
+fn members_in(line: &str) -> usize {
+    line.split('"')
+        .filter(|arg| {
+            arg.split_once(':').is_some_and(|(key, handle)| {
+                key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) && handle.len() == 22
+            })
+        })
+        .count()
+}
+
+/// Listing and revoking a user's sessions go in pages: `ZSCAN` reads about a hundred members,
+/// and one script reads (or ends) the sessions of that page, so no script works through the
+/// whole index, however large; a small index is one page. A revocation raises its marker first
+/// and lowers it at the end (one script each).
 #[actix_web::test]
-async fn listing_and_revoking_cost_one_round_trip_on_one_node() {
+async fn listing_and_revoking_go_in_pages_on_one_node() {
     let server = RedisServer::spawn();
     let monitor = server.monitor();
     let store = store_on(&server);
     let clock = ManualClock::new();
     let app = users_app!(conformance::middleware(store.clone(), &clock));
     send(&app, get("/incr", None)).await; // warm
-    for n in [1usize, 100] {
+    for n in [1usize, 100, 1000] {
         let user = format!("user{n}");
         for _ in 0..n {
             send(&app, post(&format!("/tie/{user}"), None)).await;
@@ -453,35 +466,73 @@ async fn listing_and_revoking_cost_one_round_trip_on_one_node() {
         let listed = send(&app, get(&format!("/u/devices/{user}"), None)).await;
         let listed = handles(&listed.body);
         assert_eq!(listed.len(), n);
-        assert_eq!(monitor.take(), ["EVALSHA"], "listing {n}: one round trip");
+        let lines = monitor.take_lines();
+        let scans = lines.iter().filter(|l| l.contains("\"ZSCAN\"")).count();
+        let pages: Vec<usize> = lines
+            .iter()
+            .filter(|l| l.contains("\"EVALSHA\""))
+            .map(|l| members_in(l))
+            .collect();
+        eprintln!("listing {n}: {scans} scans, pages of {pages:?} members");
+        assert_eq!(pages.iter().sum::<usize>(), n, "every member read once");
+        assert!(
+            pages.iter().all(|p| *p <= 300),
+            "listing {n}: no script reads more than a page: {pages:?}"
+        );
+        if n <= 100 {
+            // A small index is one page (a second `ZSCAN` may only find the end).
+            assert_eq!(pages.len(), 1, "listing {n}: one page");
+            assert!(scans <= 2, "listing {n}: {scans} scans");
+        } else {
+            assert!(pages.len() >= n / 300, "listing {n}: {pages:?}");
+        }
 
         let res = send(&app, post(&format!("/u/revoke/{user}/{}", listed[0]), None)).await;
         assert_eq!(res.body, "true");
+        let commands = monitor.take();
         assert_eq!(
-            monitor.take(),
-            ["EVALSHA"],
-            "revoking one of {n}: one round trip"
+            commands.first().map(String::as_str),
+            Some("EVALSHA"),
+            "marker raised"
         );
+        assert_eq!(
+            commands.last().map(String::as_str),
+            Some("EVALSHA"),
+            "marker lowered"
+        );
+        if n <= 100 {
+            let scripts = commands.iter().filter(|c| *c == "EVALSHA").count();
+            assert_eq!(
+                scripts, 3,
+                "revoking one of {n}: marker, page, marker: {commands:?}"
+            );
+        }
         let res = send(&app, post(&format!("/u/revoke/{user}/{}", listed[0]), None)).await;
         assert_eq!(res.body, "false", "gone already");
         monitor.take();
 
         let res = send(&app, post(&format!("/u/revoke_all/{user}"), None)).await;
         assert_eq!(res.body, (n - 1).to_string());
-        assert_eq!(
-            monitor.take(),
-            ["EVALSHA"],
-            "revoke_all of {n}: one round trip"
-        );
+        let lines = monitor.take_lines();
+        let pages: Vec<usize> = lines
+            .iter()
+            .filter(|l| l.contains("\"EVALSHA\""))
+            .map(|l| members_in(l))
+            .filter(|m| *m > 0)
+            .collect();
+        eprintln!("revoke_all {n}: pages of {pages:?} members");
+        assert!(pages.iter().all(|p| *p <= 300), "{pages:?}");
+        assert_eq!(pages.iter().sum::<usize>(), n - 1);
         assert_eq!(
             server
                 .command(&format!(
-                    "EXISTS {}",
-                    store.user_index_key(&UserKey::of(&user))
+                    "EXISTS {} {}",
+                    store.user_index_key(&UserKey::of(&user)),
+                    format_args!("{}r:{}", "session:", UserKey::of(&user).hex())
                 ))
                 .unwrap(),
             ":0\r\n",
-            "an emptied index is gone"
+            "an emptied index is gone, and so is the marker set"
         );
     }
 }
@@ -727,4 +778,89 @@ fn slowest_script_micros(server: &RedisServer) -> i64 {
         .filter_map(|e| e[2].as_i64())
         .max()
         .unwrap_or(0)
+}
+
+/// While a revocation of a user's sessions is under way (its marker raised in the user's marker
+/// set), an id change of a session it ends gives up and ends the session, and one of a session
+/// it spares goes through; a marker past its deadline counts for nothing.
+#[actix_web::test]
+async fn an_id_change_gives_up_while_a_revocation_of_its_session_is_under_way() {
+    use actix_typed_session::store::{Bytes, Changes, Fetch, Meta, SessionStore, SessionUser};
+    let server = RedisServer::spawn();
+    let store = store_on(&server);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ann = SessionUser::new("ann");
+    let spared = SessionUser::new("ann");
+    let prefix = store.key(&SessionId::generate());
+    let prefix = &prefix[..prefix.len() - 64];
+    let markers = format!("{prefix}r:{}", ann.key.hex());
+    let save = |user: &SessionUser| {
+        let (store, meta) = (
+            store.clone(),
+            Meta::new(now, now + 600).with_user(Some(user.clone())),
+        );
+        async move {
+            let id = SessionId::generate();
+            let values = Changes::full([("k".to_owned(), Bytes::from_static(b"v"))]);
+            store.save(&id, &meta, &values).await.unwrap();
+            (id, meta)
+        }
+    };
+    let mark = |member: String, deadline_ms: u64| {
+        server
+            .command(&format!("ZADD {markers} {deadline_ms} {member}"))
+            .unwrap()
+    };
+    let far = (now + 3600) * 1000;
+
+    // "All but the spared one" is under way: ann's session cannot move, the spared one can.
+    mark(format!("a:{}:t1", spared.handle), far);
+    let (id, meta) = save(&ann).await;
+    let next = SessionId::generate();
+    assert!(!store
+        .change_id(&id, &next, &meta, &Changes::default())
+        .await
+        .unwrap());
+    assert!(
+        store.load(&id, Fetch::All).await.unwrap().is_none(),
+        "it ended"
+    );
+    assert!(
+        store.load(&next, Fetch::All).await.unwrap().is_none(),
+        "nothing moved"
+    );
+    let (id, meta) = save(&spared).await;
+    let next = SessionId::generate();
+    assert!(store
+        .change_id(&id, &next, &meta, &Changes::default())
+        .await
+        .unwrap());
+    assert!(store.load(&next, Fetch::All).await.unwrap().is_some());
+
+    // A marker of one other session spares ann's; one past its deadline counts for nothing.
+    server.command(&format!("DEL {markers}")).unwrap();
+    mark(format!("o:{}:t2", spared.handle), far);
+    mark("a::t3".to_owned(), 1_000);
+    let (id, meta) = save(&ann).await;
+    let next = SessionId::generate();
+    assert!(store
+        .change_id(&id, &next, &meta, &Changes::default())
+        .await
+        .unwrap());
+    // And one that ends ann's session by its handle.
+    mark(format!("o:{}:t4", ann.handle), far);
+    let last = SessionId::generate();
+    assert!(!store
+        .change_id(&next, &last, &meta, &Changes::default())
+        .await
+        .unwrap());
+    assert!(store
+        .user_sessions(&ann.key)
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.meta.user.as_ref().unwrap().handle != ann.handle));
 }

@@ -729,3 +729,60 @@ async fn migrate_upgrades_a_database_of_the_previous_version() {
     assert_eq!(back.meta().user.as_ref().unwrap().signed_in_at, 1_234);
     assert_eq!(store.user_sessions(&user).await.unwrap().len(), 2);
 }
+
+/// `revoke_all` of a user with many sessions goes in statements of `batch_size` rows, so no
+/// single write holds the database's write lock for all of them; every session ends but the
+/// one kept, and another user's sessions stay.
+#[actix_web::test]
+async fn revoke_all_ends_many_sessions_in_batches() {
+    let (_dir, url) = temp_db("sqlite-revoke-batches");
+    let store = migrated(
+        SqliteStore::builder(pool_on(&url).await)
+            .batch_size(7)
+            .without_cleanup()
+            .build()
+            .unwrap(),
+    )
+    .await;
+    let t = now();
+    let mut kept = None;
+    for i in 0..51 {
+        let user = SessionUser::new(if i == 50 { "bob" } else { "ann" });
+        if i == 0 {
+            kept = Some(user.handle.clone());
+        }
+        let meta = Meta::new(t, t + 600).with_user(Some(user));
+        let values = Changes::full([("a".to_owned(), Bytes::from_static(b"1"))]);
+        store
+            .save(&SessionId::generate(), &meta, &values)
+            .await
+            .unwrap();
+    }
+    let before = store.statements();
+    let ended = store
+        .revoke_all(&UserKey::of("ann"), kept.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(ended, 49);
+    assert_eq!(
+        store.statements() - before,
+        8,
+        "49 rows: seven full batches of 7, then one that finds none"
+    );
+    assert_eq!(
+        store
+            .user_sessions(&UserKey::of("ann"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .user_sessions(&UserKey::of("bob"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

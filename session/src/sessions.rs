@@ -81,6 +81,7 @@ impl Sessions {
             .user_sessions(&key)
             .await
             .map_err(|e| failed(&key, e, "listing a user's sessions failed"))?;
+        crate::store::user::note_listed(&key, records.len());
         let mut infos: Vec<SessionInfo> = records
             .into_iter()
             .filter(|r| {

@@ -58,7 +58,7 @@ mod record;
 mod redis;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod sql;
-mod user;
+pub(crate) mod user;
 
 pub use self::cookie::{
     BinarySerializer, CookieDecodeError, CookieSerializer, CookieStore, CookieStoreBuilder,
@@ -93,7 +93,7 @@ pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use null::NullStore;
 pub(crate) use record::Values;
 pub use record::{Bytes, Changes, Fetch, LiveValues, Loaded, Meta, Record};
-pub use user::{Handle, SessionUser, UserKey};
+pub use user::{Handle, SessionUser, UserKey, LARGE_INDEX};
 
 /// What a client's value stands for, as read by [`SessionStore::unseal`].
 #[derive(Debug)]

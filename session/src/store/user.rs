@@ -181,6 +181,58 @@ impl SessionUser {
     }
 }
 
+/// Which of a user's sessions a revocation ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Choice {
+    /// The session with this handle (`revoke`).
+    One(Handle),
+    /// Every session but the one with this handle, if any (`revoke_all`).
+    AllBut(Option<Handle>),
+}
+
+impl Choice {
+    /// Whether the revocation ends the session with `handle`.
+    pub(crate) fn ends(&self, handle: &Handle) -> bool {
+        match self {
+            Choice::One(h) => h == handle,
+            Choice::AllBut(except) => except.as_ref() != Some(handle),
+        }
+    }
+}
+
+/// How many live sessions of one user make a large index: past it a store logs a warning when
+/// the index grows (memory, Redis: at the save that ties one more session; the others when it
+/// is listed), since listing and revoking cost grows with it. Nothing stops at this size:
+/// [`max_sessions_per_user`](crate::SessionMiddlewareBuilder::max_sessions_per_user) is the
+/// bound.
+pub const LARGE_INDEX: usize = 1000;
+
+/// Logs, at `warn`, that `user`'s index holds `size` sessions, each time it grows past another
+/// [`LARGE_INDEX`] (a save that ties one more session reports the size it left).
+pub(crate) fn note_index_size(user: &UserKey, size: usize) {
+    if size > LARGE_INDEX && (size - 1).is_multiple_of(LARGE_INDEX) {
+        warn_large(user, size);
+    }
+}
+
+/// Logs, at `warn`, that listing `user` found `size` sessions, when that is past
+/// [`LARGE_INDEX`].
+pub(crate) fn note_listed(user: &UserKey, size: usize) {
+    if size > LARGE_INDEX {
+        warn_large(user, size);
+    }
+}
+
+fn warn_large(user: &UserKey, size: usize) {
+    tracing::warn!(
+        user = %user.log_tag(),
+        sessions = size,
+        large = LARGE_INDEX,
+        "a user holds many live sessions: listing and revoking them costs in proportion; \
+         bound it with max_sessions_per_user"
+    );
+}
+
 impl fmt::Debug for SessionUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the user id itself: logs name users by their tag.

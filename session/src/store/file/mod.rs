@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 mod users;
 
-use self::users::{Choice, UserIndex};
+use self::users::UserIndex;
+use super::user::Choice;
 use super::{
     Bytes, Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, SessionUser, UserKey,
 };

@@ -16,6 +16,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::{create_private_dir, remove_if_present, write_atomically};
+use crate::store::user::Choice;
 use crate::store::{Handle, UserKey};
 
 /// The folder of the index in the store's directory.
@@ -95,42 +96,25 @@ impl UserIndex {
     }
 }
 
-/// Which of a user's sessions a revocation ends, as its marker records it.
-#[derive(Debug, Clone)]
-pub(super) enum Choice {
-    /// The session with this handle (`revoke`).
-    One(Handle),
-    /// Every session but the one with this handle, if any (`revoke_all`).
-    AllBut(Option<Handle>),
+/// A revocation's choice as its marker file holds it.
+fn encode(choice: &Choice) -> String {
+    match choice {
+        Choice::One(h) => format!("o {h}"),
+        Choice::AllBut(Some(h)) => format!("a {h}"),
+        Choice::AllBut(None) => "a".to_owned(),
+    }
 }
 
-impl Choice {
-    /// Whether the revocation ends the session with `handle`.
-    pub(super) fn ends(&self, handle: &Handle) -> bool {
-        match self {
-            Choice::One(h) => h == handle,
-            Choice::AllBut(except) => except.as_ref() != Some(handle),
-        }
-    }
-
-    fn encode(&self) -> String {
-        match self {
-            Choice::One(h) => format!("o {h}"),
-            Choice::AllBut(Some(h)) => format!("a {h}"),
-            Choice::AllBut(None) => "a".to_owned(),
-        }
-    }
-
-    fn decode(text: &str) -> Option<Self> {
-        let mut parts = text.split(' ');
-        let mode = parts.next()?;
-        let handle = parts.next().map(Handle::parse);
-        match (mode, handle) {
-            ("o", Some(Some(h))) => Some(Choice::One(h)),
-            ("a", Some(Some(h))) => Some(Choice::AllBut(Some(h))),
-            ("a", None) => Some(Choice::AllBut(None)),
-            _ => None,
-        }
+/// A marker file's choice; `None` for one this store did not write.
+fn decode(text: &str) -> Option<Choice> {
+    let mut parts = text.split(' ');
+    let mode = parts.next()?;
+    let handle = parts.next().map(Handle::parse);
+    match (mode, handle) {
+        ("o", Some(Some(h))) => Some(Choice::One(h)),
+        ("a", Some(Some(h))) => Some(Choice::AllBut(Some(h))),
+        ("a", None) => Some(Choice::AllBut(None)),
+        _ => None,
     }
 }
 
@@ -164,7 +148,7 @@ impl UserIndex {
         let token = crate::id::SessionId::generate().log_tag();
         let path = folder.join(format!("{}.{token}", user.hex()));
         // Written whole, then renamed into place: a reader never sees half a marker.
-        write_atomically(&folder, &path, choice.encode().as_bytes(), self.fsync)?;
+        write_atomically(&folder, &path, encode(choice).as_bytes(), self.fsync)?;
         Ok(Marker(path))
     }
 
@@ -191,7 +175,7 @@ impl UserIndex {
                 Err(e) => return Err(e),
             };
             // A marker that does not read (never written by this store) counts as ending all.
-            if Choice::decode(&text).is_none_or(|choice| choice.ends(handle)) {
+            if decode(&text).is_none_or(|choice| choice.ends(handle)) {
                 return Ok(true);
             }
         }

@@ -88,7 +88,10 @@ type KeySet = HashSet<[u8; 32], BuildHasherDefault<DigestHasher>>;
 impl Users {
     fn tie(&self, user: &UserKey, key: [u8; 32]) {
         let mut users = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        users.entry(*user).or_default().insert(key);
+        let sessions = users.entry(*user).or_default();
+        if sessions.insert(key) {
+            super::user::note_index_size(user, sessions.len());
+        }
     }
 
     fn untie(&self, user: &UserKey, key: &[u8; 32]) {

@@ -100,7 +100,9 @@ macro_rules! sql_option_setters {
             self
         }
 
-        /// Sessions deleted by one purge statement. Default: 1000.
+        /// Sessions deleted by one purge statement (on SQLite also by one statement of
+        /// `revoke_all`, which ends a user's many sessions in such batches, so that no single
+        /// write holds the database's write lock for long). Default: 1000.
         pub fn batch_size(mut self, sessions: u32) -> Self {
             self.opts.batch_size = sessions;
             self

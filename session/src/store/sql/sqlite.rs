@@ -547,8 +547,13 @@ impl Statements {
             revoke: format!(
                 "DELETE FROM {t} WHERE user_key = ?1 AND handle = ?2 AND expires_at > ?3"
             ),
+            // At most ?3 rows a statement: a user's thousands of sessions go in several short
+            // writes, not one that holds the write lock for every other request meanwhile. The
+            // rows are chosen by user, not by id, so a session whose id changes between two
+            // statements is still chosen by the next one.
             revoke_all: format!(
-                "DELETE FROM {t} WHERE user_key = ?1 AND (?2 IS NULL OR handle IS NOT ?2)
+                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE user_key = ?1
+                   AND (?2 IS NULL OR handle IS NOT ?2) LIMIT ?3)
                  RETURNING expires_at"
             ),
             purge: format!(
@@ -848,17 +853,27 @@ impl SessionStore for SqliteStore {
         except: Option<&Handle>,
     ) -> Result<usize, StoreError> {
         let inner = &self.inner;
-        let now = inner.now();
-        let gone: Vec<i64> = inner
-            .run("SqliteStore revoke_all", async {
-                sqlx::query_scalar(&inner.sql.revoke_all)
-                    .bind(user_key_column(user))
-                    .bind(except.map(Handle::as_str))
-                    .fetch_all(&inner.pool)
-                    .await
-            })
-            .await?;
-        Ok(gone.iter().filter(|e| **e > now).count())
+        let batch = inner.opts.batch_size;
+        let mut ended = 0;
+        loop {
+            let now = inner.now();
+            let gone: Vec<i64> = inner
+                .run("SqliteStore revoke_all", async {
+                    sqlx::query_scalar(&inner.sql.revoke_all)
+                        .bind(user_key_column(user))
+                        .bind(except.map(Handle::as_str))
+                        .bind(i64::from(batch))
+                        .fetch_all(&inner.pool)
+                        .await
+                })
+                .await?;
+            ended += gone.iter().filter(|e| **e > now).count();
+            if gone.len() < batch as usize {
+                return Ok(ended);
+            }
+            // Writers waiting for the lock go between two batches (as in the purge).
+            tokio::time::sleep(PURGE_PAUSE).await;
+        }
     }
 }
 

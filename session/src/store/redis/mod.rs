@@ -1,10 +1,17 @@
 //! [`RedisStore`]: sessions in Redis, through a `deadpool-redis` pool.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_redis::redis::{self, aio::ConnectionLike, FromRedisValue, RedisError, Value};
+use deadpool_redis::redis::{self, aio::ConnectionLike, RedisError, Value};
 
+mod index;
+mod scripts;
+
+#[cfg(feature = "redis-cluster")]
+use self::scripts::RETIRE;
+use self::scripts::{DROP, INDEX_ADD, INDEX_REMOVE, ROTATE, SAVE, TOUCH};
+use super::user::{note_index_size, Choice};
 use super::{
     Bytes, Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, SessionUser, UserKey,
 };
@@ -32,328 +39,6 @@ const META_FIELDS: [&str; 6] = [CREATED, EXPIRES, LAST_SEEN, USER_ID, HANDLE, SI
 /// What follows the prefix in the key of a user's index (a session's key has 64 hex digits
 /// there, never a colon).
 const INDEX: &str = "u:";
-/// How many times a revocation reads a user's index again after a listed session was gone.
-#[cfg(feature = "redis-cluster")]
-const REVOKE_ROUNDS: usize = 32;
-/// Commands in flight at once when one operation needs one per session (Cluster).
-#[cfg(feature = "redis-cluster")]
-const FAN_OUT: usize = 32;
-
-/// A Lua script, sent as `EVALSHA` (it is loaded when a connection is made; a server that lost
-/// it gets `EVAL` once, which caches it again).
-struct Lua {
-    code: &'static str,
-    sha: OnceLock<String>,
-}
-
-impl Lua {
-    const fn new(code: &'static str) -> Self {
-        Lua {
-            code,
-            sha: OnceLock::new(),
-        }
-    }
-
-    fn sha(&self) -> &str {
-        self.sha
-            .get_or_init(|| redis::Script::new(self.code).get_hash().to_owned())
-    }
-}
-
-static SAVE: Lua = Lua::new(SAVE_SCRIPT);
-static TOUCH: Lua = Lua::new(TOUCH_SCRIPT);
-static DROP: Lua = Lua::new(DROP_SCRIPT);
-static LIST: Lua = Lua::new(LIST_SCRIPT);
-static REVOKE: Lua = Lua::new(REVOKE_SCRIPT);
-static INDEX_ADD: Lua = Lua::new(INDEX_ADD_SCRIPT);
-static INDEX_READ: Lua = Lua::new(INDEX_READ_SCRIPT);
-static INDEX_REMOVE: Lua = Lua::new(INDEX_REMOVE_SCRIPT);
-static DELETE_IF: Lua = Lua::new(DELETE_IF_SCRIPT);
-static ROTATE: Lua = Lua::new(ROTATE_SCRIPT);
-static RETIRE: Lua = Lua::new(RETIRE_SCRIPT);
-static SCRIPTS: [&Lua; 11] = [
-    &SAVE,
-    &TOUCH,
-    &DROP,
-    &LIST,
-    &REVOKE,
-    &INDEX_ADD,
-    &INDEX_READ,
-    &INDEX_REMOVE,
-    &DELETE_IF,
-    &ROTATE,
-    &RETIRE,
-];
-
-/// The helpers of the scripts that keep a user's index: a sorted set of `<session key>:<handle>`
-/// members (the session key without the prefix) scored by the session's expiry.
-///
-/// `reindex` prunes the members whose expiry is past (by the server's clock, the one that
-/// expires the session hashes) and sets the set's own expiry to its latest member's, so an index
-/// that nobody reads again goes when its last session does.
-macro_rules! index_lua {
-    () => {
-        r"
-local function reindex(idx)
-  redis.call('ZREMRANGEBYSCORE', idx, '-inf', redis.call('TIME')[1])
-  local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
-  if top[2] then redis.call('EXPIREAT', idx, top[2]) end
-end
-local function split(member)
-  local sep = string.find(member, ':', 1, true)
-  if not sep then return nil, nil end
-  return string.sub(member, 1, sep - 1), string.sub(member, sep + 1)
-end
-local function remove(idx, members)
-  for i = 1, #members, 4000 do
-    redis.call('ZREM', idx, unpack(members, i, math.min(i + 3999, #members)))
-  end
-end
-"
-    };
-}
-
-/// The helper of the scripts that write a session's fields: `apply(key, replace_all,
-/// expires_at, at)` reads, from `ARGV[at]` on, the number of removed keys, their fields, then
-/// field / value pairs to the end, and applies them with one `HDEL` and one `HSET` (in chunks
-/// that Lua's `unpack` can take). With `replace_all` the hash is emptied first and given its
-/// expiry again afterwards.
-macro_rules! fields_lua {
-    () => {
-        r"
-local function apply(key, replace_all, expires_at, at)
-  local function each(command, from, to)
-    while from <= to do
-      local last = math.min(from + 3999, to)
-      redis.call(command, key, unpack(ARGV, from, last))
-      from = last + 1
-    end
-  end
-  local n = tonumber(ARGV[at])
-  if replace_all then
-    redis.call('DEL', key)
-  else
-    each('HDEL', at + 1, at + n)
-  end
-  each('HSET', at + 1 + n, #ARGV)
-  if replace_all then redis.call('EXPIREAT', key, expires_at) end
-end
-"
-    };
-}
-
-/// KEYS: the session, and on one node the user's index when the session is tied to a user.
-/// ARGV: created?, replace_all?, expires_at, index member, then what `apply` reads (n_removed,
-/// removed fields.., field, value, ..).
-///
-/// An update sets the expiry first: `EXPIREAT` on a key that is gone does nothing and answers
-/// 0, which is the check that the session still exists (no resurrection) in the same call. A
-/// new session (a new id: 192 random bits, never in use) is written whole, then given its
-/// expiry. A tied session's index entry is then written with its expiry as the score, in the
-/// same call.
-const SAVE_SCRIPT: &str = concat!(
-    index_lua!(),
-    fields_lua!(),
-    r"
-local key = KEYS[1]
-if ARGV[1] == '0' then
-  if redis.call('EXPIREAT', key, ARGV[3]) == 0 then return 0 end
-  apply(key, ARGV[2] == '1', ARGV[3], 5)
-else
-  -- A new id: 192 random bits, never in use (its values come whole, no removed key).
-  apply(key, false, ARGV[3], 5)
-  redis.call('EXPIREAT', key, ARGV[3])
-end
-if KEYS[2] then
-  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-  reindex(KEYS[2])
-end
-return 1
-"
-);
-
-/// One node. KEYS: the session, its new key, and the user's index when the session is tied to
-/// a user. ARGV: prefix, the session's key without it, replace_all?, expires_at, the new index
-/// member ('' for none), then what `apply` reads.
-///
-/// `change_id` in one step: nothing happens (0) when the session is gone or expired (a logout,
-/// a revocation or the expiry won). Otherwise the hash is renamed (its values move as they are
-/// now, concurrent changes to other keys included), its old index entry goes, the request's
-/// changes and metadata are applied under the new key, and the new entry is written.
-const ROTATE_SCRIPT: &str = concat!(
-    index_lua!(),
-    fields_lua!(),
-    r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local was = redis.call('HMGET', KEYS[1], 'm:k', 'm:h')
-redis.call('RENAME', KEYS[1], KEYS[2])
-if was[1] and was[2] then
-  local idx = ARGV[1] .. 'u:' .. was[1]
-  redis.call('ZREM', idx, ARGV[2] .. ':' .. was[2])
-  reindex(idx)
-end
-redis.call('EXPIREAT', KEYS[2], ARGV[4])
-if ARGV[5] == '' then redis.call('HDEL', KEYS[2], 'm:u', 'm:k', 'm:h', 'm:t') end
-apply(KEYS[2], ARGV[3] == '1', ARGV[4], 6)
-if KEYS[3] then
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
-  reindex(KEYS[3])
-end
-return 1
-"
-);
-
-/// Cluster, on the old session's slot (the last step of `change_id` there). KEYS: the
-/// session. ARGV: the session's key without the prefix. Deletes it, answering `{'0'}` when it
-/// was gone already, `{'1'}` when it was there untied, and `{'1', user key, member}` when its
-/// index entry (in another slot) is to be removed.
-const RETIRE_SCRIPT: &str = r"
-local was = redis.call('HMGET', KEYS[1], 'm:k', 'm:h')
-if redis.call('DEL', KEYS[1]) == 0 then return {'0'} end
-if was[1] and was[2] then return {'1', was[1], ARGV[1] .. ':' .. was[2]} end
-return {'1'}
-";
-
-/// KEYS: the session, and on one node the user's index. ARGV: expires_at, last_seen, member.
-const TOUCH_SCRIPT: &str = concat!(
-    index_lua!(),
-    r"
-if redis.call('EXPIREAT', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'm:e', ARGV[1], 'm:s', ARGV[2])
-if KEYS[2] then
-  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
-  reindex(KEYS[2])
-end
-return 1
-"
-);
-
-/// KEYS: the session. ARGV: prefix, the session's key without it, here? ('1' on one node).
-///
-/// Deletes the session. On one node its index entry goes in the same call; on Cluster (another
-/// slot) the reply names the user key and the member for the caller to remove: `{}` when the
-/// session was not tied to a user.
-const DROP_SCRIPT: &str = concat!(
-    index_lua!(),
-    r"
-local user = redis.call('HMGET', KEYS[1], 'm:k', 'm:h')
-redis.call('DEL', KEYS[1])
-if not (user[1] and user[2]) then return {} end
-local member = ARGV[2] .. ':' .. user[2]
-if ARGV[3] == '1' then
-  local idx = ARGV[1] .. 'u:' .. user[1]
-  redis.call('ZREM', idx, member)
-  reindex(idx)
-  return {}
-end
-return {user[1], member}
-"
-);
-
-/// KEYS: the user's index (one node). ARGV: prefix, the user's key (hex).
-///
-/// Prunes the index (expired entries; entries whose session is gone or tied to another user or
-/// handle since) and answers every listed session's `HGETALL`.
-const LIST_SCRIPT: &str = concat!(
-    index_lua!(),
-    r"
-local idx = KEYS[1]
-reindex(idx)
-local found, stale = {}, {}
-for _, member in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
-  local session, handle = split(member)
-  local user = {}
-  if session then
-    user = redis.call('HMGET', ARGV[1] .. session, 'm:k', 'm:h')
-  end
-  if user[1] == ARGV[2] and user[2] == handle then
-    found[#found + 1] = redis.call('HGETALL', ARGV[1] .. session)
-  else
-    stale[#stale + 1] = member
-  end
-end
-if #stale > 0 then
-  remove(idx, stale)
-  reindex(idx)
-end
-return found
-"
-);
-
-/// KEYS: the user's index (one node). ARGV: prefix, the user's key (hex), one? ('1': end the
-/// session with the handle; '0': every session but the one with it), handle ('' for none).
-///
-/// Ends the chosen sessions that still belong to the user with that handle and takes their
-/// entries out of the index; answers how many ended.
-const REVOKE_SCRIPT: &str = concat!(
-    index_lua!(),
-    r"
-local idx = KEYS[1]
-reindex(idx)
-local ended, gone = 0, {}
-for _, member in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
-  local session, handle = split(member)
-  local chosen
-  if ARGV[3] == '1' then chosen = handle == ARGV[4] else chosen = handle ~= ARGV[4] end
-  if not session then
-    gone[#gone + 1] = member
-  elseif chosen then
-    local key = ARGV[1] .. session
-    local user = redis.call('HMGET', key, 'm:k', 'm:h')
-    if user[1] == ARGV[2] and user[2] == handle then
-      redis.call('DEL', key)
-      ended = ended + 1
-    end
-    gone[#gone + 1] = member
-  end
-end
-if #gone > 0 then
-  remove(idx, gone)
-  reindex(idx)
-end
-return ended
-"
-);
-
-/// Cluster, on the index's slot. KEYS: the user's index. ARGV: expires_at, member.
-const INDEX_ADD_SCRIPT: &str = concat!(
-    index_lua!(),
-    r"
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-reindex(KEYS[1])
-return 1
-"
-);
-
-/// Cluster, on the index's slot. KEYS: the user's index. Prunes it and answers its members.
-const INDEX_READ_SCRIPT: &str = concat!(
-    index_lua!(),
-    r"
-reindex(KEYS[1])
-return redis.call('ZRANGE', KEYS[1], 0, -1)
-"
-);
-
-/// Cluster, on the index's slot. KEYS: the user's index. ARGV: members to take out.
-const INDEX_REMOVE_SCRIPT: &str = concat!(
-    index_lua!(),
-    r"
-remove(KEYS[1], ARGV)
-reindex(KEYS[1])
-return 1
-"
-);
-
-/// Cluster, on the session's slot. KEYS: the session. ARGV: the user's key (hex), handle.
-/// Deletes the session only if it still belongs to that user under that handle.
-const DELETE_IF_SCRIPT: &str = r"
-local user = redis.call('HMGET', KEYS[1], 'm:k', 'm:h')
-if user[1] == ARGV[1] and user[2] == ARGV[2] then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-";
 
 /// The pool a [`RedisStore`] draws its connection from.
 #[derive(Clone)]
@@ -449,39 +134,53 @@ impl ConnectionLike for Conn {
 /// On one node, a tied session's index entry is written **in the same script** as the session
 /// (its score kept equal to the session's expiry on every save and touch): tying a session to a
 /// user adds no round trip, and the session and its entry change together. Every script that
-/// writes or reads an index also prunes it: entries whose score (expiry) is past, by the
-/// server's clock, go, and the set's own expiry is set to its latest member's. Listing a user
-/// also drops the entries whose session is gone or was tied to another user (or under another
-/// handle) since. So an index entry never outlives its session for long, without keyspace
-/// notifications or a sweep: an index that nobody reads again expires by itself with its last
-/// session (`tests/redis.rs` lets 10 000 sessions of 100 users expire and finds `DBSIZE` 0).
+/// writes an index also prunes it, a bounded step at a time (at most 128 entries whose score,
+/// the expiry, is past by the server's clock), and sets the set's own expiry to its latest
+/// member's. Listing a user also drops the entries whose session is gone or was tied to another
+/// user (or under another handle) since. So an index entry never outlives its session for long,
+/// without keyspace notifications or a sweep: an index that nobody reads again expires by
+/// itself with its last session (`tests/redis.rs` lets 10 000 sessions of 100 users expire and
+/// finds `DBSIZE` 0).
 ///
-/// Costs on one node, in round trips: [`user_sessions`](SessionStore::user_sessions) one
-/// (`EVALSHA`: prune, then every listed session whole), [`revoke`](SessionStore::revoke) one,
-/// [`revoke_all`](SessionStore::revoke_all) one whatever the number of sessions. Inside Redis,
-/// a tied save or touch adds `O(log n)` sorted-set work for a user with `n` sessions; listing
-/// and revoking read each of the user's sessions, and Redis runs nothing else meanwhile: about
-/// 0.6 ms for a user with 100 sessions, and 70 ms to list (50 ms to revoke) 10 000 (measured by
-/// `tests/redis.rs` with Redis 7.0 on a 2-core machine). Cap what one user may hold with
-/// [`max_sessions_per_user`](crate::SessionMiddlewareBuilder::max_sessions_per_user). These scripts name the session keys
-/// they touch from the index, which a single Redis node allows; on Cluster they would cross
-/// slots, so the store does it otherwise there:
+/// **Listing and revoking go in pages** (see `store/redis/index.rs`): `ZSCAN` reads about 100
+/// members of the index at a time, and one script per page reads (or ends) those sessions. No
+/// script works through a whole large index, so one user's thousands of sessions do not stall
+/// Redis for everyone: listing 50 000 sessions of one user took 1.2 s here, and another
+/// client's `PING` meanwhile waited 2.6 ms at worst (a single script doing it all held every
+/// other client for 587 ms; `cargo bench --bench users` prints the table). A user's index
+/// that grows past [`LARGE_INDEX`](crate::store::LARGE_INDEX) sessions is logged at `warn`
+/// (at the save that grew it past each thousand); bound it with
+/// [`max_sessions_per_user`](crate::SessionMiddlewareBuilder::max_sessions_per_user).
+///
+/// A revocation first raises a marker in the user's marker set (`<prefix>r:<user hash>`, a
+/// sorted set that expires by itself), and an id change of a session it ends gives up (the
+/// session ends) while the marker is up, so no session slips out of a paged revocation by
+/// changing its id between two pages.
+///
+/// Costs on one node, in round trips: [`user_sessions`](SessionStore::user_sessions) two per
+/// page (`ZSCAN`, then the page's `EVALSHA`); [`revoke`](SessionStore::revoke) and
+/// [`revoke_all`](SessionStore::revoke_all) the marker's two (raise, lower) plus two per page
+/// (`revoke` scans only the members of that handle, `ZSCAN .. MATCH`). A small index (up to a
+/// hundred sessions) is one page. Inside Redis, a tied save or touch adds `O(log n)` sorted-set
+/// work for a user with `n` sessions. The page scripts name the session keys they touch from
+/// the index, which a single Redis node allows; on Cluster they would cross slots, so the store
+/// does it otherwise there:
 ///
 /// # Redis Cluster
 ///
-/// A session's hash and its user's index live in different slots, so the index is written and
-/// read in commands of its own, each pruning it and setting its expiry to its latest member's
-/// as above: a tied save or touch is the session's script, then (only if the session still
-/// exists) one `EVALSHA` on the index (two round trips; an untied one stays at one); an expire
-/// of a tied session is two (the hash, then its entry); listing is one round trip to prune and
-/// read the index, one `HGETALL` per entry (up to 32 in flight) and, if stale entries were
-/// found, one to remove them; `revoke` is three; `revoke_all` is one to read the index, one per
-/// session (each deleted only if it still belongs to that user under that handle: a script on
-/// the session's slot) and one to update the index. A revocation still beats a concurrent save
-/// (the session's script refuses to update a hash that is gone); at worst the save writes back
-/// an index entry of a session that is gone, which the next listing prunes. If the index write
-/// after a session's write fails, the request fails (`503`) and the session's next write
-/// indexes it again.
+/// A session's hash, its user's index and the user's markers live in different slots, so the
+/// index is written and read in commands of its own, each pruning it and setting its expiry to
+/// its latest member's as above: a tied save or touch is the session's script, then (only if
+/// the session still exists) one `EVALSHA` on the index (two round trips; an untied one stays
+/// at one); an expire of a tied session is two (the hash, then its entry); listing is one
+/// `ZSCAN` per page, one `HGETALL` per entry (up to 32 in flight) and, if stale entries were
+/// found, one to remove them; a revocation raises its marker, then per page one `ZSCAN`, one
+/// script per chosen session (deleted only if it still belongs to that user under that
+/// handle: a script on the session's slot) and one to update the index, and lowers the
+/// marker. A revocation still beats a concurrent save (the session's script refuses to update
+/// a hash that is gone); at worst the save writes back an index entry of a session that is
+/// gone, which the next listing prunes. If the index write after a session's write fails, the
+/// request fails (`503`) and the session's next write indexes it again.
 ///
 /// Redis 5 or later (the scripts read the server's clock with `TIME` before writing).
 ///
@@ -640,7 +339,7 @@ impl RedisStore {
         let loaded = match &mut conn {
             #[cfg(feature = "redis-cluster")]
             Conn::Cluster(_) => {
-                let loads = SCRIPTS.iter().map(|lua| {
+                let loads = scripts::ALL.iter().map(|lua| {
                     let mut conn = conn.clone();
                     async move {
                         redis::cmd("SCRIPT")
@@ -658,7 +357,7 @@ impl RedisStore {
             }
             _ => {
                 let mut load = redis::pipe();
-                for lua in SCRIPTS {
+                for lua in scripts::ALL {
                     load.cmd("SCRIPT").arg("LOAD").arg(lua.code);
                 }
                 load.query_async::<Vec<String>>(&mut conn).await.map(drop)
@@ -680,7 +379,7 @@ impl RedisStore {
     /// `SCRIPT FLUSH`). `args` fills in what follows the keys.
     async fn eval<T: redis::FromRedisValue>(
         &self,
-        lua: &Lua,
+        lua: &scripts::Lua,
         keys: &[&str],
         args: impl Fn(&mut redis::Cmd),
     ) -> Result<T, StoreError> {
@@ -928,12 +627,6 @@ fn member(id: &SessionId, handle: &Handle) -> String {
     member
 }
 
-/// The session key (without the prefix) and the handle of an index entry.
-#[cfg(feature = "redis-cluster")]
-fn split_member(member: &str) -> Option<(&str, &str)> {
-    member.split_once(':')
-}
-
 impl RedisStore {
     /// The index key and the member of a tied session.
     fn tie(&self, id: &SessionId, meta: &Meta) -> Option<(String, String)> {
@@ -941,22 +634,26 @@ impl RedisStore {
         Some((self.user_index_key(&user.key), member(id, &user.handle)))
     }
 
-    /// Cluster: writes an index entry after its session was written (another slot).
+    /// Cluster: writes an index entry after its session was written (another slot); answers
+    /// the index's size.
     async fn index_add(
         &self,
         index: &str,
         expires_at: u64,
         member: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         self.eval::<i64>(&INDEX_ADD, &[index], |cmd| {
             cmd.arg(expires_at).arg(member);
         })
         .await
-        .map(drop)
     }
 
     /// Cluster: takes `members` out of an index.
-    async fn index_remove(&self, index: &str, members: &[String]) -> Result<(), StoreError> {
+    pub(super) async fn index_remove(
+        &self,
+        index: &str,
+        members: &[String],
+    ) -> Result<(), StoreError> {
         if members.is_empty() {
             return Ok(());
         }
@@ -965,73 +662,6 @@ impl RedisStore {
         })
         .await
         .map(drop)
-    }
-
-    /// Cluster: prunes an index of its expired entries and reads the others.
-    #[cfg(feature = "redis-cluster")]
-    async fn index_read(&self, index: &str) -> Result<Vec<String>, StoreError> {
-        self.eval(&INDEX_READ, &[index], |_| {}).await
-    }
-
-    /// Cluster: reads (and prunes) the index of `user`, ends the sessions of the entries whose
-    /// handle `chosen` picks, each only if it still belongs to the user under that handle, and
-    /// takes the picked entries out of the index. Answers how many sessions ended.
-    ///
-    /// A picked session that is gone by then may have moved to a new id (`change_id` writes
-    /// the copy and its entry before it deletes the old hash): the index is read again, so
-    /// that a session cannot slip out of a revocation by changing its id at the same moment.
-    /// Sessions that keep moving through `REVOKE_ROUNDS` readings fail the revocation (`503`)
-    /// rather than leave it unsure.
-    #[cfg(feature = "redis-cluster")]
-    async fn cluster_revoke(
-        &self,
-        user: &UserKey,
-        chosen: impl Fn(&str) -> bool,
-    ) -> Result<usize, StoreError> {
-        use futures_util::stream::{self, StreamExt, TryStreamExt};
-        let index = self.user_index_key(user);
-        let hex = user.hex();
-        let mut total = 0;
-        for _ in 0..REVOKE_ROUNDS {
-            let picked: Vec<String> = self
-                .index_read(&index)
-                .await?
-                .into_iter()
-                .filter(|m| split_member(m).is_none_or(|(_, handle)| chosen(handle)))
-                .collect();
-            let targets: Vec<(String, String)> = picked
-                .iter()
-                .filter_map(|m| split_member(m))
-                .map(|(session, handle)| {
-                    (format!("{}{session}", self.inner.prefix), handle.to_owned())
-                })
-                .collect();
-            let ended: Vec<i64> = stream::iter(targets)
-                .map(|(key, handle)| self.delete_if(key, hex.clone(), handle))
-                .buffer_unordered(FAN_OUT)
-                .try_collect()
-                .await?;
-            self.index_remove(&index, &picked).await?;
-            let done = ended.iter().filter(|n| **n == 1).count();
-            total += done;
-            if done == ended.len() {
-                return Ok(total);
-            }
-        }
-        // Sessions that kept moving: fail rather than answer a revocation that may be partial.
-        Err(StoreError::msg(
-            "revocation not finished: the user's sessions kept changing their ids",
-        ))
-    }
-
-    /// Cluster: deletes the session `key` if it still belongs to the user `hex` under
-    /// `handle`; 1 when it did.
-    #[cfg(feature = "redis-cluster")]
-    async fn delete_if(&self, key: String, hex: String, handle: String) -> Result<i64, StoreError> {
-        self.eval(&DELETE_IF, &[&key], |cmd| {
-            cmd.arg(&hex).arg(&handle);
-        })
-        .await
     }
 
     /// Cluster: `change_id` across slots (see [`SessionStore::change_id`] on this store).
@@ -1046,9 +676,19 @@ impl RedisStore {
         let Some(loaded) = self.load(old, Fetch::All).await? else {
             return Ok(false);
         };
+        let was = loaded.meta().user.clone();
         let mut record = loaded.into_record();
         changes.apply(&mut record.data);
         self.save(new, meta, &Changes::full(record.data)).await?;
+        // The copy is indexed: a revocation that began before now finds it, and one under way
+        // (its marker raised) wins.
+        if let Some(user) = &was {
+            if self.marked(&user.key, &user.handle).await? {
+                self.delete(new).await?;
+                self.delete(old).await?;
+                return Ok(false);
+            }
+        }
         let retired: Vec<String> = self
             .eval(&RETIRE, &[&self.key(old)], |cmd| {
                 cmd.arg(old.store_key());
@@ -1071,59 +711,6 @@ impl RedisStore {
             }
         }
     }
-
-    /// Cluster: one session of an index entry, if it still belongs to `user` under the
-    /// entry's handle.
-    #[cfg(feature = "redis-cluster")]
-    async fn entry_record(
-        &self,
-        member: String,
-        user: UserKey,
-    ) -> Result<(String, Option<Record>), StoreError> {
-        let Some((session, handle)) = split_member(&member) else {
-            return Ok((member, None));
-        };
-        let mut cmd = redis::cmd("HGETALL");
-        cmd.arg(format!("{}{session}", self.inner.prefix));
-        let fields: Vec<(Vec<u8>, Vec<u8>)> = self.run(cmd).await?;
-        let record = parse_tagged(fields, &|| session.chars().take(8).collect())
-            .filter(|r| belongs(r, &user, handle));
-        Ok((member, record))
-    }
-
-    /// Cluster: the live sessions of `user`, reading each listed session on its own slot, and
-    /// taking the stale entries out of the index.
-    #[cfg(feature = "redis-cluster")]
-    async fn cluster_user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
-        use futures_util::stream::{self, StreamExt, TryStreamExt};
-        let index = self.user_index_key(user);
-        let members = self.index_read(&index).await?;
-        let fetched: Vec<(String, Option<Record>)> = stream::iter(members)
-            .map(|member| self.entry_record(member, *user))
-            .buffer_unordered(FAN_OUT)
-            .try_collect()
-            .await?;
-        let mut found = Vec::with_capacity(fetched.len());
-        let mut stale = Vec::new();
-        for (member, record) in fetched {
-            match record {
-                Some(record) => found.push(record),
-                None => stale.push(member),
-            }
-        }
-        self.index_remove(&index, &stale).await?;
-        Ok(found)
-    }
-}
-
-/// Whether `record` is a session of `user` under `handle` (an index entry may be stale).
-#[cfg(feature = "redis-cluster")]
-fn belongs(record: &Record, user: &UserKey, handle: &str) -> bool {
-    record
-        .meta
-        .user
-        .as_ref()
-        .is_some_and(|u| u.key == *user && u.handle.as_str() == handle)
 }
 
 impl SessionStore for RedisStore {
@@ -1166,8 +753,13 @@ impl SessionStore for RedisStore {
             tracing::debug!(session = %id.log_tag(), "session deleted meanwhile; update dropped");
             return Ok(());
         }
-        if let (Some((index, member)), true) = (&tie, cluster) {
-            self.index_add(index, meta.expires_at, member).await?;
+        let indexed = match (&tie, cluster) {
+            (Some((index, member)), true) => self.index_add(index, meta.expires_at, member).await?,
+            (Some(_), false) => written,
+            (None, _) => 0,
+        };
+        if let Some(user) = &meta.user {
+            note_index_size(&user.key, usize::try_from(indexed).unwrap_or(0));
         }
         Ok(())
     }
@@ -1246,77 +838,35 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
-    /// One node: one `EVALSHA` that prunes the index and answers every listed session whole.
-    /// Cluster: one to prune and read the index, one `HGETALL` per entry (at most 32 in
-    /// flight), and one to take stale entries out, if any.
+    /// Pages of about 100 members (`ZSCAN`), each read by one script on one node, or one
+    /// `HGETALL` per member (32 in flight) on Cluster; stale members are taken out on the way.
+    /// See the `index` module.
     fn lists_users(&self) -> bool {
         true
     }
 
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
-        #[cfg(feature = "redis-cluster")]
-        if self.on_cluster() {
-            return self.cluster_user_sessions(user).await;
-        }
-        let index = self.user_index_key(user);
-        let replies: Vec<Value> = self
-            .eval(&LIST, &[&index], |cmd| {
-                cmd.arg(&self.inner.prefix).arg(user.hex());
-            })
-            .await?;
-        let mut found = Vec::with_capacity(replies.len());
-        for reply in replies {
-            let fields =
-                Vec::<(Vec<u8>, Vec<u8>)>::from_redis_value(reply).map_err(StoreError::new)?;
-            let tag = || user.log_tag();
-            if let Some(record) = parse_tagged(fields, &tag) {
-                if record.meta.user.as_ref().is_some_and(|u| u.key == *user) {
-                    found.push(record);
-                }
-            }
-        }
-        Ok(found)
+        self.list_user(user).await
     }
 
-    /// One node: one `EVALSHA`. Cluster: three round trips (read the index, delete the session
-    /// if it is still that user's under that handle, update the index).
+    /// The user's marker raised, the members with that handle found by `ZSCAN .. MATCH` and
+    /// ended (one script per page on one node; one command each on Cluster), the marker
+    /// lowered.
     async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
-        #[cfg(feature = "redis-cluster")]
-        if self.on_cluster() {
-            let wanted = handle.as_str();
-            return Ok(self.cluster_revoke(user, |h| h == wanted).await? > 0);
-        }
-        let ended: i64 = self
-            .eval(&REVOKE, &[&self.user_index_key(user)], |cmd| {
-                cmd.arg(&self.inner.prefix)
-                    .arg(user.hex())
-                    .arg(1)
-                    .arg(handle.as_str());
-            })
+        let ended = self
+            .revoke_where(user, &Choice::One(handle.clone()))
             .await?;
         Ok(ended > 0)
     }
 
-    /// One node: one `EVALSHA`, whatever the number of sessions. Cluster: one round trip to
-    /// read the index, one per session (at most 32 in flight), one to update the index.
+    /// The user's marker raised, every page of the index ended but the session `except` (one
+    /// script per page on one node; one command per session on Cluster), the marker lowered.
     async fn revoke_all(
         &self,
         user: &UserKey,
         except: Option<&Handle>,
     ) -> Result<usize, StoreError> {
-        #[cfg(feature = "redis-cluster")]
-        if self.on_cluster() {
-            let except = except.map(Handle::as_str);
-            return self.cluster_revoke(user, |h| Some(h) != except).await;
-        }
-        let ended: i64 = self
-            .eval(&REVOKE, &[&self.user_index_key(user)], |cmd| {
-                cmd.arg(&self.inner.prefix)
-                    .arg(user.hex())
-                    .arg(0)
-                    .arg(except.map_or("", Handle::as_str));
-            })
-            .await?;
-        Ok(usize::try_from(ended).unwrap_or(0))
+        self.revoke_where(user, &Choice::AllBut(except.cloned()))
+            .await
     }
 }
