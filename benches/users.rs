@@ -28,10 +28,13 @@
 //!   median of 3 runs, each on N freshly saved sessions). Not for the cookie store, which
 //!   cannot list.
 //!
-//! - **Stall** (Redis only, not in test mode; `ATS_USERS_STALL=0` skips it): 10 000 and
-//!   50 000 sessions of one user, listed then revoked while a second connection sends `PING`
-//!   after `PING`: the worst and 99.9th-percentile `PING`, i.e. how long the store's longest
-//!   script held Redis from everyone else.
+//! - **Stall** (not in test mode; `ATS_USERS_STALL=0` skips it): 10 000 and 50 000 sessions
+//!   of one user, listed then revoked while another client works on a thread of its own: on
+//!   Redis a connection sending `PING` after `PING` (the worst is how long the store's longest
+//!   script held Redis from everyone), on SQLite, PostgreSQL (a private server, as
+//!   `tests/postgres.rs` starts it) and the file store a second store on the same database or
+//!   directory saving a session of its own in a loop. `ATS_USERS_STORES` also takes `sqlite`
+//!   and `postgres` (the default list has them).
 //!
 //! Wall-clock numbers on a shared 2-core machine move by tens of percent between runs: read
 //! the ratios inside one run; `benches/callgrind.sh memory:tied-write ..` counts instructions.
@@ -42,9 +45,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use actix_typed_session::clock::{Clock, SystemClock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use actix_typed_session::store::{
-    deadpool_redis, Bytes, Changes, CookieStore, FileStore, MemoryStore, Meta, RedisStore,
-    SessionStore, SessionUser,
+    deadpool_redis, Bytes, Changes, CookieStore, FileStore, MemoryStore, Meta, PostgresStore,
+    RedisStore, SessionStore, SessionUser, SqliteStore,
 };
 use actix_typed_session::{SessionId, SessionMiddleware};
 use actix_web::http::header::{COOKIE, SET_COOKIE};
@@ -54,6 +60,9 @@ use criterion::Criterion;
 
 #[path = "../tests/support/redis.rs"]
 mod redis_support;
+
+#[path = "../tests/support/postgres.rs"]
+mod pg;
 
 #[path = "common/handlers.rs"]
 mod handlers;
@@ -80,8 +89,8 @@ fn main() {
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
     let sys = actix_web::rt::System::new();
-    let stores =
-        std::env::var("ATS_USERS_STORES").unwrap_or_else(|_| "memory,file,redis,cookie".into());
+    let stores = std::env::var("ATS_USERS_STORES")
+        .unwrap_or_else(|_| "memory,file,redis,cookie,sqlite,postgres".into());
     let wanted = |name: &str| stores.split(',').any(|s| s.trim() == name);
     let server = wanted("redis").then(RedisServer::spawn);
     let dir: PathBuf = std::env::temp_dir().join(format!("ats-users-{}", std::process::id()));
@@ -146,80 +155,208 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     print_tables(&medians.borrow(), &rows);
-    // The stall table: not in test mode (it fills 60 000 sessions).
+    // The stall table: not in test mode (it fills 60 000 sessions per store).
     let stall = std::env::var("ATS_USERS_STALL").map_or(true, |v| v != "0");
-    if let (Some(server), true, false) = (&server, stall, test_mode) {
-        stall_cases(&sys, server, redis(server), &STALL);
+    if stall && !test_mode && !has("--list") {
+        stall_cases(&sys, server.as_ref(), &wanted, &dir);
     }
 }
 
 /// Sessions of one user for the stall table.
 const STALL: [usize; 2] = [10_000, 50_000];
 
-/// What another Redis client waits while one user's sessions are listed, then revoked: a
-/// second connection sends `PING` after `PING` meanwhile, and the table gives the worst and
-/// the 99.9th percentile of those round trips. Redis runs one command (or script) at a time,
-/// so the worst `PING` is about the longest script the store ran.
-fn stall_cases(sys: &SystemRunner, server: &RedisServer, store: RedisStore, sizes: &[usize]) {
-    use std::io::{Read, Write};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
+/// What one user's many sessions cost everyone else: while they are listed, then revoked,
+/// another client works on a thread of its own (another app server): on Redis it sends `PING`
+/// after `PING` on a connection of its own (Redis runs one script at a time, so the worst
+/// `PING` is about the store's longest script); on SQLite, PostgreSQL and the file store it
+/// saves a session of its own in a loop, through a store of its own on the same database or
+/// directory. The table gives the worst and the 99.9th percentile of those round trips.
+fn stall_cases(
+    sys: &SystemRunner,
+    redis_server: Option<&RedisServer>,
+    wanted: &dyn Fn(&str) -> bool,
+    dir: &std::path::Path,
+) {
+    println!("\n## One user's sessions listed and revoked: what another client waits meanwhile\n");
+    println!("| store | sessions | operation | its time | other client's round trips | worst | p99.9 | Redis commands over 2 ms |");
+    println!("|---|---|---|---|---|---|---|---|");
+    if let Some(server) = redis_server {
+        let addr = server.addr();
+        let store = RedisStore::new(RedisStore::pool(&server.url).expect("redis pool"));
+        stall_store(sys, "redis", store, Some(server), move |stop| {
+            pinger(addr.clone(), stop)
+        });
+    }
+    if wanted("sqlite") {
+        let url = format!("sqlite://{}", dir.join("stall.db").display());
+        std::fs::create_dir_all(dir).expect("bench dir");
+        let store = sys.block_on(async {
+            let store = SqliteStore::from_url(&url).expect("sqlite store");
+            store.migrate().await.expect("migrate");
+            store
+        });
+        stall_store(sys, "sqlite", store, None, move |stop| {
+            let url = url.clone();
+            writer(
+                move || SqliteStore::from_url(&url).expect("sqlite store"),
+                stop,
+            )
+        });
+    }
+    if wanted("postgres") {
+        let server = pg::PgServer::spawn(false);
+        let (store, table) = sys.block_on(async {
+            let table = server.fresh_table().await;
+            let store = PostgresStore::builder(
+                PostgresStore::from_url(&server.url).unwrap().pool().clone(),
+            )
+            .table(&table)
+            .timeout(Duration::from_secs(30))
+            .without_cleanup()
+            .build()
+            .expect("postgres store");
+            store.migrate().await.expect("migrate");
+            (store, table)
+        });
+        let url = server.url.clone();
+        stall_store(sys, "postgres", store, None, move |stop| {
+            let (url, table) = (url.clone(), table.clone());
+            writer(
+                move || {
+                    let pool = PostgresStore::from_url(&url).unwrap().pool().clone();
+                    PostgresStore::builder(pool)
+                        .table(&table)
+                        .without_cleanup()
+                        .build()
+                        .expect("postgres store")
+                },
+                stop,
+            )
+        });
+    }
+    if wanted("file") {
+        let files = dir.join("stall-files");
+        let make = move || {
+            FileStore::builder(&files)
+                .fsync(false)
+                .build()
+                .expect("file store")
+        };
+        let store = make.clone()();
+        stall_store(sys, "file", store, None, move |stop| {
+            writer(make.clone(), stop)
+        });
+    }
+}
+
+/// The stall rows of one store: for each size, fill, then list and revoke while `other` runs.
+fn stall_store<S: SessionStore + Clone>(
+    sys: &SystemRunner,
+    name: &str,
+    store: S,
+    redis: Option<&RedisServer>,
+    other: impl Fn(Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Duration>>,
+) {
+    // Redis's own count of commands (a script counts as one) that ran over 2 ms: what held
+    // every other client, free of this machine's scheduling noise in the PING times.
+    let slow = |reset: bool| {
+        let server = redis?;
+        if reset {
+            server
+                .command("CONFIG SET slowlog-log-slower-than 2000")
+                .ok()?;
+            server.command("SLOWLOG RESET").ok()?;
+            return None;
+        }
+        let reply = server.command("SLOWLOG LEN").ok()?;
+        reply.trim().trim_start_matches(':').parse::<u64>().ok()
+    };
     let sessions = SessionMiddleware::new(store.clone()).sessions();
-    println!(
-        "\n## Redis: another client's PING while one user's sessions are listed and revoked\n"
-    );
-    println!("| sessions | operation | its time | PINGs | worst PING | p99.9 PING |");
-    println!("|---|---|---|---|---|---|");
-    for &n in sizes {
+    for &n in &STALL {
         sys.block_on(fill_concurrently(&store, n));
         for op in ["of_user", "revoke_all"] {
             let stop = Arc::new(AtomicBool::new(false));
-            let addr = server.addr();
-            let pinger = {
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    let mut conn = std::net::TcpStream::connect(addr).expect("ping connection");
-                    conn.set_nodelay(true).expect("nodelay");
-                    let mut times = Vec::new();
-                    let mut reply = [0u8; 7];
-                    while !stop.load(Ordering::Relaxed) {
-                        let start = Instant::now();
-                        conn.write_all(b"PING\r\n").expect("ping");
-                        conn.read_exact(&mut reply).expect("pong");
-                        times.push(start.elapsed());
-                    }
-                    times
-                })
-            };
-            std::thread::sleep(Duration::from_millis(50));
+            let client = other(stop.clone());
+            // Let the other client connect and run before the operation starts.
+            std::thread::sleep(Duration::from_millis(300));
+            slow(true);
             let start = Instant::now();
             sys.block_on(async {
-                match op {
-                    "of_user" => {
-                        let listed = sessions.of_user(USER).await.expect("of_user");
-                        assert_eq!(listed.len(), n);
-                    }
-                    _ => {
-                        let ended = sessions.revoke_all(USER).await.expect("revoke_all");
-                        assert_eq!(ended, n);
-                    }
+                if op == "of_user" {
+                    let listed = sessions.of_user(USER).await.expect("of_user");
+                    assert_eq!(listed.len(), n, "{name}: every session listed");
+                } else {
+                    let ended = sessions.revoke_all(USER).await.expect("revoke_all");
+                    assert_eq!(ended, n, "{name}: every session ended");
                 }
             });
             let took = start.elapsed();
             stop.store(true, Ordering::Relaxed);
-            let mut pings = pinger.join().expect("pinger");
-            pings.sort();
-            let worst = pings.last().copied().unwrap_or_default();
-            let p999 = pings
-                .get(pings.len().saturating_sub(1) * 999 / 1000)
+            let mut times = client.join().expect("other client");
+            times.sort();
+            let worst = times.last().copied().unwrap_or_default();
+            let p999 = times
+                .get(times.len().saturating_sub(1) * 999 / 1000)
                 .copied()
                 .unwrap_or_default();
+            let slow = slow(false).map_or("-".to_owned(), |n| n.to_string());
             println!(
-                "| {n} | {op} | {took:.1?} | {} | {worst:.2?} | {p999:.2?} |",
-                pings.len()
+                "| {name} | {n} | {op} | {took:.1?} | {} | {worst:.2?} | {p999:.2?} | {slow} |",
+                times.len()
             );
         }
     }
+}
+
+/// Another Redis client: `PING` after `PING` until `stop`; the round trips.
+fn pinger(addr: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Duration>> {
+    use std::io::{Read, Write};
+    std::thread::spawn(move || {
+        let mut conn = std::net::TcpStream::connect(addr).expect("ping connection");
+        conn.set_nodelay(true).expect("nodelay");
+        let mut times = Vec::new();
+        let mut reply = [0u8; 7];
+        while !stop.load(Ordering::Relaxed) {
+            let start = Instant::now();
+            conn.write_all(b"PING\r\n").expect("ping");
+            conn.read_exact(&mut reply).expect("pong");
+            times.push(start.elapsed());
+        }
+        times
+    })
+}
+
+/// Another app server: a store of its own (`make`, called on its own thread and runtime) that
+/// saves one session of its own again and again until `stop`; the save times.
+fn writer<S: SessionStore>(
+    make: impl FnOnce() -> S + Send + 'static,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<Duration>> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let store = make();
+            let id = SessionId::generate();
+            let now = SystemClock.now();
+            let meta = Meta::new(now, now + 3600);
+            let first = Changes::full([("n".to_owned(), Bytes::from_static(b"0"))]);
+            store.save(&id, &meta, &first).await.expect("save");
+            let update = Changes {
+                set: vec![("n".to_owned(), Bytes::from_static(b"1"))],
+                ..Changes::default()
+            };
+            let mut times = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let start = Instant::now();
+                store.save(&id, &meta, &update).await.expect("save");
+                times.push(start.elapsed());
+            }
+            times
+        })
+    })
 }
 
 /// Saves `n` sessions of [`USER`], 64 at a time.

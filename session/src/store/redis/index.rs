@@ -37,7 +37,7 @@ use crate::store::user::Choice;
 use crate::store::{Handle, Record, UserKey};
 
 /// About how many members one `ZSCAN` call answers and one page script reads.
-pub(super) const PAGE: usize = 100;
+pub(super) const PAGE: usize = 50;
 /// How long a revocation's marker lives unless refreshed (it is, every page).
 const MARK_TTL: Duration = Duration::from_secs(30);
 /// Commands in flight at once when one operation needs one per session (Cluster).

@@ -142,12 +142,12 @@ impl ConnectionLike for Conn {
 /// itself with its last session (`tests/redis.rs` lets 10 000 sessions of 100 users expire and
 /// finds `DBSIZE` 0).
 ///
-/// **Listing and revoking go in pages** (see `store/redis/index.rs`): `ZSCAN` reads about 100
+/// **Listing and revoking go in pages** (see `store/redis/index.rs`): `ZSCAN` reads about 50
 /// members of the index at a time, and one script per page reads (or ends) those sessions. No
 /// script works through a whole large index, so one user's thousands of sessions do not stall
-/// Redis for everyone: listing 50 000 sessions of one user took 1.2 s here, and another
-/// client's `PING` meanwhile waited 2.6 ms at worst (a single script doing it all held every
-/// other client for 587 ms; `cargo bench --bench users` prints the table). A user's index
+/// Redis for everyone: listing 50 000 sessions of one user took 1.3 s here, and Redis ran no
+/// command over 2 ms meanwhile (a single script doing it all held every other client for
+/// 587 ms; `cargo bench --bench users` prints the table). A user's index
 /// that grows past [`LARGE_INDEX`](crate::store::LARGE_INDEX) sessions is logged at `warn`
 /// (at the save that grew it past each thousand); bound it with
 /// [`max_sessions_per_user`](crate::SessionMiddlewareBuilder::max_sessions_per_user).
@@ -161,7 +161,7 @@ impl ConnectionLike for Conn {
 /// page (`ZSCAN`, then the page's `EVALSHA`); [`revoke`](SessionStore::revoke) and
 /// [`revoke_all`](SessionStore::revoke_all) the marker's two (raise, lower) plus two per page
 /// (`revoke` scans only the members of that handle, `ZSCAN .. MATCH`). A small index (up to a
-/// hundred sessions) is one page. Inside Redis, a tied save or touch adds `O(log n)` sorted-set
+/// fifty sessions) is one page. Inside Redis, a tied save or touch adds `O(log n)` sorted-set
 /// work for a user with `n` sessions. The page scripts name the session keys they touch from
 /// the index, which a single Redis node allows; on Cluster they would cross slots, so the store
 /// does it otherwise there:
@@ -838,7 +838,7 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
-    /// Pages of about 100 members (`ZSCAN`), each read by one script on one node, or one
+    /// Pages of about 50 members (`ZSCAN`), each read by one script on one node, or one
     /// `HGETALL` per member (32 in flight) on Cluster; stale members are taken out on the way.
     /// See the `index` module.
     fn lists_users(&self) -> bool {
