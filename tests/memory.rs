@@ -172,3 +172,37 @@ async fn a_large_user_index_is_logged_as_it_grows_and_when_listed() {
     sessions.of_user("small").await.unwrap();
     assert_eq!(captured.text().matches("many live sessions").count(), 2);
 }
+
+/// A rotation that finds its session ended (here by a logout from another tab while the request
+/// ran) says why at `info`, naming the session by its tag only.
+#[actix_web::test]
+async fn a_rotation_that_finds_its_session_ended_says_why() {
+    use actix_typed_session::clock::ManualClock;
+    use actix_typed_session::testing::conformance::{
+        assert_rotation_refused, middleware, rotating_while, routes, Held,
+    };
+    use support::post;
+    let (captured, _guard) = support::capture_logs();
+    let clock = ManualClock::new();
+    let held = actix_web::web::Data::new(Held::default());
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(middleware(MemoryStore::default(), &clock))
+            .configure(routes)
+            .app_data(held.clone()),
+    )
+    .await;
+    let id = send(&app, post("/set/a/1", None)).await.id().unwrap();
+    let res = rotating_while(&app, &held, &id, async {
+        send(&app, post("/logout", Some(&id))).await;
+    })
+    .await;
+    assert_rotation_refused(&res, "nobody");
+    let log = captured.text();
+    assert!(
+        log.contains("INFO")
+            && log.contains("session ended (logout, revocation or expiry) while this request ran"),
+        "{log}"
+    );
+    assert!(!log.contains(&id), "never the id itself");
+}
