@@ -22,29 +22,6 @@ use actix_web::{test, web, App, HttpResponse};
 use actix_typed_session::flash::FLASH_KEY;
 use support::*;
 
-/// An app under test, as `test::init_service` gives it.
-trait TestApp:
-    actix_web::dev::Service<
-    actix_http::Request,
-    Response = actix_web::dev::ServiceResponse<Self::Body>,
-    Error = actix_web::Error,
->
-{
-    type Body: actix_web::body::MessageBody;
-}
-
-impl<S, B> TestApp for S
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: actix_web::body::MessageBody,
-{
-    type Body = B;
-}
-
 /// A browser: its user agent, its session cookie and the CSRF token of the last page that had a
 /// form.
 #[derive(Clone)]

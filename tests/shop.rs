@@ -28,29 +28,6 @@ macro_rules! shop_app {
     };
 }
 
-/// An app under test, as `test::init_service` gives it.
-trait TestApp:
-    actix_web::dev::Service<
-    actix_http::Request,
-    Response = actix_web::dev::ServiceResponse<Self::Body>,
-    Error = actix_web::Error,
->
-{
-    type Body: actix_web::body::MessageBody;
-}
-
-impl<S, B> TestApp for S
-where
-    S: actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<B>,
-        Error = actix_web::Error,
-    >,
-    B: actix_web::body::MessageBody,
-{
-    type Body = B;
-}
-
 /// A browser: it keeps the session cookie and the CSRF token of the last page that had a form.
 #[derive(Default, Clone)]
 struct Visitor {

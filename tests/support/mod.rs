@@ -207,3 +207,27 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str, cookie: Option<&st
         body: body.to_owned(),
     }
 }
+
+/// An app under test, as `test::init_service` gives it.
+pub trait TestApp:
+    actix_web::dev::Service<
+    actix_http::Request,
+    Response = actix_web::dev::ServiceResponse<Self::Body>,
+    Error = actix_web::Error,
+>
+{
+    /// The response body.
+    type Body: actix_web::body::MessageBody;
+}
+
+impl<S, B> TestApp for S
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    type Body = B;
+}

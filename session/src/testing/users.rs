@@ -96,13 +96,7 @@ async fn user_app(
     Response = ServiceResponse<impl MessageBody>,
     Error = actix_web::Error,
 > {
-    actix_web::test::init_service(
-        actix_web::App::new()
-            .wrap(mw)
-            .configure(routes)
-            .configure(user_routes),
-    )
-    .await
+    held_user_app(mw, &web::Data::new(Held::default())).await
 }
 
 fn login(user: &str, device: &str) -> actix_http::Request {
