@@ -7,28 +7,8 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Ident, Item, ItemFn, Meta, Token};
 
-use crate::derive::SESSION;
 use crate::errors::Errors;
-
-/// One per-request option of `#[session(..)]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Opt {
-    ChangeId,
-    Expire,
-    NoStore,
-    LateStore,
-    /// Not a flag: a CSRF check added as the handler's first extractor.
-    Csrf,
-}
-
-/// The valid words, in the order they are listed in hints.
-pub(crate) const HANDLER_OPTIONS: [(&str, Opt); 5] = [
-    ("change_id", Opt::ChangeId),
-    ("expire", Opt::Expire),
-    ("no_store", Opt::NoStore),
-    ("late_store", Opt::LateStore),
-    ("csrf", Opt::Csrf),
-];
+use crate::names::{Opt, HANDLER_OPTIONS, SESSION};
 
 const VALID: &str = "`change_id`, `expire`, `no_store`, `late_store` or `csrf`";
 

@@ -5,12 +5,10 @@ use quote::{quote, quote_spanned};
 use syn::meta::ParseNestedMeta;
 use syn::{Data, DeriveInput, GenericParam, LitInt, LitStr};
 
-use crate::attr::HANDLER_OPTIONS;
 use crate::case::snake_case;
 use crate::errors::Errors;
+use crate::names::{HANDLER_OPTIONS, SESSION};
 
-/// The helper attribute.
-pub(crate) const SESSION: &str = "session";
 const KEY: &str = "key";
 const REJECT: &str = "reject";
 const REDIRECT: &str = "redirect";

@@ -12,6 +12,7 @@ mod attr;
 mod case;
 mod derive;
 mod errors;
+mod names;
 
 use proc_macro::TokenStream;
 

@@ -7,9 +7,10 @@ use actix_web::HttpResponse;
 
 use crate::clock::SharedClock;
 use crate::codec::Codec;
-use crate::error::{ErrorRenderer, RenderedError, SessionError};
+use crate::error::{ErrorRenderer, SessionError};
+use crate::middleware::render::RenderedError;
 use crate::state::IdCarrier;
-use crate::store::DynStore;
+use crate::store::backend::Backend;
 
 /// Default idle timeout: 24 hours without a request ends a session.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -75,7 +76,7 @@ impl Config {
 
 /// Per-middleware context: the store and the settings.
 pub(crate) struct Ctx {
-    pub(crate) store: Box<dyn DynStore>,
+    pub(crate) backend: Backend,
     pub(crate) config: Config,
     /// Which [`MemoryStore`](crate::store::MemoryStore) this is, when it is one: its sessions
     /// live in this value, so every worker must hold a clone of the same one.

@@ -15,12 +15,9 @@ use subtle::ConstantTimeEq;
 use actix_web::http::StatusCode;
 
 use crate::error::SessionError;
-use crate::session::{Options, Session};
+use crate::request::{Options, Session};
 
-/// The reserved session key under which the CSRF token is kept (URL-safe base64 of 32 random
-/// bytes, encoded with the session's codec like any value). Do not use it for your own data.
-/// One of the [`RESERVED_KEYS`](crate::RESERVED_KEYS), which a listing of sessions hides.
-pub const CSRF_SESSION_KEY: &str = "__ats_csrf";
+pub use crate::keys::CSRF_SESSION_KEY;
 
 /// The form field (urlencoded body) that carries the token on `#[session(csrf)]` handlers.
 pub const CSRF_FORM_FIELD: &str = "csrf_token";
@@ -251,7 +248,7 @@ fn forbidden(session: &Session) -> actix_web::Error {
         status: StatusCode::FORBIDDEN,
         location: None,
     };
-    session.0.ctx.config.rendered(err).into()
+    session.rendered(err).into()
 }
 
 impl FromRequest for CsrfCheck {

@@ -165,7 +165,7 @@ impl ResponseError for SessionError {
             location,
         } = self
         {
-            let body = if *key == crate::csrf::CSRF_SESSION_KEY {
+            let body = if *key == crate::keys::CSRF_SESSION_KEY {
                 "CSRF token missing or invalid"
             } else {
                 status.canonical_reason().unwrap_or("rejected")
@@ -205,60 +205,6 @@ impl ResponseError for SessionError {
 /// Renders the response for a session failure (a store that is down, a value that will not
 /// encode) and for a guard's rejection ([`SessionError::Rejected`]). See [`SessionMiddlewareBuilder::error_response`](crate::SessionMiddlewareBuilder::error_response).
 pub type ErrorRenderer = std::sync::Arc<dyn Fn(&SessionError) -> HttpResponse + Send + Sync>;
-
-/// A [`SessionError`] answered with the response the builder chose.
-pub(crate) struct RenderedError {
-    error: SessionError,
-    render: Option<ErrorRenderer>,
-    /// A guard's flash message, set when (and only if) the rejection is answered: an
-    /// `Option<T>` extractor that swallows the rejection never renders it.
-    flash: std::cell::Cell<Option<(crate::Flash, &'static str)>>,
-}
-
-impl RenderedError {
-    pub(crate) fn new(error: SessionError, render: Option<ErrorRenderer>) -> Self {
-        RenderedError {
-            error,
-            render,
-            flash: std::cell::Cell::new(None),
-        }
-    }
-
-    /// Leaves `text` as a warning in `flash` when the error is answered.
-    pub(crate) fn with_flash(self, flash: crate::Flash, text: &'static str) -> Self {
-        self.flash.set(Some((flash, text)));
-        self
-    }
-}
-
-impl std::fmt::Debug for RenderedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&self.error, f)
-    }
-}
-
-impl std::fmt::Display for RenderedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.error, f)
-    }
-}
-
-impl ResponseError for RenderedError {
-    fn status_code(&self) -> StatusCode {
-        self.error.status_code()
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        // Taken, so a second rendering does not repeat the message.
-        if let Some((flash, text)) = self.flash.take() {
-            flash.warning(text);
-        }
-        match &self.render {
-            Some(render) => render(&self.error),
-            None => self.error.error_response(),
-        }
-    }
-}
 
 /// A misconfiguration found when the middleware is built (before any request is served).
 #[derive(Debug, thiserror::Error)]

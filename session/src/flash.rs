@@ -82,9 +82,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Session;
 
-/// The session key that holds the flash messages. Reserved: do not use it for other values.
-/// One of the [`RESERVED_KEYS`](crate::RESERVED_KEYS), which a listing of sessions hides.
-pub const FLASH_KEY: &str = "_flash";
+pub use crate::keys::FLASH_KEY;
 
 /// How important a flash message is (for its styling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -321,7 +319,7 @@ impl FromRequest for Flash {
     /// Loads only [`FLASH_KEY`] from a store that can load some keys (as a typed extractor
     /// does); nothing when the session is already loaded.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(session) = crate::scope::current() else {
+        let Some(session) = crate::request::scope::current() else {
             tracing::error!(
                 "flash messages extracted: {}",
                 crate::SessionError::NotInstalled
@@ -336,7 +334,7 @@ impl FromRequest for Flash {
                 .ensure(&req, crate::store::Fetch::Keys(&[FLASH_KEY]))
                 .await
             {
-                return Err(session.0.ctx.config.rendered(err).into());
+                return Err(session.rendered(err).into());
             }
             Ok(Flash::of(&req, session))
         })

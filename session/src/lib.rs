@@ -146,15 +146,15 @@
 
 pub mod clock;
 pub mod codec;
-pub mod commit;
 mod config;
 mod csrf;
-mod data;
 mod error;
+mod extract;
 pub mod flash;
 pub mod id;
+mod keys;
 pub mod middleware;
-mod scope;
+mod request;
 mod session;
 mod sessions;
 pub mod state;
@@ -196,37 +196,16 @@ pub mod fuzzing {
 }
 
 pub use config::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
-pub use csrf::{check_csrf, CsrfToken, CSRF_FORM_FIELD, CSRF_HEADER, CSRF_SESSION_KEY};
+pub use csrf::{check_csrf, CsrfToken, CSRF_FORM_FIELD, CSRF_HEADER};
 pub use error::{BoxError, ConfigError, ErrorRenderer, SessionError, StoreError};
 pub use flash::{Flash, Level};
 pub use id::SessionId;
+pub use keys::{CSRF_SESSION_KEY, RESERVED_KEYS};
 pub use middleware::SessionMiddleware;
 pub use middleware::SessionMiddlewareBuilder;
 pub use session::{Session, SessionStatus};
 pub use sessions::{SessionInfo, Sessions};
 pub use typed::TypedSession;
-
-/// The session keys under which this crate keeps its own data in a session: the CSRF token
-/// ([`CSRF_SESSION_KEY`], `"__ats_csrf"`) and the flash messages waiting for the next request
-/// ([`flash::FLASH_KEY`], `"_flash"`). Do not use them for your own values.
-///
-/// [`SessionInfo`] hides them: a devices or admin page that lists another session's values
-/// never sees that session's CSRF secret or its waiting messages. The request's own
-/// [`Session`](struct@Session) does not: [`Session::keys`] (and [`len`](Session::len)) count
-/// them when they hold a value, [`Session::get`] reads them, and [`Session::clear`] removes
-/// them with everything else. Filter with this list where it matters:
-///
-/// ```
-/// use actix_typed_session::{Session, RESERVED_KEYS};
-///
-/// fn app_keys(session: &Session) -> Vec<String> {
-///     let mut keys = session.keys();
-///     keys.retain(|k| !RESERVED_KEYS.contains(&k.as_str()));
-///     keys
-/// }
-/// # let _ = app_keys;
-/// ```
-pub const RESERVED_KEYS: [&str; 2] = [CSRF_SESSION_KEY, flash::FLASH_KEY];
 
 // The derive macro shares its name with the `Session` handle (macro and type namespaces), as
 // serde's derives share theirs with the traits: `use actix_typed_session::{session, Session};`
@@ -234,7 +213,7 @@ pub const RESERVED_KEYS: [&str; 2] = [CSRF_SESSION_KEY, flash::FLASH_KEY];
 pub use actix_typed_session_derive::{session, Session};
 
 #[doc(hidden)]
-pub use typed::__private;
+pub use typed::private as __private;
 
 /// The README's code, compiled (and run, where it is not `no_run`) as doc tests, so that what a
 /// newcomer copies from it compiles. It needs the features the README uses (`redis`,

@@ -1,40 +1,13 @@
-//! The untyped [`Session`] handle: an extractor, cheap to clone, `Send + Sync`.
+//! The public methods of the untyped [`Session`] handle: an extractor, cheap to clone,
+//! `Send + Sync`. (Its state and loading are the request lifecycle's, in `request`.)
 
-use std::future::{ready, Future};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
 use serde::{de::DeserializeOwned, Serialize};
-use tokio::sync::OnceCell;
 
-use crate::config::Ctx;
-pub(crate) use crate::data::Data;
 use crate::error::SessionError;
 use crate::id::SessionId;
-use crate::store::{Bytes, Fetch, Loaded, Meta, Unsealed};
-use crate::typed::TypedSession;
-
-/// Per-request options, Plack's `psgix.session.options` as flags.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Options(u8);
-
-impl Options {
-    pub(crate) const EXPIRE: u8 = 1;
-    pub(crate) const CHANGE_ID: u8 = 2;
-    pub(crate) const NO_STORE: u8 = 4;
-    pub(crate) const LATE_STORE: u8 = 8;
-    /// Every session of this session's user ends, this one too (with `EXPIRE`).
-    pub(crate) const EXPIRE_ALL: u8 = 16;
-    /// Every session of this session's user but this one ends.
-    pub(crate) const EXPIRE_OTHERS: u8 = 32;
-
-    pub(crate) fn has(self, flag: u8) -> bool {
-        self.0 & flag != 0
-    }
-}
+use crate::request::Options;
+pub use crate::request::Session;
+use crate::store::Bytes;
 
 /// What the middleware will do with the session when the request ends, as far as known now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,122 +25,7 @@ pub enum SessionStatus {
     Expired,
 }
 
-/// State of one request's session, shared by every handle of that request.
-pub(crate) struct RequestSession {
-    pub(crate) ctx: Arc<Ctx>,
-    options: AtomicU8,
-    /// The middleware has committed; later changes cannot be saved.
-    committed: AtomicBool,
-    data: OnceCell<Mutex<Data>>,
-}
-
-/// The session of the current request.
-///
-/// Take it as a handler argument; it is loaded from the store the first time a handler or
-/// extractor of the request asks for it (never before), and saved by the middleware when the
-/// handler returns, following the commit rules of [`crate::middleware`]. All methods are
-/// synchronous once extracted.
-///
-/// Values are encoded per key (JSON by default). A value read is a copy: changing it changes
-/// nothing until it is [`set`](Self::set) back. Every method that changes data marks the session
-/// changed.
-///
-/// `Session` is `Send + Sync` and cheap to clone, so it can go into an async-graphql or juniper
-/// context. Changes made after the response was committed (from a spawned task that outlived the
-/// request) are not saved; use [`late_store`](Self::late_store) for streaming responses.
-#[derive(Clone)]
-pub struct Session(pub(crate) Arc<RequestSession>);
-
 impl Session {
-    pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
-        Session(Arc::new(RequestSession {
-            ctx,
-            options: AtomicU8::new(0),
-            committed: AtomicBool::new(false),
-            data: OnceCell::new(),
-        }))
-    }
-
-    /// Loads the session of `req` unless already loaded, with at least the values `fetch` asks
-    /// for (a typed extractor asks for its key, the untyped handle for every value).
-    pub(crate) async fn ensure(
-        &self,
-        req: &HttpRequest,
-        fetch: Fetch<'_>,
-    ) -> Result<(), SessionError> {
-        let inner = &self.0;
-        let mut first = false;
-        inner
-            .data
-            .get_or_try_init(|| {
-                first = true;
-                async { load(&inner.ctx, req, fetch).await.map(Mutex::new) }
-            })
-            .await?;
-        if first {
-            return Ok(());
-        }
-        let id = {
-            let data = self.guard();
-            if !data.needs(fetch) {
-                return Ok(());
-            }
-            data.id.clone()
-        };
-        // Locks are never held across a store call.
-        let more = inner.ctx.store.load(&id, fetch).await.map_err(|e| {
-            tracing::error!(session = %id.log_tag(), error = %e, "session load failed");
-            SessionError::Store(e)
-        })?;
-        self.guard().merge(fetch, more);
-        Ok(())
-    }
-
-    pub(crate) fn is_loaded(&self) -> bool {
-        self.0.data.initialized()
-    }
-
-    /// The loaded data, if any handler asked for the session.
-    pub(crate) fn data(&self) -> Option<MutexGuard<'_, Data>> {
-        self.0.data.get().map(lock)
-    }
-
-    pub(crate) fn options(&self) -> Options {
-        Options(self.0.options.load(Ordering::Acquire))
-    }
-
-    pub(crate) fn set_option(&self, flag: u8) {
-        self.0.options.fetch_or(flag, Ordering::AcqRel);
-    }
-
-    pub(crate) fn mark_committed(&self) {
-        self.0.committed.store(true, Ordering::Release);
-    }
-
-    /// The data, for a change: warns when the change comes too late to be saved.
-    fn guard_mut(&self) -> MutexGuard<'_, Data> {
-        if self.0.committed.load(Ordering::Acquire) {
-            let data = self.guard();
-            tracing::warn!(
-                session = %data.id.log_tag(),
-                "session changed after the response was committed; this change is not saved \
-                 (a handle kept past the request? use late_store for streaming bodies)"
-            );
-            return data;
-        }
-        self.guard()
-    }
-
-    fn guard(&self) -> MutexGuard<'_, Data> {
-        // Every public handle was produced by the extractor, which loads first.
-        self.data()
-            .expect("a Session handle is only handed out once loaded")
-    }
-
-    fn codec(&self) -> crate::codec::Codec {
-        self.0.ctx.config.codec
-    }
-
     /// The id the client holds once this request is answered: the one the response sends.
     ///
     /// After [`change_id`](Self::change_id) (or on a `#[session(change_id)]` handler) it is the
@@ -182,7 +40,7 @@ impl Session {
             // The commit would draw the new id later; draw it now so that it is the one sent.
             data.rotate();
         }
-        data.id.clone()
+        data.id().clone()
     }
 
     /// Whether `key` holds a value (even a JSON `null`).
@@ -200,7 +58,7 @@ impl Session {
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let (value, id) = {
             let data = self.guard();
-            (data.value(key), data.id.clone())
+            (data.value(key), data.id().clone())
         };
         Ok(value.and_then(|bytes| self.decode_or_warn(&id, key, &bytes)))
     }
@@ -290,7 +148,7 @@ impl Session {
     /// not UTF-8 comes back with replacement characters).
     pub fn user(&self) -> Option<String> {
         let data = self.guard();
-        let user = data.meta.user.as_ref()?;
+        let user = data.meta().user.as_ref()?;
         Some(String::from_utf8_lossy(&user.id).into_owned())
     }
 
@@ -300,7 +158,7 @@ impl Session {
     /// [`Sessions::revoke`](crate::Sessions::revoke) takes.
     pub fn handle(&self) -> Option<crate::store::Handle> {
         let data = self.guard();
-        data.meta.user.as_ref().map(|u| u.handle.clone())
+        data.meta().user.as_ref().map(|u| u.handle.clone())
     }
 
     /// Ends every session of this session's user when the request ends, this one included
@@ -322,23 +180,6 @@ impl Session {
     /// well.
     pub fn expire_others(&self) {
         self.set_option(Options::EXPIRE_OTHERS);
-    }
-
-    /// Stores a typed session value under its key ([`TypedSession::KEY`]).
-    ///
-    /// # Errors
-    /// [`SessionError::Encode`] when it cannot be serialized.
-    pub fn put<T: TypedSession>(&self, value: T) -> Result<(), SessionError> {
-        self.set(T::KEY, value)
-    }
-
-    /// A copy of the typed session value stored under [`TypedSession::KEY`] (absent, or not
-    /// decodable as `T`: `None`).
-    ///
-    /// # Errors
-    /// None today; see [`get`](Self::get).
-    pub fn typed<T: TypedSession>(&self) -> Result<Option<T>, SessionError> {
-        self.get(T::KEY)
     }
 
     /// Ends the session when the request ends: the store forgets it and the client is told to
@@ -376,7 +217,7 @@ impl Session {
             SessionStatus::Renewed
         } else if data.changed() {
             SessionStatus::Changed
-        } else if data.existed {
+        } else if data.existed() {
             SessionStatus::Unchanged
         } else {
             SessionStatus::New
@@ -402,7 +243,7 @@ impl Session {
             None => return Ok(None),
             Some(bytes) => bytes,
         };
-        let id = self.guard().id.clone();
+        let id = self.guard().id().clone();
         Ok(self.decode_or_warn(&id, key, &bytes))
     }
 
@@ -435,108 +276,9 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut s = f.debug_struct("Session");
         if let Some(data) = self.data() {
-            s.field("id", &data.id).field("existed", &data.existed);
+            s.field("id", &data.id()).field("existed", &data.existed());
         }
         s.field("options", &self.options()).finish()
-    }
-}
-
-fn lock(m: &Mutex<Data>) -> MutexGuard<'_, Data> {
-    // A panic while the lock was held cannot leave Data half-updated in a way that matters
-    // more than losing the request; keep serving rather than poisoning every later call.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Reads the client's value, opens it, and loads the session with the values `fetch` asks for;
-/// anything unusable gives a fresh session with a new id (an id offered by a client is never
-/// adopted).
-async fn load(ctx: &Ctx, req: &HttpRequest, fetch: Fetch<'_>) -> Result<Data, SessionError> {
-    let config = &ctx.config;
-    let now = config.clock.now();
-    let binding = ctx.store.client_binding(req);
-    let fresh = |binding| Data::fresh(Meta::new(now, config.expiry(now, now)), binding);
-    let Some(raw) = config.state.read(req) else {
-        return Ok(fresh(binding));
-    };
-    let seal_ctx = config.state.seal_context(binding.as_deref());
-    let (id, loaded) = match ctx.store.unseal(&raw, &seal_ctx) {
-        None => {
-            tracing::info!(
-                len = raw.len(),
-                "session value rejected (malformed or tampered); starting a new session"
-            );
-            return Ok(fresh(binding));
-        }
-        Some(Unsealed::Record(id, record)) => {
-            // The client carried the record, and with it the deadline its issuer sealed, under
-            // the idle timeout of that deploy: hold it to this middleware's idle timeout too,
-            // from the last-seen time sealed beside it (0, unknown: the deadline alone). A
-            // server-side record is not: a store that does not keep the last-seen time reports
-            // its creation time there (`Meta::new`), which would end sessions in use.
-            if !config.seen_recently(record.meta.last_seen, now) {
-                tracing::debug!(
-                    session = %id.log_tag(),
-                    "session idle past the idle timeout; starting a new session"
-                );
-                return Ok(fresh(binding));
-            }
-            // A client-side session of a user: it may have been revoked since it was sealed.
-            let revoked = match &record.meta.user {
-                Some(_) => ctx.store.revoked(&record.meta).await.map_err(|e| {
-                    tracing::error!(session = %id.log_tag(), error = %e, "revocation check failed");
-                    SessionError::Store(e)
-                })?,
-                None => false,
-            };
-            if revoked {
-                tracing::info!(session = %id.log_tag(), "revoked session; starting a new session");
-                return Ok(fresh(binding));
-            }
-            (id, Some(Loaded::whole(record)))
-        }
-        Some(Unsealed::Id(id)) => {
-            let loaded = ctx.store.load(&id, fetch).await.map_err(|e| {
-                tracing::error!(session = %id.log_tag(), error = %e, "session load failed");
-                SessionError::Store(e)
-            })?;
-            (id, loaded)
-        }
-    };
-    match loaded {
-        Some(loaded) if config.alive(loaded.meta.created_at, loaded.meta.expires_at, now) => {
-            Ok(Data::loaded(id, fetch, loaded, binding))
-        }
-        Some(_) => {
-            tracing::debug!(session = %id.log_tag(), "session expired; starting a new session");
-            Ok(fresh(binding))
-        }
-        None => {
-            tracing::debug!(session = %id.log_tag(), "unknown session id; starting a new session");
-            Ok(fresh(binding))
-        }
-    }
-}
-
-impl FromRequest for Session {
-    type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Session, actix_web::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(session) = crate::scope::current() else {
-            tracing::error!("{}", SessionError::NotInstalled);
-            return Box::pin(ready(Err(SessionError::NotInstalled.into())));
-        };
-        if session.data().is_some_and(|data| !data.needs(Fetch::All)) {
-            return Box::pin(ready(Ok(session)));
-        }
-        let req = req.clone();
-        Box::pin(async move {
-            // The handle's reads are synchronous: it needs every value up front.
-            match session.ensure(&req, Fetch::All).await {
-                Ok(()) => Ok(session),
-                Err(err) => Err(session.0.ctx.config.rendered(err).into()),
-            }
-        })
     }
 }
 

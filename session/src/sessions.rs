@@ -2,11 +2,9 @@
 //! tools; [`SessionInfo`]: one of them, read-only.
 
 use std::collections::HashMap;
-use std::future::{ready, Ready};
 use std::sync::Arc;
 
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::HttpRequest;
 use serde::de::DeserializeOwned;
 
 use crate::config::Ctx;
@@ -56,7 +54,7 @@ impl Sessions {
         session.ensure(req, crate::store::Fetch::Keys(&[])).await?;
         Ok(session
             .data()
-            .and_then(|d| d.meta.user.as_ref().map(|u| u.handle.clone())))
+            .and_then(|d| d.meta().user.as_ref().map(|u| u.handle.clone())))
     }
 
     /// The time now by the middleware's clock (Unix seconds): what to measure
@@ -77,7 +75,7 @@ impl Sessions {
         let now = self.ctx.config.clock.now();
         let records = self
             .ctx
-            .store
+            .backend
             .user_sessions(&key)
             .await
             .map_err(|e| failed(&key, e, "listing a user's sessions failed"))?;
@@ -107,7 +105,7 @@ impl Sessions {
     ) -> Result<bool, SessionError> {
         let key = UserKey::of(user);
         self.ctx
-            .store
+            .backend
             .revoke(&key, handle)
             .await
             .map_err(|e| failed(&key, e, "revoking a session failed"))
@@ -122,7 +120,7 @@ impl Sessions {
     pub async fn revoke_all(&self, user: impl AsRef<[u8]>) -> Result<usize, SessionError> {
         let key = UserKey::of(user);
         self.ctx
-            .store
+            .backend
             .revoke_all(&key, None)
             .await
             .map_err(|e| failed(&key, e, "revoking a user's sessions failed"))
@@ -132,22 +130,6 @@ impl Sessions {
 fn failed(user: &UserKey, e: crate::error::StoreError, what: &str) -> SessionError {
     tracing::error!(user = %user.log_tag(), error = %e, "{what}");
     SessionError::from_store(e)
-}
-
-impl FromRequest for Sessions {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Sessions, actix_web::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let found = crate::scope::with(|scope| {
-            let current = (scope.session().clone(), req.clone());
-            Sessions::new(scope.ctx().clone(), Some(current))
-        });
-        ready(found.ok_or_else(|| {
-            tracing::error!("Sessions extracted: {}", SessionError::NotInstalled);
-            SessionError::NotInstalled.into()
-        }))
-    }
 }
 
 /// One session of a user, as [`Sessions::of_user`] lists it: read-only.
@@ -171,7 +153,7 @@ impl SessionInfo {
         let user = record.meta.user?;
         let mut data = record.data;
         // Another session's CSRF secret and flash messages are not for a listing to show.
-        data.retain(|key, _| !crate::RESERVED_KEYS.contains(&key.as_str()));
+        data.retain(|key, _| !crate::keys::RESERVED_KEYS.contains(&key.as_str()));
         Some(SessionInfo {
             current: current == Some(&user.handle),
             handle: user.handle,

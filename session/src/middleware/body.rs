@@ -8,21 +8,13 @@ use std::task::{Context, Poll};
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::web::Bytes;
 
-use crate::commit::{decide, execute};
 use crate::error::SessionError;
-use crate::session::Session;
+use crate::request::commit;
+use crate::request::Session;
 
-/// The late commit of one request: the plan is decided when the body ends, from the data as
-/// the streaming body left it.
+/// The late commit of one request, when its body has ended.
 async fn late_commit(session: Session) -> Result<(), SessionError> {
-    let config = &session.0.ctx.config;
-    let now = config.clock.now();
-    let plan = {
-        let data = session.data();
-        decide(session.options(), false, data.as_deref(), now, config)
-    };
-    session.mark_committed();
-    execute(&session, plan, None, now).await.map(drop)
+    commit::at_body_end(&session).await
 }
 
 type SaveFuture = Pin<Box<dyn Future<Output = Result<(), SessionError>> + Send>>;

@@ -12,6 +12,7 @@ use crate::codec::Codec;
 use crate::config::{Config, Ctx, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 use crate::error::{ConfigError, ErrorRenderer, SessionError};
 use crate::state::IdCarrier;
+use crate::store::backend::Backend;
 use crate::store::SessionStore;
 
 /// Builds a [`SessionMiddleware`]; from [`SessionMiddleware::builder`].
@@ -211,7 +212,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             .map(crate::store::MemoryStore::instance);
         Ok(SessionMiddleware::from_ctx(Ctx {
             process_local,
-            store: Box::new(self.store),
+            backend: Backend::new(self.store),
             config: Config {
                 state: self.state,
                 idle,

@@ -24,12 +24,13 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL, VARY};
 use tokio::task::futures::TaskLocalFuture;
 
-use crate::commit::{decide, execute, presented_id, ClientUpdate, Plan};
 use crate::config::Ctx;
 use crate::error::SessionError;
+use crate::request::commit::{self, ClientUpdate};
 
 mod body;
 mod builder;
+pub(crate) mod render;
 
 pub use self::body::SessionBody;
 
@@ -38,10 +39,10 @@ pub use self::body::SessionBody;
 /// error response.
 pub type ResponseBody<B> = EitherBody<B, EitherBody<SessionBody<B>>>;
 pub use self::builder::SessionMiddlewareBuilder;
-use crate::scope::Scope;
-use crate::session::{Options, Session};
-use crate::store::{Fetch, SessionStore};
-use crate::typed::Slots;
+use crate::request::ledger::Slots;
+use crate::request::scope::{self, Scope};
+use crate::request::{Options, Session};
+use crate::store::SessionStore;
 
 /// The session middleware. Wrap an `App` or a scope with it.
 ///
@@ -146,7 +147,7 @@ where
         };
         SessionFuture {
             state: State::Serving {
-                fut: crate::scope::enter(scope, call),
+                fut: scope::enter(scope, call),
             },
         }
     }
@@ -248,112 +249,44 @@ async fn finish<B: MessageBody + 'static>(
     result: Result<ServiceResponse<B>, actix_web::Error>,
 ) -> Result<ServiceResponse<ResponseBody<B>>, actix_web::Error> {
     // Changed typed values go into the session before the commit decides.
-    let written = typed.finish(&session);
+    let written = typed.finish(session.options().has(Options::EXPIRE), |key, bytes| {
+        if let Some(mut data) = session.data() {
+            data.set(key.to_owned(), bytes.into());
+        }
+    });
     match result {
         Ok(res) => Ok(match written {
-            Ok(()) => commit(session, res).await,
-            Err(err) => failed(res, &session.0.ctx, err),
+            Ok(()) => respond(session, res).await,
+            Err(err) => failed(res, session.ctx(), err),
         }),
         Err(err) => {
-            // An error escaped the app without a response (another middleware's): no
-            // response to put a cookie on, but a logout still ends the stored session.
-            if session.options().has(Options::EXPIRE) {
-                let now = session.0.ctx.config.clock.now();
-                if let Err(e) = execute(&session, Plan::Expire, None, now).await {
-                    tracing::error!(error = %e, "expire after an app error failed");
-                }
-            }
+            commit::after_app_error(&session).await;
             Err(err)
         }
     }
 }
 
-async fn commit<B: MessageBody + 'static>(
+/// The commit at the response, then its headers: the session's `Set-Cookie` (appended, so the
+/// app's own cookies survive), `Cache-Control: no-store` on a response that sets or removes it
+/// (unless the app chose its own), `Vary` on one whose handler read the session, and the expiry
+/// header when the builder asks for it. A deferred commit (`late_store`) watches the body.
+async fn respond<B: MessageBody + 'static>(
     session: Session,
     mut res: ServiceResponse<B>,
 ) -> ServiceResponse<ResponseBody<B>> {
-    let options = session.options();
-    // A session handle that nobody loaded and no option: nothing to do.
-    if options == Options::default() && !session.is_loaded() {
-        session.mark_committed();
-        return res.map_body(|_, body| EitherBody::left(body));
-    }
-
-    let ctx = session.0.ctx.clone();
-    let config = &ctx.config;
-    let server_error = res.status().is_server_error();
-    let expire = options.has(Options::EXPIRE);
-
-    // change_id moves the stored session, even when no handler read it: the store moves the
-    // values itself, so only the metadata is needed here (a handler that read the session
-    // has it already).
-    if options.has(Options::CHANGE_ID) && !expire && !server_error {
-        if let Err(err) = session.ensure(res.request(), Fetch::Keys(&[])).await {
-            return failed(res, &ctx, err);
-        }
-    }
-
-    // Log out everywhere / everywhere else: the other sessions end before this one commits
-    // (a logout is honoured even when the page after it fails).
-    if options.has(Options::EXPIRE_ALL) || options.has(Options::EXPIRE_OTHERS) {
-        if let Err(err) = crate::commit::revoke_users_sessions(&session, res.request()).await {
-            return failed(res, &ctx, err);
-        }
-    }
-
-    let late = options.has(Options::LATE_STORE)
-        && !expire
-        && !server_error
-        && session.is_loaded()
-        && !client_side(&session);
-    // The expiry the client is told, when the builder asks for it and the session was saved,
-    // touched or rotated.
-    let mut expiry = None;
-    let update = if late {
-        let update = late_head(&session);
-        if matches!(update, ClientUpdate::Send(_)) && config.expiry_header.is_some() {
-            let now = config.clock.now();
-            expiry = session
-                .data()
-                .map(|data| config.expiry(data.meta.created_at, now));
-        }
-        update
-    } else {
-        let now = config.clock.now();
-        let plan = {
-            let data = session.data();
-            decide(options, server_error, data.as_deref(), now, config)
-        };
-        let presented = (plan == Plan::Expire && !session.is_loaded())
-            .then(|| presented_id(&ctx, res.request()))
-            .flatten();
-        let announces = matches!(plan, Plan::Rotate | Plan::Save { .. } | Plan::Touch { .. });
-        let update = execute(&session, plan, presented, now)
-            .await
-            .and_then(|update| {
-                if let ClientUpdate::Send(value) = &update {
-                    config.state.check_size(value)?;
-                }
-                Ok(update)
-            });
-        match update {
-            Ok(update) => {
-                if announces && config.expiry_header.is_some() {
-                    expiry = session.data().map(|data| data.meta.expires_at);
-                }
-                update
-            }
-            Err(err) => return failed(res, &ctx, err),
-        }
+    let outcome = match commit::at_response(&session, res.request(), res.status()).await {
+        Ok(outcome) => outcome,
+        Err(err) => return failed(res, session.ctx(), err),
     };
-
-    let sent = match &update {
+    let ctx = session.ctx().clone();
+    let config = &ctx.config;
+    let sent = match &outcome.update {
         ClientUpdate::Keep => false,
         ClientUpdate::Send(value) => config.state.send(res.headers_mut(), value),
         ClientUpdate::Remove => config.state.send_removal(res.headers_mut()),
     };
     let headers = res.headers_mut();
-    if let (Some(name), Some(expiry)) = (&config.expiry_header, expiry) {
+    if let (Some(name), Some(expiry)) = (&config.expiry_header, outcome.expiry) {
         headers.insert(name.clone(), HeaderValue::from(expiry));
     }
     if sent && !headers.contains_key(CACHE_CONTROL) {
@@ -364,49 +297,12 @@ async fn commit<B: MessageBody + 'static>(
             add_vary(headers, name);
         }
     }
-
-    if !late {
-        session.mark_committed();
-    }
-    let late = late.then_some(session);
-    match late {
+    if outcome.deferred {
         // Only a late commit needs to watch the body; any other goes out as it is.
-        Some(session) => res.map_body(|_, body| {
-            EitherBody::right(EitherBody::left(SessionBody::new(body, session)))
-        }),
-        None => res.map_body(|_, body| EitherBody::left(body)),
+        res.map_body(|_, body| EitherBody::right(EitherBody::left(SessionBody::new(body, session))))
+    } else {
+        res.map_body(|_, body| EitherBody::left(body))
     }
-}
-
-/// Whether the store carries the data in the client's value: then the value must leave with the
-/// response head, and `late_store` cannot apply.
-fn client_side(session: &Session) -> bool {
-    let client_side = session.0.ctx.store.client_side();
-    if client_side {
-        tracing::warn!("late_store has no effect with a client-side store; committing now");
-    }
-    client_side
-}
-
-/// With `late_store`, what the client must learn with the response head: a new or rotated id,
-/// or a persistent cookie's refresh. The store write happens when the body ends.
-fn late_head(session: &Session) -> ClientUpdate {
-    let config = &session.0.ctx.config;
-    let options = session.options();
-    let Some(mut data) = session.data() else {
-        return ClientUpdate::Keep;
-    };
-    if options.has(Options::CHANGE_ID) {
-        data.rotate();
-        return ClientUpdate::Send(data.id.as_str().to_owned());
-    }
-    if options.has(Options::NO_STORE) {
-        return ClientUpdate::Keep;
-    }
-    if !data.existed || config.state.refresh_on_touch() {
-        return ClientUpdate::Send(data.id.as_str().to_owned());
-    }
-    ClientUpdate::Keep
 }
 
 fn failed<B>(

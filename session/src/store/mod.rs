@@ -49,6 +49,7 @@ use std::pin::Pin;
 use crate::error::{SessionError, StoreError};
 use crate::id::SessionId;
 
+pub(crate) mod backend;
 mod cookie;
 mod file;
 mod memory;
@@ -430,7 +431,6 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     fn revoked<'a>(&'a self, meta: &'a Meta) -> StoreFuture<'a, bool>;
     fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed>;
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>>;
-    fn client_side(&self) -> bool;
     fn seal(
         &self,
         id: &SessionId,
@@ -487,9 +487,6 @@ impl<S: SessionStore> DynStore for S {
     }
     fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
         SessionStore::client_binding(self, req)
-    }
-    fn client_side(&self) -> bool {
-        SessionStore::client_side(self)
     }
     fn seal(
         &self,

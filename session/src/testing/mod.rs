@@ -113,6 +113,7 @@ use crate::store::{
 use crate::{SessionId, StoreError};
 
 pub mod conformance;
+mod harness;
 mod session;
 pub mod users;
 

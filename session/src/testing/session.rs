@@ -131,7 +131,7 @@ impl<'a> TestSession<'a> {
         let ctx = middleware.ctx();
         let config = &ctx.config;
         Self::with_target(Target {
-            store: &*ctx.store,
+            store: ctx.backend.store(),
             carrier: config.state.clone(),
             codec: config.codec,
             idle: config.idle,

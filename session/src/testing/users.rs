@@ -1,4 +1,4 @@
-//! The conformance cases of the user index (DESIGN §7), driven over HTTP like the rest of the
+//! The conformance cases of the user index ([`Sessions`](crate::Sessions)), driven over HTTP like the rest of the
 //! suite: tie, list, revoke one / all / all but the current, `change_id`, expire, the per-user
 //! cap, a revocation racing a save, and two middlewares (two app processes) on one store.
 
@@ -6,7 +6,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{web, HttpRequest};
 
-use super::conformance::{assert_rotation_refused, middleware, rotating_while, routes, Held, IDLE};
+use super::harness::{assert_rotation_refused, middleware, rotating_while, routes, Held, IDLE};
 use super::*;
 use crate::clock::ManualClock;
 use crate::{Session, SessionError, Sessions};

@@ -25,10 +25,10 @@ enum Base {
 
 /// Data of one loaded session.
 pub(crate) struct Data {
-    pub(crate) id: SessionId,
+    id: SessionId,
     /// The session came from the store (or the client, for client-side stores).
-    pub(crate) existed: bool,
-    pub(crate) meta: Meta,
+    existed: bool,
+    meta: Meta,
     base: Base,
     /// Values set (`Some`) or removed (`None`) by this request.
     dirty: HashMap<String, Option<Bytes>>,
@@ -37,13 +37,13 @@ pub(crate) struct Data {
     /// The metadata changed (a user was tied): a save is due even without a changed value.
     meta_changed: bool,
     /// This request tied the session to a user (the per-user cap applies).
-    pub(crate) tied: bool,
+    tied: bool,
     /// `change_id` already moved the data to a new id; the old id, if it was stored, is here
     /// until the store forgets it.
-    pub(crate) retired: Option<SessionId>,
+    retired: Option<SessionId>,
     rotated: bool,
-    /// The store's [`client_binding`](crate::store::SessionStore::client_binding) of this request.
-    pub(crate) binding: Option<Vec<u8>>,
+    /// What a client-side store binds this request's session to (see the store's docs).
+    binding: Option<Vec<u8>>,
 }
 
 impl Data {
@@ -88,6 +88,66 @@ impl Data {
             rotated: false,
             binding,
         }
+    }
+
+    /// The session's id (after [`rotate`](Self::rotate), the new one).
+    pub(crate) fn id(&self) -> &SessionId {
+        &self.id
+    }
+
+    /// Whether the session came from the store (or the client, for a client-side store).
+    pub(crate) fn existed(&self) -> bool {
+        self.existed
+    }
+
+    /// The session's metadata.
+    pub(crate) fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The user the session is tied to, if any.
+    pub(crate) fn user(&self) -> Option<&crate::store::SessionUser> {
+        self.meta.user.as_ref()
+    }
+
+    /// What a client-side store binds this request's session to.
+    pub(crate) fn binding(&self) -> Option<&[u8]> {
+        self.binding.as_deref()
+    }
+
+    /// Whether this request tied the session to a user (the per-user cap applies).
+    pub(crate) fn tied(&self) -> bool {
+        self.tied
+    }
+
+    /// The per-user work of this tie is done.
+    pub(crate) fn untie(&mut self) {
+        self.tied = false;
+    }
+
+    /// The stored id that `change_id` left behind, if any (for `expire`).
+    pub(crate) fn retired(&self) -> Option<&SessionId> {
+        self.retired.as_ref()
+    }
+
+    /// The stored id that `change_id` left behind, taken: the store is about to forget it.
+    pub(crate) fn take_retired(&mut self) -> Option<SessionId> {
+        self.retired.take()
+    }
+
+    /// Used at `now`: the new expiry (by the middleware's timeouts) and last-seen time, which
+    /// the save or touch being prepared writes.
+    pub(crate) fn stamp(&mut self, expires_at: u64, now: u64) {
+        self.meta.expires_at = expires_at;
+        self.meta.last_seen = now;
+    }
+
+    /// Gives the session's tie to its user a new handle (a metadata change to save).
+    pub(crate) fn new_handle(&mut self, handle: crate::store::Handle) {
+        if let Some(user) = self.meta.user.as_mut() {
+            user.handle = handle;
+        }
+        self.meta_changed = true;
     }
 
     /// Whether answering reads of `fetch` needs another load from the store.
@@ -209,11 +269,6 @@ impl Data {
         self.tied = true;
     }
 
-    /// A change of metadata that must reach the client (a client-side store re-seals).
-    pub(crate) fn touch_meta(&mut self) {
-        self.meta_changed = true;
-    }
-
     /// Whether the session holds no value and was not stored: nothing to write.
     pub(crate) fn empty_and_new(&self) -> bool {
         !self.existed && self.dirty.values().all(Option::is_none) && self.meta.user.is_none()
@@ -230,7 +285,7 @@ impl Data {
             // Removed whether or not this request fetched it: the store moves the values it
             // holds, and the token must not be among them.
             self.dirty
-                .insert(crate::csrf::CSRF_SESSION_KEY.to_owned(), None);
+                .insert(crate::keys::CSRF_SESSION_KEY.to_owned(), None);
             self.rotated = true;
         }
     }

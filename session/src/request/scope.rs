@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use tokio::task::futures::TaskLocalFuture;
 
+use super::ledger::Slots;
+use super::Session;
 use crate::config::Ctx;
-use crate::session::Session;
-use crate::typed::Slots;
 
 tokio::task_local! {
     /// The scope of the request being served on this task.

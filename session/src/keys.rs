@@ -1,0 +1,34 @@
+//! The session keys this crate keeps its own data under: one place, below every feature that
+//! uses them (the CSRF token, the flash messages) and everything that must know them (a new
+//! id drops the CSRF token; a listing of sessions hides both).
+
+/// The reserved session key under which the CSRF token is kept (URL-safe base64 of 32 random
+/// bytes, encoded with the session's codec like any value). Do not use it for your own data.
+/// One of the [`RESERVED_KEYS`], which a listing of sessions hides.
+pub const CSRF_SESSION_KEY: &str = "__ats_csrf";
+
+/// The session key that holds the flash messages. Reserved: do not use it for other values.
+/// One of the [`RESERVED_KEYS`], which a listing of sessions hides.
+pub const FLASH_KEY: &str = "_flash";
+
+/// The session keys under which this crate keeps its own data in a session: the CSRF token
+/// ([`CSRF_SESSION_KEY`], `"__ats_csrf"`) and the flash messages waiting for the next request
+/// ([`FLASH_KEY`], `"_flash"`). Do not use them for your own values.
+///
+/// [`SessionInfo`](crate::SessionInfo) hides them: a devices or admin page that lists another session's values
+/// never sees that session's CSRF secret or its waiting messages. The request's own
+/// [`Session`](struct@crate::Session) does not: [`Session::keys`](crate::Session::keys) (and [`len`](crate::Session::len)) count
+/// them when they hold a value, [`Session::get`](crate::Session::get) reads them, and [`Session::clear`](crate::Session::clear) removes
+/// them with everything else. Filter with this list where it matters:
+///
+/// ```
+/// use actix_typed_session::{Session, RESERVED_KEYS};
+///
+/// fn app_keys(session: &Session) -> Vec<String> {
+///     let mut keys = session.keys();
+///     keys.retain(|k| !RESERVED_KEYS.contains(&k.as_str()));
+///     keys
+/// }
+/// # let _ = app_keys;
+/// ```
+pub const RESERVED_KEYS: [&str; 2] = [CSRF_SESSION_KEY, FLASH_KEY];

@@ -1,0 +1,322 @@
+//! The commit: the [plan](super::plan) carried out against the store, and what the client must
+//! be told, at the response and, with `late_store`, when the body ends.
+
+use actix_web::http::StatusCode;
+use actix_web::HttpRequest;
+
+use super::plan::{decide, defers, head_of_deferred, Head, Plan};
+use super::users::{enforce_cap, revoke_users_sessions};
+use super::{Options, Session};
+use crate::config::Ctx;
+use crate::error::{SessionError, StoreError};
+use crate::id::SessionId;
+use crate::store::backend::Backend;
+use crate::store::{ClientValue, Fetch, Unsealed};
+
+/// What the client must be told.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) enum ClientUpdate {
+    /// Nothing to send.
+    #[default]
+    Keep,
+    /// Send this value (the id, or a client-side store's sealed record).
+    Send(String),
+    /// Tell the client to drop its value.
+    Remove,
+}
+
+/// What the commit at the response leaves for the response's head.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// What the client must be told.
+    pub(crate) update: ClientUpdate,
+    /// The expiry to announce (Unix seconds), when the builder asks for it and the session was
+    /// saved, touched or rotated.
+    pub(crate) expiry: Option<u64>,
+    /// The store work waits for the end of the body (`late_store`).
+    pub(crate) deferred: bool,
+}
+
+/// The commit at the response, its head not sent yet: the per-user work, then the plan, carried
+/// out now or (with `late_store`) only as far as the head must tell the client.
+pub(crate) async fn at_response(
+    session: &Session,
+    req: &HttpRequest,
+    status: StatusCode,
+) -> Result<Outcome, SessionError> {
+    let options = session.options();
+    // A session handle that nobody loaded and no option: nothing to do.
+    if options == Options::default() && !session.is_loaded() {
+        session.mark_committed();
+        return Ok(Outcome::default());
+    }
+    let ctx = session.ctx().clone();
+    let config = &ctx.config;
+    let server_error = status.is_server_error();
+    let expire = options.has(Options::EXPIRE);
+
+    // change_id moves the stored session, even when no handler read it: the store moves the
+    // values itself, so only the metadata is needed here (a handler that read the session
+    // has it already).
+    if options.has(Options::CHANGE_ID) && !expire && !server_error {
+        session.ensure(req, Fetch::Keys(&[])).await?;
+    }
+    // Log out everywhere / everywhere else: the other sessions end before this one commits
+    // (a logout is honoured even when the page after it fails).
+    if options.has(Options::EXPIRE_ALL) || options.has(Options::EXPIRE_OTHERS) {
+        revoke_users_sessions(session, req).await?;
+    }
+
+    let client_side = ctx.backend.client_side();
+    if defers(options, server_error, session.is_loaded(), client_side) {
+        return Ok(deferred_head(session, &ctx));
+    }
+    if options.has(Options::LATE_STORE) && client_side && session.is_loaded() {
+        tracing::warn!("late_store has no effect with a client-side store; committing now");
+    }
+    let now = config.clock.now();
+    let plan = {
+        let data = session.data();
+        decide(options, server_error, data.as_deref(), now, config)
+    };
+    let presented = (plan == Plan::Expire && !session.is_loaded())
+        .then(|| presented_id(&ctx, req))
+        .flatten();
+    let update = execute(session, plan, presented, now).await?;
+    if let ClientUpdate::Send(value) = &update {
+        config.state.check_size(value)?;
+    }
+    let expiry = (plan.announces() && config.expiry_header.is_some())
+        .then(|| session.data().map(|data| data.meta().expires_at))
+        .flatten();
+    session.mark_committed();
+    Ok(Outcome {
+        update,
+        expiry,
+        deferred: false,
+    })
+}
+
+/// With `late_store`: what the head tells the client now; the store work waits for the body.
+fn deferred_head(session: &Session, ctx: &Ctx) -> Outcome {
+    let config = &ctx.config;
+    let Some(mut data) = session.data() else {
+        return Outcome::default();
+    };
+    let update = match head_of_deferred(session.options(), &data, config) {
+        Head::Keep => ClientUpdate::Keep,
+        Head::SendId => ClientUpdate::Send(data.id().as_str().to_owned()),
+        Head::RotateAndSend => {
+            data.rotate();
+            ClientUpdate::Send(data.id().as_str().to_owned())
+        }
+    };
+    let expiry = (matches!(update, ClientUpdate::Send(_)) && config.expiry_header.is_some())
+        .then(|| config.expiry(data.meta().created_at, config.clock.now()));
+    Outcome {
+        update,
+        expiry,
+        deferred: true,
+    }
+}
+
+/// A deferred commit, when the body has ended: the plan, decided on the data as the streaming
+/// body left it, carried out (the head has gone: what the client learns now is lost).
+pub(crate) async fn at_body_end(session: &Session) -> Result<(), SessionError> {
+    let config = &session.ctx().config;
+    let now = config.clock.now();
+    let plan = {
+        let data = session.data();
+        decide(session.options(), false, data.as_deref(), now, config)
+    };
+    session.mark_committed();
+    execute(session, plan, None, now).await.map(drop)
+}
+
+/// An error escaped the app without a response (another middleware's): no response to put a
+/// cookie on, but a logout still ends the stored session.
+pub(crate) async fn after_app_error(session: &Session) {
+    if session.options().has(Options::EXPIRE) {
+        let now = session.ctx().config.clock.now();
+        if let Err(e) = execute(session, Plan::Expire, None, now).await {
+            tracing::error!(error = %e, "expire after an app error failed");
+        }
+    }
+}
+
+/// The stored id the client presented, for an `expire` on a request whose handler never loaded
+/// the session (no load needed to forget it). A client-side store has nothing stored to forget:
+/// the removal cookie is the whole logout (opening its value would only decrypt a record to
+/// throw it away).
+fn presented_id(ctx: &Ctx, req: &HttpRequest) -> Option<SessionId> {
+    match &ctx.backend {
+        Backend::Client(_) => None,
+        Backend::Server(store) => {
+            let value = ctx.config.state.read(req)?;
+            let seal_ctx = ctx.config.state.seal_context(None);
+            match store.unseal(&value, &seal_ctx) {
+                Some(Unsealed::Id(id)) => Some(id),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Carries `plan` out against the store. Locks are never held across a store call.
+async fn execute(
+    session: &Session,
+    plan: Plan,
+    presented: Option<SessionId>,
+    now: u64,
+) -> Result<ClientUpdate, SessionError> {
+    let ctx = session.ctx().clone();
+    let backend = &ctx.backend;
+    let expiry = |created_at: u64| ctx.config.expiry(created_at, now);
+    match plan {
+        Plan::Nothing => Ok(ClientUpdate::Keep),
+        Plan::Expire => {
+            let stored = match session.data() {
+                Some(data) => [
+                    data.retired().cloned(),
+                    data.existed().then(|| data.id().clone()),
+                ],
+                // Not loaded: forget the id the client presented, without loading it.
+                None => [presented, None],
+            };
+            for id in stored.iter().flatten() {
+                backend.delete(id).await.map_err(|e| store_failed(id, e))?;
+                tracing::debug!(session = %id.log_tag(), "session expired on request");
+            }
+            Ok(ClientUpdate::Remove)
+        }
+        Plan::Rotate => {
+            // The store moves the stored session to the new id and applies this request's
+            // changes in one step, and only if the old id still holds a live session: a
+            // logout, revocation or expiry that landed while this request ran wins.
+            let (retired, id, meta, changes) = {
+                let Some(mut data) = session.data() else {
+                    return Ok(ClientUpdate::Keep);
+                };
+                data.rotate();
+                let expires_at = expiry(data.meta().created_at);
+                data.stamp(expires_at, now);
+                let retired = data.take_retired();
+                let id = data.id().clone();
+                let meta = data.meta().clone();
+                (retired, id, meta, data.take_changes())
+            };
+            let moved = match &retired {
+                Some(old) => backend
+                    .change_id(old, &id, &meta, &changes)
+                    .await
+                    .map_err(|e| store_failed(old, e))?,
+                // Never stored: nothing to move, and nothing can have ended it.
+                None => {
+                    backend
+                        .save(&id, &meta, &changes)
+                        .await
+                        .map_err(|e| store_failed(&id, e))?;
+                    true
+                }
+            };
+            if !moved {
+                let old = retired.as_ref().unwrap_or(&id);
+                tracing::info!(
+                    session = %old.log_tag(),
+                    "session ended (logout, revocation or expiry) while this request ran: \
+                     its id is not renewed, nothing is saved, and the client's cookie is removed"
+                );
+                if let Some(mut data) = session.data() {
+                    data.ended();
+                }
+                return Ok(ClientUpdate::Remove);
+            }
+            tracing::debug!(session = %id.log_tag(), "session id changed");
+            if let Some(mut data) = session.data() {
+                data.moved(changes);
+            }
+            if !enforce_cap(session).await? {
+                return Ok(beyond_the_cap(session, &id));
+            }
+            client_value(session, true)
+        }
+        Plan::Save { send } => {
+            let (id, meta, changes) = {
+                let Some(mut data) = session.data() else {
+                    return Ok(ClientUpdate::Keep);
+                };
+                let expires_at = expiry(data.meta().created_at);
+                data.stamp(expires_at, now);
+                let (id, meta) = (data.id().clone(), data.meta().clone());
+                (id, meta, data.take_changes())
+            };
+            backend
+                .save(&id, &meta, &changes)
+                .await
+                .map_err(|e| store_failed(&id, e))?;
+            if let Some(mut data) = session.data() {
+                data.apply_saved(changes);
+            }
+            if !enforce_cap(session).await? {
+                return Ok(beyond_the_cap(session, &id));
+            }
+            client_value(session, send)
+        }
+        Plan::Touch { send } => {
+            let (id, meta) = {
+                let Some(mut data) = session.data() else {
+                    return Ok(ClientUpdate::Keep);
+                };
+                let expires_at = expiry(data.meta().created_at);
+                data.stamp(expires_at, now);
+                (data.id().clone(), data.meta().clone())
+            };
+            backend
+                .touch(&id, &meta)
+                .await
+                .map_err(|e| store_failed(&id, e))?;
+            client_value(session, send)
+        }
+    }
+}
+
+/// This request's own session was beyond the per-user cap (newer sign-ins of the user landed at
+/// the same moment), and ended with the others: the client's cookie goes.
+fn beyond_the_cap(session: &Session, id: &SessionId) -> ClientUpdate {
+    tracing::info!(
+        session = %id.log_tag(),
+        "session ended at sign-in: newer sign-ins of the same user fill max_sessions_per_user"
+    );
+    if let Some(mut data) = session.data() {
+        data.ended();
+    }
+    ClientUpdate::Remove
+}
+
+/// The value a client should now hold, if it has to be sent: the id (when `send`), or for a
+/// client-side store the whole session sealed.
+fn client_value(session: &Session, send: bool) -> Result<ClientUpdate, SessionError> {
+    let ctx = session.ctx();
+    let Some(data) = session.data() else {
+        return Ok(ClientUpdate::Keep);
+    };
+    match &ctx.backend {
+        Backend::Server(_) => Ok(match send {
+            true => ClientUpdate::Send(data.id().as_str().to_owned()),
+            false => ClientUpdate::Keep,
+        }),
+        Backend::Client(store) => {
+            let seal_ctx = ctx.config.state.seal_context(data.binding());
+            match store.seal(data.id(), &data.record(), &seal_ctx)? {
+                ClientValue::Sealed(sealed) => Ok(ClientUpdate::Send(sealed)),
+                ClientValue::Id if send => Ok(ClientUpdate::Send(data.id().as_str().to_owned())),
+                ClientValue::Id | ClientValue::Unchanged => Ok(ClientUpdate::Keep),
+            }
+        }
+    }
+}
+
+fn store_failed(id: &SessionId, e: StoreError) -> SessionError {
+    tracing::error!(session = %id.log_tag(), error = %e, "session store failed at commit");
+    SessionError::Store(e)
+}

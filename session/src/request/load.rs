@@ -1,0 +1,90 @@
+//! Loading: the client's value read and opened, the session loaded from the store, and its
+//! timeouts checked; anything unusable gives a fresh session with a new id.
+
+use actix_web::HttpRequest;
+
+use super::data::Data;
+use crate::config::Ctx;
+use crate::error::SessionError;
+use crate::store::backend::Backend;
+use crate::store::{Fetch, Loaded, Meta, Unsealed};
+
+/// Reads the client's value, opens it, and loads the session with the values `fetch` asks for;
+/// anything unusable gives a fresh session with a new id (an id offered by a client is never
+/// adopted).
+pub(crate) async fn load(
+    ctx: &Ctx,
+    req: &HttpRequest,
+    fetch: Fetch<'_>,
+) -> Result<Data, SessionError> {
+    let config = &ctx.config;
+    let now = config.clock.now();
+    let binding = match &ctx.backend {
+        Backend::Client(store) => store.client_binding(req),
+        Backend::Server(_) => None,
+    };
+    let fresh = |binding| Data::fresh(Meta::new(now, config.expiry(now, now)), binding);
+    let Some(raw) = config.state.read(req) else {
+        return Ok(fresh(binding));
+    };
+    let seal_ctx = config.state.seal_context(binding.as_deref());
+    let opened = match &ctx.backend {
+        Backend::Server(store) | Backend::Client(store) => store.unseal(&raw, &seal_ctx),
+    };
+    let (id, loaded) = match opened {
+        None => {
+            tracing::info!(
+                len = raw.len(),
+                "session value rejected (malformed or tampered); starting a new session"
+            );
+            return Ok(fresh(binding));
+        }
+        Some(Unsealed::Record(id, record)) => {
+            // The client carried the record, and with it the deadline its issuer sealed, under
+            // the idle timeout of that deploy: hold it to this middleware's idle timeout too,
+            // from the last-seen time sealed beside it (0, unknown: the deadline alone). A
+            // server-side record is not: a store that does not keep the last-seen time reports
+            // its creation time there (`Meta::new`), which would end sessions in use.
+            if !config.seen_recently(record.meta.last_seen, now) {
+                tracing::debug!(
+                    session = %id.log_tag(),
+                    "session idle past the idle timeout; starting a new session"
+                );
+                return Ok(fresh(binding));
+            }
+            // A client-side session of a user: it may have been revoked since it was sealed.
+            let revoked = match (&record.meta.user, &ctx.backend) {
+                (Some(_), Backend::Client(store)) => store.revoked(&record.meta).await.map_err(|e| {
+                    tracing::error!(session = %id.log_tag(), error = %e, "revocation check failed");
+                    SessionError::Store(e)
+                })?,
+                _ => false,
+            };
+            if revoked {
+                tracing::info!(session = %id.log_tag(), "revoked session; starting a new session");
+                return Ok(fresh(binding));
+            }
+            (id, Some(Loaded::whole(record)))
+        }
+        Some(Unsealed::Id(id)) => {
+            let loaded = ctx.backend.load(&id, fetch).await.map_err(|e| {
+                tracing::error!(session = %id.log_tag(), error = %e, "session load failed");
+                SessionError::Store(e)
+            })?;
+            (id, loaded)
+        }
+    };
+    match loaded {
+        Some(loaded) if config.alive(loaded.meta.created_at, loaded.meta.expires_at, now) => {
+            Ok(Data::loaded(id, fetch, loaded, binding))
+        }
+        Some(_) => {
+            tracing::debug!(session = %id.log_tag(), "session expired; starting a new session");
+            Ok(fresh(binding))
+        }
+        None => {
+            tracing::debug!(session = %id.log_tag(), "unknown session id; starting a new session");
+            Ok(fresh(binding))
+        }
+    }
+}
