@@ -12,9 +12,9 @@
 //!
 //! Handlers take a [`Session`](struct@Session) argument, or a typed session struct (below).
 //! Nothing is loaded until one does, and nothing is written unless something changed: a visitor
-//! who stores nothing gets no cookie. When the handler returns,
-//! the middleware commits by the rules in [`commit`] — `expire` beats
-//! `change_id` beats `no_store`; a 5xx response commits nothing but a logout.
+//! who stores nothing gets no cookie. When the handler returns, the middleware commits by the
+//! rules [below](#when-the-session-is-written): `expire` beats `change_id` beats `no_store`; a
+//! 5xx response commits nothing but a logout.
 //!
 //! # Quick start
 //!
@@ -95,6 +95,26 @@
 //! streamed body) are Plack's per-request options. On a handler, the attribute
 //! [`#[session(..)]`](macro@session) sets them: `#[session(change_id)]`, `#[session(expire)]`,
 //! `#[session(no_store)]`, `#[session(late_store)]` or `#[session(change_id, late_store)]`.
+//!
+//! # When the session is written
+//!
+//! When the request ends, the first row that applies decides:
+//!
+//! | options / state            | store                                   | client                         |
+//! |----------------------------|-----------------------------------------|--------------------------------|
+//! | `expire` (beats all, even a 5xx) | delete the stored record          | removal cookie                 |
+//! | response is 5xx            | nothing                                 | nothing                        |
+//! | session never loaded       | nothing                                 | nothing                        |
+//! | `change_id`                | move the stored session to a new id with this request's changes, if it still lives (even with `no_store`) | the new id; a removal if it ended meanwhile |
+//! | `no_store`                 | nothing                                 | nothing                        |
+//! | data changed               | save the changed keys                   | id when new, or to refresh a persistent cookie |
+//! | new and still empty        | nothing                                 | nothing                        |
+//! | unchanged, stored          | touch, only when the expiry moves by more than the refresh step | only a persistent cookie, when touched |
+//!
+//! A client-side store (the session sealed in the cookie) gets its value sent after every save
+//! or touch, since the data travels with it. With `late_store` the store work waits for the end
+//! of the response body; the new or rotated id still goes out with the head. (`ARCHITECTURE.md`
+//! in the repository says where each rule lives.)
 //!
 //! # Users and their sessions
 //!

@@ -3,7 +3,7 @@
 //! Per request the middleware only sets up a request scope (a task-local value: no allocation);
 //! the [`Session`] is created by the first extractor that asks for it, and nothing is read from
 //! the store before. When the inner service has answered, it
-//! applies the commit rules of [`crate::commit`] and adds the response headers:
+//! applies the [commit rules](crate#when-the-session-is-written) and adds the response headers:
 //!
 //! - the session's `Set-Cookie` is *appended*, so the app's own cookies survive;
 //! - a response that sets or removes the session cookie gets `Cache-Control: no-store`, unless the

@@ -1,8 +1,8 @@
 //! Where session data lives: the [`SessionStore`] trait and the stores that implement it.
 //!
 //! A store keeps sessions — [`Meta`]data and values, by key — under a [`SessionId`]. The
-//! middleware decides *when* to load, save, touch or delete (the commit rules in
-//! [`crate::commit`]); a store only carries it out. Server-side stores key records by
+//! middleware decides *when* to load, save, touch or delete (the
+//! [commit rules](crate#when-the-session-is-written)); a store only carries it out. Server-side stores key records by
 //! [`SessionId::store_key`] (a hash of the id), never by the id itself.
 //!
 //! # The trait's shape, and why
@@ -13,7 +13,7 @@
 //! - [`load`](SessionStore::load) gets a [`Fetch`]: the values the request needs besides the
 //!   metadata. A typed session extractor asks for its one key (Redis: one `HMGET` of the
 //!   metadata and that key); the untyped [`Session`](struct@crate::Session) handle, whose
-//!   reads are synchronous (DESIGN §2), asks for every value, since it cannot fetch later. A
+//!   reads are synchronous, asks for every value, since it cannot fetch later. A
 //!   store answers with [`Loaded::whole`] (everything: always correct, the simple answer of a
 //!   store that keeps whole records), [`Loaded::partial`] (the asked keys), or, for a store in
 //!   this process, [`Loaded::live`]: a [`LiveValues`] view that the request reads key by key,

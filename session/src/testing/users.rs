@@ -1,5 +1,5 @@
-//! The conformance cases of the user index ([`Sessions`](crate::Sessions)), driven over HTTP like the rest of the
-//! suite: tie, list, revoke one / all / all but the current, `change_id`, expire, the per-user
+//! The conformance cases of the user index ([`Sessions`]), driven over HTTP
+//! like the rest of the suite: tie, list, revoke one / all / all but the current, `change_id`, expire, the per-user
 //! cap, a revocation racing a save, and two middlewares (two app processes) on one store.
 
 use actix_web::body::MessageBody;

@@ -7,7 +7,7 @@ use actix_web::HttpRequest;
 use crate::error::SessionError;
 
 /// `target` if it is a path on this site, else `None`: for the `next` parameter that a
-/// redirecting guard adds (see [above](self#absent-values-default-or-a-guard)), before a login
+/// redirecting guard adds (see the [typed docs](crate::typed#absent-values-default-or-a-guard)), before a login
 /// handler redirects to it.
 ///
 /// Accepted: an absolute path (`/account`, `/search?q=tea`). Refused: anything that a browser

@@ -155,7 +155,8 @@ use crate::Session;
 ///
 /// Derive it with [`#[derive(Session)]`](macro@crate::Session), which also makes the type an
 /// actix-web extractor, or implement it by hand to move a value in and out of a
-/// [`Session`] with [`put`](crate::Session::put) and [`typed`](crate::Session::typed).
+/// [`Session`](struct@crate::Session) with [`put`](crate::Session::put) and
+/// [`typed`](crate::Session::typed).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a typed session",
     label = "not a typed session",
