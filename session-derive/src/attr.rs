@@ -194,9 +194,9 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
     options
 }
 
-/// Combinations where one option would silently do nothing (the commit rules, in the crate docs under "When the session is written":
-/// `expire` beats all; `change_id` saves even with `no_store`; `no_store` leaves nothing for
-/// `late_store` to delay).
+/// Combinations where one option would silently do nothing (the commit rules, in the crate
+/// docs under "When the session is written": `expire` beats all; `change_id` saves even with
+/// `no_store`; `no_store` leaves nothing for `late_store` to delay).
 fn check_combination(options: &Options, errors: &mut Errors) {
     if options.get(Opt::Expire).is_some() {
         // `csrf` guards the request (a logout form too) and works with `expire`.

@@ -100,16 +100,16 @@
 //!
 //! When the request ends, the first row that applies decides:
 //!
-//! | options / state            | store                                   | client                         |
-//! |----------------------------|-----------------------------------------|--------------------------------|
-//! | `expire` (beats all, even a 5xx) | delete the stored record          | removal cookie                 |
-//! | response is 5xx            | nothing                                 | nothing                        |
-//! | session never loaded       | nothing                                 | nothing                        |
-//! | `change_id`                | move the stored session to a new id with this request's changes, if it still lives (even with `no_store`) | the new id; a removal if it ended meanwhile |
-//! | `no_store`                 | nothing                                 | nothing                        |
-//! | data changed               | save the changed keys                   | id when new, or to refresh a persistent cookie |
-//! | new and still empty        | nothing                                 | nothing                        |
-//! | unchanged, stored          | touch, only when the expiry moves by more than the refresh step | only a persistent cookie, when touched |
+//! | options / state | store | client |
+//! |---|---|---|
+//! | `expire` (beats all, even a 5xx) | delete the stored record | removal cookie |
+//! | response is 5xx | nothing | nothing |
+//! | session never loaded | nothing | nothing |
+//! | `change_id` (even with `no_store`) | move the session to a new id with this request's changes, if it still lives | the new id; a removal if it ended meanwhile |
+//! | `no_store` | nothing | nothing |
+//! | data changed | save the changed keys | id when new, or to refresh a persistent cookie |
+//! | new and still empty | nothing | nothing |
+//! | unchanged, stored | touch, when the expiry moves by more than the refresh step | a persistent cookie, when touched |
 //!
 //! A client-side store (the session sealed in the cookie) gets its value sent after every save
 //! or touch, since the data travels with it. With `late_store` the store work waits for the end
