@@ -81,9 +81,11 @@ impl CookieStoreBuilder {
         self
     }
 
-    /// The serializer object (SerializedCookie's `serializer`), for example [`JsonSerializer`](super::JsonSerializer).
+    /// The serializer object (SerializedCookie's `serializer`), for example [`JsonSerializer`].
     /// Default: none, the store's own compact layout (see [`CookieSerializer`]); a function
     /// given without an object pairs with that layout.
+    ///
+    /// [`JsonSerializer`]: super::JsonSerializer
     pub fn serializer(mut self, serializer: impl CookieSerializer) -> Self {
         self.serializer = Some(Arc::new(serializer));
         self
@@ -171,9 +173,9 @@ impl CookieStoreBuilder {
     /// [`Session::expire_all`](crate::Session::expire_all),
     /// [`Session::expire_others`](crate::Session::expire_others) and
     /// [`Sessions::revoke_all`](crate::Sessions::revoke_all) end every cookie of a user.
-    /// Without it they answer [`SessionError::Unsupported`](crate::error::SessionError::Unsupported).
+    /// Without it they answer [`SessionError::Unsupported`].
     ///
-    /// - **Which store:** a [`MemoryStore`](crate::store::MemoryStore) for an app in one process (give
+    /// - **Which store:** a [`MemoryStore`] for an app in one process (give
     ///   it the same clock; size its `max_sessions` with room for one record per revoked user
     ///   besides anything else it holds: an evicted record forgets that revocation); a
     ///   `RedisStore` (feature `redis`) or a [`FileStore`](crate::store::FileStore) on a shared
@@ -184,7 +186,7 @@ impl CookieStoreBuilder {
     ///   latest wins): the time of the revocation in milliseconds and, for `expire_others`, the
     ///   handle of the session it keeps (a new one, carried only by the cookie sealed in that
     ///   response: see [`CookieStore`]). It is stored under an id derived from the user's
-    ///   [`UserKey`](crate::store::UserKey) (a hash of the user id, hashed again by the store, never the user id
+    ///   [`UserKey`] (a hash of the user id, hashed again by the store, never the user id
     ///   itself), and that id has a character no session id has, so no client can present it
     ///   as a session of a middleware that shares the store. It lives for the
     ///   [`revocation_ttl`](Self::revocation_ttl).
@@ -205,6 +207,10 @@ impl CookieStoreBuilder {
     ///   is ahead survives a revocation made within that skew); two revocations of one user at
     ///   the same moment on two servers keep the one written last. `revoke_all` returns 0: the
     ///   store cannot count the cookies it ended.
+    ///
+    /// [`SessionError::Unsupported`]: crate::error::SessionError::Unsupported
+    /// [`MemoryStore`]: crate::store::MemoryStore
+    /// [`UserKey`]: crate::store::UserKey
     pub fn revocations<S: SessionStore>(mut self, store: S) -> Self {
         let any: &dyn std::any::Any = &store;
         self.revocations_refused = if store.client_side() {

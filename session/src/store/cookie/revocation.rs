@@ -11,9 +11,11 @@ use crate::error::StoreError;
 use crate::id::{SessionId, ID_LEN};
 use crate::store::{Bytes, Changes, DynStore, Fetch, Handle, Meta, SessionUser, UserKey};
 
-/// How long a [revocation record](super::CookieStoreBuilder::revocations) is kept by default: 7 days,
+/// How long a [revocation record] is kept by default: 7 days,
 /// the middleware's default absolute timeout (and seven times its default idle timeout). See
 /// [`CookieStoreBuilder::revocation_ttl`](super::CookieStoreBuilder::revocation_ttl).
+///
+/// [revocation record]: super::CookieStoreBuilder::revocations
 pub const DEFAULT_REVOCATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The value of a revocation record that holds the user's "valid after" time (Unix
 /// milliseconds, in decimal).

@@ -25,13 +25,17 @@ pub trait CookieSerializer: Send + Sync + 'static {
     /// The session's values as bytes.
     ///
     /// # Errors
-    /// Any error makes the seal fail (see [`CookieStoreBuilder::on_encode_error`](super::CookieStoreBuilder::on_encode_error)).
+    /// Any error makes the seal fail (see [`CookieStoreBuilder::on_encode_error`]).
+    ///
+    /// [`CookieStoreBuilder::on_encode_error`]: super::CookieStoreBuilder::on_encode_error
     fn serialize(&self, data: &HashMap<String, Vec<u8>>) -> Result<Vec<u8>, BoxError>;
 
     /// The inverse of [`serialize`](Self::serialize).
     ///
     /// # Errors
-    /// Any error gives a fresh session (see [`CookieStoreBuilder::on_decode_error`](super::CookieStoreBuilder::on_decode_error)).
+    /// Any error gives a fresh session (see [`CookieStoreBuilder::on_decode_error`]).
+    ///
+    /// [`CookieStoreBuilder::on_decode_error`]: super::CookieStoreBuilder::on_decode_error
     fn deserialize(&self, bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>, BoxError>;
 }
 
@@ -100,11 +104,13 @@ impl CookieSerializer for BinarySerializer {
     }
 }
 
-/// Why a client's cookie did not open; passed to [`CookieStoreBuilder::on_decode_error`](super::CookieStoreBuilder::on_decode_error).
+/// Why a client's cookie did not open; passed to [`CookieStoreBuilder::on_decode_error`].
 ///
 /// Its `Display` names the kind of failure only, never anything of the payload (it is what the
 /// store logs). The serializer's own error, which may quote the payload, is the
 /// [`source`](std::error::Error::source) of [`Deserialize`](Self::Deserialize), for the hook.
+///
+/// [`CookieStoreBuilder::on_decode_error`]: super::CookieStoreBuilder::on_decode_error
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CookieDecodeError {
