@@ -1,26 +1,32 @@
 //! [`SqliteStore`]: sessions in SQLite on sqlx (feature `sqlite`). The store's own docs hold
 //! the schema, the costs and the limits.
+//!
+//! This file: the store, its docs and its [`SessionStore`] impl. `builder`: the options and the
+//! pool; `schema`: the DDL, `migrate` and `check`; `statements`: the SQL of each operation and
+//! the rows it reads.
+
+mod builder;
+mod schema;
+mod statements;
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::SqlitePool;
 use sqlx::Row;
 
+use self::statements::{meta_of, value_of, Statements};
 use super::{
-    purge_mark, start_purge, timed, to_i64, user_key_column, KeyChanges, MetaColumns, Purge,
-    SqlOptions,
+    purge_mark, start_purge, timed, to_i64, user_key_column, MetaColumns, Purge, SqlOptions,
 };
-use crate::clock::{Clock, SharedClock, SystemClock};
-use crate::error::{ConfigError, StoreError};
+use crate::clock::SharedClock;
+use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::store::{Bytes, Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, UserKey};
+use crate::store::{Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, UserKey};
+
+pub use self::builder::SqliteStoreBuilder;
 
 const STORE: &str = "SqliteStore";
 
@@ -164,117 +170,7 @@ struct Inner {
     purge_started: AtomicBool,
 }
 
-/// Configures a [`SqliteStore`]; from [`SqliteStore::builder`].
-#[must_use]
-pub struct SqliteStoreBuilder {
-    pool: SqlitePool,
-    opts: SqlOptions,
-    clock: SharedClock,
-}
-
-impl SqliteStoreBuilder {
-    super::sql_option_setters!(SqliteStore);
-
-    /// The clock that decides expiry. Default: the system clock.
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Builds the store and starts the background purge (within a Tokio runtime; else at the
-    /// first operation). No statement runs yet: call [`SqliteStore::migrate`] or
-    /// [`SqliteStore::check`] at start-up.
-    ///
-    /// # Errors
-    /// A table name that is not a plain identifier (SQLite's `schema.table` form included), a
-    /// zero timeout, interval or batch size.
-    pub fn build(self) -> Result<SqliteStore, ConfigError> {
-        self.opts.validate(STORE)?;
-        if self.opts.table.contains('.') {
-            return Err(ConfigError(format!(
-                "{STORE}: table name {:?}: SQLite's schema.table form is not supported",
-                self.opts.table
-            )));
-        }
-        let store = SqliteStore {
-            inner: Arc::new(Inner {
-                sql: Statements::new(&self.opts.table),
-                pool: self.pool,
-                opts: self.opts,
-                clock: self.clock,
-                statements: AtomicU64::new(0),
-                purge_started: AtomicBool::new(false),
-            }),
-        };
-        store.start_purge();
-        Ok(store)
-    }
-}
-
 impl SqliteStore {
-    /// A store on `pool` with the defaults (table `sessions`, 2 s timeout, purge every 5
-    /// minutes).
-    pub fn new(pool: SqlitePool) -> Self {
-        Self::builder(pool)
-            .build()
-            .expect("the default options are valid")
-    }
-
-    /// A builder for a store on `pool`.
-    pub fn builder(pool: SqlitePool) -> SqliteStoreBuilder {
-        SqliteStoreBuilder {
-            pool,
-            opts: SqlOptions::default(),
-            clock: Arc::new(SystemClock),
-        }
-    }
-
-    /// A store with the defaults on a new pool for `url` (`sqlite://path.db`, `sqlite:path.db`
-    /// or `:memory:`), as [`pool_for`](Self::pool_for) makes it. Call it within a Tokio runtime
-    /// (`#[actix_web::main]`), then [`migrate`](Self::migrate).
-    ///
-    /// # Errors
-    /// A malformed URL: reported here, before the server starts.
-    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
-        Ok(Self::new(Self::pool_for(url, super::DEFAULT_TIMEOUT)?))
-    }
-
-    /// A lazy pool for `url` as [`from_url`](Self::from_url) makes it: a file is created if
-    /// missing and opened in WAL mode with `synchronous = NORMAL` and a `busy_timeout` of
-    /// `timeout`; `:memory:` (or a URL with `mode=memory`) gets exactly one connection, never
-    /// closed (see the [store docs](SqliteStore)).
-    ///
-    /// # Errors
-    /// A malformed URL.
-    pub fn pool_for(url: &str, timeout: Duration) -> Result<SqlitePool, ConfigError> {
-        let bad = |e: sqlx::Error| ConfigError(format!("{STORE}: {url:?}: {e}"));
-        let plain_memory = url == ":memory:" || url == "sqlite://:memory:";
-        let memory = plain_memory || url == "sqlite::memory:" || url.contains("mode=memory");
-        let options =
-            SqliteConnectOptions::from_str(if plain_memory { "sqlite::memory:" } else { url })
-                .map_err(bad)?
-                .busy_timeout(timeout);
-        Ok(if memory {
-            // Each connection to `:memory:` is a database of its own: one connection, kept.
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .acquire_timeout(timeout)
-                .connect_lazy_with(options)
-        } else {
-            SqlitePoolOptions::new()
-                .acquire_timeout(timeout)
-                .connect_lazy_with(
-                    options
-                        .create_if_missing(true)
-                        .journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Normal),
-                )
-        })
-    }
-
     /// The pool the store runs on.
     pub fn pool(&self) -> &SqlitePool {
         &self.inner.pool
@@ -298,98 +194,6 @@ impl SqliteStore {
         }
     }
 
-    /// Creates the tables, indexes, view and triggers that are missing (one transaction that
-    /// takes the write lock first, every statement `IF NOT EXISTS`: harmless when they exist,
-    /// and when several processes run it at once), then [`check`](Self::check)s them.
-    ///
-    /// # Errors
-    /// The database cannot be opened or refuses the DDL, or holds a table of another shape
-    /// (then the error says what does not fit).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        let inner = &self.inner;
-        let script = schema(&inner.opts.table);
-        let created = timed(inner.opts.timeout * 5, "SqliteStore::migrate", async {
-            let mut tx = inner.pool.begin_with("BEGIN IMMEDIATE").await?;
-            // A table made by an earlier version gets the columns added since.
-            let table = &inner.opts.table;
-            let has: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?1)")
-                .bind(table)
-                .fetch_all(&mut *tx)
-                .await?;
-            if !has.is_empty() && !has.iter().any(|c| c == "signed_in_at") {
-                sqlx::raw_sql(&format!(
-                    "ALTER TABLE {table} ADD COLUMN signed_in_at INTEGER"
-                ))
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::raw_sql(&script).execute(&mut *tx).await?;
-            tx.commit().await
-        })
-        .await;
-        super::migrated(created, self.check().await)
-    }
-
-    /// Checks that the schema has what the store's statements use: both tables with their
-    /// columns, the save view and the two triggers.
-    ///
-    /// # Errors
-    /// Something is missing (the error names it and says to run [`migrate`](Self::migrate) or
-    /// rename the table), or the database cannot be reached.
-    pub async fn check(&self) -> Result<(), StoreError> {
-        let inner = &self.inner;
-        let table = &inner.opts.table;
-        let values = inner.opts.values_table();
-        let expected: [(&str, &[&str]); 3] = [
-            (table, SESSION_COLUMNS),
-            (&values, &["session", "key", "value"]),
-            (&format!("{table}_save"), SAVE_COLUMNS),
-        ];
-        let mut missing = Vec::new();
-        for (name, columns) in expected {
-            let found: Vec<String> = timed(inner.opts.timeout, "SqliteStore::check", async {
-                sqlx::query_scalar("SELECT name FROM pragma_table_info(?1)")
-                    .bind(name)
-                    .fetch_all(&inner.pool)
-                    .await
-            })
-            .await?;
-            if found.is_empty() {
-                missing.push(format!("table or view {name}"));
-                continue;
-            }
-            for column in columns.iter().filter(|c| !found.iter().any(|f| f == *c)) {
-                missing.push(format!("column {name}.{column}"));
-            }
-        }
-        for trigger in [
-            format!("{table}_drop_values"),
-            format!("{table}_save_apply"),
-        ] {
-            let n: i64 = timed(inner.opts.timeout, "SqliteStore::check", async {
-                sqlx::query_scalar(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
-                )
-                .bind(&trigger)
-                .fetch_one(&inner.pool)
-                .await
-            })
-            .await?;
-            if n == 0 {
-                missing.push(format!("trigger {trigger}"));
-            }
-        }
-        if missing.is_empty() {
-            return Ok(());
-        }
-        Err(StoreError::msg(format!(
-            "{STORE}: table {table} does not have the store's shape: missing {}; run \
-             `migrate()` (a table of another shape under that name must be renamed, or choose \
-             another name with `.table(..)`)",
-            missing.join(", ")
-        )))
-    }
-
     /// Deletes every expired session now, in batches; answers how many went.
     ///
     /// # Errors
@@ -397,171 +201,6 @@ impl SqliteStore {
     /// would have deleted are left for the next round (the batches before it stay done).
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         self.inner.purge().await
-    }
-}
-
-/// The columns of the sessions table.
-const SESSION_COLUMNS: &[&str] = &[
-    "id",
-    "created_at",
-    "expires_at",
-    "last_seen",
-    "purge_at",
-    "user_key",
-    "user_id",
-    "handle",
-    "signed_in_at",
-];
-
-/// The columns of the save view, in the order the save binds them (`?1` ..).
-const SAVE_COLUMNS: &[&str] = &[
-    "id",
-    "now",
-    "created",
-    "replace_all",
-    "created_at",
-    "expires_at",
-    "last_seen",
-    "purge_at",
-    "user_key",
-    "user_id",
-    "handle",
-    "sets",
-    "blob",
-    "removed",
-    "signed_in_at",
-];
-
-/// The schema of table `t`, every statement `IF NOT EXISTS`.
-fn schema(t: &str) -> String {
-    let view_columns = SAVE_COLUMNS
-        .iter()
-        .map(|c| format!("NULL AS {c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "CREATE TABLE IF NOT EXISTS {t} (
-            id BLOB PRIMARY KEY NOT NULL,
-            created_at INTEGER NOT NULL,
-            expires_at INTEGER NOT NULL,
-            last_seen INTEGER NOT NULL,
-            purge_at INTEGER NOT NULL,
-            user_key BLOB,
-            user_id BLOB,
-            handle TEXT,
-            signed_in_at INTEGER
-        ) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS {t}_purge_at ON {t} (purge_at);
-        CREATE INDEX IF NOT EXISTS {t}_user_key ON {t} (user_key) WHERE user_key IS NOT NULL;
-        CREATE TABLE IF NOT EXISTS {t}_values (
-            session BLOB NOT NULL,
-            key TEXT NOT NULL,
-            value BLOB NOT NULL,
-            PRIMARY KEY (session, key)
-        ) WITHOUT ROWID;
-        CREATE TRIGGER IF NOT EXISTS {t}_drop_values AFTER DELETE ON {t} BEGIN
-            DELETE FROM {t}_values WHERE session = OLD.id;
-        END;
-        -- Made anew by every migrate (its trigger goes with it), so that an earlier version's
-        -- view gets the columns of this one.
-        DROP VIEW IF EXISTS {t}_save;
-        CREATE VIEW {t}_save AS SELECT {view_columns};
-        CREATE TRIGGER IF NOT EXISTS {t}_save_apply INSTEAD OF INSERT ON {t}_save BEGIN
-            -- A new session: its row (a stale one under the same hash goes first, values too).
-            DELETE FROM {t} WHERE NEW.created AND id = NEW.id;
-            INSERT INTO {t} (id, created_at, expires_at, last_seen, purge_at, user_key, user_id, handle,
-                             signed_in_at)
-                SELECT NEW.id, NEW.created_at, NEW.expires_at, NEW.last_seen, NEW.purge_at,
-                       NEW.user_key, NEW.user_id, NEW.handle, NEW.signed_in_at
-                WHERE NEW.created;
-            -- An existing session: only while its row exists and has not expired.
-            UPDATE {t} SET expires_at = NEW.expires_at, last_seen = NEW.last_seen,
-                    purge_at = CASE WHEN purge_at < NEW.expires_at THEN NEW.purge_at ELSE purge_at END,
-                    user_key = NEW.user_key, user_id = NEW.user_id, handle = NEW.handle,
-                    signed_in_at = NEW.signed_in_at
-                WHERE NOT NEW.created AND id = NEW.id AND expires_at > NEW.now;
-            -- The changed keys, only into a live row.
-            DELETE FROM {t}_values WHERE NEW.replace_all AND NOT NEW.created AND session = NEW.id;
-            DELETE FROM {t}_values WHERE NEW.removed IS NOT NULL AND session = NEW.id
-                AND key IN (SELECT value FROM json_each(NEW.removed));
-            INSERT INTO {t}_values (session, key, value)
-                SELECT NEW.id, j.value ->> 0, coalesce(substr(NEW.blob, j.value ->> 1, j.value ->> 2), x'')
-                FROM json_each(NEW.sets) AS j
-                WHERE NEW.sets IS NOT NULL
-                  AND EXISTS (SELECT 1 FROM {t} WHERE id = NEW.id AND expires_at > NEW.now)
-                ON CONFLICT (session, key) DO UPDATE SET value = excluded.value;
-        END;"
-    )
-}
-
-/// The store's statements for one table name.
-struct Statements {
-    load: String,
-    save: String,
-    touch: String,
-    rename: String,
-    rename_values: String,
-    delete: String,
-    list: String,
-    revoke: String,
-    revoke_all: String,
-    purge: String,
-}
-
-impl Statements {
-    fn new(t: &str) -> Self {
-        let placeholders = (1..=SAVE_COLUMNS.len())
-            .map(|i| format!("?{i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        Statements {
-            load: format!(
-                "SELECT s.created_at, s.expires_at, s.last_seen, s.user_key, s.user_id, s.handle,
-                        s.signed_in_at, v.key, v.value
-                 FROM {t} AS s LEFT JOIN {t}_values AS v ON v.session = s.id
-                      AND (?3 IS NULL OR v.key IN (SELECT value FROM json_each(?3)))
-                 WHERE s.id = ?1 AND s.expires_at > ?2"
-            ),
-            save: format!(
-                "INSERT INTO {t}_save ({}) VALUES ({placeholders})",
-                SAVE_COLUMNS.join(", ")
-            ),
-            touch: format!(
-                "UPDATE {t} SET expires_at = ?3, last_seen = ?4,
-                    purge_at = CASE WHEN purge_at < ?3 THEN ?5 ELSE purge_at END,
-                    user_key = ?6, user_id = ?7, handle = ?8
-                 WHERE id = ?1 AND expires_at > ?2"
-            ),
-            // `change_id`: the row takes the new key if it is still there and live, then its
-            // values follow (in one transaction, with the save of the changes after them).
-            rename: format!("UPDATE {t} SET id = ?2 WHERE id = ?1 AND expires_at > ?3"),
-            rename_values: format!("UPDATE {t}_values SET session = ?2 WHERE session = ?1"),
-            delete: format!("DELETE FROM {t} WHERE id = ?1"),
-            list: format!(
-                "SELECT s.id, s.created_at, s.expires_at, s.last_seen, s.user_key, s.user_id,
-                        s.handle, s.signed_in_at, v.key, v.value
-                 FROM {t} AS s LEFT JOIN {t}_values AS v ON v.session = s.id
-                 WHERE s.user_key = ?1 AND s.expires_at > ?2
-                 ORDER BY s.id"
-            ),
-            revoke: format!(
-                "DELETE FROM {t} WHERE user_key = ?1 AND handle = ?2 AND expires_at > ?3"
-            ),
-            // At most ?3 rows a statement: a user's thousands of sessions go in several short
-            // writes, not one that holds the write lock for every other request meanwhile. The
-            // rows are chosen by user, not by id, so a session whose id changes between two
-            // statements is still chosen by the next one.
-            revoke_all: format!(
-                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE user_key = ?1
-                   AND (?2 IS NULL OR handle IS NOT ?2) LIMIT ?3)
-                 RETURNING expires_at"
-            ),
-            purge: format!(
-                "DELETE FROM {t} WHERE id IN (
-                    SELECT id FROM {t} WHERE purge_at <= ?1 AND expires_at <= ?1
-                    ORDER BY purge_at LIMIT ?2)"
-            ),
-        }
     }
 }
 
@@ -580,53 +219,6 @@ impl Inner {
         timed(self.opts.timeout, what, op).await.inspect_err(|e| {
             tracing::error!(error = %e, "SQLite session store failed");
         })
-    }
-}
-
-impl Inner {
-    /// The save of `changes` and `meta` under `id`: one `INSERT` into the save view, whose
-    /// trigger applies it (`created`: a new row; else only to a live row).
-    fn save_query(
-        &self,
-        id: &SessionId,
-        meta: &Meta,
-        changes: &Changes,
-        created: bool,
-    ) -> Result<sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'_>>, StoreError>
-    {
-        let cols = MetaColumns::of(meta);
-        let shaped = KeyChanges::of(changes);
-        // The set values travel as one BLOB, each key naming its (1-based) offset and length.
-        let mut blob = Vec::with_capacity(shaped.set_values.iter().map(Vec::len).sum());
-        let mut sets = Vec::with_capacity(shaped.set_keys.len());
-        for (key, value) in shaped.set_keys.iter().zip(&shaped.set_values) {
-            sets.push(serde_json::json!([key, blob.len() + 1, value.len()]));
-            blob.extend_from_slice(value);
-        }
-        let sets = (!sets.is_empty())
-            .then(|| serde_json::to_string(&sets))
-            .transpose()
-            .map_err(StoreError::new)?;
-        let removed = (!shaped.removed.is_empty())
-            .then(|| serde_json::to_string(&shaped.removed))
-            .transpose()
-            .map_err(StoreError::new)?;
-        Ok(sqlx::query(&self.sql.save)
-            .bind(id.digest().to_vec())
-            .bind(self.now())
-            .bind(created)
-            .bind(shaped.replace_all)
-            .bind(cols.created_at)
-            .bind(cols.expires_at)
-            .bind(cols.last_seen)
-            .bind(purge_mark(meta.expires_at))
-            .bind(cols.user_key)
-            .bind(cols.user_id)
-            .bind(cols.handle)
-            .bind(sets)
-            .bind(blob)
-            .bind(removed)
-            .bind(cols.signed_in_at))
     }
 }
 
@@ -656,28 +248,6 @@ impl Purge for Inner {
             tokio::time::sleep(PURGE_PAUSE).await;
         }
     }
-}
-
-/// The metadata columns of a row (from `first`, the index of `created_at`).
-fn meta_of(row: &SqliteRow, first: usize, tag: &dyn Fn() -> String) -> Result<Meta, sqlx::Error> {
-    let cols = MetaColumns {
-        created_at: row.try_get(first)?,
-        expires_at: row.try_get(first + 1)?,
-        last_seen: row.try_get(first + 2)?,
-        user_key: row.try_get(first + 3)?,
-        user_id: row.try_get(first + 4)?,
-        handle: row.try_get(first + 5)?,
-        signed_in_at: row.try_get(first + 6)?,
-    };
-    Ok(cols.into_meta(tag))
-}
-
-/// The key and value of a joined row (from `first`, the index of `key`); none for a session
-/// without values.
-fn value_of(row: &SqliteRow, first: usize) -> Result<Option<(String, Bytes)>, sqlx::Error> {
-    let key: Option<String> = row.try_get(first)?;
-    let value: Option<Vec<u8>> = row.try_get(first + 1)?;
-    Ok(key.map(|k| (k, Bytes::from(value.unwrap_or_default()))))
 }
 
 impl SessionStore for SqliteStore {
@@ -874,18 +444,5 @@ impl SessionStore for SqliteStore {
             // Writers waiting for the lock go between two batches (as in the purge).
             tokio::time::sleep(PURGE_PAUSE).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn save_view_binds_every_column_in_order() {
-        let sql = Statements::new("sessions");
-        assert!(sql.save.contains("?15"));
-        assert!(!sql.save.contains("?16"));
-        assert!(schema("sessions").contains("CREATE VIEW sessions_save"));
     }
 }
