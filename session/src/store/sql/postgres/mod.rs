@@ -1,24 +1,31 @@
 //! [`PostgresStore`]: sessions in PostgreSQL, through an `sqlx` pool.
+//!
+//! This file: the store, its docs and its [`SessionStore`] impl. `builder`: the options, the
+//! pool and the advisory lock keys; `schema`: `migrate` and `check`; `statements`: the SQL of
+//! each operation (the DDL included) and the rows it reads.
+
+mod builder;
+mod schema;
+mod statements;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::PgPool;
 use sqlx::Row;
 
+use self::statements::{decode, meta_at, value_at, Statements};
 use super::{
     purge_mark, start_purge, timed, to_i64, user_key_column, KeyChanges, MetaColumns, Purge,
     SqlOptions,
 };
-use crate::error::{ConfigError, StoreError};
+use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::store::{Bytes, Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, UserKey};
+use crate::store::{Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, UserKey};
 
-/// The database's clock, in Unix seconds: what decides whether a row has expired.
-const NOW: &str = "EXTRACT(EPOCH FROM now())::bigint";
+pub use self::builder::PostgresStoreBuilder;
 
 /// A session store in PostgreSQL (feature `postgres`), on the `sqlx` pool the app already has.
 ///
@@ -121,87 +128,7 @@ struct Inner {
     purge_lock: i64,
 }
 
-/// Configures a [`PostgresStore`]; from [`PostgresStore::builder`].
-#[must_use]
-pub struct PostgresStoreBuilder {
-    pool: PgPool,
-    opts: SqlOptions,
-}
-
-impl PostgresStoreBuilder {
-    super::sql_option_setters!(PostgresStore);
-
-    /// Builds the store. No statement runs yet: call [`PostgresStore::migrate`] or
-    /// [`PostgresStore::check`] at start-up.
-    ///
-    /// # Errors
-    /// A table name that is not a plain identifier, a zero timeout, interval or batch size.
-    pub fn build(self) -> Result<PostgresStore, ConfigError> {
-        self.opts.validate("PostgresStore")?;
-        let lock = |what: &str| {
-            let hash = Sha256::digest(format!("actix-typed-session/{what}/{}", self.opts.table));
-            i64::from_be_bytes(hash[..8].try_into().unwrap_or_default())
-        };
-        let store = PostgresStore {
-            inner: Arc::new(Inner {
-                sql: Statements::new(&self.opts),
-                migrate_lock: lock("migrate"),
-                purge_lock: lock("purge"),
-                pool: self.pool,
-                opts: self.opts,
-                purge_started: AtomicBool::new(false),
-            }),
-        };
-        store.start_purge();
-        Ok(store)
-    }
-}
-
 impl PostgresStore {
-    /// A store on `pool` with the defaults (table `sessions`, 2 s timeout, purge every 5
-    /// minutes).
-    pub fn new(pool: PgPool) -> Self {
-        Self::builder(pool)
-            .build()
-            .expect("the default options are valid")
-    }
-
-    /// A builder on `pool`.
-    pub fn builder(pool: PgPool) -> PostgresStoreBuilder {
-        PostgresStoreBuilder {
-            pool,
-            opts: SqlOptions::default(),
-        }
-    }
-
-    /// A store with the defaults on a new pool for `url` (`postgres://user:pass@host/db`).
-    /// Connections are made on demand (the database may start after the app), checked out
-    /// without a ping, and carry `statement_timeout` = the store's 2 s timeout. Call it within
-    /// a Tokio runtime (`#[actix_web::main]`): `sqlx` starts the pool's tasks there.
-    ///
-    /// # Errors
-    /// A malformed URL: reported here, before the server starts.
-    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
-        Ok(Self::new(Self::pool_for(url, super::DEFAULT_TIMEOUT)?))
-    }
-
-    /// A lazy pool for `url` as [`from_url`](Self::from_url) makes it, with the server's
-    /// `statement_timeout` set to `timeout` (for a [`builder`](Self::builder) with another
-    /// timeout).
-    ///
-    /// # Errors
-    /// A malformed URL.
-    pub fn pool_for(url: &str, timeout: Duration) -> Result<PgPool, ConfigError> {
-        let options: PgConnectOptions = url
-            .parse()
-            .map_err(|e| ConfigError(format!("postgres url: {e}")))?;
-        let options = options.options([("statement_timeout", timeout.as_millis().to_string())]);
-        Ok(PgPoolOptions::new()
-            .test_before_acquire(false)
-            .acquire_timeout(timeout)
-            .connect_lazy_with(options))
-    }
-
     /// The pool the store runs on.
     pub fn pool(&self) -> &PgPool {
         &self.inner.pool
@@ -222,76 +149,6 @@ impl PostgresStore {
         self.inner.opts.timeout
     }
 
-    /// Creates the tables and indexes that are missing, then [`check`](Self::check)s them.
-    /// Safe to run from several processes at once: they take turns on an advisory lock.
-    ///
-    /// # Errors
-    /// The database cannot be reached, refuses the DDL, or holds a table of another shape.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        let inner = &self.inner;
-        let created = timed(self.timeout() * 5, "PostgresStore::migrate", async {
-            let mut tx = inner.pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(inner.migrate_lock)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::raw_sql(&inner.sql.create).execute(&mut *tx).await?;
-            tx.commit().await
-        })
-        .await;
-        super::migrated(created, self.check().await)
-    }
-
-    /// Checks that both tables exist with the columns the store uses, of the right types.
-    ///
-    /// # Errors
-    /// A table or column is missing or of another type (the error names them and says to run
-    /// [`migrate`](Self::migrate) or fix the table), or the database cannot be reached.
-    pub async fn check(&self) -> Result<(), StoreError> {
-        let opts = &self.inner.opts;
-        let expected: [(String, &[(&str, &str)]); 2] = [
-            (opts.table.clone(), SESSION_COLUMNS),
-            (opts.values_table(), VALUE_COLUMNS),
-        ];
-        let mut problems = Vec::new();
-        for (table, columns) in expected {
-            let found: Vec<(String, String)> =
-                timed(self.timeout(), "PostgresStore::check", async {
-                    sqlx::query_as(
-                        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
-                         FROM pg_attribute a WHERE a.attrelid = to_regclass($1) \
-                         AND a.attnum > 0 AND NOT a.attisdropped",
-                    )
-                    .bind(&table)
-                    .fetch_all(&self.inner.pool)
-                    .await
-                })
-                .await?;
-            if found.is_empty() {
-                problems.push(format!("table {table} does not exist"));
-                continue;
-            }
-            let found: HashMap<String, String> = found.into_iter().collect();
-            for (name, ty) in columns {
-                match found.get(*name) {
-                    None => problems.push(format!("{table}.{name} is missing (want {ty})")),
-                    Some(have) if have != ty => {
-                        problems.push(format!("{table}.{name} is {have}, want {ty}"))
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
-        if problems.is_empty() {
-            return Ok(());
-        }
-        Err(StoreError::msg(format!(
-            "PostgresStore: the schema does not fit ({}); run `migrate()` on an empty \
-             database, or fix or rename the table",
-            problems.join("; ")
-        )))
-    }
-
     /// Deletes expired sessions now, in batches, unless another store (another app server)
     /// is purging the same table at this moment; answers how many this call deleted.
     ///
@@ -300,170 +157,6 @@ impl PostgresStore {
     /// are left for the next round.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         self.inner.purge().await
-    }
-}
-
-/// The columns of the sessions table and their types, as `format_type` names them.
-const SESSION_COLUMNS: &[(&str, &str)] = &[
-    ("id", "bytea"),
-    ("created_at", "bigint"),
-    ("expires_at", "bigint"),
-    ("last_seen", "bigint"),
-    ("purge_at", "bigint"),
-    ("user_key", "bytea"),
-    ("user_id", "bytea"),
-    ("handle", "text"),
-    ("signed_in_at", "bigint"),
-];
-/// The columns of the values table.
-const VALUE_COLUMNS: &[(&str, &str)] = &[("session", "bytea"), ("key", "text"), ("value", "bytea")];
-
-/// The SQL of one store, built once for its table names.
-struct Statements {
-    create: String,
-    load_all: String,
-    load_keys: String,
-    insert: String,
-    update: String,
-    touch: String,
-    lock_live: String,
-    rotate: String,
-    delete: String,
-    list: String,
-    revoke: String,
-    revoke_all: String,
-    purge: String,
-}
-
-impl Statements {
-    fn new(opts: &SqlOptions) -> Self {
-        let t = &opts.table;
-        let v = opts.values_table();
-        let bare = opts.bare_table();
-        let meta = "s.created_at, s.expires_at, s.last_seen, s.user_id, s.handle, s.signed_in_at";
-        // $1 id; $6 replace_all; $7 removed keys; $8 set keys; $9 set values. Both deletes are
-        // one-time gated, so a save that removes nothing never reads the session's other key
-        // rows: `gone` runs only when keys are removed (and the session row was updated),
-        // `cleared` only with `replace_all`. They leave the keys being set alone (`removed`
-        // holds none of them), so no row is both deleted and upserted.
-        let values_ctes = format!(
-            "gone AS (DELETE FROM {v} d WHERE cardinality($7::text[]) > 0 \
-               AND EXISTS (SELECT 1 FROM s) AND d.session = $1 AND d.key = ANY($7)), \
-             cleared AS (DELETE FROM {v} d USING s WHERE $6 AND d.session = s.id \
-               AND NOT (d.key = ANY($8))), \
-             put AS (INSERT INTO {v} (session, key, value) \
-               SELECT s.id, u.key, u.value FROM s, unnest($8::text[], $9::bytea[]) AS u(key, value) \
-               ON CONFLICT (session, key) DO UPDATE SET value = EXCLUDED.value) \
-             SELECT count(*) FROM s"
-        );
-        Statements {
-            create: format!(
-                "CREATE TABLE IF NOT EXISTS {t} (\
-                   id bytea PRIMARY KEY, \
-                   created_at bigint NOT NULL, \
-                   expires_at bigint NOT NULL, \
-                   last_seen bigint NOT NULL, \
-                   purge_at bigint NOT NULL, \
-                   user_key bytea, \
-                   user_id bytea, \
-                   handle text, \
-                   signed_in_at bigint) WITH (fillfactor = 80); \
-                 ALTER TABLE {t} ADD COLUMN IF NOT EXISTS signed_in_at bigint; \
-                 CREATE INDEX IF NOT EXISTS {bare}_purge_at ON {t} (purge_at); \
-                 CREATE INDEX IF NOT EXISTS {bare}_user_key ON {t} (user_key) \
-                   WHERE user_key IS NOT NULL; \
-                 CREATE TABLE IF NOT EXISTS {v} (\
-                   session bytea NOT NULL REFERENCES {t} (id) ON DELETE CASCADE, \
-                   key text NOT NULL, \
-                   value bytea NOT NULL, \
-                   PRIMARY KEY (session, key)) WITH (fillfactor = 80);"
-            ),
-            load_all: format!(
-                "SELECT {meta}, k.key, k.value FROM {t} s \
-                 LEFT JOIN {v} k ON k.session = s.id \
-                 WHERE s.id = $1 AND s.expires_at > {NOW}"
-            ),
-            load_keys: format!(
-                "SELECT {meta}, k.key, k.value FROM {t} s \
-                 LEFT JOIN {v} k ON k.session = s.id AND k.key = ANY($2) \
-                 WHERE s.id = $1 AND s.expires_at > {NOW}"
-            ),
-            // $2 expires_at, $3 last_seen, $4 user_key, $5 user_id, $10 handle, $11 purge mark,
-            // $12 created_at, $13 signed_in_at. A new id (192 random bits) is never in use; were it in use, the
-            // row is replaced whole (its other keys go with `replace_all`).
-            insert: format!(
-                "WITH s AS (INSERT INTO {t} AS o \
-                   (id, created_at, expires_at, last_seen, purge_at, user_key, user_id, handle, \
-                    signed_in_at) \
-                   VALUES ($1, $12, $2, $3, $11, $4, $5, $10, $13) \
-                   ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at, \
-                     expires_at = EXCLUDED.expires_at, last_seen = EXCLUDED.last_seen, \
-                     purge_at = GREATEST(o.purge_at, EXCLUDED.purge_at), \
-                     user_key = EXCLUDED.user_key, user_id = EXCLUDED.user_id, \
-                     handle = EXCLUDED.handle, signed_in_at = EXCLUDED.signed_in_at \
-                   RETURNING id), {values_ctes}"
-            ),
-            update: format!(
-                "WITH s AS (UPDATE {t} SET expires_at = $2, last_seen = $3, user_key = $4, \
-                   user_id = $5, handle = $10, signed_in_at = $13, \
-                   purge_at = CASE WHEN purge_at < $2 THEN $11 ELSE purge_at END \
-                   WHERE id = $1 AND expires_at > {NOW} RETURNING id), {values_ctes}"
-            ),
-            touch: format!(
-                "UPDATE {t} SET expires_at = $2, last_seen = $3, \
-                   purge_at = CASE WHEN purge_at < $2 THEN $4 ELSE purge_at END \
-                 WHERE id = $1 AND expires_at > {NOW}"
-            ),
-            // `change_id`, first statement: the old row, locked for the transaction, if it is
-            // still there and live. Concurrent saves of it wait from now on, so the second
-            // statement sees all of its key rows.
-            lock_live: format!("SELECT 1 FROM {t} WHERE id = $1 AND expires_at > {NOW} FOR UPDATE"),
-            // `change_id`, second statement: the row takes the new key $12 (an UPDATE, so a
-            // concurrent revocation waiting for the row lock follows the row to its new key
-            // and still deletes it), and so do its key rows but those the request removed or
-            // set, which go; the set ones are then written under the new key. The foreign key
-            // is checked at the end of the statement, when no key row names the old id.
-            rotate: format!(
-                "WITH s AS (UPDATE {t} SET id = $12, expires_at = $2, last_seen = $3, \
-                   user_key = $4, user_id = $5, handle = $10, signed_in_at = $13, \
-                   purge_at = CASE WHEN purge_at < $2 THEN $11 ELSE purge_at END \
-                   WHERE id = $1 RETURNING id), \
-                 moved AS (UPDATE {v} m SET session = s.id FROM s WHERE m.session = $1 \
-                   AND NOT $6 AND NOT (m.key = ANY($7)) AND NOT (m.key = ANY($8))), \
-                 dropped AS (DELETE FROM {v} d USING s WHERE d.session = $1 \
-                   AND ($6 OR d.key = ANY($7) OR d.key = ANY($8))), \
-                 put AS (INSERT INTO {v} (session, key, value) \
-                   SELECT s.id, u.key, u.value FROM s, unnest($8::text[], $9::bytea[]) AS u(key, value)) \
-                 SELECT count(*) FROM s"
-            ),
-            delete: format!("DELETE FROM {t} WHERE id = $1"),
-            list: format!(
-                "SELECT s.id, {meta}, k.key, k.value FROM {t} s \
-                 LEFT JOIN {v} k ON k.session = s.id \
-                 WHERE s.user_key = $1 AND s.expires_at > {NOW} ORDER BY s.id"
-            ),
-            // An expired row (not purged yet) goes too, but does not count as ended.
-            revoke: format!(
-                "WITH gone AS (DELETE FROM {t} WHERE user_key = $1 AND handle = $2 \
-                   RETURNING expires_at) \
-                 SELECT count(*) FILTER (WHERE expires_at > {NOW}) FROM gone"
-            ),
-            revoke_all: format!(
-                "WITH gone AS (DELETE FROM {t} WHERE user_key = $1 \
-                   AND ($2::text IS NULL OR handle IS DISTINCT FROM $2) RETURNING expires_at) \
-                 SELECT count(*) FILTER (WHERE expires_at > {NOW}) FROM gone"
-            ),
-            // The lock first (a materialized CTE, read by the batch's condition): when another
-            // store holds it, the batch selects nothing and answers `false`.
-            purge: format!(
-                "WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock($1) AS got), \
-                 batch AS (SELECT id FROM {t} WHERE (SELECT got FROM lock) \
-                   AND purge_at < {NOW} ORDER BY purge_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
-                 gone AS (DELETE FROM {t} s USING batch WHERE s.id = batch.id \
-                   AND s.expires_at <= {NOW} RETURNING 1) \
-                 SELECT (SELECT got FROM lock), (SELECT count(*) FROM gone)"
-            ),
-        }
     }
 }
 
@@ -489,34 +182,6 @@ impl Purge for Inner {
             tokio::time::sleep(started.elapsed()).await;
         }
     }
-}
-
-/// Reads the metadata columns starting at `at` (created_at, expires_at, last_seen, user_id,
-/// handle, signed_in_at).
-fn meta_at(row: &PgRow, at: usize) -> Result<MetaColumns, sqlx::Error> {
-    Ok(MetaColumns {
-        created_at: row.try_get(at)?,
-        expires_at: row.try_get(at + 1)?,
-        last_seen: row.try_get(at + 2)?,
-        user_key: None,
-        user_id: row.try_get(at + 3)?,
-        handle: row.try_get(at + 4)?,
-        signed_in_at: row.try_get(at + 5)?,
-    })
-}
-
-/// Adds the key and value at `at` of `row`, if the join found one.
-fn value_at(row: &PgRow, at: usize, data: &mut HashMap<String, Bytes>) -> Result<(), sqlx::Error> {
-    let key: Option<String> = row.try_get(at)?;
-    let value: Option<Vec<u8>> = row.try_get(at + 1)?;
-    if let (Some(key), Some(value)) = (key, value) {
-        data.insert(key, Bytes::from(value));
-    }
-    Ok(())
-}
-
-fn decode(err: sqlx::Error) -> StoreError {
-    StoreError::msg(format!("PostgresStore: unexpected row: {err}"))
 }
 
 impl SessionStore for PostgresStore {
