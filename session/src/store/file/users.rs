@@ -15,7 +15,7 @@ use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{create_private_dir, remove_if_present, write_atomically};
+use super::disk::{create_private_dir, remove_if_present, write_atomically};
 use crate::store::user::Choice;
 use crate::store::{Handle, UserKey};
 

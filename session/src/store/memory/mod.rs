@@ -11,30 +11,28 @@
 //!   too); the cursor goes round the whole shard every few thousand writes;
 //! - **eviction** when the shard is full, like the CLOCK approximation of LRU: of the next few
 //!   entries, an expired one, else the least recently used, makes room.
+//!
+//! This file: the store, its builder and its [`SessionStore`] impl. `shard`: the shards, their
+//! entries, expiry and eviction; `users`: the user index; `view`: the live view
+//! a load hands out; `values`: how an entry keeps its values.
 
+mod shard;
+mod users;
 mod values;
+mod view;
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use indexmap::IndexMap;
-
+use self::shard::{lock, shard_of, stamp, Entry, Map, Shard, SHARDS};
+use self::users::Users;
 use self::values::Values;
-use super::{
-    Bytes, Changes, Fetch, Handle, LiveValues, Loaded, Meta, Record, SessionStore, SessionUser,
-    UserKey,
-};
+use self::view::View;
+use super::{Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, UserKey};
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::StoreError;
 use crate::id::SessionId;
-
-const SHARDS: usize = 16;
-/// Entries looked at for expiry on every save.
-const EXPIRY_PROBES: usize = 3;
-/// Entries looked at to pick the one to evict.
-const EVICTION_SAMPLES: usize = 5;
 
 /// Sessions kept in memory: fast, concurrent, bounded, and gone when the process exits.
 ///
@@ -78,47 +76,6 @@ struct Inner {
     gate: RwLock<()>,
 }
 
-/// The user index of a [`MemoryStore`].
-#[derive(Default)]
-struct Users(Mutex<HashMap<UserKey, KeySet>>);
-
-/// The store keys of one user's sessions.
-type KeySet = HashSet<[u8; 32], BuildHasherDefault<DigestHasher>>;
-
-impl Users {
-    fn tie(&self, user: &UserKey, key: [u8; 32]) {
-        let mut users = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let sessions = users.entry(*user).or_default();
-        if sessions.insert(key) {
-            super::user::note_index_size(user, sessions.len());
-        }
-    }
-
-    fn untie(&self, user: &UserKey, key: &[u8; 32]) {
-        let mut users = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(sessions) = users.get_mut(user) {
-            sessions.remove(key);
-            if sessions.is_empty() {
-                users.remove(user);
-            }
-        }
-    }
-
-    fn sessions(&self, user: &UserKey) -> Vec<[u8; 32]> {
-        let users = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        users
-            .get(user)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default()
-    }
-
-    /// How many users and index entries it holds (for the leak tests).
-    fn size(&self) -> (usize, usize) {
-        let users = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        (users.len(), users.values().map(HashSet::len).sum())
-    }
-}
-
 /// The first eight bytes of a key, which is already a SHA-256: no need to hash it again.
 #[derive(Default)]
 struct DigestHasher(u64);
@@ -133,141 +90,6 @@ impl Hasher for DigestHasher {
         }
     }
     fn write_usize(&mut self, _: usize) {} // the array's length prefix
-}
-
-type Map = IndexMap<[u8; 32], Entry, BuildHasherDefault<DigestHasher>>;
-
-/// One stored session.
-struct Entry {
-    created_at: u64,
-    expires_at: u64,
-    last_seen: u64,
-    /// When it was last loaded or saved (seconds, truncated): the eviction order.
-    used: u32,
-    user: Option<Box<SessionUser>>,
-    values: Values,
-}
-
-impl Entry {
-    fn meta(&self) -> Meta {
-        Meta::new(self.created_at, self.expires_at)
-            .with_last_seen(self.last_seen)
-            .with_user(self.user.as_deref().cloned())
-    }
-
-    fn record(&self) -> Record {
-        Record {
-            meta: self.meta(),
-            data: self.values.to_map(),
-        }
-    }
-}
-
-struct Shard {
-    map: Map,
-    capacity: usize,
-    /// Where the background work goes on (an index into the map's dense storage).
-    cursor: usize,
-}
-
-impl Shard {
-    /// The next entry's index (the map must not be empty).
-    fn next(&mut self) -> usize {
-        self.cursor = (self.cursor + 1) % self.map.len();
-        self.cursor
-    }
-
-    /// Removes the entry at `i` (and its index entry); the last entry moves there, and the
-    /// cursor looks at it next.
-    fn remove_at(&mut self, i: usize, users: &Users) {
-        if let Some((key, entry)) = self.map.swap_remove_index(i) {
-            if let Some(user) = &entry.user {
-                users.untie(&user.key, &key);
-            }
-        }
-        self.cursor = i.checked_sub(1).unwrap_or(self.map.len().saturating_sub(1));
-    }
-
-    /// Removes the session `key`, if there, and its index entry.
-    fn remove(&mut self, key: &[u8; 32], users: &Users) -> Option<Entry> {
-        let entry = self.map.swap_remove(key)?;
-        if let Some(user) = &entry.user {
-            users.untie(&user.key, key);
-        }
-        Some(entry)
-    }
-
-    /// Takes the live session `key` out (index entry included); an expired one is removed and
-    /// `None` answered.
-    fn take_live(&mut self, key: &[u8; 32], now: u64, users: &Users) -> Option<Entry> {
-        let index = self.map.get_index_of(key)?;
-        if self.map[index].expires_at <= now {
-            self.remove_at(index, users);
-            return None;
-        }
-        self.remove(key, users)
-    }
-
-    /// Stores `entry`, with `changes` applied and the metadata of `meta`, under `key` (a new
-    /// id), indexing its user; answers whether a live session had to be evicted for room.
-    fn put(
-        &mut self,
-        key: [u8; 32],
-        mut entry: Entry,
-        meta: &Meta,
-        changes: &Changes,
-        now: u64,
-        users: &Users,
-    ) -> bool {
-        entry.values.apply(changes);
-        entry.expires_at = meta.expires_at;
-        entry.last_seen = meta.last_seen;
-        entry.used = stamp(now);
-        entry.user = meta.user.clone().map(Box::new);
-        let full = self.map.len() >= self.capacity && !self.map.contains_key(&key);
-        let evicted = full && self.make_room(now, users);
-        self.remove(&key, users);
-        if let Some(user) = &meta.user {
-            users.tie(&user.key, key);
-        }
-        self.map.insert(key, entry);
-        evicted
-    }
-
-    /// Removes the expired ones among the next few entries.
-    fn expire_some(&mut self, now: u64, users: &Users) {
-        for _ in 0..EXPIRY_PROBES {
-            if self.map.is_empty() {
-                return;
-            }
-            let i = self.next();
-            if self.map[i].expires_at <= now {
-                self.remove_at(i, users);
-            }
-        }
-    }
-
-    /// Makes room for one entry; returns whether a live session had to go.
-    fn make_room(&mut self, now: u64, users: &Users) -> bool {
-        let mut victim: Option<usize> = None;
-        for _ in 0..EVICTION_SAMPLES.min(self.map.len()) {
-            let i = self.next();
-            if self.map[i].expires_at <= now {
-                self.remove_at(i, users);
-                return false;
-            }
-            if victim.is_none_or(|v| self.map[i].used < self.map[v].used) {
-                victim = Some(i);
-            }
-        }
-        match victim {
-            Some(v) => {
-                self.remove_at(v, users);
-                true
-            }
-            None => false,
-        }
-    }
 }
 
 /// Configures a [`MemoryStore`]; from [`MemoryStore::builder`].
@@ -397,48 +219,6 @@ impl MemoryStore {
     fn shard(&self, key: &[u8; 32]) -> &Mutex<Shard> {
         &self.inner.shards[shard_of(key)]
     }
-}
-
-/// The shard of the session whose store key is `key`.
-fn shard_of(key: &[u8; 32]) -> usize {
-    key[0] as usize % SHARDS
-}
-
-/// A poisoned lock only means another thread panicked mid-operation; the map itself is still
-/// consistent (every mutation is a single call), so keep serving.
-fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    shard
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A request's view of one session in a [`MemoryStore`]: each read looks the key up in the
-/// store, so a load copies nothing, whatever the session's size.
-struct View {
-    inner: Arc<Inner>,
-    key: [u8; 32],
-}
-
-impl View {
-    fn with<T>(&self, f: impl FnOnce(&Entry) -> T) -> Option<T> {
-        let shard = lock(&self.inner.shards[shard_of(&self.key)]);
-        shard.map.get(&self.key).map(f)
-    }
-}
-
-impl LiveValues for View {
-    fn get(&self, key: &str) -> Option<Bytes> {
-        self.with(|e| e.values.get(key)).flatten()
-    }
-
-    fn keys(&self) -> Vec<String> {
-        self.with(|e| e.values.keys()).unwrap_or_default()
-    }
-}
-
-/// Seconds, truncated, for the eviction order.
-fn stamp(now: u64) -> u32 {
-    now as u32
 }
 
 impl SessionStore for MemoryStore {
@@ -641,16 +421,16 @@ impl MemoryStore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::SessionUser;
+    use super::super::{Bytes, SessionUser};
     use super::*;
     use crate::clock::{Clock, ManualClock};
     use std::time::Duration;
 
-    fn meta(now: u64) -> Meta {
+    pub(super) fn meta(now: u64) -> Meta {
         Meta::new(now, now + 60)
     }
 
-    fn set(pairs: &[(&str, &str)]) -> Changes {
+    pub(super) fn set(pairs: &[(&str, &str)]) -> Changes {
         Changes {
             set: pairs
                 .iter()
@@ -660,7 +440,7 @@ mod tests {
         }
     }
 
-    fn new(pairs: &[(&str, &str)]) -> Changes {
+    pub(super) fn new(pairs: &[(&str, &str)]) -> Changes {
         Changes::full(set(pairs).set)
     }
 
@@ -687,38 +467,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_load_is_a_live_view_that_copies_nothing() {
-        let store = MemoryStore::default();
-        let id = SessionId::generate();
-        let now = SystemClock.now();
-        store
-            .save(&id, &meta(now), &new(&[("a", "1")]))
-            .await
-            .unwrap();
-        let loaded = store.load(&id, Fetch::All).await.unwrap().unwrap();
-        let crate::store::Values::Live(view) = &loaded.values else {
-            panic!("a live view");
-        };
-        let stored = store.peek(&id).unwrap().data["a"].clone();
-        assert_eq!(
-            view.get("a").unwrap().as_ptr(),
-            stored.as_ptr(),
-            "the value read is the stored bytes, shared"
-        );
-        store
-            .save(&id, &meta(now), &set(&[("b", "2")]))
-            .await
-            .unwrap();
-        assert_eq!(
-            view.get("b").as_deref(),
-            Some(&b"2"[..]),
-            "reads see the store"
-        );
-        store.delete(&id).await.unwrap();
-        assert_eq!(view.get("a"), None);
-    }
-
-    #[tokio::test]
     async fn update_does_not_resurrect_a_deleted_session() {
         let store = MemoryStore::default();
         let id = SessionId::generate();
@@ -733,31 +481,6 @@ mod tests {
             .await
             .unwrap();
         assert!(store.load(&id, Fetch::All).await.unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn expires_and_evicts() {
-        let clock = ManualClock::new();
-        let store = MemoryStore::builder()
-            .max_sessions(16)
-            .clock(clock.clone())
-            .build();
-        let now = clock.now();
-        let first = SessionId::generate();
-        store.save(&first, &meta(now), &new(&[])).await.unwrap();
-        assert!(store.load(&first, Fetch::All).await.unwrap().is_some());
-        clock.advance(Duration::from_secs(61));
-        assert!(store.load(&first, Fetch::All).await.unwrap().is_none());
-
-        // 16 sessions over 16 shards of one slot each: far more than that evicts.
-        for _ in 0..200 {
-            let id = SessionId::generate();
-            store
-                .save(&id, &meta(clock.now()), &new(&[]))
-                .await
-                .unwrap();
-        }
-        assert!(store.len() <= 16, "len {}", store.len());
     }
 
     #[tokio::test]
@@ -855,38 +578,5 @@ mod tests {
             let left = block_on(store.user_sessions(&user.key)).unwrap();
             assert!(left.is_empty(), "{} sessions slipped out", left.len());
         }
-    }
-
-    /// Entries held, live or not.
-    fn held(store: &MemoryStore) -> usize {
-        store.inner.shards.iter().map(|s| lock(s).map.len()).sum()
-    }
-
-    #[tokio::test]
-    async fn expired_sessions_go_a_few_at_a_time_as_writes_arrive() {
-        let clock = ManualClock::new();
-        let store = MemoryStore::builder().clock(clock.clone()).build();
-        for _ in 0..1000 {
-            let id = SessionId::generate();
-            store
-                .save(&id, &meta(clock.now()), &new(&[("a", "1")]))
-                .await
-                .unwrap();
-        }
-        clock.advance(Duration::from_secs(61));
-        assert_eq!(held(&store), 1000, "nothing removed without writes");
-        assert_eq!(store.len(), 0, "but none of them is live");
-        for _ in 0..1000 {
-            let id = SessionId::generate();
-            store
-                .save(&id, &meta(clock.now()), &new(&[("b", "2")]))
-                .await
-                .unwrap();
-        }
-        let expired_left = held(&store) - 1000;
-        assert!(
-            expired_left < 300,
-            "each write probes a few entries: {expired_left} of 1000 expired sessions left"
-        );
     }
 }

@@ -1,6 +1,8 @@
-//! The user index of [`RedisStore`]: listing a user's sessions and revoking them in pages, and
-//! the markers that keep a session from slipping out of a revocation by changing its id (the
-//! layout is in [`RedisStore`]'s docs, under "The user index").
+//! The user index of [`RedisStore`]: a tied session's member (written by the session's own
+//! script on one node, by a command of its own on Cluster), listing a user's sessions and
+//! revoking them in pages, and the markers that keep a session from slipping out of a
+//! revocation by changing its id (the layout is in [`RedisStore`]'s docs, under "The user
+//! index").
 //!
 //! # Pages, not one long script
 //!
@@ -28,13 +30,15 @@ use std::time::{Duration, Instant};
 
 use deadpool_redis::redis::{self, FromRedisValue, Value};
 
+use super::fields::parse_tagged;
 #[cfg(feature = "redis-cluster")]
 use super::scripts::{DELETE_IF, MARKED};
-use super::scripts::{MARK, PAGE_LIST, PAGE_REVOKE};
-use super::{parse_tagged, RedisStore};
+use super::scripts::{INDEX_ADD, INDEX_REMOVE, MARK, PAGE_LIST, PAGE_REVOKE};
+use super::RedisStore;
 use crate::error::StoreError;
+use crate::id::SessionId;
 use crate::store::user::Choice;
-use crate::store::{Handle, Record, UserKey};
+use crate::store::{Handle, Meta, Record, UserKey};
 
 /// About how many members one `ZSCAN` call answers and one page script reads.
 pub(super) const PAGE: usize = 50;
@@ -43,6 +47,14 @@ const MARK_TTL: Duration = Duration::from_secs(30);
 /// Commands in flight at once when one operation needs one per session (Cluster).
 #[cfg(feature = "redis-cluster")]
 const FAN_OUT: usize = 32;
+
+/// A session's entry in its user's index: its key without the prefix, and its handle.
+fn member(id: &SessionId, handle: &Handle) -> String {
+    let mut member = id.store_key();
+    member.push(':');
+    member.push_str(handle.as_str());
+    member
+}
 
 /// The session key (without the prefix) and the handle of an index member.
 #[cfg(feature = "redis-cluster")]
@@ -58,6 +70,44 @@ fn marker(choice: &Choice) -> String {
         Choice::One(h) => format!("o:{h}:{token}"),
         Choice::AllBut(Some(h)) => format!("a:{h}:{token}"),
         Choice::AllBut(None) => format!("a::{token}"),
+    }
+}
+
+impl RedisStore {
+    /// The index key and the member of a tied session.
+    pub(super) fn tie(&self, id: &SessionId, meta: &Meta) -> Option<(String, String)> {
+        let user = meta.user.as_ref()?;
+        Some((self.user_index_key(&user.key), member(id, &user.handle)))
+    }
+
+    /// Cluster: writes an index entry after its session was written (another slot); answers
+    /// the index's size.
+    pub(super) async fn index_add(
+        &self,
+        index: &str,
+        expires_at: u64,
+        member: &str,
+    ) -> Result<i64, StoreError> {
+        self.eval::<i64>(&INDEX_ADD, &[index], |cmd| {
+            cmd.arg(expires_at).arg(member);
+        })
+        .await
+    }
+
+    /// Cluster: takes `members` out of an index.
+    pub(super) async fn index_remove(
+        &self,
+        index: &str,
+        members: &[String],
+    ) -> Result<(), StoreError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        self.eval::<i64>(&INDEX_REMOVE, &[index], |cmd| {
+            cmd.arg(members);
+        })
+        .await
+        .map(drop)
     }
 }
 

@@ -1,91 +1,40 @@
 //! [`RedisStore`]: sessions in Redis, through a `deadpool-redis` pool.
+//!
+//! This file: the store, its key layout (in its docs), its builder and its [`SessionStore`]
+//! impl. `conn`: the pool, the one shared connection, commands and scripts run within the
+//! timeout; `fields`: a session hash's fields, written by a save and read from a reply;
+//! `index`: the user index; `scripts`: the Lua scripts.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_redis::redis::{self, aio::ConnectionLike, RedisError, Value};
+use deadpool_redis::redis;
 
+mod conn;
+mod fields;
 mod index;
 mod scripts;
 
+use self::conn::{pool_from_url, Conn, Pool};
+use self::fields::{field, field_args, parse_keys, META_FIELDS};
 #[cfg(feature = "redis-cluster")]
 use self::scripts::RETIRE;
-use self::scripts::{DROP, INDEX_ADD, INDEX_REMOVE, ROTATE, SAVE, TOUCH};
+use self::scripts::{DROP, ROTATE, SAVE, TOUCH};
 use super::user::{note_index_size, Choice};
-use super::{
-    Bytes, Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, SessionUser, UserKey,
-};
+use super::{Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, UserKey};
 use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
+
+pub(super) use self::fields::parse;
 
 /// Default key prefix.
 pub const DEFAULT_PREFIX: &str = "session:";
 /// Default bound on every Redis operation.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
-const DATA: &[u8] = b"k:";
-const CREATED: &str = "m:c";
-const EXPIRES: &str = "m:e";
-const LAST_SEEN: &str = "m:s";
-/// The user id as the app gave it (what `Session::user` returns).
-const USER_ID: &str = "m:u";
-/// The hex of the user's [`UserKey`]: names the user's index (scripts cannot hash).
-const USER_KEY: &str = "m:k";
-const HANDLE: &str = "m:h";
-/// When the session was tied to its user, Unix milliseconds.
-const SIGNED_IN: &str = "m:t";
-/// The metadata fields a per-key load (`HMGET`) asks for, in this order.
-const META_FIELDS: [&str; 6] = [CREATED, EXPIRES, LAST_SEEN, USER_ID, HANDLE, SIGNED_IN];
 /// What follows the prefix in the key of a user's index (a session's key has 64 hex digits
 /// there, never a colon).
 const INDEX: &str = "u:";
-
-/// The pool a [`RedisStore`] draws its connection from.
-#[derive(Clone)]
-enum Pool {
-    Single(deadpool_redis::Pool),
-    #[cfg(feature = "redis-cluster")]
-    Cluster(deadpool_redis::cluster::Pool),
-}
-
-/// A connection taken from the pool, shared by every request.
-#[derive(Clone)]
-enum Conn {
-    Single(redis::aio::MultiplexedConnection),
-    #[cfg(feature = "redis-cluster")]
-    Cluster(deadpool_redis::cluster::ClusterConnection),
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            #[cfg(feature = "redis-cluster")]
-            Conn::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a redis::Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> redis::RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            #[cfg(feature = "redis-cluster")]
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(c) => c.get_db(),
-            #[cfg(feature = "redis-cluster")]
-            Conn::Cluster(c) => c.get_db(),
-        }
-    }
-}
 
 /// Sessions in Redis (or Redis Cluster with the `redis-cluster` feature): the store for several
 /// app servers sharing one session space.
@@ -309,361 +258,9 @@ impl RedisStore {
         key.push_str(&user.hex());
         key
     }
-
-    /// Whether the sessions and the indexes live in different slots (Cluster): then the index
-    /// is written and read in commands of its own.
-    fn on_cluster(&self) -> bool {
-        match self.inner.pool {
-            Pool::Single(_) => false,
-            #[cfg(feature = "redis-cluster")]
-            Pool::Cluster(_) => true,
-        }
-    }
-
-    async fn conn(&self) -> Result<Conn, RedisError> {
-        if let Some(conn) = lock(&self.inner.conn).clone() {
-            return Ok(conn);
-        }
-        let mut conn = match &self.inner.pool {
-            Pool::Single(pool) => Conn::Single(deadpool_redis::Connection::take(
-                pool.get().await.map_err(pool_error)?,
-            )),
-            #[cfg(feature = "redis-cluster")]
-            Pool::Cluster(pool) => Conn::Cluster(deadpool_redis::cluster::Connection::take(
-                pool.get().await.map_err(cluster_pool_error)?,
-            )),
-        };
-        // Load the scripts once per connection, so requests send `EVALSHA`: one pipelined
-        // round trip on one node; on Cluster one `SCRIPT LOAD` per script, which the client
-        // sends to every primary (a pipeline would reach one node only).
-        let loaded = match &mut conn {
-            #[cfg(feature = "redis-cluster")]
-            Conn::Cluster(_) => {
-                let loads = scripts::ALL.iter().map(|lua| {
-                    let mut conn = conn.clone();
-                    async move {
-                        redis::cmd("SCRIPT")
-                            .arg("LOAD")
-                            .arg(lua.code)
-                            .query_async::<Value>(&mut conn)
-                            .await
-                    }
-                });
-                futures_util::future::join_all(loads)
-                    .await
-                    .into_iter()
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(drop)
-            }
-            _ => {
-                let mut load = redis::pipe();
-                for lua in scripts::ALL {
-                    load.cmd("SCRIPT").arg("LOAD").arg(lua.code);
-                }
-                load.query_async::<Vec<String>>(&mut conn).await.map(drop)
-            }
-        };
-        if let Err(err) = loaded {
-            tracing::debug!(error = %err, "redis SCRIPT LOAD failed; EVAL will load on demand");
-        }
-        *lock(&self.inner.conn) = Some(conn.clone());
-        Ok(conn)
-    }
-
-    /// Runs `cmd` within the timeout; a failed connection is dropped for the next request.
-    async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
-        self.run_raw(cmd).await.map_err(Failure::into_store_error)
-    }
-
-    /// Runs a script: `EVALSHA`, or `EVAL` when the server does not know it (restarted, or
-    /// `SCRIPT FLUSH`). `args` fills in what follows the keys.
-    async fn eval<T: redis::FromRedisValue>(
-        &self,
-        lua: &scripts::Lua,
-        keys: &[&str],
-        args: impl Fn(&mut redis::Cmd),
-    ) -> Result<T, StoreError> {
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(lua.sha()).arg(keys.len()).arg(keys);
-        args(&mut cmd);
-        match self.run_raw(cmd).await {
-            Err(Failure::Redis(err))
-                if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
-            {
-                let mut cmd = redis::cmd("EVAL");
-                cmd.arg(lua.code).arg(keys.len()).arg(keys);
-                args(&mut cmd);
-                self.run(cmd).await
-            }
-            other => other.map_err(Failure::into_store_error),
-        }
-    }
-
-    async fn run_raw<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, Failure> {
-        let attempt = async {
-            let mut conn = self.conn().await?;
-            cmd.query_async::<T>(&mut conn).await
-        };
-        match tokio::time::timeout(self.inner.timeout, attempt).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(err)) => {
-                if err.is_io_error()
-                    || err.is_connection_dropped()
-                    || err.is_connection_refusal()
-                    || err.is_timeout()
-                    || err.is_unrecoverable_error()
-                {
-                    lock(&self.inner.conn).take();
-                }
-                Err(Failure::Redis(err))
-            }
-            Err(_) => {
-                // The connection may be wedged (e.g. Redis paused): start afresh next time.
-                lock(&self.inner.conn).take();
-                Err(Failure::Timeout(self.inner.timeout))
-            }
-        }
-    }
-}
-
-/// Why a Redis operation failed.
-enum Failure {
-    Redis(RedisError),
-    Timeout(Duration),
-}
-
-impl Failure {
-    fn into_store_error(self) -> StoreError {
-        match self {
-            Failure::Redis(err) => StoreError::new(err),
-            Failure::Timeout(t) => StoreError::msg(format!("redis did not answer within {t:?}")),
-        }
-    }
-}
-
-fn lock(m: &Mutex<Option<Conn>>) -> std::sync::MutexGuard<'_, Option<Conn>> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn pool_error(e: deadpool_redis::PoolError) -> RedisError {
-    match e {
-        deadpool_redis::PoolError::Backend(e) => e,
-        other => RedisError::from(std::io::Error::other(other.to_string())),
-    }
-}
-
-#[cfg(feature = "redis-cluster")]
-fn cluster_pool_error(e: deadpool_redis::cluster::PoolError) -> RedisError {
-    match e {
-        deadpool_redis::cluster::PoolError::Backend(e) => e,
-        other => RedisError::from(std::io::Error::other(other.to_string())),
-    }
-}
-
-fn pool_from_url(url: &str) -> Result<deadpool_redis::Pool, ConfigError> {
-    use deadpool_redis::redis::IntoConnectionInfo;
-    url.into_connection_info()
-        .map_err(|e| ConfigError(format!("redis url: {e}")))?;
-    // redis-rs gives each connection a response timeout of its own (500 ms by default), which
-    // would cut a long reply (a user's thousands of sessions) short of the store's `timeout`.
-    // Without it, the store's `timeout` alone bounds every operation, as documented.
-    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
-    let manager = deadpool_redis::Manager::new_with_config(url, config)
-        .map_err(|e| ConfigError(format!("redis url: {e}")))?;
-    deadpool_redis::Pool::builder(manager)
-        .runtime(deadpool_redis::Runtime::Tokio1)
-        .build()
-        .map_err(|e| ConfigError(format!("redis pool: {e}")))
-}
-
-/// Parses an `HGETALL` reply; a hash without its metadata is treated as absent.
-pub(super) fn parse(fields: Vec<(Vec<u8>, Vec<u8>)>, id: &SessionId) -> Option<Record> {
-    parse_tagged(fields, &|| id.log_tag())
-}
-
-/// [`parse`], naming the session in logs with `tag` (called only to log).
-fn parse_tagged(fields: Vec<(Vec<u8>, Vec<u8>)>, tag: &dyn Fn() -> String) -> Option<Record> {
-    if fields.is_empty() {
-        return None;
-    }
-    let mut data = std::collections::HashMap::with_capacity(fields.len().saturating_sub(2));
-    let mut found = Found::default();
-    for (mut field, value) in fields {
-        if field.starts_with(DATA) {
-            // The key and the value are the reply's own buffers: no copy.
-            field.drain(..DATA.len());
-            match String::from_utf8(field) {
-                Ok(key) => {
-                    data.insert(key, Bytes::from(value));
-                }
-                Err(_) => tracing::warn!(session = %tag(), "non-UTF-8 field skipped"),
-            }
-        } else if let Ok(name) = std::str::from_utf8(&field) {
-            found.set(name, value);
-        }
-    }
-    Some(Record {
-        meta: found.meta(tag)?,
-        data,
-    })
-}
-
-/// Parses an `HMGET <META_FIELDS> k:<key>..` reply for `keys`.
-fn parse_keys(mut values: Vec<Option<Vec<u8>>>, keys: &[&str], id: &SessionId) -> Option<Loaded> {
-    let n = META_FIELDS.len();
-    if values.len() != keys.len() + n || values.iter().all(Option::is_none) {
-        return None;
-    }
-    let mut found = Found::default();
-    for (name, value) in META_FIELDS.iter().zip(values.drain(..n)) {
-        if let Some(value) = value {
-            found.set(name, value);
-        }
-    }
-    let meta = found.meta(&|| id.log_tag())?;
-    let data = keys
-        .iter()
-        .zip(values)
-        .filter_map(|(key, value)| Some(((*key).to_owned(), Bytes::from(value?))))
-        .collect();
-    Some(Loaded::partial(meta, data))
-}
-
-/// The metadata fields of a session hash, as read.
-#[derive(Default)]
-struct Found {
-    created: Option<u64>,
-    expires: Option<u64>,
-    last_seen: Option<u64>,
-    user: Option<Vec<u8>>,
-    handle: Option<Vec<u8>>,
-    signed_in: Option<u64>,
-}
-
-impl Found {
-    fn set(&mut self, field: &str, value: Vec<u8>) {
-        match field {
-            CREATED => self.created = number(&value),
-            EXPIRES => self.expires = number(&value),
-            LAST_SEEN => self.last_seen = number(&value),
-            USER_ID => self.user = Some(value),
-            HANDLE => self.handle = Some(value),
-            SIGNED_IN => self.signed_in = number(&value),
-            _ => {}
-        }
-    }
-
-    /// The metadata; `None` (the hash is ignored) without the timestamps.
-    fn meta(self, tag: &dyn Fn() -> String) -> Option<Meta> {
-        let (Some(created), Some(expires)) = (self.created, self.expires) else {
-            tracing::warn!(session = %tag(), "redis session hash lacks metadata; ignored");
-            return None;
-        };
-        let user = match (self.user, self.handle) {
-            (Some(user), Some(handle)) => {
-                let handle = std::str::from_utf8(&handle).ok().and_then(Handle::parse);
-                if handle.is_none() {
-                    tracing::warn!(session = %tag(), "redis session hash has a malformed handle");
-                }
-                let signed_in = self.signed_in.unwrap_or(0);
-                handle.map(|h| SessionUser::stored(Bytes::from(user), h).signed_in(signed_in))
-            }
-            _ => None,
-        };
-        Some(
-            Meta::new(created, expires)
-                .with_last_seen(self.last_seen.unwrap_or(created))
-                .with_user(user),
-        )
-    }
-}
-
-/// What the scripts' `apply` reads: the removed keys (none with `replace_all`), then the
-/// metadata fields and the set keys, as field / value pairs.
-fn field_args(cmd: &mut redis::Cmd, meta: &Meta, changes: &Changes) {
-    if changes.replace_all {
-        cmd.arg(0);
-    } else {
-        cmd.arg(changes.removed.len());
-        for key in &changes.removed {
-            cmd.arg(field(key));
-        }
-    }
-    cmd.arg(CREATED)
-        .arg(meta.created_at)
-        .arg(EXPIRES)
-        .arg(meta.expires_at)
-        .arg(LAST_SEEN)
-        .arg(meta.last_seen);
-    if let Some(user) = &meta.user {
-        cmd.arg(USER_ID)
-            .arg(&user.id[..])
-            .arg(USER_KEY)
-            .arg(user.key.hex())
-            .arg(HANDLE)
-            .arg(user.handle.as_str())
-            .arg(SIGNED_IN)
-            .arg(user.signed_in_at);
-    }
-    for (key, value) in &changes.set {
-        cmd.arg(field(key)).arg(&value[..]);
-    }
-}
-
-/// The hash field of a session key.
-fn field(key: &str) -> Vec<u8> {
-    [DATA, key.as_bytes()].concat()
-}
-
-fn number(bytes: &[u8]) -> Option<u64> {
-    std::str::from_utf8(bytes).ok()?.parse().ok()
-}
-
-/// A session's entry in its user's index: its key without the prefix, and its handle.
-fn member(id: &SessionId, handle: &Handle) -> String {
-    let mut member = id.store_key();
-    member.push(':');
-    member.push_str(handle.as_str());
-    member
 }
 
 impl RedisStore {
-    /// The index key and the member of a tied session.
-    fn tie(&self, id: &SessionId, meta: &Meta) -> Option<(String, String)> {
-        let user = meta.user.as_ref()?;
-        Some((self.user_index_key(&user.key), member(id, &user.handle)))
-    }
-
-    /// Cluster: writes an index entry after its session was written (another slot); answers
-    /// the index's size.
-    async fn index_add(
-        &self,
-        index: &str,
-        expires_at: u64,
-        member: &str,
-    ) -> Result<i64, StoreError> {
-        self.eval::<i64>(&INDEX_ADD, &[index], |cmd| {
-            cmd.arg(expires_at).arg(member);
-        })
-        .await
-    }
-
-    /// Cluster: takes `members` out of an index.
-    pub(super) async fn index_remove(
-        &self,
-        index: &str,
-        members: &[String],
-    ) -> Result<(), StoreError> {
-        if members.is_empty() {
-            return Ok(());
-        }
-        self.eval::<i64>(&INDEX_REMOVE, &[index], |cmd| {
-            cmd.arg(members);
-        })
-        .await
-        .map(drop)
-    }
-
     /// Cluster: `change_id` across slots (see [`SessionStore::change_id`] on this store).
     #[cfg(feature = "redis-cluster")]
     async fn cluster_change_id(
