@@ -49,8 +49,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use actix_typed_session::store::{
-    deadpool_redis, Bytes, Changes, CookieStore, FileStore, MemoryStore, Meta, PostgresStore,
-    RedisStore, SessionStore, SessionUser, SqliteStore,
+    deadpool_redis, Bytes, Changes, CookieStore, FileStore, IntoBackend, MemoryStore, Meta,
+    PostgresStore, RedisStore, SessionStore, SessionUser, SqliteStore,
 };
 use actix_typed_session::{SessionId, SessionMiddleware};
 use actix_web::http::header::{COOKIE, SET_COOKIE};
@@ -376,7 +376,7 @@ async fn fill_concurrently<S: SessionStore>(store: &S, n: usize) {
 }
 
 /// The criterion cases of one store: untied and tied `read` / `write`.
-fn per_request<S: SessionStore + Clone>(
+fn per_request<S: IntoBackend + Clone>(
     c: &mut Criterion,
     sys: &SystemRunner,
     medians: &Medians,

@@ -1,11 +1,12 @@
 //! A session store written by hand, between the markers: the three methods every store needs
-//! (about thirty lines), then the optional ones of the user index (`Sessions`): `lists_users`
-//! and three methods. `touch` and `change_id` keep the trait's defaults, built from the three:
-//! the default `change_id` (a login's new id) is safe against a logout or revocation that
-//! lands meanwhile; a store that can move a record in one step (a rename under its lock)
-//! overrides it to also keep concurrent changes to other keys. Records live in a `HashMap` behind a lock and are keyed by a hash of the
-//! id, as every server-side store should. `tests/custom_store.rs` runs the whole conformance
-//! suite on it.
+//! (`SessionStore`: about thirty lines), then the optional capability of the user index
+//! (`Sessions`): the `UserIndex` trait's three methods, and `user_index` to hand it out.
+//! `touch` and `change_id` keep the trait's defaults, built from the three: the default
+//! `change_id` (a login's new id) is safe against a logout or revocation that lands meanwhile;
+//! a store that can move a record in one step (a rename under its lock) overrides it to also
+//! keep concurrent changes to other keys. Records live in a `HashMap` behind a lock and are
+//! keyed by a hash of the id, as every server-side store should. `tests/custom_store.rs` runs
+//! the whole conformance suite on it.
 //!
 //! ```text
 //! cargo run --example custom_store
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use actix_typed_session::store::{
-    Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, UserKey,
+    Changes, Fetch, Handle, IndexRef, Loaded, Meta, Record, SessionStore, UserIndex, UserKey,
 };
 use actix_typed_session::{Session, SessionError, SessionId, SessionMiddleware, StoreError};
 use actix_web::{web, App, HttpServer};
@@ -61,14 +62,16 @@ impl SessionStore for MapStore {
         Ok(())
     }
 
-    // Optional: the user index (`Sessions::of_user`, `revoke`, log out everywhere). Without
-    // these three the store still works and `Sessions` answers `SessionError::Unsupported`.
-    // This map scans its records; a store with many sessions keeps an index by user.
-    /// It keeps the user index (the three methods below), so `max_sessions_per_user` works.
-    fn lists_users(&self) -> bool {
-        true
+    // Optional: the user index (`Sessions::of_user`, `revoke`, log out everywhere), below.
+    // Without it the store still works and `Sessions` answers `SessionError::Unsupported`.
+    /// It keeps the user index, so `Sessions` and `max_sessions_per_user` work.
+    fn user_index(&self) -> Option<IndexRef<'_>> {
+        Some(IndexRef::of(self))
     }
+}
 
+// This map scans its records; a store with many sessions keeps an index by user.
+impl UserIndex for MapStore {
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         let map = self
             .0

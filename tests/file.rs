@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_typed_session::clock::{Clock, ManualClock, SystemClock};
 use actix_typed_session::store::{
-    Bytes, Changes, Fetch, FileStore, Meta, SessionStore, SessionUser, UserKey,
+    Bytes, Changes, Fetch, FileStore, Meta, SessionStore, SessionUser, UserIndex, UserKey,
 };
 use actix_typed_session::SessionId;
 use actix_web::http::StatusCode;

@@ -30,7 +30,7 @@ async fn logout(session: Session) -> &'static str {
     "out"
 }
 
-fn middleware<S: actix_typed_session::store::SessionStore>(
+fn middleware<S: actix_typed_session::store::IntoBackend>(
     store: S,
     clock: &ManualClock,
 ) -> SessionMiddleware {

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use actix_typed_session::clock::ManualClock;
 use actix_typed_session::store::sqlx::{self, Connection, Executor};
 use actix_typed_session::store::{
-    Bytes, Changes, Fetch, Handle, Meta, PostgresStore, SessionStore, SessionUser, UserKey,
+    Bytes, Changes, Fetch, Handle, Meta, PostgresStore, SessionStore, SessionUser, UserIndex,
+    UserKey,
 };
 use actix_typed_session::testing::conformance;
 use actix_typed_session::{Session, SessionError, SessionId, SessionMiddleware};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_typed_session::clock::ManualClock;
 use actix_typed_session::store::deadpool_redis;
-use actix_typed_session::store::{RedisStore, UserKey};
+use actix_typed_session::store::{RedisStore, UserIndex, UserKey};
 use actix_typed_session::SessionId;
 use actix_web::http::StatusCode;
 

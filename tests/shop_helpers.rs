@@ -100,7 +100,7 @@ async fn the_one_liner_signs_a_visitor_in_on_the_memory_store() -> Result<(), Se
 
 /// The guarded routes of the shop on one store: checkout sees the user and the cart and stores
 /// nothing; logout expires the session; login rotates the id and keeps the cart.
-async fn guarded_routes<S: actix_typed_session::store::SessionStore + Clone>(store: S) {
+async fn guarded_routes<S: actix_typed_session::store::IntoBackend + Clone>(store: S) {
     let app = shop_on!(store.clone());
 
     let put = TestSession::new(&store)
@@ -187,7 +187,7 @@ async fn guarded_routes_on_the_cookie_store() {
 }
 
 /// Login with `change_id`: a new id, the cart moves along, the user is set.
-async fn login_rotates<S: actix_typed_session::store::SessionStore + Clone>(store: S) {
+async fn login_rotates<S: actix_typed_session::store::IntoBackend + Clone>(store: S) {
     let app = shop_on!(store.clone());
     let put = TestSession::new(&store)
         .put(Cart {
@@ -429,7 +429,7 @@ async fn a_value_that_does_not_encode_is_an_error() {
 }
 
 /// Per store kind: a put session is seen by the app.
-async fn seen_by_the_app<S: actix_typed_session::store::SessionStore + Clone>(store: S) {
+async fn seen_by_the_app<S: actix_typed_session::store::IntoBackend + Clone>(store: S) {
     let app = shop_on!(store.clone());
     let cookie = TestSession::new(&store).put(ann()).cookie().await.unwrap();
     let req = get_with("/account", cookie);

@@ -11,8 +11,8 @@ use actix_typed_session::clock::{Clock, ManualClock};
 use actix_typed_session::store::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use actix_typed_session::store::sqlx::{self, SqlitePool};
 use actix_typed_session::store::{
-    Bytes, Changes, Fetch, Handle, Meta, SessionStore, SessionUser, SqliteStore, UserKey,
-    SQL_PURGE_STEP,
+    Bytes, Changes, Fetch, Handle, Meta, SessionStore, SessionUser, SqliteStore, UserIndex,
+    UserKey, SQL_PURGE_STEP,
 };
 use actix_typed_session::testing::users::expire_tied_sessions;
 use actix_typed_session::SessionId;

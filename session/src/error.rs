@@ -12,48 +12,87 @@ use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 /// Boxed source error carried by [`StoreError`].
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
-/// An error reported by a [`SessionStore`](crate::store::SessionStore).
+/// An error reported by a store ([`SessionStore`](crate::store::SessionStore),
+/// [`UserIndex`](crate::store::UserIndex), [`ClientStore`](crate::store::ClientStore)): the one
+/// error type of store operations.
 ///
 /// Build one with [`StoreError::new`] from any error (connection refused, disk full, …) or
-/// [`StoreError::msg`] from a message.
-#[derive(Debug, thiserror::Error)]
-#[error("session store error: {source}")]
+/// [`StoreError::msg`] from a message; [`StoreError::unsupported`] for a capability the store
+/// lacks, [`StoreError::encode`] for a session that cannot be encoded.
+#[derive(Debug)]
 pub struct StoreError {
-    #[source]
+    kind: Kind,
     source: BoxError,
+}
+
+/// What kind of failure a [`StoreError`] is: it decides the response.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// The backend failed (`503`).
+    Failed,
+    /// A capability the store does not have (`500`: a setup to fix).
+    Unsupported(&'static str),
+    /// A session that cannot be encoded (`500`).
+    Encode,
 }
 
 impl StoreError {
     /// Wraps the error a backend returned.
     pub fn new(source: impl Into<BoxError>) -> Self {
         StoreError {
+            kind: Kind::Failed,
             source: source.into(),
         }
     }
 
     /// An error with only a message.
     pub fn msg(message: impl Into<String>) -> Self {
+        StoreError::new(message.into())
+    }
+
+    /// The store cannot do `what` (an optional capability such as revoking a user's sessions
+    /// on a client-side store without revocations). It becomes
+    /// [`SessionError::Unsupported`].
+    pub fn unsupported(what: &'static str) -> Self {
         StoreError {
-            source: message.into().into(),
+            kind: Kind::Unsupported(what),
+            source: format!("this store cannot {what}").into(),
         }
     }
 
-    /// The store cannot do `what` (an optional capability such as the user index): the
-    /// answer of the trait's default methods. It becomes [`SessionError::Unsupported`].
-    pub fn unsupported(what: &'static str) -> Self {
-        StoreError::new(Unsupported(what))
+    /// The session cannot be encoded for the store (a client-side store's serializer failed).
+    /// It becomes [`SessionError::Encode`].
+    pub fn encode(source: impl Into<BoxError>) -> Self {
+        StoreError {
+            kind: Kind::Encode,
+            source: source.into(),
+        }
     }
 
     /// What the store cannot do, if this is [`unsupported`](Self::unsupported).
     pub fn unsupported_what(&self) -> Option<&'static str> {
-        self.source.downcast_ref::<Unsupported>().map(|u| u.0)
+        match self.kind {
+            Kind::Unsupported(what) => Some(what),
+            _ => None,
+        }
     }
 }
 
-/// See [`StoreError::unsupported`].
-#[derive(Debug, thiserror::Error)]
-#[error("this store cannot {0}")]
-struct Unsupported(&'static str);
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            Kind::Failed => write!(f, "session store error: {}", self.source),
+            Kind::Unsupported(what) => write!(f, "this session store cannot {what}"),
+            Kind::Encode => write!(f, "session cannot be encoded: {}", self.source),
+        }
+    }
+}
+
+impl StdError for StoreError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.source)
+    }
+}
 
 /// Every error the session layer returns to a handler or turns into a response.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +100,7 @@ struct Unsupported(&'static str);
 pub enum SessionError {
     /// The store failed (unreachable, full, timed out). Answered with 503.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// A value could not be serialized for the session.
     #[error("cannot encode session value {key:?}: {source}")]
     Encode {
@@ -138,13 +177,24 @@ pub enum SessionError {
     },
 }
 
+impl From<StoreError> for SessionError {
+    fn from(e: StoreError) -> Self {
+        SessionError::from_store(e)
+    }
+}
+
 impl SessionError {
     /// A store error as a [`SessionError`]: [`SessionError::Unsupported`] when the store lacks
-    /// the capability, [`SessionError::Store`] otherwise.
+    /// the capability, [`SessionError::Encode`] for a session that cannot be encoded,
+    /// [`SessionError::Store`] otherwise.
     pub(crate) fn from_store(e: StoreError) -> Self {
-        match e.unsupported_what() {
-            Some(what) => SessionError::Unsupported(what),
-            None => SessionError::Store(e),
+        match e.kind {
+            Kind::Unsupported(what) => SessionError::Unsupported(what),
+            Kind::Encode => SessionError::Encode {
+                key: "<session cookie>".into(),
+                source: e.source,
+            },
+            Kind::Failed => SessionError::Store(e),
         }
     }
 }

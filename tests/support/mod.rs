@@ -7,9 +7,7 @@ pub mod redis;
 
 use std::sync::Arc;
 
-use actix_typed_session::store::{
-    Changes, Fetch, Handle, Loaded, Meta, Record, SealContext, SessionStore, Unsealed, UserKey,
-};
+use actix_typed_session::store::{Changes, Fetch, IndexRef, Loaded, Meta, SessionStore};
 use actix_typed_session::{SessionId, StoreError};
 
 #[allow(unused_imports)] // not every test binary uses every helper
@@ -52,42 +50,8 @@ impl<S: SessionStore> SessionStore for Guarded<S> {
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         self.store.touch(id, meta).await
     }
-    fn lists_users(&self) -> bool {
-        self.store.lists_users()
-    }
-
-    async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
-        self.store.user_sessions(user).await
-    }
-    async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
-        self.store.revoke(user, handle).await
-    }
-    async fn revoke_all(
-        &self,
-        user: &UserKey,
-        except: Option<&Handle>,
-    ) -> Result<usize, StoreError> {
-        self.store.revoke_all(user, except).await
-    }
-    async fn revoked(&self, meta: &Meta) -> Result<bool, StoreError> {
-        self.store.revoked(meta).await
-    }
-    fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
-        self.store.unseal(value, ctx)
-    }
-    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
-        self.store.client_binding(req)
-    }
-    fn client_side(&self) -> bool {
-        self.store.client_side()
-    }
-    fn seal(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        ctx: &SealContext<'_>,
-    ) -> Result<actix_typed_session::store::ClientValue, actix_typed_session::SessionError> {
-        self.store.seal(id, record, ctx)
+    fn user_index(&self) -> Option<IndexRef<'_>> {
+        self.store.user_index()
     }
 }
 

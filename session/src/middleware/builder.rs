@@ -12,8 +12,7 @@ use crate::codec::Codec;
 use crate::config::{Config, Ctx, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 use crate::error::{ConfigError, ErrorRenderer, SessionError};
 use crate::state::IdCarrier;
-use crate::store::backend::Backend;
-use crate::store::SessionStore;
+use crate::store::IntoBackend;
 
 /// Builds a [`SessionMiddleware`]; from [`SessionMiddleware::builder`].
 ///
@@ -33,7 +32,7 @@ pub struct SessionMiddlewareBuilder<S> {
     expiry_header: Option<String>,
 }
 
-impl<S: SessionStore> SessionMiddlewareBuilder<S> {
+impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
     pub(crate) fn new(store: S) -> Self {
         SessionMiddlewareBuilder {
             store,
@@ -140,7 +139,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
     /// more. When logins land in the same millisecond, the handle decides, and a login that
     /// ranks beyond the cap ends at once (its response removes the cookie).
     /// (`users_cap_keeps_exactly_the_newest_under_concurrent_logins` in the conformance suite.) Needs a store with the user index
-    /// ([`lists_users`](crate::store::SessionStore::lists_users): every store of this crate but
+    /// ([`user_index`](crate::store::SessionStore::user_index): every store of this crate but
     /// the cookie store and the null store); on another store, building the middleware fails
     /// with a [`ConfigError`].
     pub fn max_sessions_per_user(mut self, max: usize) -> Self {
@@ -178,14 +177,7 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
                 "max_sessions_per_user must be at least 1".into(),
             ));
         }
-        if self.max_per_user.is_some() && !self.store.lists_users() {
-            return Err(ConfigError(format!(
-                "max_sessions_per_user needs a store that keeps the user index, and {} does not \
-                 (its `lists_users()` is false): use the memory, file, Redis, PostgreSQL or SQLite \
-                 store, or drop the cap",
-                std::any::type_name::<S>()
-            )));
-        }
+
         if self.absolute.is_some_and(|a| a.as_secs() == 0) {
             return Err(ConfigError(
                 "absolute_timeout must be at least one second".into(),
@@ -207,12 +199,23 @@ impl<S: SessionStore> SessionMiddlewareBuilder<S> {
             .refresh_step
             .map_or(idle / 10, |s| s.as_secs())
             .min(idle);
+        // Sessions that live in this process's memory: every worker must hold the same store
+        // (checked as workers start, `workers.rs`).
         let process_local = (&self.store as &dyn std::any::Any)
             .downcast_ref::<crate::store::MemoryStore>()
             .map(crate::store::MemoryStore::instance);
+        let backend = self.store.into_backend();
+        if self.max_per_user.is_some() && !backend.lists_users() {
+            return Err(ConfigError(format!(
+                "max_sessions_per_user needs a store that keeps the user index, and {} does not \
+                 (its `user_index()` is `None`): use the memory, file, Redis, PostgreSQL or \
+                 SQLite store, or drop the cap",
+                std::any::type_name::<S>()
+            )));
+        }
         Ok(SessionMiddleware::from_ctx(Ctx {
             process_local,
-            backend: Backend::new(self.store),
+            backend,
             config: Config {
                 state: self.state,
                 idle,

@@ -42,7 +42,7 @@ pub use self::builder::SessionMiddlewareBuilder;
 use crate::request::ledger::Slots;
 use crate::request::scope::{self, Scope};
 use crate::request::{Options, Session};
-use crate::store::SessionStore;
+use crate::store::IntoBackend;
 
 /// The session middleware. Wrap an `App` or a scope with it.
 ///
@@ -72,12 +72,12 @@ pub struct SessionMiddleware {
 impl SessionMiddleware {
     /// The middleware with every default: the id in a cookie named `id` (Secure, HttpOnly,
     /// SameSite=Lax, browser-session), 24 h idle and 7 days absolute timeout, JSON values.
-    pub fn new<S: SessionStore>(store: S) -> Self {
+    pub fn new<S: IntoBackend>(store: S) -> Self {
         Self::builder(store).build()
     }
 
     /// A builder to change the defaults.
-    pub fn builder<S: SessionStore>(store: S) -> SessionMiddlewareBuilder<S> {
+    pub fn builder<S: IntoBackend>(store: S) -> SessionMiddlewareBuilder<S> {
         SessionMiddlewareBuilder::new(store)
     }
 

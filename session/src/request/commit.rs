@@ -11,7 +11,7 @@ use crate::config::Ctx;
 use crate::error::{SessionError, StoreError};
 use crate::id::SessionId;
 use crate::store::backend::Backend;
-use crate::store::{ClientValue, Fetch, Unsealed};
+use crate::store::Fetch;
 
 /// What the client must be told.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -151,14 +151,7 @@ pub(crate) async fn after_app_error(session: &Session) {
 fn presented_id(ctx: &Ctx, req: &HttpRequest) -> Option<SessionId> {
     match &ctx.backend {
         Backend::Client(_) => None,
-        Backend::Server(store) => {
-            let value = ctx.config.state.read(req)?;
-            let seal_ctx = ctx.config.state.seal_context(None);
-            match store.unseal(&value, &seal_ctx) {
-                Some(Unsealed::Id(id)) => Some(id),
-                _ => None,
-            }
-        }
+        Backend::Server(_) => SessionId::parse(&ctx.config.state.read(req)?),
     }
 }
 
@@ -307,10 +300,12 @@ fn client_value(session: &Session, send: bool) -> Result<ClientUpdate, SessionEr
         }),
         Backend::Client(store) => {
             let seal_ctx = ctx.config.state.seal_context(data.binding());
-            match store.seal(data.id(), &data.record(), &seal_ctx)? {
-                ClientValue::Sealed(sealed) => Ok(ClientUpdate::Send(sealed)),
-                ClientValue::Id if send => Ok(ClientUpdate::Send(data.id().as_str().to_owned())),
-                ClientValue::Id | ClientValue::Unchanged => Ok(ClientUpdate::Keep),
+            match store.seal(data.id(), &data.record(), &seal_ctx) {
+                Ok(Some(sealed)) => Ok(ClientUpdate::Send(sealed)),
+                // The client keeps its previous value (the store's choice for a session that
+                // cannot be encoded).
+                Ok(None) => Ok(ClientUpdate::Keep),
+                Err(e) => Err(SessionError::from_store(e)),
             }
         }
     }

@@ -6,8 +6,9 @@ use actix_web::HttpRequest;
 use super::data::Data;
 use crate::config::Ctx;
 use crate::error::SessionError;
+use crate::id::SessionId;
 use crate::store::backend::Backend;
-use crate::store::{Fetch, Loaded, Meta, Unsealed};
+use crate::store::{Fetch, Loaded, Meta};
 
 /// Reads the client's value, opens it, and loads the session with the values `fetch` asks for;
 /// anything unusable gives a fresh session with a new id (an id offered by a client is never
@@ -20,26 +21,38 @@ pub(crate) async fn load(
     let config = &ctx.config;
     let now = config.clock.now();
     let binding = match &ctx.backend {
-        Backend::Client(store) => store.client_binding(req),
+        Backend::Client(store) => store.binding(req),
         Backend::Server(_) => None,
     };
     let fresh = |binding| Data::fresh(Meta::new(now, config.expiry(now, now)), binding);
     let Some(raw) = config.state.read(req) else {
         return Ok(fresh(binding));
     };
-    let seal_ctx = config.state.seal_context(binding.as_deref());
-    let opened = match &ctx.backend {
-        Backend::Server(store) | Backend::Client(store) => store.unseal(&raw, &seal_ctx),
+    let rejected = |binding| {
+        tracing::info!(
+            len = raw.len(),
+            "session value rejected (malformed or tampered); starting a new session"
+        );
+        Ok(fresh(binding))
     };
-    let (id, loaded) = match opened {
-        None => {
-            tracing::info!(
-                len = raw.len(),
-                "session value rejected (malformed or tampered); starting a new session"
-            );
-            return Ok(fresh(binding));
+    let (id, loaded) = match &ctx.backend {
+        // A server-side store gets only an id of the generated shape: anything else never
+        // reaches it.
+        Backend::Server(_) => {
+            let Some(id) = SessionId::parse(&raw) else {
+                return rejected(binding);
+            };
+            let loaded = ctx.backend.load(&id, fetch).await.map_err(|e| {
+                tracing::error!(session = %id.log_tag(), error = %e, "session load failed");
+                SessionError::Store(e)
+            })?;
+            (id, loaded)
         }
-        Some(Unsealed::Record(id, record)) => {
+        Backend::Client(store) => {
+            let seal_ctx = config.state.seal_context(binding.as_deref());
+            let Some((id, record)) = store.open(&raw, &seal_ctx) else {
+                return rejected(binding);
+            };
             // The client carried the record, and with it the deadline its issuer sealed, under
             // the idle timeout of that deploy: hold it to this middleware's idle timeout too,
             // from the last-seen time sealed beside it (0, unknown: the deadline alone). A
@@ -53,25 +66,20 @@ pub(crate) async fn load(
                 return Ok(fresh(binding));
             }
             // A client-side session of a user: it may have been revoked since it was sealed.
-            let revoked = match (&record.meta.user, &ctx.backend) {
-                (Some(_), Backend::Client(store)) => store.revoked(&record.meta).await.map_err(|e| {
+            if record.meta.user.is_some() {
+                let revoked = store.revoked(&record.meta).await.map_err(|e| {
                     tracing::error!(session = %id.log_tag(), error = %e, "revocation check failed");
                     SessionError::Store(e)
-                })?,
-                _ => false,
-            };
-            if revoked {
-                tracing::info!(session = %id.log_tag(), "revoked session; starting a new session");
-                return Ok(fresh(binding));
+                })?;
+                if revoked {
+                    tracing::info!(
+                        session = %id.log_tag(),
+                        "revoked session; starting a new session"
+                    );
+                    return Ok(fresh(binding));
+                }
             }
             (id, Some(Loaded::whole(record)))
-        }
-        Some(Unsealed::Id(id)) => {
-            let loaded = ctx.backend.load(&id, fetch).await.map_err(|e| {
-                tracing::error!(session = %id.log_tag(), error = %e, "session load failed");
-                SessionError::Store(e)
-            })?;
-            (id, loaded)
         }
     };
     match loaded {

@@ -2,8 +2,11 @@
 //! so that no request asks again whether its session lives on the server or in the client's
 //! value.
 
+use super::client::DynClient;
+use super::server::DynStore;
 use super::{
-    Changes, DynStore, Fetch, Handle, Loaded, Meta, Record, SessionStore, StoreFuture, UserKey,
+    Changes, ClientSide, ClientStore, Fetch, Handle, Loaded, Meta, Record, SessionStore,
+    StoreFuture, UserKey,
 };
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -13,22 +16,66 @@ pub(crate) enum Backend {
     /// The session lives on the server; the client holds its id.
     Server(Box<dyn DynStore>),
     /// The whole session travels sealed in the client's value; nothing is kept on the server.
-    Client(Box<dyn DynStore>),
+    Client(Box<dyn DynClient>),
+}
+
+/// A store of either kind, borrowed (for the test helpers).
+#[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "test-helpers"), allow(dead_code))]
+pub(crate) enum BackendRef<'a> {
+    /// See [`Backend::Server`].
+    Server(&'a dyn DynStore),
+    /// See [`Backend::Client`].
+    Client(&'a dyn DynClient),
+}
+
+/// A store of either kind, as [`SessionMiddleware::new`](crate::SessionMiddleware::new) and its
+/// builder take it: every [`SessionStore`] (server side), the
+/// [`CookieStore`](super::CookieStore), and any other [`ClientStore`] wrapped in
+/// [`ClientSide`]. Implemented by this crate only.
+#[allow(private_interfaces)] // what it turns into is the middleware's business
+pub trait IntoBackend: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_backend(self) -> Backend
+    where
+        Self: Sized;
+    #[doc(hidden)]
+    fn as_backend(&self) -> BackendRef<'_>;
+}
+
+#[allow(private_interfaces)] // see the trait
+impl<S: SessionStore> IntoBackend for S {
+    fn into_backend(self) -> Backend {
+        Backend::Server(Box::new(self))
+    }
+    fn as_backend(&self) -> BackendRef<'_> {
+        BackendRef::Server(self)
+    }
+}
+
+#[allow(private_interfaces)] // see the trait
+impl<C: ClientStore> IntoBackend for ClientSide<C> {
+    fn into_backend(self) -> Backend {
+        Backend::Client(Box::new(self.0))
+    }
+    fn as_backend(&self) -> BackendRef<'_> {
+        BackendRef::Client(&self.0)
+    }
 }
 
 impl Backend {
-    /// `store`, by its kind.
-    pub(crate) fn new<S: SessionStore>(store: S) -> Self {
-        if store.client_side() {
-            Backend::Client(Box::new(store))
-        } else {
-            Backend::Server(Box::new(store))
-        }
-    }
-
     /// Whether the session travels in the client's value.
     pub(crate) fn client_side(&self) -> bool {
         matches!(self, Backend::Client(_))
+    }
+
+    /// The same store, borrowed.
+    #[cfg_attr(not(feature = "test-helpers"), allow(dead_code))]
+    pub(crate) fn as_ref(&self) -> BackendRef<'_> {
+        match self {
+            Backend::Server(store) => BackendRef::Server(&**store),
+            Backend::Client(store) => BackendRef::Client(&**store),
+        }
     }
 
     /// The session `id` with the values `fetch` asks for (a client-side store keeps nothing to
@@ -74,7 +121,7 @@ impl Backend {
         }
     }
 
-    /// Moves the live session `old` to `new` (see `SessionStore::change_id`); a client-side
+    /// Moves the live session `old` to `new` (see [`SessionStore::change_id`]); a client-side
     /// store has nothing to move.
     pub(crate) async fn change_id(
         &self,
@@ -89,28 +136,54 @@ impl Backend {
         }
     }
 
-    pub(crate) fn store(&self) -> &dyn DynStore {
+    /// Whether the store keeps the user index.
+    pub(crate) fn lists_users(&self) -> bool {
         match self {
-            Backend::Server(store) | Backend::Client(store) => &**store,
+            Backend::Server(store) => store.user_index().is_some(),
+            Backend::Client(_) => false,
         }
     }
 
     /// The user index: `user`'s live sessions.
     pub(crate) async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
-        self.store().user_sessions(user).await
+        match self.index("list a user's sessions")? {
+            Some(index) => index.user_sessions(user).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The user index: ends `user`'s session `handle`.
     pub(crate) async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
-        self.store().revoke(user, handle).await
+        match self.index("revoke a session by its handle")? {
+            Some(index) => index.revoke(user, handle).await,
+            None => Ok(false),
+        }
     }
 
-    /// Ends `user`'s sessions but `except`.
+    /// Ends `user`'s sessions but `except`: through the user index, or the client-side store's
+    /// own revocations.
     pub(crate) async fn revoke_all(
         &self,
         user: &UserKey,
         except: Option<&Handle>,
     ) -> Result<usize, StoreError> {
-        self.store().revoke_all(user, except).await
+        match self {
+            Backend::Client(store) => store.revoke_all(user, except).await,
+            Backend::Server(_) => match self.index("revoke a user's sessions")? {
+                Some(index) => index.revoke_all(user, except).await,
+                None => Ok(0),
+            },
+        }
+    }
+
+    /// The server-side store's index, or an "unsupported" error naming `what`.
+    fn index(&self, what: &'static str) -> Result<Option<super::IndexRef<'_>>, StoreError> {
+        match self {
+            Backend::Server(store) => match store.user_index() {
+                Some(index) => Ok(Some(index)),
+                None => Err(StoreError::unsupported(what)),
+            },
+            Backend::Client(_) => Err(StoreError::unsupported(what)),
+        }
     }
 }

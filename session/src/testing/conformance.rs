@@ -2,7 +2,7 @@
 //!
 //! [`conformance_suite!`](crate::conformance_suite) `(store_expr)` expands to one `#[actix_web::test]` per behaviour; each test
 //! gets a fresh store from the expression. What the store holds is checked through the
-//! `SessionStore` trait itself, so the suite works for any store.
+//! store's traits themselves, so the suite works for any store.
 
 use actix_web::web;
 
@@ -106,7 +106,7 @@ macro_rules! conformance_suite {
 }
 
 /// Conformance case: first write creates session.
-pub async fn first_write_creates_session<S: SessionStore + Clone>(store: S) {
+pub async fn first_write_creates_session<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let res = send(&app, get("/incr", None)).await;
@@ -124,7 +124,7 @@ pub async fn first_write_creates_session<S: SessionStore + Clone>(store: S) {
 }
 
 /// Conformance case: new visitor storing nothing gets no cookie.
-pub async fn new_visitor_storing_nothing_gets_no_cookie<S: SessionStore + Clone>(store: S) {
+pub async fn new_visitor_storing_nothing_gets_no_cookie<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let res = send(&app, get("/read", None)).await;
@@ -149,7 +149,7 @@ pub async fn new_visitor_storing_nothing_gets_no_cookie<S: SessionStore + Clone>
 }
 
 /// Conformance case: data persists across requests.
-pub async fn data_persists_across_requests<S: SessionStore + Clone>(store: S) {
+pub async fn data_persists_across_requests<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
@@ -181,7 +181,7 @@ pub async fn unchanged_session_is_not_rewritten<S: SessionStore + Clone>(store: 
 }
 
 /// Conformance case: unknown id is never adopted.
-pub async fn unknown_id_is_never_adopted<S: SessionStore + Clone>(store: S) {
+pub async fn unknown_id_is_never_adopted<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let chosen = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"; // well formed, never issued
@@ -197,7 +197,7 @@ pub async fn unknown_id_is_never_adopted<S: SessionStore + Clone>(store: S) {
 }
 
 /// Conformance case: junk ids give fresh sessions.
-pub async fn junk_ids_give_fresh_sessions<S: SessionStore + Clone>(store: S) {
+pub async fn junk_ids_give_fresh_sessions<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let long = "A".repeat(33);
@@ -219,7 +219,7 @@ pub async fn junk_ids_give_fresh_sessions<S: SessionStore + Clone>(store: S) {
 }
 
 /// Conformance case: expired id is never adopted.
-pub async fn expired_id_is_never_adopted<S: SessionStore + Clone>(store: S) {
+pub async fn expired_id_is_never_adopted<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
@@ -230,7 +230,7 @@ pub async fn expired_id_is_never_adopted<S: SessionStore + Clone>(store: S) {
 }
 
 /// Conformance case: expire deletes and removes cookie.
-pub async fn expire_deletes_and_removes_cookie<S: SessionStore + Clone>(store: S) {
+pub async fn expire_deletes_and_removes_cookie<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
@@ -248,7 +248,7 @@ pub async fn expire_deletes_and_removes_cookie<S: SessionStore + Clone>(store: S
 }
 
 /// Conformance case: change id moves data to new id.
-pub async fn change_id_moves_data_to_new_id<S: SessionStore + Clone>(store: S) {
+pub async fn change_id_moves_data_to_new_id<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let old = send(&app, get("/incr", None)).await.id().unwrap();
@@ -266,7 +266,7 @@ pub async fn change_id_moves_data_to_new_id<S: SessionStore + Clone>(store: S) {
 }
 
 /// Conformance case: change id beats no store.
-pub async fn change_id_beats_no_store<S: SessionStore + Clone>(store: S) {
+pub async fn change_id_beats_no_store<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let old = send(&app, get("/incr", None)).await.id().unwrap();
@@ -277,7 +277,7 @@ pub async fn change_id_beats_no_store<S: SessionStore + Clone>(store: S) {
 }
 
 /// Conformance case: no store writes nothing.
-pub async fn no_store_writes_nothing<S: SessionStore + Clone>(store: S) {
+pub async fn no_store_writes_nothing<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let res = send(&app, post("/preview", None)).await;
@@ -290,7 +290,7 @@ pub async fn no_store_writes_nothing<S: SessionStore + Clone>(store: S) {
 }
 
 /// Conformance case: server error commits nothing.
-pub async fn server_error_commits_nothing<S: SessionStore + Clone>(store: S) {
+pub async fn server_error_commits_nothing<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let res = send(&app, post("/set_fail", None)).await;
@@ -303,7 +303,7 @@ pub async fn server_error_commits_nothing<S: SessionStore + Clone>(store: S) {
 }
 
 /// Conformance case: server error still expires.
-pub async fn server_error_still_expires<S: SessionStore + Clone>(store: S) {
+pub async fn server_error_still_expires<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
@@ -314,7 +314,7 @@ pub async fn server_error_still_expires<S: SessionStore + Clone>(store: S) {
 }
 
 /// Conformance case: late store saves streamed changes.
-pub async fn late_store_saves_streamed_changes<S: SessionStore + Clone>(store: S) {
+pub async fn late_store_saves_streamed_changes<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let res = send(&app, get("/stream_late", None)).await;
@@ -333,7 +333,7 @@ pub async fn late_store_saves_streamed_changes<S: SessionStore + Clone>(store: S
 }
 
 /// Conformance case: without late store streamed changes are lost.
-pub async fn without_late_store_streamed_changes_are_lost<S: SessionStore + Clone>(store: S) {
+pub async fn without_late_store_streamed_changes_are_lost<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
@@ -343,7 +343,7 @@ pub async fn without_late_store_streamed_changes_are_lost<S: SessionStore + Clon
 }
 
 /// Conformance case: visitors are isolated.
-pub async fn visitors_are_isolated<S: SessionStore + Clone>(store: S) {
+pub async fn visitors_are_isolated<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let a = send(&app, post("/set/name/ann", None)).await.id().unwrap();
@@ -377,7 +377,7 @@ pub async fn idle_timeout_slides<S: SessionStore + Clone>(store: S) {
 }
 
 /// Conformance case: absolute timeout ends busy session.
-pub async fn absolute_timeout_ends_busy_session<S: SessionStore + Clone>(store: S) {
+pub async fn absolute_timeout_ends_busy_session<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let id = send(&app, get("/incr", None)).await.id().unwrap();
@@ -399,7 +399,7 @@ pub async fn absolute_timeout_ends_busy_session<S: SessionStore + Clone>(store: 
 }
 
 /// Conformance case: clear empties stored session.
-pub async fn clear_empties_stored_session<S: SessionStore + Clone>(store: S) {
+pub async fn clear_empties_stored_session<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let id = send(&app, post("/set/a/1", None)).await.id().unwrap();
@@ -411,7 +411,7 @@ pub async fn clear_empties_stored_session<S: SessionStore + Clone>(store: S) {
 
 /// Two requests of one session run truly concurrently (both load before either saves) and
 /// change different keys: both changes survive where the store saves per key.
-pub async fn concurrent_requests_keep_different_keys<S: SessionStore + Clone>(store: S) {
+pub async fn concurrent_requests_keep_different_keys<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = app!(store.clone(), &clock);
     let id = send(&app, post("/set/base/0", None)).await.id().unwrap();
@@ -428,7 +428,7 @@ pub async fn concurrent_requests_keep_different_keys<S: SessionStore + Clone>(st
 
 /// Request A loads the session and changes it; meanwhile request B logs out. A's save must not
 /// bring the session back.
-pub async fn logout_elsewhere_beats_a_concurrent_save<S: SessionStore + Clone>(store: S) {
+pub async fn logout_elsewhere_beats_a_concurrent_save<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let signal = web::Data::new(tokio::sync::Notify::new());
     let app = actix_web::test::init_service(
@@ -489,25 +489,8 @@ impl<S: SessionStore> SessionStore for LogoutDuringSave<S> {
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         self.0.touch(id, meta).await
     }
-    fn lists_users(&self) -> bool {
-        self.0.lists_users()
-    }
-
-    async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
-        self.0.user_sessions(user).await
-    }
-    async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
-        self.0.revoke(user, handle).await
-    }
-    async fn revoke_all(
-        &self,
-        user: &UserKey,
-        except: Option<&Handle>,
-    ) -> Result<usize, StoreError> {
-        self.0.revoke_all(user, except).await
-    }
-    async fn revoked(&self, meta: &Meta) -> Result<bool, StoreError> {
-        self.0.revoked(meta).await
+    fn user_index(&self) -> Option<IndexRef<'_>> {
+        self.0.user_index()
     }
 }
 
@@ -537,7 +520,7 @@ pub async fn logout_during_a_save_is_never_undone<S: SessionStore + Clone>(store
 /// A request loads a stored session and changes its id (a login on a slow handler, or a thief's
 /// replay on a route that rotates) while another tab logs out: the rotation finds the session
 /// gone, issues no id and removes the cookie; the logout wins.
-pub async fn logout_elsewhere_during_a_rotation_wins<S: SessionStore + Clone>(store: S) {
+pub async fn logout_elsewhere_during_a_rotation_wins<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let held = web::Data::new(Held::default());
     let app = actix_web::test::init_service(

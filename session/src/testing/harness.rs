@@ -222,7 +222,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The middleware every conformance test uses, on `store`, with a manual clock.
-pub fn middleware<S: SessionStore>(store: S, clock: &ManualClock) -> SessionMiddleware {
+pub fn middleware<S: IntoBackend>(store: S, clock: &ManualClock) -> SessionMiddleware {
     SessionMiddleware::builder(store)
         .clock(clock.clone())
         .idle_timeout(IDLE)
@@ -231,7 +231,7 @@ pub fn middleware<S: SessionStore>(store: S, clock: &ManualClock) -> SessionMidd
 }
 
 /// The suite's app: [`middleware`] on `store` around [`routes`].
-pub async fn app<S: SessionStore>(
+pub async fn app<S: IntoBackend>(
     store: S,
     clock: &ManualClock,
 ) -> impl Service<

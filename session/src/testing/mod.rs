@@ -107,8 +107,10 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::header::SET_COOKIE;
 use cookie::Cookie;
 
+use crate::store::backend::BackendRef;
 use crate::store::{
-    Changes, Fetch, Handle, Loaded, Meta, Record, SealContext, SessionStore, Unsealed, UserKey,
+    Changes, Fetch, Handle, IndexRef, IntoBackend, Loaded, Meta, Record, SealContext, SessionStore,
+    UserIndex, UserKey,
 };
 use crate::{SessionId, StoreError};
 
@@ -262,17 +264,21 @@ impl<S: SessionStore> SessionStore for Instrumented<S> {
         self.check()?;
         self.inner.change_id(old, new, meta, changes).await
     }
-    fn lists_users(&self) -> bool {
-        self.inner.lists_users()
+    /// The inner store's index, through this wrapper (so that its calls fail on demand too).
+    fn user_index(&self) -> Option<IndexRef<'_>> {
+        self.inner.user_index().map(|_| IndexRef::of(self))
     }
+}
 
+/// The inner store's index, each call failing while [`fail`](Instrumented::fail) is on.
+impl<S: SessionStore> UserIndex for Instrumented<S> {
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         self.check()?;
-        self.inner.user_sessions(user).await
+        self.inner_index()?.user_sessions(user).await
     }
     async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
         self.check()?;
-        self.inner.revoke(user, handle).await
+        self.inner_index()?.revoke(user, handle).await
     }
     async fn revoke_all(
         &self,
@@ -280,28 +286,15 @@ impl<S: SessionStore> SessionStore for Instrumented<S> {
         except: Option<&Handle>,
     ) -> Result<usize, StoreError> {
         self.check()?;
-        self.inner.revoke_all(user, except).await
+        self.inner_index()?.revoke_all(user, except).await
     }
-    async fn revoked(&self, meta: &Meta) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.revoked(meta).await
-    }
-    fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
-        self.inner.unseal(value, ctx)
-    }
-    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
-        self.inner.client_binding(req)
-    }
-    fn client_side(&self) -> bool {
-        self.inner.client_side()
-    }
-    fn seal(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        ctx: &SealContext<'_>,
-    ) -> Result<crate::store::ClientValue, crate::SessionError> {
-        self.inner.seal(id, record, ctx)
+}
+
+impl<S: SessionStore> Instrumented<S> {
+    fn inner_index(&self) -> Result<IndexRef<'_>, StoreError> {
+        self.inner
+            .user_index()
+            .ok_or_else(|| StoreError::unsupported("list a user's sessions"))
     }
 }
 
@@ -385,22 +378,25 @@ pub fn post(uri: &str, id: Option<&str>) -> actix_http::Request {
     req.to_request()
 }
 
-/// What the store holds for the client value `value` (through the `SessionStore` trait itself):
+/// What the store holds for the client value `value` (through the store's traits themselves):
 /// the record under that id, or for a client-side store the record sealed in the value, read as
 /// the value of the default cookie `id` with no client binding.
-pub async fn stored<S: SessionStore>(store: &S, value: &str) -> Option<Record> {
-    match store.unseal(value, &SealContext::new("id"))? {
-        Unsealed::Id(id) => store
-            .load(&id, Fetch::All)
-            .await
-            .expect("store load")
-            .map(Loaded::into_record),
-        Unsealed::Record(_, record) => Some(record),
+pub async fn stored<S: IntoBackend>(store: &S, value: &str) -> Option<Record> {
+    match store.as_backend() {
+        BackendRef::Server(store) => {
+            let id = SessionId::parse(value)?;
+            store
+                .load(&id, Fetch::All)
+                .await
+                .expect("store load")
+                .map(Loaded::into_record)
+        }
+        BackendRef::Client(store) => store.open(value, &SealContext::new("id")).map(|(_, r)| r),
     }
 }
 
 /// The JSON value stored under `key` for the id `value`.
-pub async fn stored_value<S: SessionStore>(
+pub async fn stored_value<S: IntoBackend>(
     store: &S,
     value: &str,
     key: &str,

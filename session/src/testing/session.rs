@@ -32,17 +32,15 @@ use crate::config::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::state::IdCarrier;
-use crate::store::{
-    Bytes, Changes, ClientValue, DynStore, Fetch, Meta, Record, SealContext, SessionStore,
-    SessionUser, Unsealed,
-};
+use crate::store::backend::BackendRef;
+use crate::store::{Bytes, Changes, Fetch, IntoBackend, Meta, Record, SealContext, SessionUser};
 use crate::typed::TypedSession;
 use crate::SessionMiddleware;
 
 /// What a test session is written with: the store and the app's settings.
 #[derive(Clone)]
 struct Target<'a> {
-    store: &'a dyn DynStore,
+    store: BackendRef<'a>,
     carrier: IdCarrier,
     codec: Codec,
     idle: u64,
@@ -113,9 +111,9 @@ impl<'a> TestSession<'a> {
     /// A session for `store` as [`SessionMiddleware::new`] would keep it: cookie `id`, JSON
     /// values, the default timeouts, the system clock. The app must use this store (a clone of
     /// it: the cookie store's clones share its keys).
-    pub fn new<S: SessionStore>(store: &'a S) -> Self {
+    pub fn new<S: IntoBackend>(store: &'a S) -> Self {
         Self::with_target(Target {
-            store,
+            store: store.as_backend(),
             carrier: IdCarrier::default(),
             codec: Codec::default(),
             idle: DEFAULT_IDLE_TIMEOUT.as_secs(),
@@ -131,7 +129,7 @@ impl<'a> TestSession<'a> {
         let ctx = middleware.ctx();
         let config = &ctx.config;
         Self::with_target(Target {
-            store: ctx.backend.store(),
+            store: ctx.backend.as_ref(),
             carrier: config.state.clone(),
             codec: config.codec,
             idle: config.idle,
@@ -221,7 +219,10 @@ impl<'a> TestSession<'a> {
     /// `bind_to_user_agent`): send the request with the same headers (for example the same
     /// `User-Agent`). Other stores ignore it.
     pub fn for_request(mut self, req: &actix_web::HttpRequest) -> Self {
-        self.target.binding = self.target.store.client_binding(req);
+        self.target.binding = match &self.target.store {
+            BackendRef::Client(store) => store.binding(req),
+            BackendRef::Server(_) => None,
+        };
         self
     }
 
@@ -245,18 +246,25 @@ impl<'a> TestSession<'a> {
         let csrf = self.csrf;
         let id = SessionId::generate();
         let changes = Changes::full(self.values.iter().cloned());
-        target
-            .store
-            .save(&id, &meta, &changes)
-            .await
-            .map_err(SessionError::from_store)?;
         let record = Record {
             meta,
             data: self.values.into_iter().collect(),
         };
-        let value = match target.store.seal(&id, &record, &target.seal_context())? {
-            ClientValue::Sealed(sealed) => sealed,
-            ClientValue::Id | ClientValue::Unchanged => id.as_str().to_owned(),
+        let value = match &target.store {
+            BackendRef::Server(store) => {
+                store
+                    .save(&id, &record.meta, &changes)
+                    .await
+                    .map_err(SessionError::from_store)?;
+                id.as_str().to_owned()
+            }
+            BackendRef::Client(store) => store
+                .seal(&id, &record, &target.seal_context())
+                .map_err(SessionError::from_store)?
+                .ok_or_else(|| SessionError::Encode {
+                    key: "<session cookie>".into(),
+                    source: "the store kept no value for this session".into(),
+                })?,
         };
         target.carrier.check_size(&value)?;
         let header = request_header(&target.carrier, &value)?;
@@ -444,32 +452,35 @@ impl<'a> SessionAfter<'a> {
         };
         let (id, record) = match value.as_deref() {
             None => (None, None),
-            Some(value) => match target.store.unseal(value, &target.seal_context()) {
-                None => (None, None),
-                Some(Unsealed::Record(id, record)) => {
-                    // A sealed session tied to a user may have been revoked since.
-                    let revoked = record.meta.user.is_some()
-                        && target
-                            .store
-                            .revoked(&record.meta)
+            Some(value) => match &target.store {
+                BackendRef::Client(store) => match store.open(value, &target.seal_context()) {
+                    None => (None, None),
+                    Some((id, record)) => {
+                        // A sealed session tied to a user may have been revoked since.
+                        let revoked = record.meta.user.is_some()
+                            && store
+                                .revoked(&record.meta)
+                                .await
+                                .map_err(SessionError::from_store)?;
+                        // And the middleware holds it to the app's idle timeout from the
+                        // last-seen time sealed in it.
+                        let now = target.clock.now();
+                        let idle = record.meta.last_seen == 0
+                            || record.meta.last_seen.saturating_add(target.idle) > now;
+                        (Some(id), (!revoked && idle).then_some(record))
+                    }
+                },
+                BackendRef::Server(store) => match SessionId::parse(value) {
+                    None => (None, None),
+                    Some(id) => {
+                        let record = store
+                            .load(&id, Fetch::All)
                             .await
-                            .map_err(SessionError::from_store)?;
-                    // And the middleware holds it to the app's idle timeout from the
-                    // last-seen time sealed in it.
-                    let now = target.clock.now();
-                    let idle = record.meta.last_seen == 0
-                        || record.meta.last_seen.saturating_add(target.idle) > now;
-                    (Some(id), (!revoked && idle).then_some(record))
-                }
-                Some(Unsealed::Id(id)) => {
-                    let record = target
-                        .store
-                        .load(&id, Fetch::All)
-                        .await
-                        .map_err(SessionError::from_store)?
-                        .map(crate::store::Loaded::into_record);
-                    (Some(id), record)
-                }
+                            .map_err(SessionError::from_store)?
+                            .map(crate::store::Loaded::into_record);
+                        (Some(id), record)
+                    }
+                },
             },
         };
         let record = record.filter(|r| target.alive(&r.meta));

@@ -126,7 +126,7 @@ fn devices(body: &str) -> Vec<(String, String, bool)> {
 /// Conformance case: sessions tied to a user are listed with their device and the current one
 /// marked; other users' are not; one is revoked by its handle, a foreign handle revokes
 /// nothing, and `revoke_all` ends the rest.
-pub async fn users_tie_list_and_revoke<S: SessionStore + Clone>(store: S) {
+pub async fn users_tie_list_and_revoke<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = user_app(middleware(store.clone(), &clock)).await;
     let phone = send(&app, login("ann", "phone")).await;
@@ -201,7 +201,7 @@ pub async fn users_tie_list_and_revoke<S: SessionStore + Clone>(store: S) {
 
 /// Conformance case: `expire_others` (after a password change) ends the user's other sessions
 /// and keeps this one; `expire_all` ends every one, this one with a removal cookie.
-pub async fn users_log_out_others_and_everywhere<S: SessionStore + Clone>(store: S) {
+pub async fn users_log_out_others_and_everywhere<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = user_app(middleware(store.clone(), &clock)).await;
     let a = send(&app, login("cy", "a")).await.id().unwrap();
@@ -250,7 +250,7 @@ pub async fn users_log_out_others_and_everywhere<S: SessionStore + Clone>(store:
 
 /// Conformance case: `change_id` keeps the user and the handle, and the index follows the
 /// session to its new id; `expire` takes the session out of the index.
-pub async fn users_change_id_and_expire_keep_the_index_right<S: SessionStore + Clone>(store: S) {
+pub async fn users_change_id_and_expire_keep_the_index_right<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = user_app(middleware(store.clone(), &clock)).await;
     let first = send(&app, login("dee", "x")).await;
@@ -289,7 +289,7 @@ pub async fn users_change_id_and_expire_keep_the_index_right<S: SessionStore + C
 }
 
 /// Conformance case: with `max_sessions_per_user(2)`, a third login ends the oldest session.
-pub async fn users_cap_ends_the_oldest_session<S: SessionStore + Clone>(store: S) {
+pub async fn users_cap_ends_the_oldest_session<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let mw = crate::SessionMiddleware::builder(store.clone())
         .clock(clock.clone())
@@ -340,7 +340,7 @@ async fn held_user_app(
 /// Conformance case: a signed-in session's request that changes its id (a slow "change
 /// password" handler) is in flight when `revoke_all` ("log out everywhere", an admin's lock)
 /// ends the user's sessions: the rotation brings nothing back under a new id.
-pub async fn users_revoke_all_during_a_rotation_wins<S: SessionStore + Clone>(store: S) {
+pub async fn users_revoke_all_during_a_rotation_wins<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let held = web::Data::new(Held::default());
     let app = held_user_app(middleware(store.clone(), &clock), &held).await;
@@ -361,7 +361,7 @@ pub async fn users_revoke_all_during_a_rotation_wins<S: SessionStore + Clone>(st
 
 /// Conformance case: the same race with one session revoked by its handle (a devices page's
 /// "end this session").
-pub async fn users_revoke_during_a_rotation_wins<S: SessionStore + Clone>(store: S) {
+pub async fn users_revoke_during_a_rotation_wins<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let held = web::Data::new(Held::default());
     let app = held_user_app(middleware(store.clone(), &clock), &held).await;
@@ -385,7 +385,7 @@ pub async fn users_revoke_during_a_rotation_wins<S: SessionStore + Clone>(store:
 
 /// Conformance case: with `max_sessions_per_user(2)`, a third login ends the oldest session
 /// while a request of that session is rotating its id: the oldest stays ended.
-pub async fn users_cap_during_a_rotation_wins<S: SessionStore + Clone>(store: S) {
+pub async fn users_cap_during_a_rotation_wins<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let held = web::Data::new(Held::default());
     let mw = crate::SessionMiddleware::builder(store.clone())
@@ -449,10 +449,12 @@ pub async fn users_revoke_all_while_ids_change<S: SessionStore + Clone>(store: S
     });
     let revoke = async {
         tokio::task::yield_now().await;
-        store.revoke_all(&user.key, None).await.expect("revoke_all")
+        let index = store.user_index().expect("a store with the user index");
+        index.revoke_all(&user.key, None).await.expect("revoke_all")
     };
     futures_util::future::join(futures_util::future::join_all(chains), revoke).await;
-    let left = store.user_sessions(&user.key).await.expect("list");
+    let index = store.user_index().expect("a store with the user index");
+    let left = index.user_sessions(&user.key).await.expect("list");
     assert!(
         left.is_empty(),
         "{} sessions slipped out of revoke_all by changing their id",
@@ -464,7 +466,7 @@ pub async fn users_revoke_all_while_ids_change<S: SessionStore + Clone>(store: S
 /// login answers 200, and afterwards exactly three sessions are signed in, the three newest
 /// sign-ins (all in one second of the suite's clock here, so the order is the handles'),
 /// whatever order the logins' listings and revocations ran in.
-pub async fn users_cap_keeps_exactly_the_newest_under_concurrent_logins<S: SessionStore + Clone>(
+pub async fn users_cap_keeps_exactly_the_newest_under_concurrent_logins<S: IntoBackend + Clone>(
     store: S,
 ) {
     let clock = ManualClock::new();
@@ -502,7 +504,7 @@ pub async fn users_cap_keeps_exactly_the_newest_under_concurrent_logins<S: Sessi
 
 /// Conformance case: a request of a revoked session that saves while the revocation runs
 /// does not bring the session back (the same race as a logout during a save).
-pub async fn users_revocation_beats_a_concurrent_save<S: SessionStore + Clone>(store: S) {
+pub async fn users_revocation_beats_a_concurrent_save<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let signal = web::Data::new(tokio::sync::Notify::new());
     let app = actix_web::test::init_service(
@@ -533,7 +535,7 @@ pub async fn users_revocation_beats_a_concurrent_save<S: SessionStore + Clone>(s
 
 /// Conformance case: two middlewares on one store (two app processes sharing it) see and end
 /// each other's sessions of a user.
-pub async fn users_two_apps_on_one_store_share_the_index<S: SessionStore + Clone>(store: S) {
+pub async fn users_two_apps_on_one_store_share_the_index<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let one = user_app(middleware(store.clone(), &clock)).await;
     let two = user_app(middleware(store.clone(), &clock)).await;
@@ -547,7 +549,7 @@ pub async fn users_two_apps_on_one_store_share_the_index<S: SessionStore + Clone
 
 /// Conformance case: user ids of any content (a space, 10 kB, non-ASCII, a slash and a NUL)
 /// work, each on its own (bytes that are not UTF-8 are covered by `UserKey`'s unit tests).
-pub async fn users_any_user_id_is_hashed<S: SessionStore + Clone>(store: S) {
+pub async fn users_any_user_id_is_hashed<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
     let app = user_app(middleware(store.clone(), &clock)).await;
     let long = "x".repeat(10_000);
@@ -591,6 +593,8 @@ pub async fn expire_tied_sessions<S: SessionStore>(
     clock.advance(std::time::Duration::from_secs(61));
     for u in 0..users {
         let listed = store
+            .user_index()
+            .expect("a store with the user index")
             .user_sessions(&UserKey::of(format!("user{u}")))
             .await
             .expect("list");

@@ -6,7 +6,7 @@
 //! varints, the built-in layout of the values); `seal` takes a record through them into a
 //! sealed value and back; `serializer` holds the serializer traits, the hooks and the errors;
 //! `revocation` the users' "valid after" records. This file: the store, its documentation and
-//! its [`SessionStore`] impl.
+//! its [`ClientStore`] impl.
 
 mod builder;
 mod crypto;
@@ -20,12 +20,10 @@ use std::sync::Arc;
 use aes_gcm::Aes256Gcm;
 use sha2::Sha256;
 
-use super::{
-    Changes, ClientValue, Fetch, Handle, Loaded, Meta, NullStore, Record, SealContext,
-    SessionStore, Unsealed, UserKey,
-};
+use super::backend::{Backend, BackendRef};
+use super::{ClientStore, Handle, IntoBackend, Meta, Record, SealContext, UserKey};
 use crate::clock::SharedClock;
-use crate::error::{SessionError, StoreError};
+use crate::error::StoreError;
 use crate::id::SessionId;
 use crypto::HmacSha256;
 use revocation::Revocations;
@@ -94,7 +92,7 @@ enum Mode {
 /// `.serializer(JsonSerializer)`.
 ///
 /// Size: a browser keeps at most about 4 KiB per cookie. A session that would not fit is never
-/// sent truncated: the middleware answers with [`SessionError::CookieTooLarge`] (500 by default)
+/// sent truncated: the middleware answers with [`SessionError::CookieTooLarge`](crate::SessionError::CookieTooLarge) (500 by default)
 /// and the client keeps its previous cookie. For signed cookies,
 /// [`compress`](CookieStoreBuilder::compress) helps with repetitive data; encrypted cookies are
 /// not compressed (their length would leak their contents).
@@ -124,7 +122,7 @@ enum Mode {
 /// is tied to the user (in milliseconds; every later seal of the session keeps it). The store
 /// cannot list a user's sessions: [`Sessions::of_user`](crate::Sessions::of_user),
 /// [`Sessions::revoke`](crate::Sessions::revoke) (one session by its handle) answer
-/// [`SessionError::Unsupported`], and building a middleware with `max_sessions_per_user` on it
+/// [`SessionError::Unsupported`](crate::SessionError::Unsupported), and building a middleware with `max_sessions_per_user` on it
 /// is a [`ConfigError`](crate::ConfigError).
 ///
 /// Ending all of a user's sessions works once the builder is given a server-side store for
@@ -135,7 +133,7 @@ enum Mode {
 /// user there, and every session tied to that user at or before it (every copy of its cookie, on
 /// every device, and the cookie a request in flight re-seals) then opens as a fresh session,
 /// except the cookie that `expire_others` seals for the session it keeps (below). Without a
-/// revocation store these three answer [`SessionError::Unsupported`] (a 500 that says what to
+/// revocation store these three answer [`SessionError::Unsupported`](crate::SessionError::Unsupported) (a 500 that says what to
 /// configure), never a silent no-op. See
 /// [`revocations`](CookieStoreBuilder::revocations) for the cost (one load a request, for
 /// sessions with a user only) and the limits.
@@ -172,44 +170,86 @@ struct Inner {
     revocations: Option<Revocations>,
 }
 
-impl SessionStore for CookieStore {
-    // Nothing lives on the server: the data travels in the cookie (`seal`/`unseal`), so the
-    // server-side operations are those of the store that keeps nothing.
-
-    async fn load(&self, id: &SessionId, fetch: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
-        NullStore.load(id, fetch).await
-    }
-
-    async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
-        NullStore.save(id, meta, changes).await
-    }
-
-    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        NullStore.delete(id).await
-    }
-
-    /// Nothing to move: the session travels in the cookie, which the middleware seals anew
-    /// under the new id.
-    async fn change_id(
+impl ClientStore for CookieStore {
+    fn seal(
         &self,
-        _: &SessionId,
-        _: &SessionId,
-        _: &Meta,
-        _: &Changes,
-    ) -> Result<bool, StoreError> {
-        Ok(true)
+        id: &SessionId,
+        record: &Record,
+        ctx: &SealContext<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        let sealed = self.inner.seal_record(id, record, ctx);
+        match sealed {
+            Ok(value) => Ok(Some(value)),
+            Err(failure) => {
+                // The kind only: a serializer's error may quote the session's values.
+                tracing::error!(
+                    session = %id.log_tag(),
+                    reason = failure.kind(),
+                    "session cannot be sealed"
+                );
+                let err = failure.into_source();
+                let action = self
+                    .inner
+                    .on_encode_error
+                    .as_ref()
+                    .map_or(EncodeFailure::KeepPrevious, |hook| hook(&err));
+                match action {
+                    EncodeFailure::KeepPrevious => Ok(None),
+                    EncodeFailure::Fail => Err(StoreError::encode(err)),
+                }
+            }
+        }
     }
 
-    async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
-        NullStore.touch(id, meta).await
+    fn open(&self, value: &str, ctx: &SealContext<'_>) -> Option<(SessionId, Record)> {
+        match self.inner.unseal(value, ctx) {
+            Ok(opened) => Some(opened),
+            Err(OpenFailure { error, session }) => {
+                // The kind only (a fixed text); the serializer's detail goes to the hook alone.
+                match session {
+                    Some(id) => tracing::info!(
+                        session = %id.log_tag(),
+                        reason = %error,
+                        "session cookie did not open"
+                    ),
+                    None => tracing::info!(reason = %error, "session cookie did not open"),
+                }
+                if let Some(hook) = &self.inner.on_decode_error {
+                    hook(&error);
+                }
+                None
+            }
+        }
     }
 
-    // `user_sessions` and `revoke` (by handle) keep their "unsupported" defaults: nothing on
-    // the server knows a user's cookies.
+    fn binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
+        use sha2::Digest as _;
+        let binder = self.inner.binder.as_ref()?;
+        Some(Sha256::digest(binder(req)).to_vec())
+    }
+
+    /// With a [revocation store](CookieStoreBuilder::revocations): whether the session opened
+    /// from a cookie (tied to a user) was tied to the user at or before the user's last
+    /// revocation, and is not the session that revocation kept. One load of the store; none for
+    /// a session without a user, nor without a revocation store.
+    async fn revoked(&self, meta: &Meta) -> Result<bool, StoreError> {
+        let (Some(revocations), Some(user)) = (&self.inner.revocations, &meta.user) else {
+            return Ok(false);
+        };
+        // Since when the session is tied to its user (always known for a session this store
+        // opened; 0, the most cautious answer, otherwise).
+        let since = match &meta.user_since {
+            Some((handle, since)) if *handle == user.handle => *since,
+            _ => 0,
+        };
+        revocations.revoked(user, since).await
+    }
 
     /// With a [revocation store](CookieStoreBuilder::revocations): from now on, every session
     /// tied to `user` until now opens as a fresh session, but a session whose handle is
     /// `except`. One write; returns 0 (the store cannot count them). Without one: unsupported.
+    /// (Listing a user's sessions, or ending one by its handle, is not possible: nothing on
+    /// the server knows a user's cookies.)
     ///
     /// Every copy of a cookie carries its session's handle: to keep one session and not the
     /// copies of its cookie, give it a new handle and pass that (the middleware does, for
@@ -230,86 +270,16 @@ impl SessionStore for CookieStore {
             .await?;
         Ok(0)
     }
+}
 
-    /// With a [revocation store](CookieStoreBuilder::revocations): whether the session opened
-    /// from a cookie (tied to a user) was tied to the user at or before the user's last
-    /// revocation, and is not the session that revocation kept. One load of the store; none for
-    /// a session without a user, nor without a revocation store.
-    async fn revoked(&self, meta: &Meta) -> Result<bool, StoreError> {
-        let (Some(revocations), Some(user)) = (&self.inner.revocations, &meta.user) else {
-            return Ok(false);
-        };
-        // Since when the session is tied to its user (always known for a session this store
-        // opened; 0, the most cautious answer, otherwise).
-        let since = match &meta.user_since {
-            Some((handle, since)) if *handle == user.handle => *since,
-            _ => 0,
-        };
-        revocations.revoked(user, since).await
+/// The cookie store is a client-side store: the middleware takes it as it is.
+#[allow(private_interfaces)] // see the trait
+impl IntoBackend for CookieStore {
+    fn into_backend(self) -> Backend {
+        Backend::Client(Box::new(self))
     }
-
-    fn client_side(&self) -> bool {
-        true
-    }
-
-    fn unseal(&self, value: &str, ctx: &SealContext<'_>) -> Option<Unsealed> {
-        match self.inner.unseal(value, ctx) {
-            Ok((id, record)) => Some(Unsealed::Record(id, record)),
-            Err(OpenFailure { error, session }) => {
-                // The kind only (a fixed text); the serializer's detail goes to the hook alone.
-                match session {
-                    Some(id) => tracing::info!(
-                        session = %id.log_tag(),
-                        reason = %error,
-                        "session cookie did not open"
-                    ),
-                    None => tracing::info!(reason = %error, "session cookie did not open"),
-                }
-                if let Some(hook) = &self.inner.on_decode_error {
-                    hook(&error);
-                }
-                None
-            }
-        }
-    }
-
-    fn client_binding(&self, req: &actix_web::HttpRequest) -> Option<Vec<u8>> {
-        use sha2::Digest as _;
-        let binder = self.inner.binder.as_ref()?;
-        Some(Sha256::digest(binder(req)).to_vec())
-    }
-
-    fn seal(
-        &self,
-        id: &SessionId,
-        record: &Record,
-        ctx: &SealContext<'_>,
-    ) -> Result<ClientValue, SessionError> {
-        let sealed = self.inner.seal_record(id, record, ctx);
-        match sealed {
-            Ok(value) => Ok(ClientValue::Sealed(value)),
-            Err(failure) => {
-                // The kind only: a serializer's error may quote the session's values.
-                tracing::error!(
-                    session = %id.log_tag(),
-                    reason = failure.kind(),
-                    "session cannot be sealed"
-                );
-                let err = failure.into_source();
-                let action = self
-                    .inner
-                    .on_encode_error
-                    .as_ref()
-                    .map_or(EncodeFailure::KeepPrevious, |hook| hook(&err));
-                match action {
-                    EncodeFailure::KeepPrevious => Ok(ClientValue::Unchanged),
-                    EncodeFailure::Fail => Err(SessionError::Encode {
-                        key: "<session cookie>".into(),
-                        source: err,
-                    }),
-                }
-            }
-        }
+    fn as_backend(&self) -> BackendRef<'_> {
+        BackendRef::Client(self)
     }
 }
 
@@ -363,7 +333,7 @@ mod tests {
 
     pub(super) fn sealed(store: &CookieStore, ctx: &SealContext<'_>) -> (SessionId, String) {
         let id = SessionId::generate();
-        let ClientValue::Sealed(value) = store.seal(&id, &record(), ctx).unwrap() else {
+        let Some(value) = store.seal(&id, &record(), ctx).unwrap() else {
             panic!("sealed")
         };
         (id, value)
@@ -443,7 +413,7 @@ mod tests {
 
         fn round_trip(store: &CookieStore, record: &Record) -> Result<(), TestCaseError> {
             let id = SessionId::generate();
-            let ClientValue::Sealed(value) = store.seal(&id, record, &CTX).unwrap() else {
+            let Some(value) = store.seal(&id, record, &CTX).unwrap() else {
                 panic!("not sealed");
             };
             let (back_id, back) = store.inner.unseal(&value, &CTX).ok().unwrap();
@@ -495,10 +465,10 @@ mod tests {
                 plaintext.extend_from_slice(SessionId::generate().as_str().as_bytes());
                 plaintext.extend_from_slice(&body);
                 for store in stores().iter().chain(&json_stores()) {
-                    let _ = store.unseal(&seal_plaintext(store, &plaintext, &CTX), &CTX);
+                    let _ = store.open(&seal_plaintext(store, &plaintext, &CTX), &CTX);
                     if junk.first() != Some(&VERSION) {
                         let value = seal_plaintext(store, &junk, &CTX);
-                        prop_assert!(store.unseal(&value, &CTX).is_none());
+                        prop_assert!(store.open(&value, &CTX).is_none());
                     }
                 }
             }
@@ -507,8 +477,8 @@ mod tests {
             fn random_input_never_panics_nor_opens(input in any::<String>(), bytes in any::<Vec<u8>>()) {
                 let encoded = URL_SAFE_NO_PAD.encode(&bytes);
                 for store in stores().iter().chain(&json_stores()) {
-                    prop_assert!(store.unseal(&input, &CTX).is_none());
-                    prop_assert!(store.unseal(&encoded, &CTX).is_none());
+                    prop_assert!(store.open(&input, &CTX).is_none());
+                    prop_assert!(store.open(&encoded, &CTX).is_none());
                 }
             }
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::disk::{create_private_dir, write_atomically};
 use super::lock::{open_lock_file, Stripe, LOCK_PREFIX, STRIPES};
-use super::users::UserIndex;
+use super::users::UserFolders;
 use super::{FileStore, Inner};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::codec::Codec;
@@ -94,7 +94,7 @@ impl FileStoreBuilder {
         let now = self.clock.now();
         Ok(FileStore {
             inner: Arc::new(Inner {
-                users: UserIndex::new(&self.dir, self.fsync),
+                users: UserFolders::new(&self.dir, self.fsync),
                 dir: self.dir,
                 fsync: self.fsync,
                 codec: self.codec,

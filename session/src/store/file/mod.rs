@@ -20,9 +20,11 @@ mod users;
 
 use self::disk::{store_key_of, SUFFIX};
 use self::lock::Stripe;
-use self::users::UserIndex;
+use self::users::UserFolders;
 use super::user::Choice;
-use super::{Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, UserKey};
+use super::{
+    Changes, Fetch, Handle, IndexRef, Loaded, Meta, Record, SessionStore, UserIndex, UserKey,
+};
 use crate::clock::SharedClock;
 use crate::codec::Codec;
 use crate::error::StoreError;
@@ -80,7 +82,7 @@ struct Inner {
     sweep_interval: u64,
     last_sweep: AtomicU64,
     stripes: Vec<Stripe>,
-    users: UserIndex,
+    users: UserFolders,
 }
 
 impl FileStore {
@@ -231,12 +233,15 @@ impl SessionStore for FileStore {
         .await
     }
 
+    /// It keeps the user index ([`UserIndex`] below).
+    fn user_index(&self) -> Option<IndexRef<'_>> {
+        Some(IndexRef::of(self))
+    }
+}
+
+impl UserIndex for FileStore {
     /// Lists the user's folder in the index and reads each session's file (one read per
     /// listed session); entries whose session ended are pruned on the way.
-    fn lists_users(&self) -> bool {
-        true
-    }
-
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         let user = *user;
         let listed = self

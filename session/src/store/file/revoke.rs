@@ -65,7 +65,7 @@ impl Inner {
     /// Ends the sessions of `user` whose handle `ends` chooses (the first only, when `one`);
     /// answers how many ended.
     ///
-    /// First a marker is raised (see `UserIndex::mark`): from then on an id change of a
+    /// First a marker is raised (see `UserFolders::mark`): from then on an id change of a
     /// chosen session gives up, and one that did not meet the marker had indexed its new id
     /// before the listing began. So no session slips out of the revocation by changing its id
     /// meanwhile. A listed session found gone under its lock is listed again (it may have
@@ -74,7 +74,7 @@ impl Inner {
     pub(super) fn revoke_where(&self, user: &UserKey, choice: Choice) -> io::Result<usize> {
         let one = matches!(choice, Choice::One(_));
         let ends = |h: &Handle| choice.ends(h);
-        // Raised before the listing, removed when this returns (see `UserIndex::mark`).
+        // Raised before the listing, removed when this returns (see `UserFolders::mark`).
         let _marker = self.users.mark(user, &choice)?;
         let mut ended = 0;
         for _ in 0..REVOKE_ROUNDS {

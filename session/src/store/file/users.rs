@@ -23,14 +23,14 @@ use crate::store::{Handle, UserKey};
 const USERS: &str = "users";
 
 /// The index under one store directory.
-pub(super) struct UserIndex {
+pub(super) struct UserFolders {
     root: PathBuf,
     fsync: bool,
 }
 
-impl UserIndex {
+impl UserFolders {
     pub(super) fn new(dir: &Path, fsync: bool) -> Self {
-        UserIndex {
+        UserFolders {
             root: dir.join(USERS),
             fsync,
         }
@@ -132,7 +132,7 @@ const MARKERS: &str = ".revoking";
 /// A marker older than this is left over by a crash: ignored, and removed by the sweep.
 const MARKER_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
-impl UserIndex {
+impl UserFolders {
     fn markers(&self) -> PathBuf {
         self.root.join(MARKERS)
     }

@@ -29,7 +29,9 @@ use self::shard::{lock, shard_of, stamp, Entry, Map, Shard, SHARDS};
 use self::users::Users;
 use self::values::Values;
 use self::view::View;
-use super::{Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, UserKey};
+use super::{
+    Changes, Fetch, Handle, IndexRef, Loaded, Meta, Record, SessionStore, UserIndex, UserKey,
+};
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -349,10 +351,13 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    fn lists_users(&self) -> bool {
-        true
+    /// It keeps the user index ([`UserIndex`] below).
+    fn user_index(&self) -> Option<IndexRef<'_>> {
+        Some(IndexRef::of(self))
     }
+}
 
+impl UserIndex for MemoryStore {
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         let now = self.inner.clock.now();
         let mut found = Vec::new();

@@ -21,7 +21,9 @@ use self::fields::{field, field_args, parse_keys, META_FIELDS};
 use self::scripts::RETIRE;
 use self::scripts::{DROP, ROTATE, SAVE, TOUCH};
 use super::user::{note_index_size, Choice};
-use super::{Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, UserKey};
+use super::{
+    Changes, Fetch, Handle, IndexRef, Loaded, Meta, Record, SessionStore, UserIndex, UserKey,
+};
 use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
 
@@ -106,9 +108,9 @@ const INDEX: &str = "u:";
 /// session ends) while the marker is up, so no session slips out of a paged revocation by
 /// changing its id between two pages.
 ///
-/// Costs on one node, in round trips: [`user_sessions`](SessionStore::user_sessions) two per
-/// page (`ZSCAN`, then the page's `EVALSHA`); [`revoke`](SessionStore::revoke) and
-/// [`revoke_all`](SessionStore::revoke_all) the marker's two (raise, lower) plus two per page
+/// Costs on one node, in round trips: [`user_sessions`](UserIndex::user_sessions) two per
+/// page (`ZSCAN`, then the page's `EVALSHA`); [`revoke`](UserIndex::revoke) and
+/// [`revoke_all`](UserIndex::revoke_all) the marker's two (raise, lower) plus two per page
 /// (`revoke` scans only the members of that handle, `ZSCAN .. MATCH`). A small index (up to a
 /// fifty sessions) is one page. Inside Redis, a tied save or touch adds `O(log n)` sorted-set
 /// work for a user with `n` sessions. The page scripts name the session keys they touch from
@@ -435,13 +437,16 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
+    /// It keeps the user index ([`UserIndex`] below).
+    fn user_index(&self) -> Option<IndexRef<'_>> {
+        Some(IndexRef::of(self))
+    }
+}
+
+impl UserIndex for RedisStore {
     /// Pages of about 50 members (`ZSCAN`), each read by one script on one node, or one
     /// `HGETALL` per member (32 in flight) on Cluster; stale members are taken out on the way.
     /// See the `index` module.
-    fn lists_users(&self) -> bool {
-        true
-    }
-
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         self.list_user(user).await
     }

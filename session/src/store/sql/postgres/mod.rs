@@ -23,7 +23,9 @@ use super::{
 };
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::store::{Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, UserKey};
+use crate::store::{
+    Changes, Fetch, Handle, IndexRef, Loaded, Meta, Record, SessionStore, UserIndex, UserKey,
+};
 
 pub use self::builder::PostgresStoreBuilder;
 
@@ -332,11 +334,14 @@ impl SessionStore for PostgresStore {
         .map(drop)
     }
 
-    /// One `SELECT` on the `user_key` index, joined with the sessions' keys.
-    fn lists_users(&self) -> bool {
-        true
+    /// It keeps the user index ([`UserIndex`] below).
+    fn user_index(&self) -> Option<IndexRef<'_>> {
+        Some(IndexRef::of(self))
     }
+}
 
+impl UserIndex for PostgresStore {
+    /// One `SELECT` on the `user_key` index, joined with the sessions' keys.
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         self.start_purge();
         let rows = timed(self.timeout(), "PostgresStore user_sessions", async {

@@ -24,7 +24,9 @@ use super::{
 use crate::clock::SharedClock;
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::store::{Changes, Fetch, Handle, Loaded, Meta, Record, SessionStore, UserKey};
+use crate::store::{
+    Changes, Fetch, Handle, IndexRef, Loaded, Meta, Record, SessionStore, UserIndex, UserKey,
+};
 
 pub use self::builder::SqliteStoreBuilder;
 
@@ -369,10 +371,13 @@ impl SessionStore for SqliteStore {
         Ok(())
     }
 
-    fn lists_users(&self) -> bool {
-        true
+    /// It keeps the user index ([`UserIndex`] below).
+    fn user_index(&self) -> Option<IndexRef<'_>> {
+        Some(IndexRef::of(self))
     }
+}
 
+impl UserIndex for SqliteStore {
     async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         let inner = &self.inner;
         let rows = inner
