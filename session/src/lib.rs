@@ -180,7 +180,6 @@ mod sessions;
 pub mod state;
 pub mod store;
 pub mod typed;
-mod workers;
 
 #[cfg(feature = "test-helpers")]
 pub mod testing;

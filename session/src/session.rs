@@ -140,7 +140,7 @@ impl Session {
     /// [`max_sessions_per_user`](crate::SessionMiddlewareBuilder::max_sessions_per_user), the
     /// user's sessions beyond the newest sign-ins end when this one makes one too many.
     pub fn set_user(&self, user: impl AsRef<[u8]>) {
-        let now_ms = self.0.ctx.config.clock.now_millis();
+        let now_ms = self.ctx().config.clock.now_millis();
         self.guard_mut().set_user(user.as_ref(), now_ms);
     }
 

@@ -31,6 +31,7 @@ use crate::request::commit::{self, ClientUpdate};
 mod body;
 mod builder;
 pub(crate) mod render;
+mod workers;
 
 pub use self::body::SessionBody;
 
@@ -111,7 +112,7 @@ where
 
     fn new_transform(&self, service: S) -> Self::Future {
         // Called on each worker as it builds its app: the place to see that workers disagree.
-        crate::workers::check(&self.ctx);
+        workers::check(&self.ctx);
         ready(Ok(SessionService {
             service: Rc::new(service),
             ctx: self.ctx.clone(),
