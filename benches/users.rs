@@ -14,7 +14,7 @@
 //! # What runs
 //!
 //! - **`users/<store>/<workload>`** (criterion): the `read` and `write` requests of
-//!   `benches/common/handlers.rs` (read the counter; increment it) through a real
+//!   `support/src/handlers.rs` (read the counter; increment it) through a real
 //!   `actix_web::test` app, on a session that is not tied to a user and on one that is
 //!   (`tied-read`, `tied-write`: the session was tied once with `set_user` by `/tie`; the
 //!   requests themselves are the same). On MemoryStore, FileStore (fsync off) and RedisStore
@@ -58,16 +58,9 @@ use actix_web::rt::SystemRunner;
 use actix_web::{test, App};
 use criterion::Criterion;
 
-#[path = "../tests/support/redis.rs"]
-mod redis_support;
-
-#[path = "../tests/support/postgres.rs"]
-mod pg;
-
-#[path = "common/handlers.rs"]
-mod handlers;
-
-use redis_support::RedisServer;
+use support::handlers;
+use support::postgres as pg;
+use support::redis::RedisServer;
 
 const WORKLOADS: [(&str, &str, bool); 4] = [
     ("read", "/read", false),

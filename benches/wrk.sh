@@ -6,7 +6,7 @@
 #   DURATION=10 CONNECTIONS=64 benches/wrk.sh
 #   MODES="bare ours-memory" benches/wrk.sh
 #
-# Routes (benches/common/handlers.rs): untouched, read, write (increment) with one valid session
+# Routes (support/src/handlers.rs): untouched, read, write (increment) with one valid session
 # cookie, obtained first with curl and sent on every request (`wrk -H`); new = /write without a
 # cookie (every request a new visitor's first write). Bare actix-web gets a cookie of the same
 # shape that nothing reads. The Redis modes share one private redis-server on a free port

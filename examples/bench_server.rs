@@ -1,5 +1,5 @@
 //! The server `benches/wrk.sh` drives over real HTTP: one worker, the routes of
-//! `benches/common/handlers.rs` (`/untouched`, `/read`, `/write`; a `/write` without a cookie is
+//! `support/src/handlers.rs` (`/untouched`, `/read`, `/write`; a `/write` without a cookie is
 //! a new visitor), behind the session layer that `MODE` names.
 //!
 //! ```text
@@ -23,10 +23,7 @@ use actix_typed_session::store::{deadpool_redis, CookieStore, MemoryStore, Redis
 use actix_typed_session::SessionMiddleware;
 use actix_web::{App, HttpServer};
 
-#[path = "../benches/common/handlers.rs"]
-mod handlers;
-
-use handlers::{bare, ours, theirs, theirs_middleware};
+use support::handlers::{self, bare, ours, theirs, theirs_middleware};
 
 const MODES: &str = "bare, actix-cookie, actix-redis, ours-memory, ours-cookie, ours-redis";
 

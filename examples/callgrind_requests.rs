@@ -2,7 +2,7 @@
 //! `WARM` requests first, then `MEASURED` requests inside [`measured_requests`], the only function
 //! callgrind collects in (`--toggle-collect=*measured_requests*`). One thread, one actix
 //! (tokio current-thread) runtime, requests through `actix_web::test` as in
-//! `benches/sessions.rs`, the handlers of `benches/common/handlers.rs`.
+//! `benches/sessions.rs`, the handlers of `support/src/handlers.rs`.
 //!
 //! ```text
 //! cargo build --release --example callgrind_requests
@@ -40,10 +40,7 @@ use actix_web::http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use actix_web::rt::SystemRunner;
 use actix_web::{test, App};
 
-#[path = "../benches/common/handlers.rs"]
-mod handlers;
-
-use handlers::{bare, helpers, ours, theirs, theirs_middleware};
+use support::handlers::{self, bare, helpers, ours, theirs, theirs_middleware};
 
 fn request(path: &str, cookie: Option<&str>) -> Request {
     let mut req = test::TestRequest::get().uri(path);

@@ -1,8 +1,6 @@
 //! Every codec end to end: values encoded in the chosen format in the memory store, the file
 //! store (whose files use the codec too) and the cookie store (with the binary serializer).
 
-mod support;
-
 use std::sync::Arc;
 
 use actix_typed_session::codec::Codec;

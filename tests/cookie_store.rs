@@ -1,8 +1,6 @@
 //! CookieStore over HTTP: round trips, tampering, key rotation, serializers, hooks, compression,
 //! timeouts, size limit, and the per-request options.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -1,8 +1,6 @@
 //! Middleware behaviour that does not depend on the store: laziness, cookie parsing and
 //! attributes, response headers, states, errors, configuration.
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 

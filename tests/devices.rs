@@ -8,8 +8,6 @@
 #[path = "../examples/devices.rs"]
 mod devices;
 
-mod support;
-
 use std::time::Duration;
 
 use actix_typed_session::clock::ManualClock;

@@ -3,8 +3,6 @@
 //! answers 503; nothing is reported saved that was not. The counts are printed (run with
 //! `--nocapture` to see them).
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 

@@ -1,7 +1,5 @@
 //! FileStore: the conformance suite, plus file names, modes, atomicity, corruption and sweeping.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 

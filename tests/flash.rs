@@ -2,8 +2,6 @@
 //! `keep`, `discard`, levels; a request that does not read them does not consume them and
 //! writes nothing (counted with the instrumented store); a tampered value shows nothing.
 
-mod support;
-
 use actix_typed_session::flash::FLASH_KEY;
 use actix_typed_session::store::MemoryStore;
 use actix_typed_session::{Flash, Level, Session, SessionMiddleware};

@@ -2,8 +2,6 @@
 //! decode path: the cookie value → id, the sealed cookie → session, the stored record → session.
 //! Whatever arrives, the answer is a fresh session and a 200: never a panic, never a 500.
 
-mod support;
-
 use actix_typed_session::store::{
     CookieStore, Fetch, FileStore, MemoryStore, RedisStore, SessionStore,
 };

@@ -1,7 +1,5 @@
 //! Bad input and store failures leave a `tracing` event, and no event ever contains a raw id.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 
 use actix_typed_session::store::{CookieStore, EncodeFailure, FileStore, MemoryStore};

@@ -1,7 +1,5 @@
 //! The conformance suite on the embedded memory store.
 
-mod support;
-
 use actix_typed_session::store::MemoryStore;
 use actix_typed_session::testing::users::expire_tied_sessions;
 use support::{get, send};

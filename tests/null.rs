@@ -1,7 +1,5 @@
 //! NullStore: the session API works, nothing is kept.
 
-mod support;
-
 use actix_typed_session::clock::ManualClock;
 use actix_typed_session::store::NullStore;
 

@@ -1,8 +1,6 @@
 //! The OWASP Session Management checklist, one test per item, on every store where it applies.
 //! SECURITY.md lists what is promised and points here.
 
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 

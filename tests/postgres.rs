@@ -3,8 +3,6 @@
 //! schema (migrate from several stores at once, a table of the wrong shape), timeouts, the
 //! server stopped and started under load, and the purge of expired rows by two stores at once.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,8 +1,6 @@
 //! RedisStore against a real redis-server: the conformance suite, round trips counted with
 //! MONITOR, key layout, and failure behaviour (Redis killed, Redis paused).
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,8 +1,6 @@
 //! RedisStore on a real three-node Redis Cluster (feature `redis-cluster`): the whole conformance
 //! suite, run in sequence on one cluster that the test starts and stops.
 
-mod support;
-
 use std::sync::Arc;
 
 use actix_typed_session::store::{deadpool_redis, RedisStore};

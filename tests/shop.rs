@@ -8,8 +8,6 @@
 #[path = "../examples/shop.rs"]
 mod shop;
 
-mod support;
-
 use actix_typed_session::store::MemoryStore;
 use actix_typed_session::SessionMiddleware;
 use actix_web::{test, App};

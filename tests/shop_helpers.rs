@@ -7,8 +7,6 @@
 #[path = "../examples/shop.rs"]
 mod shop;
 
-mod support;
-
 use std::sync::Arc;
 
 use actix_typed_session::store::{deadpool_redis, CookieStore, FileStore, MemoryStore, RedisStore};

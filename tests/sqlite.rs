@@ -2,8 +2,6 @@
 //! request, the schema (migrate twice and at once, a table of the wrong shape), the timeout,
 //! the purge in batches and the leak check of the user index.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

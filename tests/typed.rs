@@ -1,8 +1,6 @@
 //! Typed sessions over HTTP: `#[derive(Session)]` extractors, write-back on return, guards,
 //! `Option<T>`, and the `#[session(..)]` handler options.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -2,8 +2,6 @@
 //! worker, so sessions are lost) is reported at WARN with the fix; one built outside and cloned
 //! in is shared, and a visitor's session survives connections landing on either worker.
 
-mod support;
-
 use std::sync::OnceLock;
 
 use actix_typed_session::state::CookieState;

@@ -1,5 +1,5 @@
 # Sourced by benches/wrk.sh and benches/callgrind.sh: a private redis-server on a free port, in a
-# temp dir, no persistence (as tests/support/redis.rs starts one for the tests), stopped on exit.
+# temp dir, no persistence (as support/src/redis.rs starts one for the tests), stopped on exit.
 # After `start_redis`, REDIS_PORT and REDIS_URL name it.
 
 # A TCP port on 127.0.0.1 that nothing listens on (bash's /dev/tcp: a refused connect), below

@@ -1,6 +1,6 @@
-//! A real redis-server for the tests: spawned on a free port in a temp dir (or REDIS_URL when
-//! set), stopped when dropped. Plus a MONITOR reader that counts the commands clients send.
-#![allow(dead_code)]
+//! A real redis-server for the tests and benches: spawned on a free port in a temp dir (or
+//! REDIS_URL when set), stopped when dropped. Plus a MONITOR reader that counts the commands
+//! clients send.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,9 +1,15 @@
-//! Helpers shared by the HTTP-level tests: cookie parsing, a store that counts its calls, a store
-//! that fails on demand.
-#![allow(dead_code)]
+//! What the suite's tests, benches and performance tools share (not published): real servers to
+//! run against ([`redis`], [`postgres`]), log capture, a store that keeps its server alive
+//! ([`Guarded`]), raw HTTP over a socket, and the library's own test helpers
+//! (`actix_typed_session::testing`, re-exported here); for the measurements, the handlers every
+//! tool serves ([`handlers`]) and the median of criterion's samples ([`samples`]).
+//!
+//! The suite depends on it under the name `support` (`use support::*;`).
 
+pub mod handlers;
 pub mod postgres;
 pub mod redis;
+pub mod samples;
 
 use std::sync::Arc;
 
@@ -12,7 +18,6 @@ use actix_typed_session::store::{
 };
 use actix_typed_session::{SessionId, StoreError};
 
-#[allow(unused_imports)] // not every test binary uses every helper
 pub use actix_typed_session::testing::*;
 
 /// The conformance suite's app on `$store` with `$clock` (see `testing::conformance::app`).

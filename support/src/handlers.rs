@@ -1,6 +1,6 @@
 //! The handlers every measurement serves: `benches/sessions.rs` (criterion),
-//! `examples/bench_server.rs` (wrk, over real HTTP) and `examples/callgrind_requests.rs`
-//! (instruction counts) include this one file, so all three time the same code.
+//! `benches/tools/bench_server.rs` (wrk, over real HTTP) and `benches/tools/callgrind_requests.rs`
+//! (instruction counts) use this one module, so all three time the same code.
 //!
 //! | route          | handler                                                            |
 //! |----------------|--------------------------------------------------------------------|
@@ -13,9 +13,8 @@
 //! Bare actix-web does the same work without a session.
 //!
 //! `benches/helpers.rs` (and the `post-read`, `csrf-*` and `flash-*` workloads of
-//! `examples/callgrind_requests.rs`) serve [`helpers::routes`] instead: POSTs under `/h/` that read
-//! the same counter, with and without `#[session(csrf)]`, a form, or `Flash`.
-#![allow(dead_code)] // not every includer uses every handler
+//! `benches/tools/callgrind_requests.rs`) serve [`helpers::routes`] instead: POSTs under `/h/`
+//! that read the same counter, with and without `#[session(csrf)]`, a form, or `Flash`.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,8 +1,7 @@
-//! A real PostgreSQL for the tests: the server named by DATABASE_URL, or a throwaway one
-//! (`initdb` into a temp dir, `postgres` on a free port, as the unprivileged `postgres` user when
-//! the tests run as root), stopped and removed when dropped. Each test takes a schema of its own
-//! ([`PgServer::fresh_table`]).
-#![allow(dead_code)]
+//! A real PostgreSQL for the tests and benches: the server named by DATABASE_URL, or a throwaway
+//! one (`initdb` into a temp dir, `postgres` on a free port, as the unprivileged `postgres` user
+//! when the tests run as root), stopped and removed when dropped. Each test takes a schema of its
+//! own ([`PgServer::fresh_table`]).
 
 use std::fs;
 use std::net::TcpListener;

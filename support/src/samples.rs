@@ -1,5 +1,5 @@
 //! What the benches that print tables after criterion read from their own timing loops
-//! (`iter_custom`): `benches/sessions.rs` and `benches/helpers.rs` include this one file.
+//! (`iter_custom`): `benches/sessions.rs` and `benches/helpers.rs` use this one module.
 
 /// The median of the last `samples` values of `all`, `None` when there are none. A timing loop
 /// that records ns per request on every call gives criterion's samples as its last `samples`
