@@ -3,7 +3,7 @@
 //! a new visitor), behind the session layer that `MODE` names.
 //!
 //! ```text
-//! cargo run --release --example bench_server -- MODE [ADDR] [REDIS_URL]
+//! cargo run --release --bin bench_server -- MODE [ADDR] [REDIS_URL]
 //! ```
 //!
 //! | `MODE`          | session layer                                                     |

@@ -3,9 +3,9 @@
 //! can be read off (wall-clock on a shared machine moves too much; instruction counts do not).
 //!
 //! ```text
-//! cargo build --release --example callgrind_cookie
+//! cargo build --release --bin callgrind_cookie
 //! valgrind --tool=callgrind --callgrind-out-file=cg.out \
-//!     target/release/examples/callgrind_cookie seal-counter 1000
+//!     target/release/callgrind_cookie seal-counter 1000
 //! callgrind_annotate --inclusive=yes cg.out | head -60
 //! ```
 //!

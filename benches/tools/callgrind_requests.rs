@@ -5,9 +5,9 @@
 //! `benches/sessions.rs`, the handlers of `support/src/handlers.rs`.
 //!
 //! ```text
-//! cargo build --release --example callgrind_requests
+//! cargo build --release --bin callgrind_requests
 //! valgrind --tool=callgrind --toggle-collect='*measured_requests*' \
-//!     target/release/examples/callgrind_requests STORE WORKLOAD [WARM] [MEASURED]
+//!     target/release/callgrind_requests STORE WORKLOAD [WARM] [MEASURED]
 //! ```
 //!
 //! - `STORE`: `bare` (no session layer), `memory`, `cookie` (encrypted), `redis` (ours), or

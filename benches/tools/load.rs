@@ -2,7 +2,7 @@
 //! memory store or on Redis. Reports requests, errors, lost updates and the process RSS.
 //!
 //! ```text
-//! cargo run --release --example load -- [memory|redis] [fresh|serial|keys] [seconds] [connections]
+//! cargo run --release --bin load -- [memory|redis] [fresh|serial|keys] [seconds] [connections]
 //! ```
 //! - `fresh`: every connection has its own session and increments its counter; at the end the
 //!   counters add up to the number of requests.
