@@ -1,9 +1,7 @@
 //! API clients: the rejection renderer, `HeaderState::bearer()`, the expiry header, and
 //! `examples/api.rs` behind `actix-cors`.
 
-#[allow(dead_code)] // its `main` runs the server; the tests use its parts
-#[path = "../examples/api.rs"]
-mod api_example;
+use examples::api as api_example;
 
 use actix_typed_session::state::HeaderState;
 use actix_typed_session::store::MemoryStore;

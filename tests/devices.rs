@@ -4,9 +4,7 @@
 //! session. And what a devices page can read of another session: never the crate's own keys
 //! (its CSRF secret, its waiting flash messages).
 
-#[allow(dead_code)] // its `main` runs the server; the tests use its routes
-#[path = "../examples/devices.rs"]
-mod devices;
+use examples::devices;
 
 use std::time::Duration;
 

@@ -4,9 +4,7 @@
 //! needs the token of the visitor's own session, the token changes at login, and the pages
 //! count items in good English.
 
-#[allow(dead_code)] // its `main` runs the server; the tests use its routes
-#[path = "../examples/shop.rs"]
-mod shop;
+use examples::shop;
 
 use actix_typed_session::store::MemoryStore;
 use actix_typed_session::SessionMiddleware;

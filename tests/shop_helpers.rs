@@ -3,9 +3,7 @@
 //! form, and what a response left behind is read back. On the memory store and the cookie
 //! store; a put session is seen by the app on every kind of store.
 
-#[allow(dead_code)] // its `main` runs the server; the tests use its routes
-#[path = "../examples/shop.rs"]
-mod shop;
+use examples::shop;
 
 use std::sync::Arc;
 
