@@ -32,9 +32,9 @@
 //!   of one user, listed then revoked while another client works on a thread of its own: on
 //!   Redis a connection sending `PING` after `PING` (the worst is how long the store's longest
 //!   script held Redis from everyone), on SQLite, PostgreSQL (a private server, as
-//!   `tests/postgres.rs` starts it) and the file store a second store on the same database or
-//!   directory saving a session of its own in a loop. `ATS_USERS_STORES` also takes `sqlite`
-//!   and `postgres` (the default list has them).
+//!   `tests/stores/postgres.rs` starts it) and the file store a second store on the same
+//!   database or directory saving a session of its own in a loop. `ATS_USERS_STORES` also takes
+//!   `sqlite` and `postgres` (the default list has them).
 //!
 //! Wall-clock numbers on a shared 2-core machine move by tens of percent between runs: read
 //! the ratios inside one run; `benches/callgrind.sh memory:tied-write ..` counts instructions.

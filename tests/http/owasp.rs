@@ -176,7 +176,7 @@ async fn foreign_ids_are_never_adopted() {
 
 /// The id rotates on `change_id` (login), on every store; on the server-side stores the old id
 /// is dead. The cookie store cannot kill it: the pre-login cookie still opens, with the
-/// pre-login data, until its own idle deadline (SECURITY.md, Limits; `tests/cookie_store.rs`
+/// pre-login data, until its own idle deadline (SECURITY.md, Limits; `tests/stores/cookie_store.rs`
 /// `pre_login_cookie_still_opens_after_change_id`).
 #[actix_web::test]
 async fn id_rotates_on_login_and_the_old_one_dies() {
@@ -269,7 +269,7 @@ async fn timeouts_are_enforced_server_side() {
 
 /// Logout (`expire`) removes the cookie on every store and invalidates the session on the
 /// server-side stores. The cookie store cannot revoke a copy: it opens until its own deadline
-/// (SECURITY.md, Limits; `tests/cookie_store.rs`
+/// (SECURITY.md, Limits; `tests/stores/cookie_store.rs`
 /// `a_copy_kept_alive_within_the_idle_timeout_lives_until_the_absolute_timeout_and_no_longer`).
 #[actix_web::test]
 async fn logout_invalidates_and_removes_the_cookie() {
