@@ -9,7 +9,7 @@
 #   DIFF="memory:post-read memory:csrf-header" benches/callgrind.sh \
 #       bare:post-read memory:post-read memory:csrf-header   # what #[session(csrf)] costs
 #
-# Each case STORE:WORKLOAD runs examples/callgrind_requests.rs (WARM requests, then MEASURED
+# Each case STORE:WORKLOAD runs benches/tools/callgrind_requests.rs (WARM requests, then MEASURED
 # requests inside `measured_requests`) under `valgrind --tool=callgrind
 # --toggle-collect=*measured_requests*`, and divides the collected instructions (Ir) by MEASURED.
 # The harness's own cost per request (building the request, reading the body) is in every
@@ -20,7 +20,7 @@
 # 3.5 k Ir a block) where the real CPU may use the SHA extensions; AES-NI and PCLMULQDQ stay on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source benches/common/redis.sh
+source benches/tools/redis.sh
 
 WARM=${WARM:-1000}
 MEASURED=${MEASURED:-5000}
@@ -58,9 +58,9 @@ if [ "${NEED_REDIS:-0}" = 1 ]; then
   export REDIS_URL
 fi
 
-echo "== cargo build --release --example callgrind_requests" >&2
-cargo build --release --quiet --example callgrind_requests
-BIN="$TARGET/release/examples/callgrind_requests"
+echo "== cargo build --release --bin callgrind_requests" >&2
+cargo build --release --quiet --bin callgrind_requests
+BIN="$TARGET/release/callgrind_requests"
 mkdir -p "$OUT"
 
 declare -A IR

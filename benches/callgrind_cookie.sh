@@ -3,7 +3,7 @@
 #
 #   bash benches/callgrind_cookie.sh [case ...]
 #
-# Builds examples/callgrind_cookie.rs (release, line tables) and runs every case twice under
+# Builds benches/tools/callgrind_cookie.rs (release, line tables) and runs every case twice under
 # `valgrind --tool=callgrind`, with N1 and N2 iterations; prints (Ir(N2) - Ir(N1)) / (N2 - N1),
 # the instructions of one operation with the setup cancelled out. Needs valgrind.
 set -euo pipefail
@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 N1=${N1:-200}
 N2=${N2:-1200}
 export CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
-cargo build --release --quiet --example callgrind_cookie
-bin="${CARGO_TARGET_DIR:-target}/release/examples/callgrind_cookie"
+cargo build --release --quiet --bin callgrind_cookie
+bin="${CARGO_TARGET_DIR:-target}/release/callgrind_cookie"
 cases=("$@")
 if [ ${#cases[@]} -eq 0 ]; then
   cases=(seal-counter open-counter seal-10 open-10 seal-signed open-signed incr-ours incr-theirs incr-bare)

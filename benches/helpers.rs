@@ -23,7 +23,7 @@
 //! current-thread) runtime: each request is built, sent with `test::call_service`, its status
 //! checked and its body read to the end (and compared with the expected one), inside the timed
 //! loop, so that a case answering anything else fails instead of measuring the failure. The
-//! routes are `helpers::routes` of `benches/common/handlers.rs`.
+//! routes are `helpers::routes` of `support/src/handlers.rs`.
 //!
 //! | id                | request                                               | answer        |
 //! |-------------------|-------------------------------------------------------|---------------|
@@ -69,13 +69,8 @@ use actix_web::rt::SystemRunner;
 use actix_web::{test, App};
 use criterion::{BenchmarkGroup, Criterion};
 
-#[path = "common/handlers.rs"]
-mod handlers;
-
-#[path = "common/samples.rs"]
-mod samples;
-
-use handlers::{helpers, theirs_middleware};
+use support::handlers::{helpers, theirs_middleware};
+use support::samples;
 
 /// Criterion settings: modest, so that a full run stays near a minute on 2 cores. The sample
 /// count is fixed on the group (the medians read the last `SAMPLES` calls of the timing loop).

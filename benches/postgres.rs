@@ -14,10 +14,8 @@
 //!
 //! Wall-clock numbers on a shared machine move from run to run: read the ratios inside one run.
 
-#[path = "../tests/support/postgres.rs"]
-mod pg;
-#[path = "../tests/support/redis.rs"]
-mod redis_server;
+use support::postgres as pg;
+use support::redis as redis_server;
 
 use std::time::{Duration, Instant};
 

@@ -20,7 +20,7 @@
 //! Every measurement drives a real `actix_web::test::init_service` app: each request is built,
 //! sent with `test::call_service` and its body read to the end, on one actix (tokio
 //! current-thread) runtime. Every contender serves the same routes with the same handler logic
-//! (`benches/common/handlers.rs`, shared with the wrk server and the callgrind driver):
+//! (`support/src/handlers.rs`, shared with the wrk server and the callgrind driver):
 //!
 //! | workload    | request                     | handler                                         |
 //! |-------------|-----------------------------|-------------------------------------------------|
@@ -82,17 +82,9 @@ use actix_web::rt::SystemRunner;
 use actix_web::{test, App};
 use criterion::Criterion;
 
-#[path = "../tests/support/redis.rs"]
-mod redis_support;
-
-#[path = "common/handlers.rs"]
-mod handlers;
-
-#[path = "common/samples.rs"]
-mod samples;
-
-use handlers::{bare, ours, theirs, theirs_middleware};
-use redis_support::RedisServer;
+use support::handlers::{self, bare, ours, theirs, theirs_middleware};
+use support::redis::RedisServer;
+use support::samples;
 
 /// Criterion settings: modest, so that a full run stays within a few minutes on 2 cores.
 const SAMPLES: usize = 30;

@@ -14,7 +14,7 @@
 //! # What runs
 //!
 //! - **`users/<store>/<workload>`** (criterion): the `read` and `write` requests of
-//!   `benches/common/handlers.rs` (read the counter; increment it) through a real
+//!   `support/src/handlers.rs` (read the counter; increment it) through a real
 //!   `actix_web::test` app, on a session that is not tied to a user and on one that is
 //!   (`tied-read`, `tied-write`: the session was tied once with `set_user` by `/tie`; the
 //!   requests themselves are the same). On MemoryStore, FileStore (fsync off) and RedisStore
@@ -32,9 +32,9 @@
 //!   of one user, listed then revoked while another client works on a thread of its own: on
 //!   Redis a connection sending `PING` after `PING` (the worst is how long the store's longest
 //!   script held Redis from everyone), on SQLite, PostgreSQL (a private server, as
-//!   `tests/postgres.rs` starts it) and the file store a second store on the same database or
-//!   directory saving a session of its own in a loop. `ATS_USERS_STORES` also takes `sqlite`
-//!   and `postgres` (the default list has them).
+//!   `tests/stores/postgres.rs` starts it) and the file store a second store on the same
+//!   database or directory saving a session of its own in a loop. `ATS_USERS_STORES` also takes
+//!   `sqlite` and `postgres` (the default list has them).
 //!
 //! Wall-clock numbers on a shared 2-core machine move by tens of percent between runs: read
 //! the ratios inside one run; `benches/callgrind.sh memory:tied-write ..` counts instructions.
@@ -58,16 +58,9 @@ use actix_web::rt::SystemRunner;
 use actix_web::{test, App};
 use criterion::Criterion;
 
-#[path = "../tests/support/redis.rs"]
-mod redis_support;
-
-#[path = "../tests/support/postgres.rs"]
-mod pg;
-
-#[path = "common/handlers.rs"]
-mod handlers;
-
-use redis_support::RedisServer;
+use support::handlers;
+use support::postgres as pg;
+use support::redis::RedisServer;
 
 const WORKLOADS: [(&str, &str, bool); 4] = [
     ("read", "/read", false),

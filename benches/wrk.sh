@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# End to end over real HTTP: examples/bench_server.rs (one worker) in each mode, driven by wrk
+# End to end over real HTTP: benches/tools/bench_server.rs (one worker) in each mode, driven by wrk
 # on 127.0.0.1, route by route; prints requests/s and the ratios of issue 11.
 #
 #   benches/wrk.sh                                  # every mode, 5 s per route
 #   DURATION=10 CONNECTIONS=64 benches/wrk.sh
 #   MODES="bare ours-memory" benches/wrk.sh
 #
-# Routes (benches/common/handlers.rs): untouched, read, write (increment) with one valid session
+# Routes (support/src/handlers.rs): untouched, read, write (increment) with one valid session
 # cookie, obtained first with curl and sent on every request (`wrk -H`); new = /write without a
 # cookie (every request a new visitor's first write). Bare actix-web gets a cookie of the same
 # shape that nothing reads. The Redis modes share one private redis-server on a free port
@@ -14,7 +14,7 @@
 # redis-server share the CPUs: read the ratios of one run, not the absolute numbers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source benches/common/redis.sh
+source benches/tools/redis.sh
 
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-32}
@@ -35,9 +35,9 @@ fi
 command -v curl >/dev/null 2>&1 || { echo "needs curl: apt-get install curl" >&2; exit 1; }
 
 TARGET=${CARGO_TARGET_DIR:-target}
-echo "== cargo build --release --example bench_server" >&2
-cargo build --release --quiet --example bench_server
-BIN="$TARGET/release/examples/bench_server"
+echo "== cargo build --release --bin bench_server" >&2
+cargo build --release --quiet --bin bench_server
+BIN="$TARGET/release/bench_server"
 LOGS=$(mktemp -d -t ats-wrk.XXXXXX)
 
 SERVER_PID=

@@ -3,7 +3,7 @@
 //! response header `X-Session-Id`, and the session's expiry in `X-Session-Expires` (Unix
 //! seconds). A request without a signed-in user is answered `401` with a JSON body and
 //! `WWW-Authenticate: Bearer`. The app sits behind `actix-cors`, which exposes both headers to
-//! browser scripts. `tests/api.rs` drives it over HTTP.
+//! browser scripts. `tests/http/api.rs` drives it over HTTP.
 //!
 //! ```text
 //! cargo run --example api
@@ -135,7 +135,7 @@ pub fn cors(origin: &str) -> Cors {
         .max_age(3600)
 }
 
-/// The API's routes, for `main` and for `tests/api.rs`.
+/// The API's routes, for `main` and for `tests/http/api.rs`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(login)
         .service(me)

@@ -5,8 +5,8 @@
 //! `change_id` (a login's new id) is safe against a logout or revocation that lands meanwhile;
 //! a store that can move a record in one step (a rename under its lock) overrides it to also
 //! keep concurrent changes to other keys. Records live in a `HashMap` behind a lock and are
-//! keyed by a hash of the id, as every server-side store should. `tests/custom_store.rs` runs
-//! the whole conformance suite on it.
+//! keyed by a hash of the id, as every server-side store should. `tests/stores/custom_store.rs`
+//! runs the whole conformance suite on it.
 //!
 //! ```text
 //! cargo run --example custom_store

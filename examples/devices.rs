@@ -2,7 +2,7 @@
 //! and when it was last seen ("3 minutes ago"), end the other one, or log out everywhere. Every
 //! form carries a CSRF token and every `POST` checks it (`#[session(csrf)]`), the login form
 //! too: without it, another site could sign a visitor in to the attacker's account (login
-//! CSRF). On the embedded memory store; `tests/devices.rs` drives it over HTTP with two cookie
+//! CSRF). On the embedded memory store; `tests/http/devices.rs` drives it over HTTP with two cookie
 //! jars.
 //!
 //! ```text
@@ -207,7 +207,7 @@ async fn logout_everywhere(session: Session) -> HttpResponse {
     see_other("/")
 }
 
-/// The example's routes, for `main` and `tests/devices.rs`.
+/// The example's routes, for `main` and `tests/http/devices.rs`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(index)
         .service(login)

@@ -3,7 +3,8 @@
 //! and logout that ends the session. Flash messages say what just happened ("added to your
 //! cart") on the page after a redirect. Every form carries a CSRF token and every `POST` handler
 //! checks it (`#[session(csrf)]`). Everything lives in the embedded memory store.
-//! `tests/shop.rs` drives it over HTTP; `tests/shop_helpers.rs` tests it with the test helpers.
+//! `tests/http/shop.rs` drives it over HTTP; `tests/http/shop_helpers.rs` tests it with the test
+//! helpers.
 //!
 //! ```text
 //! cargo run --example shop
@@ -286,7 +287,7 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The shop's routes, for `main` and for `tests/shop.rs`.
+/// The shop's routes, for `main` and for `tests/http/shop.rs`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(index)
         .service(clear_cart)

@@ -1,8 +1,10 @@
 //! A real `HttpServer` with two workers: a `MemoryStore` built inside the factory (one per
 //! worker, so sessions are lost) is reported at WARN with the fix; one built outside and cloned
 //! in is shared, and a visitor's session survives connections landing on either worker.
-
-mod support;
+//!
+//! Its own test binary, because it installs the process's global `tracing` subscriber (the
+//! workers log on threads of their own): in a binary shared with other tests, it would read
+//! their events too, and theirs could not install one.
 
 use std::sync::OnceLock;
 

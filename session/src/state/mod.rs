@@ -72,7 +72,7 @@ impl IdCarrier {
     /// Which kind of carrier this is: a cookie, a header or a query parameter. A sealing store
     /// binds its value to it beside the [`name`](Self::name) (see [`SealContext`]), so a cookie
     /// `sid` and a query parameter `sid` on two middlewares with one key never open each
-    /// other's values (`tests/cookie_store.rs`
+    /// other's values (`tests/stores/cookie_store.rs`
     /// `a_sealed_value_never_opens_under_another_kind_of_carrier_of_the_same_name`).
     pub fn kind(&self) -> CarrierKind {
         match self {

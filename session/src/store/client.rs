@@ -96,7 +96,7 @@ pub enum CarrierKind {
 /// a value issued under one name never opens under another (an app's `user_sid` presented as
 /// its `admin_sid`), nor in another kind of carrier (the cookie `sid` of one middleware
 /// presented as the query parameter `sid` of another), even when one store value serves both
-/// middlewares (`tests/cookie_store.rs` `a_sealed_cookie_never_opens_under_another_cookie_name`,
+/// middlewares (`tests/stores/cookie_store.rs` `a_sealed_cookie_never_opens_under_another_cookie_name`,
 /// `a_sealed_value_never_opens_under_another_kind_of_carrier_of_the_same_name`).
 ///
 /// Build one with [`SealContext::new`] (for tests, or a store that wraps another): a value in

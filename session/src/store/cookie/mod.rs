@@ -71,7 +71,7 @@ enum Mode {
 /// another name nor in another kind of carrier: two middlewares on one key (a user area's
 /// `user_sid` and an admin area's `admin_sid`, or a cookie `sid` and a query parameter `sid`,
 /// even with one store value cloned into both) keep their sessions and their timeouts apart
-/// (`tests/cookie_store.rs` `a_sealed_cookie_never_opens_under_another_cookie_name`,
+/// (`tests/stores/cookie_store.rs` `a_sealed_cookie_never_opens_under_another_cookie_name`,
 /// `a_sealed_value_never_opens_under_another_kind_of_carrier_of_the_same_name`).
 /// Two middlewares that share a key, a kind of carrier *and* its name share sessions. Anything
 /// that does not open (tampered, truncated, wrong key, other name or kind, expired, junk) gives

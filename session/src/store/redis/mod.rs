@@ -90,7 +90,7 @@ const INDEX: &str = "u:";
 /// member's. Listing a user also drops the entries whose session is gone or was tied to another
 /// user (or under another handle) since. So an index entry never outlives its session for long,
 /// without keyspace notifications or a sweep: an index that nobody reads again expires by
-/// itself with its last session (`tests/redis.rs` lets 10 000 sessions of 100 users expire and
+/// itself with its last session (`tests/stores/redis.rs` lets 10 000 sessions of 100 users expire and
 /// finds `DBSIZE` 0).
 ///
 /// **Listing and revoking go in pages** (see `store/redis/index.rs`): `ZSCAN` reads about 50

@@ -100,7 +100,7 @@ const PURGE_PAUSE: Duration = Duration::from_millis(10);
 /// | refresh of an unchanged session | 1 (`UPDATE`) |
 /// | logout | 1 (`DELETE`; the values go by the trigger) |
 ///
-/// [`statements`](SqliteStore::statements) counts them; `tests/sqlite.rs` checks the table.
+/// [`statements`](SqliteStore::statements) counts them; `tests/stores/sqlite.rs` checks the table.
 ///
 /// **A changed key is written without rewriting the others**: values live one row per key in
 /// `<table>_values`, so a save upserts or deletes the changed keys' rows (a B-tree lookup

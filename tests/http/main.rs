@@ -1,0 +1,24 @@
+//! The middleware over HTTP, in what is not one store's: its core behaviour (laziness, cookies,
+//! headers, states, errors), typed sessions, CSRF, flash messages, logging, the OWASP checklist
+//! (on every store where an item applies) and the property tests of every decode path
+//! (`hardening`), and the examples that tests drive (`shop`, `shop_helpers`, `devices`, `api`,
+//! through the library of examples/lib.rs).
+//!
+//! One binary rather than one per file, so that it links once. No test here installs a global
+//! `tracing` subscriber (logs are captured per thread, `support::capture_logs`) or allocator: a
+//! test that needs one gets a binary of its own (`tests/workers.rs`, `tests/alloc_count.rs`).
+
+mod api;
+mod core;
+mod csrf;
+mod devices;
+mod flash;
+mod hardening;
+mod logging;
+mod owasp;
+mod shop;
+mod shop_helpers;
+// `typed::generic_handler` is `pub(crate)` on purpose (the attribute keeps a handler's
+// visibility); inside a module its private `Cart` is then more private than the handler.
+#[allow(private_interfaces)]
+mod typed;
