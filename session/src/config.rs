@@ -81,4 +81,48 @@ pub(crate) struct Ctx {
     /// Which [`MemoryStore`](crate::store::MemoryStore) this is, when it is one: its sessions
     /// live in this value, so every worker must hold a clone of the same one.
     pub(crate) process_local: Option<usize>,
+    /// Old stores whose sessions are carried over on first use ([`crate::migrate`]).
+    pub(crate) migrations: crate::migrate::Migrations,
+}
+
+/// The user index, across the store and the old stores sessions are still carried over from
+/// ([`crate::migrate`]): a user's sessions are wherever they are, and end in both.
+impl Ctx {
+    /// `user`'s live sessions.
+    pub(crate) async fn user_sessions(
+        &self,
+        user: &crate::store::UserKey,
+    ) -> Result<Vec<crate::store::Record>, crate::error::StoreError> {
+        let mut listed = self.backend.user_sessions(user).await?;
+        if !self.migrations.is_empty() {
+            self.migrations.user_sessions(user, &mut listed).await?;
+        }
+        Ok(listed)
+    }
+
+    /// Ends `user`'s session `handle`.
+    pub(crate) async fn revoke(
+        &self,
+        user: &crate::store::UserKey,
+        handle: &crate::store::Handle,
+    ) -> Result<bool, crate::error::StoreError> {
+        let ended = self.backend.revoke(user, handle).await?;
+        if self.migrations.is_empty() {
+            return Ok(ended);
+        }
+        Ok(self.migrations.revoke(user, handle).await? || ended)
+    }
+
+    /// Ends `user`'s sessions but `except`.
+    pub(crate) async fn revoke_all(
+        &self,
+        user: &crate::store::UserKey,
+        except: Option<&crate::store::Handle>,
+    ) -> Result<usize, crate::error::StoreError> {
+        let ended = self.backend.revoke_all(user, except).await?;
+        if self.migrations.is_empty() {
+            return Ok(ended);
+        }
+        Ok(ended + self.migrations.revoke_all(user, except).await?)
+    }
 }

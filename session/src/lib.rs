@@ -174,6 +174,7 @@ pub mod flash;
 pub mod id;
 mod keys;
 pub mod middleware;
+pub mod migrate;
 mod request;
 mod session;
 mod sessions;

@@ -75,7 +75,6 @@ impl Sessions {
         let now = self.ctx.config.clock.now();
         let records = self
             .ctx
-            .backend
             .user_sessions(&key)
             .await
             .map_err(|e| failed(&key, e, "listing a user's sessions failed"))?;
@@ -105,7 +104,6 @@ impl Sessions {
     ) -> Result<bool, SessionError> {
         let key = UserKey::of(user);
         self.ctx
-            .backend
             .revoke(&key, handle)
             .await
             .map_err(|e| failed(&key, e, "revoking a session failed"))
@@ -120,7 +118,6 @@ impl Sessions {
     pub async fn revoke_all(&self, user: impl AsRef<[u8]>) -> Result<usize, SessionError> {
         let key = UserKey::of(user);
         self.ctx
-            .backend
             .revoke_all(&key, None)
             .await
             .map_err(|e| failed(&key, e, "revoking a user's sessions failed"))

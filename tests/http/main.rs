@@ -15,6 +15,7 @@ mod devices;
 mod flash;
 mod hardening;
 mod logging;
+mod migrate;
 mod owasp;
 mod shop;
 mod shop_helpers;

@@ -30,6 +30,7 @@ pub struct SessionMiddlewareBuilder<S> {
     error_response: Option<ErrorRenderer>,
     max_per_user: Option<usize>,
     expiry_header: Option<String>,
+    migrations: Vec<crate::migrate::Source>,
 }
 
 impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
@@ -45,6 +46,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
             error_response: None,
             max_per_user: None,
             expiry_header: None,
+            migrations: Vec::new(),
         }
     }
 
@@ -164,6 +166,27 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// Sessions may still be in `old`: another store of this crate, or actix-session's
+    /// ([`migrate::ActixSessionCookie`](crate::migrate::ActixSessionCookie),
+    /// `migrate::ActixSessionRedis`). A visitor whose value this middleware's store does not
+    /// know keeps the session `old` holds: it is saved here under a new id on its first use,
+    /// and deleted there. Call it once per old source; they are asked in this order. See
+    /// [`crate::migrate`] for what holds during the move and how long to keep a source.
+    ///
+    /// ```
+    /// use actix_typed_session::{store::{FileStore, MemoryStore}, SessionMiddleware};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join("ats-doc-migrate");
+    /// let sessions = SessionMiddleware::builder(FileStore::new(&dir)?)
+    ///     .migrate_from(MemoryStore::default())
+    ///     .try_build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn migrate_from(mut self, old: impl crate::migrate::OldSessions) -> Self {
+        self.migrations.push(old.into_source());
+        self
+    }
+
     /// Checks the settings and builds the middleware.
     pub fn try_build(self) -> Result<SessionMiddleware, ConfigError> {
         self.state.validate()?;
@@ -213,8 +236,10 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
                 std::any::type_name::<S>()
             )));
         }
+        let migrations = crate::migrate::Migrations::new(self.migrations)?;
         Ok(SessionMiddleware::from_ctx(Ctx {
             process_local,
+            migrations,
             backend,
             config: Config {
                 state: self.state,

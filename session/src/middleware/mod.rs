@@ -88,6 +88,14 @@ impl SessionMiddleware {
         crate::Sessions::new(self.ctx.clone(), None)
     }
 
+    /// How many sessions this process has carried over from the old stores given to
+    /// [`migrate_from`](SessionMiddlewareBuilder::migrate_from) (each is also logged at INFO):
+    /// when it stops growing for as long as the old sessions could live, the old stores can
+    /// go (see [`crate::migrate`]).
+    pub fn carried_over(&self) -> u64 {
+        self.ctx.migrations.moved()
+    }
+
     /// The store and settings (for the test helpers).
     #[cfg(feature = "test-helpers")]
     pub(crate) fn ctx(&self) -> &Ctx {
@@ -287,6 +295,13 @@ async fn respond<B: MessageBody + 'static>(
         ClientUpdate::Remove => config.state.send_removal(res.headers_mut()),
     };
     let headers = res.headers_mut();
+    if let Some(removal) = outcome
+        .remove_old
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        headers.append(actix_web::http::header::SET_COOKIE, removal);
+    }
     if let (Some(name), Some(expiry)) = (&config.expiry_header, outcome.expiry) {
         headers.insert(name.clone(), HeaderValue::from(expiry));
     }

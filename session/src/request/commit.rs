@@ -10,6 +10,7 @@ use super::{Options, Session};
 use crate::config::Ctx;
 use crate::error::{SessionError, StoreError};
 use crate::id::SessionId;
+use crate::migrate::Migrations;
 use crate::store::backend::Backend;
 use crate::store::Fetch;
 
@@ -35,6 +36,9 @@ pub(crate) struct Outcome {
     pub(crate) expiry: Option<u64>,
     /// The store work waits for the end of the body (`late_store`).
     pub(crate) deferred: bool,
+    /// A `Set-Cookie` that removes the cookie of an old store of another name, once the
+    /// session it carried is saved here ([`crate::migrate`]).
+    pub(crate) remove_old: Option<String>,
 }
 
 /// The commit at the response, its head not sent yet: the per-user work, then the plan, carried
@@ -82,6 +86,18 @@ pub(crate) async fn at_response(
     let presented = (plan == Plan::Expire && !session.is_loaded())
         .then(|| presented_id(&ctx, req))
         .flatten();
+    if plan == Plan::Expire && !session.is_loaded() && !ctx.migrations.is_empty() {
+        // A logout that never loaded the session: the old session the client presents ends
+        // in the old store too.
+        Migrations::forget_presented(&ctx, req).await?;
+    }
+    let remove_old = match plan {
+        Plan::Nothing | Plan::Touch { .. } => None,
+        _ => session.data().and_then(|data| {
+            let origin = data.origin()?;
+            ctx.migrations.removal(origin, &config.state)
+        }),
+    };
     let update = execute(session, plan, presented, now).await?;
     if let ClientUpdate::Send(value) = &update {
         config.state.check_size(value)?;
@@ -94,6 +110,7 @@ pub(crate) async fn at_response(
         update,
         expiry,
         deferred: false,
+        remove_old,
     })
 }
 
@@ -117,6 +134,7 @@ fn deferred_head(session: &Session, ctx: &Ctx) -> Outcome {
         update,
         expiry,
         deferred: true,
+        remove_old: None,
     }
 }
 
@@ -180,6 +198,7 @@ async fn execute(
                 backend.delete(id).await.map_err(|e| store_failed(id, e))?;
                 tracing::debug!(session = %id.log_tag(), "session expired on request");
             }
+            forget_origin(session).await;
             Ok(ClientUpdate::Remove)
         }
         Plan::Rotate => {
@@ -228,6 +247,7 @@ async fn execute(
             if let Some(mut data) = session.data() {
                 data.moved(changes);
             }
+            forget_origin(session).await;
             if !enforce_cap(session).await? {
                 return Ok(beyond_the_cap(session, &id));
             }
@@ -250,6 +270,7 @@ async fn execute(
             if let Some(mut data) = session.data() {
                 data.apply_saved(changes);
             }
+            forget_origin(session).await;
             if !enforce_cap(session).await? {
                 return Ok(beyond_the_cap(session, &id));
             }
@@ -270,6 +291,15 @@ async fn execute(
                 .map_err(|e| store_failed(&id, e))?;
             client_value(session, send)
         }
+    }
+}
+
+/// A session carried over from an old store is saved here (or ended): the old record goes
+/// ([`crate::migrate`]).
+async fn forget_origin(session: &Session) {
+    let origin = session.data().and_then(|mut data| data.take_origin());
+    if let Some(origin) = origin {
+        session.ctx().migrations.forget(origin).await;
     }
 }
 

@@ -44,6 +44,9 @@ pub(crate) struct Data {
     rotated: bool,
     /// What a client-side store binds this request's session to (see the store's docs).
     binding: Option<Vec<u8>>,
+    /// The session was carried over from an old store ([`crate::migrate`]): what to forget
+    /// there once it is saved here.
+    origin: Option<crate::migrate::Origin>,
 }
 
 impl Data {
@@ -87,7 +90,40 @@ impl Data {
             retired: None,
             rotated: false,
             binding,
+            origin: None,
         }
+    }
+
+    /// A session of an old store, carried over ([`crate::migrate`]): a new id (the old one is
+    /// never adopted), its metadata (the user, the creation time), and every value to be
+    /// written as new, so the first commit saves it whole.
+    pub(crate) fn carried(
+        meta: Meta,
+        values: HashMap<String, Bytes>,
+        binding: Option<Vec<u8>>,
+        origin: crate::migrate::Origin,
+    ) -> Self {
+        let mut data = Data::new(
+            SessionId::generate(),
+            false,
+            meta,
+            Base::complete(HashMap::new()),
+            binding,
+        );
+        data.dirty = values.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        data.meta_changed = true;
+        data.origin = Some(origin);
+        data
+    }
+
+    /// Where the session was carried over from, while the old store still holds it.
+    pub(crate) fn origin(&self) -> Option<&crate::migrate::Origin> {
+        self.origin.as_ref()
+    }
+
+    /// Where the session was carried over from, taken: it is about to be forgotten there.
+    pub(crate) fn take_origin(&mut self) -> Option<crate::migrate::Origin> {
+        self.origin.take()
     }
 
     /// The session's id (after [`rotate`](Self::rotate), the new one).

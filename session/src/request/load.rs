@@ -8,6 +8,7 @@ use crate::config::Ctx;
 use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::store::backend::Backend;
+use crate::migrate::Migrations;
 use crate::store::{Fetch, Loaded, Meta};
 
 /// Reads the client's value, opens it, and loads the session with the values `fetch` asks for;
@@ -18,29 +19,65 @@ pub(crate) async fn load(
     req: &HttpRequest,
     fetch: Fetch<'_>,
 ) -> Result<Data, SessionError> {
-    let config = &ctx.config;
-    let now = config.clock.now();
+    let now = ctx.config.clock.now();
     let binding = match &ctx.backend {
         Backend::Client(store) => store.binding(req),
         Backend::Server(_) => None,
     };
-    let fresh = |binding| Data::fresh(Meta::new(now, config.expiry(now, now)), binding);
-    let Some(raw) = config.state.read(req) else {
-        return Ok(fresh(binding));
+    let miss = match own(ctx, req, fetch, binding.clone(), now).await? {
+        Ok(data) => return Ok(data),
+        Err(miss) => miss,
     };
-    let rejected = |binding| {
+    // The store does not know the value: an old store may (`migrate_from`).
+    if miss != Miss::Ended && !ctx.migrations.is_empty() {
+        if let Some(data) = Migrations::carry(ctx, req, binding.clone(), now).await? {
+            return Ok(data);
+        }
+    }
+    if let Miss::Rejected(len) = miss {
         tracing::info!(
-            len = raw.len(),
+            len,
             "session value rejected (malformed or tampered); starting a new session"
         );
-        Ok(fresh(binding))
+    }
+    Ok(Data::fresh(
+        Meta::new(now, ctx.config.expiry(now, now)),
+        binding,
+    ))
+}
+
+/// Why the store gave no session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Miss {
+    /// The client sent no value.
+    Absent,
+    /// A value of the wrong shape, or one that does not open (its length, for the log).
+    Rejected(usize),
+    /// A well-formed id the store does not know.
+    Unknown,
+    /// A session that expired, idled out or was revoked: it ended here, and no old store may
+    /// bring it back.
+    Ended,
+}
+
+/// The session as the middleware's own store has it, or why not.
+async fn own(
+    ctx: &Ctx,
+    req: &HttpRequest,
+    fetch: Fetch<'_>,
+    binding: Option<Vec<u8>>,
+    now: u64,
+) -> Result<Result<Data, Miss>, SessionError> {
+    let config = &ctx.config;
+    let Some(raw) = config.state.read(req) else {
+        return Ok(Err(Miss::Absent));
     };
     let (id, loaded) = match &ctx.backend {
         // A server-side store gets only an id of the generated shape: anything else never
         // reaches it.
         Backend::Server(_) => {
             let Some(id) = SessionId::parse(&raw) else {
-                return rejected(binding);
+                return Ok(Err(Miss::Rejected(raw.len())));
             };
             let loaded = ctx.backend.load(&id, fetch).await.map_err(|e| {
                 tracing::error!(session = %id.log_tag(), error = %e, "session load failed");
@@ -51,7 +88,7 @@ pub(crate) async fn load(
         Backend::Client(store) => {
             let seal_ctx = config.state.seal_context(binding.as_deref());
             let Some((id, record)) = store.open(&raw, &seal_ctx) else {
-                return rejected(binding);
+                return Ok(Err(Miss::Rejected(raw.len())));
             };
             // The client carried the record, and with it the deadline its issuer sealed, under
             // the idle timeout of that deploy: hold it to this middleware's idle timeout too,
@@ -63,7 +100,7 @@ pub(crate) async fn load(
                     session = %id.log_tag(),
                     "session idle past the idle timeout; starting a new session"
                 );
-                return Ok(fresh(binding));
+                return Ok(Err(Miss::Ended));
             }
             // A client-side session of a user: it may have been revoked since it was sealed.
             if record.meta.user.is_some() {
@@ -76,7 +113,7 @@ pub(crate) async fn load(
                         session = %id.log_tag(),
                         "revoked session; starting a new session"
                     );
-                    return Ok(fresh(binding));
+                    return Ok(Err(Miss::Ended));
                 }
             }
             (id, Some(Loaded::whole(record)))
@@ -84,15 +121,15 @@ pub(crate) async fn load(
     };
     match loaded {
         Some(loaded) if config.alive(loaded.meta.created_at, loaded.meta.expires_at, now) => {
-            Ok(Data::loaded(id, fetch, loaded, binding))
+            Ok(Ok(Data::loaded(id, fetch, loaded, binding)))
         }
         Some(_) => {
             tracing::debug!(session = %id.log_tag(), "session expired; starting a new session");
-            Ok(fresh(binding))
+            Ok(Err(Miss::Ended))
         }
         None => {
             tracing::debug!(session = %id.log_tag(), "unknown session id; starting a new session");
-            Ok(fresh(binding))
+            Ok(Err(Miss::Unknown))
         }
     }
 }

@@ -37,7 +37,6 @@ pub(crate) async fn revoke_users_sessions(
         (false, true) => Some(Handle::generate()),
     };
     let ended = ctx
-        .backend
         .revoke_all(&user, kept.as_ref())
         .await
         .map_err(|e| {
@@ -79,7 +78,7 @@ pub(crate) async fn enforce_cap(session: &Session) -> Result<bool, SessionError>
         tracing::error!(user = %user.log_tag(), error = %e, "per-user session cap failed");
         SessionError::from_store(e)
     };
-    let listed = ctx.backend.user_sessions(&user).await.map_err(failed)?;
+    let listed = ctx.user_sessions(&user).await.map_err(failed)?;
     let mut ranked: Vec<((u64, &Handle), &Handle)> = listed
         .iter()
         .filter_map(|r| {
@@ -95,7 +94,7 @@ pub(crate) async fn enforce_cap(session: &Session) -> Result<bool, SessionError>
     ranked.sort_by(|a, b| b.0.cmp(&a.0));
     let mut survives = true;
     for (_, handle) in ranked.into_iter().skip(cap) {
-        ctx.backend.revoke(&user, handle).await.map_err(failed)?;
+        ctx.revoke(&user, handle).await.map_err(failed)?;
         if *handle == me.handle {
             survives = false;
         }

@@ -162,30 +162,9 @@ impl CookieState {
         Ok(())
     }
 
-    /// First `name=value` pair of the `Cookie` header(s), decoded.
-    ///
-    /// Each pair is read on its own from the raw bytes, as actix-web's own cookie parsing does:
-    /// another cookie with non-ASCII bytes (`name=Zoë`) does not hide the session's.
+    /// First `name=value` pair of the `Cookie` header(s) for this state's cookie, decoded.
     pub(crate) fn read<'a>(&self, headers: &'a HeaderMap) -> Option<std::borrow::Cow<'a, str>> {
-        let wanted = self.name.as_bytes();
-        for header in headers.get_all(COOKIE) {
-            for pair in header.as_bytes().split(|b| *b == b';') {
-                let Some(eq) = pair.iter().position(|b| *b == b'=') else {
-                    continue;
-                };
-                if pair[..eq].trim_ascii() != wanted {
-                    continue;
-                }
-                let decoded = std::str::from_utf8(pair[eq + 1..].trim_ascii())
-                    .ok()
-                    .and_then(decode_value);
-                if decoded.is_none() {
-                    tracing::debug!("session cookie does not decode; starting a new session");
-                }
-                return decoded;
-            }
-        }
-        None
+        read_cookie(headers, &self.name)
     }
 
     fn base<'c>(&'c self, value: &'c str) -> cookie::CookieBuilder<'c> {
@@ -253,6 +232,35 @@ impl CookieState {
             None => false,
         }
     }
+}
+
+/// First `name=value` pair of the `Cookie` header(s), decoded.
+///
+/// Each pair is read on its own from the raw bytes, as actix-web's own cookie parsing does:
+/// another cookie with non-ASCII bytes (`name=Zoë`) does not hide the one asked for.
+pub(crate) fn read_cookie<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+) -> Option<std::borrow::Cow<'a, str>> {
+    let wanted = name.as_bytes();
+    for header in headers.get_all(COOKIE) {
+        for pair in header.as_bytes().split(|b| *b == b';') {
+            let Some(eq) = pair.iter().position(|b| *b == b'=') else {
+                continue;
+            };
+            if pair[..eq].trim_ascii() != wanted {
+                continue;
+            }
+            let decoded = std::str::from_utf8(pair[eq + 1..].trim_ascii())
+                .ok()
+                .and_then(decode_value);
+            if decoded.is_none() {
+                tracing::debug!(cookie = name, "cookie does not decode");
+            }
+            return decoded;
+        }
+    }
+    None
 }
 
 #[cfg(test)]

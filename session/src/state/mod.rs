@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use actix_web::http::header::{HeaderMap, HeaderValue};
 use actix_web::HttpRequest;
 
-mod cookie;
+pub(crate) mod cookie;
 mod header;
 mod query;
 

@@ -1,0 +1,145 @@
+//! actix-session 0.11's `CookieSessionStore`: the whole state in the session cookie, through the
+//! `cookie` crate's private (AES-256-GCM, the default) or signed (HMAC-SHA256) jar with the
+//! app's `Key`.
+
+use cookie::{Cookie, CookieJar, Key};
+
+use super::{actix_format, Found, Foreign, LocalFuture, Old, OldSessions, Source};
+use crate::codec::Codec;
+use crate::state::cookie::read_cookie;
+use crate::error::ConfigError;
+use crate::store::{Meta, StoreFuture};
+
+/// How actix-session protected its cookie (`CookieContentSecurity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Security {
+    Private,
+    Signed,
+}
+
+/// The app's actix-session key, from its master bytes (`Key::master()`, 64 bytes).
+pub(crate) fn key_from(master: &[u8], source: &str) -> Result<Key, String> {
+    Key::try_from(master).map_err(|_| {
+        format!(
+            "{source}: the key must be the app's actix-session `Key`, as `key.master()` (64 \
+             bytes), not {} bytes",
+            master.len()
+        )
+    })
+}
+
+/// Opens the value of the cookie `name` as actix-session sealed it.
+pub(crate) fn open(name: &str, value: &str, key: &Key, security: Security) -> Option<String> {
+    let mut jar = CookieJar::new();
+    jar.add_original(Cookie::new(name.to_owned(), value.to_owned()));
+    let opened = match security {
+        Security::Private => jar.private(key).get(name),
+        Security::Signed => jar.signed(key).get(name),
+    };
+    opened.map(|c| c.value().to_owned())
+}
+
+/// Sessions of actix-session 0.11's `CookieSessionStore`, carried over on first use (see the
+/// [module docs](super)).
+///
+/// ```
+/// use actix_typed_session::{migrate, store::MemoryStore, SessionMiddleware};
+/// let key = actix_web::cookie::Key::generate(); // the app's existing key
+/// let sessions = SessionMiddleware::builder(MemoryStore::default())
+///     .migrate_from(migrate::ActixSessionCookie::private(key.master()))
+///     .build();
+/// ```
+///
+/// A cookie that does not open with the key (junk, tampered, another key) is no old session:
+/// the request gets a fresh one, as for any unusable value.
+pub struct ActixSessionCookie {
+    key: Result<Key, String>,
+    security: Security,
+    name: String,
+    path: String,
+}
+
+impl ActixSessionCookie {
+    /// Cookies sealed with `CookieContentSecurity::Private` (actix-session's default);
+    /// `master` is the app's key as `key.master()`.
+    pub fn private(master: &[u8]) -> Self {
+        Self::with(master, Security::Private)
+    }
+
+    /// Cookies signed with `CookieContentSecurity::Signed`.
+    pub fn signed(master: &[u8]) -> Self {
+        Self::with(master, Security::Signed)
+    }
+
+    fn with(master: &[u8], security: Security) -> Self {
+        ActixSessionCookie {
+            key: key_from(master, "ActixSessionCookie"),
+            security,
+            name: "id".to_owned(),
+            path: "/".to_owned(),
+        }
+    }
+
+    /// The cookie's name, when the app set one (`cookie_name`); default `id`. When it differs
+    /// from this middleware's cookie, the response that carries a session over removes it.
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The cookie's path (`cookie_path`), used to remove it; default `/`.
+    pub fn cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+}
+
+#[allow(private_interfaces)] // see the trait
+impl OldSessions for ActixSessionCookie {
+    fn into_source(self) -> Source {
+        Source::foreign(self)
+    }
+}
+
+impl Foreign for ActixSessionCookie {
+    fn describe(&self) -> &'static str {
+        "actix-session cookie"
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.key.as_ref().map(drop).map_err(|e| ConfigError(e.clone()))
+    }
+
+    fn cookie(&self) -> (&str, &str) {
+        (&self.name, &self.path)
+    }
+
+    fn find<'a>(
+        &'a self,
+        req: &actix_web::HttpRequest,
+        codec: Codec,
+        meta: Meta,
+    ) -> LocalFuture<'a, Option<Found>> {
+        let found = (|| {
+            let key = self.key.as_ref().ok()?;
+            let cookie = read_cookie(req.headers(), &self.name)?;
+            let Some(state) = open(&self.name, &*cookie, key, self.security) else {
+                tracing::info!(
+                    len = cookie.len(),
+                    "cookie does not open as an actix-session cookie (tampered, or another key)"
+                );
+                return None;
+            };
+            Some(Found {
+                meta,
+                values: actix_format::values(&state, codec)?,
+                old: Old::Nothing,
+            })
+        })();
+        Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn forget<'a>(&'a self, _: &'a Old) -> StoreFuture<'a, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}

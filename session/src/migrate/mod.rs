@@ -1,0 +1,401 @@
+//! Switching stores without logging anyone out: sessions that an old store still holds are read
+//! when the middleware's store does not know them, and carried over on first use.
+//!
+//! ```no_run
+//! # #[cfg(feature = "redis")] fn f(pool: deadpool_redis::Pool, old_pool: deadpool_redis::Pool) {
+//! use actix_typed_session::{migrate, store::{MemoryStore, RedisStore}, SessionMiddleware};
+//! // the app's existing actix-session key
+//! let key = actix_web::cookie::Key::generate();
+//!
+//! let sessions = SessionMiddleware::builder(RedisStore::new(pool))
+//!     // actix-session 0.11's cookie store: its private cookie `id`, with the app's key
+//!     .migrate_from(migrate::ActixSessionCookie::private(key.master()))
+//!     // actix-session 0.11's Redis store: its id cookie, its records, through the app's Redis
+//!     .migrate_from(migrate::ActixSessionRedis::new(old_pool).key(key.master()))
+//!     .build();
+//! # }
+//! ```
+//!
+//! # What happens to a visitor with an old session
+//!
+//! On the first request that uses the session (a handler, an extractor, or every request with
+//! [`refresh_on_every_request`](crate::SessionMiddlewareBuilder::refresh_on_every_request)), when
+//! the middleware's store does not know the value the client presents, each old source is asked
+//! in the order they were added. The first that holds a live session gives its values (and, for
+//! a store of this crate, its user, handle, sign-in and creation times); the request goes on with
+//! them under a **new id** (an old id is never adopted), the commit saves the session in the new
+//! store, and only then is the old record deleted and the new value sent. So:
+//!
+//! - nothing is lost if the new store fails: the commit answers 503 and the old record stays;
+//! - a logout on that first request (`expire`) ends the session in both stores, and a response
+//!   that saves nothing (a 5xx, `no_store`) leaves the old session where it was;
+//! - [`Sessions::of_user`](crate::Sessions::of_user), `revoke`, `revoke_all` and
+//!   `max_sessions_per_user` see the sessions still in an old store of this crate that keeps a
+//!   user index, and end them there too;
+//! - a cookie of another name than the middleware's (`cookie_name` on the actix-session sources)
+//!   is removed by the response that carries the session over.
+//!
+//! Two requests that carry the same old session over at the same moment (a page that fires
+//! several requests on its first load after the switch) each save a copy under their own new
+//! id; the browser keeps the cookie of the response it gets last, and a change that another of
+//! those first requests made to its copy is not in it. The old record is gone after the first
+//! of them: a request that presents the old value later finds nothing, starts a fresh session,
+//! and (unless its handler writes to it) sends no cookie, so it does not replace the carried one.
+//!
+//! # How long to keep an old source
+//!
+//! Until the longest session it holds would have expired: its idle timeout (actix-session:
+//! the cookie's or the Redis key's TTL, 1 day by default with `PersistentSession`, else the
+//! browser session) or the absolute timeout of this crate's old middleware, whichever ends
+//! sessions first. Every carried session is logged at INFO (`session carried over`, with the
+//! source and how many this process has moved), and
+//! [`SessionMiddleware::carried_over`](crate::SessionMiddleware::carried_over) gives the count:
+//! when it stops growing for that long, remove the source.
+//!
+//! # Sources
+//!
+//! - any store of this crate ([`OldSessions`] is implemented for every store the middleware
+//!   takes), with the same state (cookie name) and codec as the new middleware;
+//! - [`ActixSessionCookie`]: actix-session's `CookieSessionStore` (private or signed);
+//! - `ActixSessionRedis` (feature `redis`): actix-session's `RedisSessionStore`.
+//!
+//! actix-session keeps each value as the JSON text of what the app inserted; with this crate's
+//! default JSON codec those bytes are taken as they are, with another codec they are re-encoded.
+//! Keys this crate reserves ([`RESERVED_KEYS`](crate::RESERVED_KEYS)) are dropped.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix_web::HttpRequest;
+
+use crate::codec::Codec;
+use crate::config::Ctx;
+use crate::error::{ConfigError, SessionError, StoreError};
+use crate::id::SessionId;
+use crate::request::data::Data;
+use crate::store::backend::Backend;
+use crate::store::{Bytes, Fetch, Handle, IntoBackend, Meta, Record, StoreFuture, UserKey};
+
+mod actix_cookie;
+mod actix_format;
+#[cfg(feature = "redis")]
+mod actix_redis;
+
+pub use self::actix_cookie::ActixSessionCookie;
+#[cfg(feature = "redis")]
+pub use self::actix_redis::ActixSessionRedis;
+
+/// Where sessions may still be: what
+/// [`SessionMiddlewareBuilder::migrate_from`](crate::SessionMiddlewareBuilder::migrate_from)
+/// takes. Implemented for every store of this crate and for the actix-session sources of this
+/// module; implemented by this crate only.
+#[allow(private_interfaces)] // what it turns into is the middleware's business
+pub trait OldSessions: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_source(self) -> Source
+    where
+        Self: Sized;
+}
+
+#[allow(private_interfaces)] // see the trait
+impl<T: IntoBackend> OldSessions for T {
+    fn into_source(self) -> Source {
+        Source::new(Kind::Ours(self.into_backend()), std::any::type_name::<T>())
+    }
+}
+
+/// One old source, as the middleware holds it.
+pub(crate) struct Source {
+    kind: Kind,
+    name: String,
+    moved: AtomicU64,
+}
+
+enum Kind {
+    /// A store of this crate, read with the middleware's own state and codec.
+    Ours(Backend),
+    /// Another library's sessions.
+    Foreign(Box<dyn Foreign>),
+}
+
+impl Source {
+    fn new(kind: Kind, name: &str) -> Self {
+        let name = name.rsplit("::").next().unwrap_or(name).to_owned();
+        Source {
+            kind,
+            name,
+            moved: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn foreign(source: impl Foreign) -> Self {
+        let name = source.describe();
+        Source::new(Kind::Foreign(Box::new(source)), name)
+    }
+}
+
+/// What an old source found.
+pub(crate) struct Found {
+    pub(crate) meta: Meta,
+    pub(crate) values: HashMap<String, Bytes>,
+    pub(crate) old: Old,
+}
+
+/// The old record, to forget once its session is saved in the new store.
+#[derive(Debug, Clone)]
+pub(crate) enum Old {
+    /// A session id of a server-side store of this crate.
+    Id(SessionId),
+    /// A key in another library's store.
+    Key(String),
+    /// Nothing kept on a server (a cookie store): the new value replaces the client's.
+    Nothing,
+}
+
+/// Where a carried session came from (kept with the request's session data).
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    source: usize,
+    old: Old,
+}
+
+type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + 'a>>;
+
+/// Another library's session store, read on behalf of the middleware.
+pub(crate) trait Foreign: Send + Sync + 'static {
+    /// A short name for logs (`actix-session cookie`).
+    fn describe(&self) -> &'static str;
+    /// Checked when the middleware is built.
+    fn validate(&self) -> Result<(), ConfigError>;
+    /// The cookie the old sessions travel in: name and path.
+    fn cookie(&self) -> (&str, &str);
+    /// The old session `req` presents, if any is live, with its values in `codec`'s format.
+    fn find<'a>(&'a self, req: &HttpRequest, codec: Codec, meta: Meta)
+        -> LocalFuture<'a, Option<Found>>;
+    /// Deletes the old record.
+    fn forget<'a>(&'a self, old: &'a Old) -> StoreFuture<'a, ()>;
+}
+
+/// Every old source of one middleware, in the order they were added.
+#[derive(Default)]
+pub(crate) struct Migrations {
+    sources: Vec<Source>,
+}
+
+impl Migrations {
+    pub(crate) fn new(sources: Vec<Source>) -> Result<Self, ConfigError> {
+        for source in &sources {
+            if let Kind::Foreign(f) = &source.kind {
+                f.validate()?;
+            }
+        }
+        Ok(Migrations { sources })
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+
+    /// Sessions carried over by this process so far, every source together.
+    pub(crate) fn moved(&self) -> u64 {
+        self.sources
+            .iter()
+            .map(|s| s.moved.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// The session `req` presents in an old source, carried over: a new id, every value to be
+    /// saved in the new store (`binding`: the new store's client binding).
+    pub(crate) async fn carry(
+        ctx: &Ctx,
+        req: &HttpRequest,
+        binding: Option<Vec<u8>>,
+        now: u64,
+    ) -> Result<Option<Data>, SessionError> {
+        for (index, source) in ctx.migrations.sources.iter().enumerate() {
+            let found = find(ctx, source, req, now).await.map_err(|e| {
+                tracing::error!(from = %source.name, error = %e, "reading an old session store failed");
+                SessionError::Store(e)
+            })?;
+            if let Some(found) = found {
+                tracing::debug!(from = %source.name, "old session found; carrying it over");
+                let origin = Origin {
+                    source: index,
+                    old: found.old,
+                };
+                return Ok(Some(Data::carried(found.meta, found.values, binding, origin)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The carried session is saved in the new store: the old record goes.
+    pub(crate) async fn forget(&self, origin: Origin) {
+        let Some(source) = self.sources.get(origin.source) else {
+            return;
+        };
+        let result = match (&source.kind, &origin.old) {
+            (Kind::Ours(backend), Old::Id(id)) => backend.delete(id).await,
+            (Kind::Foreign(f), old) => f.forget(old).await,
+            (Kind::Ours(_), _) => Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                let moved = source.moved.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::info!(from = %source.name, moved, "session carried over");
+            }
+            // The session lives on in the new store under its new id, which the client now
+            // holds; the old record is only a copy, which its own expiry will end.
+            Err(e) => tracing::warn!(
+                from = %source.name,
+                error = %e,
+                "session carried over, but the old record could not be deleted"
+            ),
+        }
+    }
+
+    /// `expire` on a request whose handler never loaded the session: whatever old session the
+    /// request presents ends too.
+    pub(crate) async fn forget_presented(ctx: &Ctx, req: &HttpRequest) -> Result<(), SessionError> {
+        for (index, source) in ctx.migrations.sources.iter().enumerate() {
+            let found = find(ctx, source, req, ctx.config.clock.now())
+                .await
+                .map_err(SessionError::Store)?;
+            if let Some(found) = found {
+                let origin = Origin {
+                    source: index,
+                    old: found.old,
+                };
+                ctx.migrations.forget(origin).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `Set-Cookie` that removes the old cookie of `origin`, when it is not the
+    /// middleware's own (which the response replaces anyway).
+    pub(crate) fn removal(&self, origin: &Origin, state: &crate::state::IdCarrier) -> Option<String> {
+        let Kind::Foreign(f) = &self.sources.get(origin.source)?.kind else {
+            return None;
+        };
+        let (name, path) = f.cookie();
+        if state.kind() == crate::store::CarrierKind::Cookie && state.name() == name {
+            return None;
+        }
+        let mut cookie = cookie::Cookie::build((name.to_owned(), ""))
+            .path(path.to_owned())
+            .build();
+        cookie.make_removal();
+        Some(cookie.to_string())
+    }
+
+    /// The old stores of this crate that keep a user index.
+    fn indexed(&self) -> impl Iterator<Item = &Backend> {
+        self.sources.iter().filter_map(|s| match &s.kind {
+            Kind::Ours(b) if b.lists_users() => Some(b),
+            _ => None,
+        })
+    }
+
+    /// `user`'s sessions still in an old store, added to `listed` (those already carried over,
+    /// found in the new store by their handle, are not listed twice).
+    pub(crate) async fn user_sessions(
+        &self,
+        user: &UserKey,
+        listed: &mut Vec<Record>,
+    ) -> Result<(), StoreError> {
+        for backend in self.indexed() {
+            for record in backend.user_sessions(user).await? {
+                let handle = record.meta.user.as_ref().map(|u| &u.handle);
+                let twice = listed
+                    .iter()
+                    .any(|r| r.meta.user.as_ref().map(|u| &u.handle) == handle);
+                if !twice {
+                    listed.push(record);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends `user`'s session `handle` in every old store that keeps a user index.
+    pub(crate) async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
+        let mut ended = false;
+        for backend in self.indexed() {
+            ended |= backend.revoke(user, handle).await?;
+        }
+        Ok(ended)
+    }
+
+    /// Ends `user`'s sessions but `except` in every old store that keeps a user index.
+    pub(crate) async fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&Handle>,
+    ) -> Result<usize, StoreError> {
+        let mut ended = 0;
+        for backend in self.indexed() {
+            ended += backend.revoke_all(user, except).await?;
+        }
+        Ok(ended)
+    }
+}
+
+/// The live session `req` presents in `source`, if any.
+async fn find(
+    ctx: &Ctx,
+    source: &Source,
+    req: &HttpRequest,
+    now: u64,
+) -> Result<Option<Found>, StoreError> {
+    let config = &ctx.config;
+    match &source.kind {
+        Kind::Foreign(f) => {
+            let meta = Meta::new(now, config.expiry(now, now));
+            f.find(req, config.codec, meta).await
+        }
+        Kind::Ours(Backend::Server(store)) => {
+            let Some(id) = config.state.read(req).and_then(|raw| SessionId::parse(&raw)) else {
+                return Ok(None);
+            };
+            let Some(loaded) = store.load(&id, Fetch::All).await? else {
+                return Ok(None);
+            };
+            if !config.alive(loaded.meta.created_at, loaded.meta.expires_at, now) {
+                return Ok(None);
+            }
+            let data = Data::loaded(id.clone(), Fetch::All, loaded, None);
+            Ok(Some(Found {
+                meta: data.meta().clone(),
+                values: data.values(),
+                old: Old::Id(id),
+            }))
+        }
+        Kind::Ours(Backend::Client(store)) => {
+            let Some(raw) = config.state.read(req) else {
+                return Ok(None);
+            };
+            let binding = store.binding(req);
+            let seal_ctx = config.state.seal_context(binding.as_deref());
+            let Some((_, record)) = store.open(&raw, &seal_ctx) else {
+                return Ok(None);
+            };
+            let meta = record.meta;
+            if !config.seen_recently(meta.last_seen, now)
+                || !config.alive(meta.created_at, meta.expires_at, now)
+            {
+                return Ok(None);
+            }
+            if meta.user.is_some() && store.revoked(&meta).await? {
+                return Ok(None);
+            }
+            Ok(Some(Found {
+                meta,
+                values: record.data,
+                old: Old::Nothing,
+            }))
+        }
+    }
+}
