@@ -30,6 +30,9 @@ pub(crate) struct Config {
     pub(crate) max_per_user: Option<usize>,
     /// `expiry_header`: the response header that carries the expiry (Unix seconds).
     pub(crate) expiry_header: Option<actix_web::http::header::HeaderName>,
+    /// `refresh_on_every_request`: a request that does not use the session still counts as
+    /// activity.
+    pub(crate) refresh_every: bool,
 }
 
 impl Config {

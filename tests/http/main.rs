@@ -17,6 +17,7 @@ mod hardening;
 mod logging;
 mod migrate;
 mod owasp;
+mod refresh;
 mod shop;
 mod shop_helpers;
 // `typed::generic_handler` is `pub(crate)` on purpose (the attribute keeps a handler's

@@ -31,6 +31,7 @@ pub struct SessionMiddlewareBuilder<S> {
     max_per_user: Option<usize>,
     expiry_header: Option<String>,
     migrations: Vec<crate::migrate::Source>,
+    refresh_every: bool,
 }
 
 impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
@@ -47,6 +48,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
             max_per_user: None,
             expiry_header: None,
             migrations: Vec::new(),
+            refresh_every: false,
         }
     }
 
@@ -79,6 +81,23 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
     /// move by more than this. Default: a tenth of the idle timeout.
     pub fn refresh_step(mut self, step: Duration) -> Self {
         self.refresh_step = Some(step);
+        self
+    }
+
+    /// Every request that presents a session value counts as activity, whether or not a
+    /// handler uses the session: the session's expiry moves forward as it does when a handler
+    /// reads it (a store "touch", only when the expiry would move by more than the
+    /// [`refresh_step`](Self::refresh_step); with the cookie store or a persistent cookie,
+    /// the value is sent again then). actix-session's `TtlExtensionPolicy::OnEveryRequest`.
+    /// Default: off, and a request whose handlers never ask for the session costs nothing.
+    ///
+    /// The cost: such a request loads the session's metadata from the store (no values: on
+    /// Redis one `HMGET` of a few fields) and, once per refresh step, touches it. Nothing else
+    /// changes: a value the store does not know starts no session and sends no cookie, the
+    /// response gets no `Vary: Cookie` for it, and a store failure during this refresh is
+    /// logged and leaves the response as the handler made it.
+    pub fn refresh_on_every_request(mut self, on: bool) -> Self {
+        self.refresh_every = on;
         self
     }
 
@@ -251,6 +270,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
                 error_response: self.error_response,
                 max_per_user: self.max_per_user,
                 expiry_header,
+                refresh_every: self.refresh_every,
             },
         }))
     }

@@ -43,7 +43,7 @@ pub use self::builder::SessionMiddlewareBuilder;
 use crate::request::ledger::Slots;
 use crate::request::scope::{self, Scope};
 use crate::request::{Options, Session};
-use crate::store::IntoBackend;
+use crate::store::{Fetch, IntoBackend};
 
 /// The session middleware. Wrap an `App` or a scope with it.
 ///
@@ -227,7 +227,9 @@ where
                     let scope = fut
                         .take_value()
                         .expect("the scope comes back with the result");
+                    let ctx = scope.ctx().clone();
                     let (session, typed) = scope.into_parts();
+                    let session = session.or_else(|| refresh_only(ctx, &result));
                     let Some(session) = session else {
                         // No handler asked for the session and no option was set: the commit
                         // rules say "nothing" (no clock read, no store call, no header).
@@ -249,6 +251,24 @@ where
             }
         }
     }
+}
+
+/// With `refresh_on_every_request`, a request that presents a session value but whose handlers
+/// never asked for the session: a handle that the commit loads (metadata only) and touches.
+fn refresh_only<B>(
+    ctx: Arc<Ctx>,
+    result: &Result<ServiceResponse<B>, actix_web::Error>,
+) -> Option<Session> {
+    if !ctx.config.refresh_every {
+        return None;
+    }
+    let res = result.as_ref().ok()?;
+    if res.status().is_server_error() || ctx.config.state.read(res.request()).is_none() {
+        return None;
+    }
+    let session = Session::new(ctx);
+    session.set_option(Options::REFRESH_ONLY);
+    Some(session)
 }
 
 /// The request is served and its session was used: write typed values back, then commit.
@@ -283,8 +303,20 @@ async fn respond<B: MessageBody + 'static>(
     session: Session,
     mut res: ServiceResponse<B>,
 ) -> ServiceResponse<ResponseBody<B>> {
+    let refresh_only = session.options().has(Options::REFRESH_ONLY);
+    if refresh_only {
+        if let Err(err) = session.ensure(res.request(), Fetch::Keys(&[])).await {
+            // Already logged; the response did not need the session.
+            tracing::debug!(error = %err, "refresh on every request: session not refreshed");
+            return res.map_body(|_, body| EitherBody::left(body));
+        }
+    }
     let outcome = match commit::at_response(&session, res.request(), res.status()).await {
         Ok(outcome) => outcome,
+        Err(err) if refresh_only => {
+            tracing::debug!(error = %err, "refresh on every request: session not refreshed");
+            return res.map_body(|_, body| EitherBody::left(body));
+        }
         Err(err) => return failed(res, session.ctx(), err),
     };
     let ctx = session.ctx().clone();
@@ -308,7 +340,7 @@ async fn respond<B: MessageBody + 'static>(
     if sent && !headers.contains_key(CACHE_CONTROL) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    if session.is_loaded() {
+    if session.is_loaded() && !refresh_only {
         if let Some(name) = config.state.vary() {
             add_vary(headers, name);
         }

@@ -27,6 +27,9 @@ impl Options {
     pub(crate) const EXPIRE_ALL: u8 = 16;
     /// Every session of this session's user but this one ends.
     pub(crate) const EXPIRE_OTHERS: u8 = 32;
+    /// No handler used the session: the middleware loaded it only to count the request as
+    /// activity (`refresh_on_every_request`).
+    pub(crate) const REFRESH_ONLY: u8 = 64;
 
     pub(crate) fn has(self, flag: u8) -> bool {
         self.0 & flag != 0
