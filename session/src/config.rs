@@ -38,21 +38,58 @@ pub(crate) struct Config {
 impl Config {
     /// When a session that is used at `now` expires: the idle deadline, capped by the absolute one.
     pub(crate) fn expiry(&self, created_at: u64, now: u64) -> u64 {
-        let idle = now.saturating_add(self.idle);
-        match self.absolute {
+        self.expiry_with(created_at, now, None)
+    }
+
+    /// [`expiry`](Self::expiry) for a session with its own lifetime (`remember`, seconds): its
+    /// idle and absolute timeouts are at least that long.
+    pub(crate) fn expiry_with(&self, created_at: u64, now: u64, remember: Option<u64>) -> u64 {
+        let (idle, absolute) = self.timeouts(remember);
+        let idle = now.saturating_add(idle);
+        match absolute {
             Some(abs) => idle.min(created_at.saturating_add(abs)),
             None => idle,
         }
     }
 
+    /// The idle and absolute timeouts of a session, with its own lifetime if it has one.
+    fn timeouts(&self, remember: Option<u64>) -> (u64, Option<u64>) {
+        match remember {
+            None => (self.idle, self.absolute),
+            Some(r) => (self.idle.max(r), self.absolute.map(|a| a.max(r))),
+        }
+    }
+
     /// Whether a record read at `now` is still alive: before its expiry, and within this
     /// middleware's own absolute timeout from its creation (today's, whatever the expiry was
-    /// computed with).
+    /// computed with; a remembered session's own, when it has one).
     pub(crate) fn alive(&self, created_at: u64, expires_at: u64, now: u64) -> bool {
+        self.alive_with(created_at, expires_at, now, None)
+    }
+
+    /// [`alive`](Self::alive) for a session with its own lifetime.
+    pub(crate) fn alive_with(
+        &self,
+        created_at: u64,
+        expires_at: u64,
+        now: u64,
+        remember: Option<u64>,
+    ) -> bool {
         expires_at > now
             && self
-                .absolute
+                .timeouts(remember)
+                .1
                 .is_none_or(|abs| created_at.saturating_add(abs) > now)
+    }
+
+    /// Whether a stored expiry is later than this middleware's timeouts could have made it: the
+    /// session may have a lifetime of its own (`remember`), to be read before its timeouts apply.
+    pub(crate) fn beyond_timeouts(&self, meta: &crate::store::Meta, now: u64) -> bool {
+        let seen = meta.last_seen.max(meta.created_at);
+        meta.expires_at > seen.saturating_add(self.idle)
+            || self
+                .absolute
+                .is_some_and(|abs| meta.created_at.saturating_add(abs) <= now)
     }
 
     /// Whether a session last seen at `last_seen` (Unix seconds; 0: unknown) is still within
@@ -60,8 +97,8 @@ impl Config {
     /// carried (a client-side store's), whose deadline is the one its issuer sealed, under the
     /// timeouts of that deploy: a lower idle timeout then applies to it at once. A server-side
     /// record is held to the deadline its store keeps (see `session::load`).
-    pub(crate) fn seen_recently(&self, last_seen: u64, now: u64) -> bool {
-        last_seen == 0 || last_seen.saturating_add(self.idle) > now
+    pub(crate) fn seen_recently(&self, last_seen: u64, now: u64, remember: Option<u64>) -> bool {
+        last_seen == 0 || last_seen.saturating_add(self.timeouts(remember).0) > now
     }
 
     /// `err` as an actix-web error answered with the response the builder chose.

@@ -11,9 +11,14 @@ pub const CSRF_SESSION_KEY: &str = "__ats_csrf";
 /// One of the [`RESERVED_KEYS`], which a listing of sessions hides.
 pub const FLASH_KEY: &str = "_flash";
 
+/// The session key under which [`Session::remember`](crate::Session::remember) keeps the
+/// session's own lifetime (seconds). Reserved: do not use it for other values.
+pub(crate) const REMEMBER_KEY: &str = "__ats_remember";
+
 /// The session keys under which this crate keeps its own data in a session: the CSRF token
-/// ([`CSRF_SESSION_KEY`], `"__ats_csrf"`) and the flash messages waiting for the next request
-/// ([`FLASH_KEY`], `"_flash"`). Do not use them for your own values.
+/// ([`CSRF_SESSION_KEY`], `"__ats_csrf"`), the flash messages waiting for the next request
+/// ([`FLASH_KEY`], `"_flash"`) and a "remember me" lifetime (`"__ats_remember"`, see
+/// [`Session::remember`](crate::Session::remember)). Do not use them for your own values.
 ///
 /// [`SessionInfo`](crate::SessionInfo) hides them: a devices or admin page that lists another session's values
 /// never sees that session's CSRF secret or its waiting messages. The request's own
@@ -31,4 +36,4 @@ pub const FLASH_KEY: &str = "_flash";
 /// }
 /// # let _ = app_keys;
 /// ```
-pub const RESERVED_KEYS: [&str; 2] = [CSRF_SESSION_KEY, FLASH_KEY];
+pub const RESERVED_KEYS: [&str; 3] = [CSRF_SESSION_KEY, FLASH_KEY, REMEMBER_KEY];

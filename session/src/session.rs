@@ -144,6 +144,45 @@ impl Session {
         self.guard_mut().set_user(user.as_ref(), now_ms);
     }
 
+    /// "Keep me signed in": this session, and only this one, lives at least `lifetime` without
+    /// a request (its idle timeout) and at least `lifetime` from its creation (its absolute
+    /// timeout, when the middleware has one), and its cookie becomes persistent (`Max-Age`: the
+    /// time left to its expiry, sent again whenever the expiry moves by more than the refresh
+    /// step). Other sessions keep the middleware's timeouts and its cookie.
+    ///
+    /// Typically in the login handler, after [`set_user`](Self::set_user):
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actix_typed_session::Session;
+    ///
+    /// async fn login(session: Session /* , form: .. */) -> &'static str {
+    ///     session.set_user("ann");
+    ///     let remember_me = true; // the form's checkbox
+    ///     if remember_me {
+    ///         session.remember(Duration::from_secs(30 * 86400));
+    ///     }
+    ///     "signed in"
+    /// }
+    /// ```
+    ///
+    /// The lifetime is kept in the session (under a [reserved key](crate::RESERVED_KEYS)), so
+    /// it holds on every store and across app servers; `change_id` keeps it, `clear()` drops
+    /// it. A lifetime no longer than the middleware's idle timeout changes only the cookie of
+    /// this response. Whole seconds; zero is ignored.
+    pub fn remember(&self, lifetime: std::time::Duration) {
+        let secs = lifetime.as_secs();
+        if secs == 0 {
+            return;
+        }
+        let Ok(bytes) = self.encode(crate::keys::REMEMBER_KEY, &secs) else {
+            return; // a u64 encodes with every codec
+        };
+        let mut data = self.guard_mut();
+        data.set(crate::keys::REMEMBER_KEY.to_owned(), bytes);
+        data.set_remember(Some(secs));
+    }
+
     /// The user the session is tied to ([`set_user`](Self::set_user)), as text (an id that is
     /// not UTF-8 comes back with replacement characters).
     pub fn user(&self) -> Option<String> {

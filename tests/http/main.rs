@@ -18,6 +18,7 @@ mod logging;
 mod migrate;
 mod owasp;
 mod refresh;
+mod remember;
 mod shop;
 mod shop_helpers;
 // `typed::generic_handler` is `pub(crate)` on purpose (the attribute keeps a handler's

@@ -323,7 +323,10 @@ async fn respond<B: MessageBody + 'static>(
     let config = &ctx.config;
     let sent = match &outcome.update {
         ClientUpdate::Keep => false,
-        ClientUpdate::Send(value) => config.state.send(res.headers_mut(), value),
+        ClientUpdate::Send(value) => match outcome.lasting {
+            Some(max_age) => config.state.send_lasting(res.headers_mut(), value, max_age),
+            None => config.state.send(res.headers_mut(), value),
+        },
         ClientUpdate::Remove => config.state.send_removal(res.headers_mut()),
     };
     let headers = res.headers_mut();

@@ -225,7 +225,13 @@ impl Migrations {
                     source: index,
                     old: found.old,
                 };
-                return Ok(Some(Data::carried(found.meta, found.values, binding, origin)));
+                let remember = crate::request::load::remembered(
+                    found.values.get(crate::keys::REMEMBER_KEY),
+                    ctx.config.codec,
+                );
+                let mut data = Data::carried(found.meta, found.values, binding, origin);
+                data.set_remember(remember);
+                return Ok(Some(data));
             }
         }
         Ok(None)
@@ -363,10 +369,15 @@ async fn find(
             let Some(loaded) = store.load(&id, Fetch::All).await? else {
                 return Ok(None);
             };
-            if !config.alive(loaded.meta.created_at, loaded.meta.expires_at, now) {
+            let data = Data::loaded(id.clone(), Fetch::All, loaded, None);
+            let remember = crate::request::load::remembered(
+                data.value(crate::keys::REMEMBER_KEY).as_ref(),
+                config.codec,
+            );
+            let meta = data.meta();
+            if !config.alive_with(meta.created_at, meta.expires_at, now, remember) {
                 return Ok(None);
             }
-            let data = Data::loaded(id.clone(), Fetch::All, loaded, None);
             Ok(Some(Found {
                 meta: data.meta().clone(),
                 values: data.values(),
@@ -383,8 +394,12 @@ async fn find(
                 return Ok(None);
             };
             let meta = record.meta;
-            if !config.seen_recently(meta.last_seen, now)
-                || !config.alive(meta.created_at, meta.expires_at, now)
+            let remember = crate::request::load::remembered(
+                record.data.get(crate::keys::REMEMBER_KEY),
+                config.codec,
+            );
+            if !config.seen_recently(meta.last_seen, now, remember)
+                || !config.alive_with(meta.created_at, meta.expires_at, now, remember)
             {
                 return Ok(None);
             }

@@ -36,6 +36,9 @@ pub(crate) struct Outcome {
     pub(crate) expiry: Option<u64>,
     /// The store work waits for the end of the body (`late_store`).
     pub(crate) deferred: bool,
+    /// The session has a lifetime of its own (`remember`): the value goes out in a cookie
+    /// that lasts this many seconds.
+    pub(crate) lasting: Option<u64>,
     /// A `Set-Cookie` that removes the cookie of an old store of another name, once the
     /// session it carried is saved here ([`crate::migrate`]).
     pub(crate) remove_old: Option<String>,
@@ -105,11 +108,13 @@ pub(crate) async fn at_response(
     let expiry = (plan.announces() && config.expiry_header.is_some())
         .then(|| session.data().map(|data| data.meta().expires_at))
         .flatten();
+    let lasting = lasting(session, &update, now);
     session.mark_committed();
     Ok(Outcome {
         update,
         expiry,
         deferred: false,
+        lasting,
         remove_old,
     })
 }
@@ -129,11 +134,17 @@ fn deferred_head(session: &Session, ctx: &Ctx) -> Outcome {
         }
     };
     let expiry = (matches!(update, ClientUpdate::Send(_)) && config.expiry_header.is_some())
-        .then(|| config.expiry(data.meta().created_at, config.clock.now()));
+        .then(|| {
+            let meta = data.meta();
+            config.expiry_with(meta.created_at, config.clock.now(), data.remember())
+        });
+    drop(data);
+    let lasting = lasting(session, &update, config.clock.now());
     Outcome {
         update,
         expiry,
         deferred: true,
+        lasting,
         remove_old: None,
     }
 }
@@ -182,7 +193,10 @@ async fn execute(
 ) -> Result<ClientUpdate, SessionError> {
     let ctx = session.ctx().clone();
     let backend = &ctx.backend;
-    let expiry = |created_at: u64| ctx.config.expiry(created_at, now);
+    let expiry = |data: &super::data::Data| {
+        ctx.config
+            .expiry_with(data.meta().created_at, now, data.remember())
+    };
     match plan {
         Plan::Nothing => Ok(ClientUpdate::Keep),
         Plan::Expire => {
@@ -210,7 +224,7 @@ async fn execute(
                     return Ok(ClientUpdate::Keep);
                 };
                 data.rotate();
-                let expires_at = expiry(data.meta().created_at);
+                let expires_at = expiry(&data);
                 data.stamp(expires_at, now);
                 let retired = data.take_retired();
                 let id = data.id().clone();
@@ -258,7 +272,7 @@ async fn execute(
                 let Some(mut data) = session.data() else {
                     return Ok(ClientUpdate::Keep);
                 };
-                let expires_at = expiry(data.meta().created_at);
+                let expires_at = expiry(&data);
                 data.stamp(expires_at, now);
                 let (id, meta) = (data.id().clone(), data.meta().clone());
                 (id, meta, data.take_changes())
@@ -281,7 +295,7 @@ async fn execute(
                 let Some(mut data) = session.data() else {
                     return Ok(ClientUpdate::Keep);
                 };
-                let expires_at = expiry(data.meta().created_at);
+                let expires_at = expiry(&data);
                 data.stamp(expires_at, now);
                 (data.id().clone(), data.meta().clone())
             };
@@ -292,6 +306,23 @@ async fn execute(
             client_value(session, send)
         }
     }
+}
+
+/// For a value sent to the client of a session with a lifetime of its own: the seconds left
+/// to its expiry, the cookie's `Max-Age`.
+fn lasting(session: &Session, update: &ClientUpdate, now: u64) -> Option<u64> {
+    if !matches!(update, ClientUpdate::Send(_)) {
+        return None;
+    }
+    let data = session.data()?;
+    data.remember()?;
+    let config = &session.ctx().config;
+    // A deferred commit has not stamped the new expiry yet: the one it will write.
+    let meta = data.meta();
+    let expires_at = config
+        .expiry_with(meta.created_at, now, data.remember())
+        .max(meta.expires_at);
+    Some(expires_at.saturating_sub(now))
 }
 
 /// A session carried over from an old store is saved here (or ended): the old record goes

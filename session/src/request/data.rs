@@ -47,6 +47,9 @@ pub(crate) struct Data {
     /// The session was carried over from an old store ([`crate::migrate`]): what to forget
     /// there once it is saved here.
     origin: Option<crate::migrate::Origin>,
+    /// The session's own lifetime in seconds ([`Session::remember`](crate::Session::remember)),
+    /// when it has one and this request knows it.
+    remember: Option<u64>,
 }
 
 impl Data {
@@ -91,7 +94,18 @@ impl Data {
             rotated: false,
             binding,
             origin: None,
+            remember: None,
         }
+    }
+
+    /// The session's own lifetime in seconds, if it has one.
+    pub(crate) fn remember(&self) -> Option<u64> {
+        self.remember
+    }
+
+    /// Sets what this request knows of the session's own lifetime.
+    pub(crate) fn set_remember(&mut self, secs: Option<u64>) {
+        self.remember = secs;
     }
 
     /// A session of an old store, carried over ([`crate::migrate`]): a new id (the old one is
@@ -287,6 +301,7 @@ impl Data {
     pub(crate) fn clear(&mut self) {
         self.dirty.clear();
         self.cleared = true;
+        self.remember = None;
     }
 
     /// Whether this request changed anything.

@@ -9,7 +9,8 @@ use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::store::backend::Backend;
 use crate::migrate::Migrations;
-use crate::store::{Fetch, Loaded, Meta};
+use crate::keys::REMEMBER_KEY;
+use crate::store::{Bytes, Fetch, Loaded, Meta};
 
 /// Reads the client's value, opens it, and loads the session with the values `fetch` asks for;
 /// anything unusable gives a fresh session with a new id (an id offered by a client is never
@@ -95,7 +96,8 @@ async fn own(
             // from the last-seen time sealed beside it (0, unknown: the deadline alone). A
             // server-side record is not: a store that does not keep the last-seen time reports
             // its creation time there (`Meta::new`), which would end sessions in use.
-            if !config.seen_recently(record.meta.last_seen, now) {
+            let remember = remembered(record.data.get(REMEMBER_KEY), config.codec);
+            if !config.seen_recently(record.meta.last_seen, now, remember) {
                 tracing::debug!(
                     session = %id.log_tag(),
                     "session idle past the idle timeout; starting a new session"
@@ -120,11 +122,24 @@ async fn own(
         }
     };
     match loaded {
-        Some(loaded) if config.alive(loaded.meta.created_at, loaded.meta.expires_at, now) => {
-            Ok(Ok(Data::loaded(id, fetch, loaded, binding)))
-        }
-        Some(_) => {
-            tracing::debug!(session = %id.log_tag(), "session expired; starting a new session");
+        Some(loaded) => {
+            let beyond = config.beyond_timeouts(&loaded.meta, now);
+            let mut data = Data::loaded(id, fetch, loaded, binding);
+            // A stored expiry later than this middleware's timeouts give: the session may have
+            // a lifetime of its own. Read it (one key) before the timeouts apply.
+            let remember = match beyond {
+                true => own_lifetime(ctx, &mut data).await?,
+                false => None,
+            };
+            data.set_remember(remember);
+            let meta = data.meta();
+            if config.alive_with(meta.created_at, meta.expires_at, now, remember) {
+                return Ok(Ok(data));
+            }
+            tracing::debug!(
+                session = %data.id().log_tag(),
+                "session expired; starting a new session"
+            );
             Ok(Err(Miss::Ended))
         }
         None => {
@@ -132,4 +147,23 @@ async fn own(
             Ok(Err(Miss::Unknown))
         }
     }
+}
+
+/// A session's own lifetime, as [`Session::remember`](crate::Session::remember) stored it.
+pub(crate) fn remembered(value: Option<&Bytes>, codec: crate::codec::Codec) -> Option<u64> {
+    codec.decode::<u64>(value?).ok().filter(|secs| *secs > 0)
+}
+
+/// The loaded session's own lifetime, fetched if the load did not bring it.
+async fn own_lifetime(ctx: &Ctx, data: &mut Data) -> Result<Option<u64>, SessionError> {
+    let fetch = Fetch::Keys(&[REMEMBER_KEY]);
+    if data.needs(fetch) {
+        let id = data.id().clone();
+        let more = ctx.backend.load(&id, fetch).await.map_err(|e| {
+            tracing::error!(session = %id.log_tag(), error = %e, "session load failed");
+            SessionError::Store(e)
+        })?;
+        data.merge(fetch, more);
+    }
+    Ok(remembered(data.value(REMEMBER_KEY).as_ref(), ctx.config.codec))
 }

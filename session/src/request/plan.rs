@@ -75,7 +75,7 @@ pub(crate) fn decide(
     if options.has(Options::NO_STORE) {
         return Plan::Nothing;
     }
-    let refresh_client = config.state.refresh_on_touch();
+    let refresh_client = config.state.refresh_on_touch(data.remember().is_some());
     if data.changed() {
         return if empty_and_new {
             Plan::Nothing
@@ -87,7 +87,7 @@ pub(crate) fn decide(
     }
     if data.existed() {
         let meta = data.meta();
-        let next = config.expiry(meta.created_at, now);
+        let next = config.expiry_with(meta.created_at, now, data.remember());
         if next > meta.expires_at.saturating_add(config.refresh_step) {
             return Plan::Touch {
                 send: refresh_client,
@@ -132,7 +132,7 @@ pub(crate) fn head_of_deferred(options: Options, data: &Data, config: &Config) -
     if options.has(Options::NO_STORE) {
         return Head::Keep;
     }
-    if !data.existed() || config.state.refresh_on_touch() {
+    if !data.existed() || config.state.refresh_on_touch(data.remember().is_some()) {
         return Head::SendId;
     }
     Head::Keep

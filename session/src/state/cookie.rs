@@ -191,6 +191,28 @@ impl CookieState {
         b.build()
     }
 
+    /// Appends `Set-Cookie: name=value; <attributes>; Max-Age=<max_age>`: a persistent cookie
+    /// for a session with a lifetime of its own (`Session::remember`), whatever this state's
+    /// own `max_age`.
+    pub(crate) fn send_lasting(&self, headers: &mut HeaderMap, value: &str, max_age: u64) -> bool {
+        let cookie = self
+            .base(value)
+            .max_age(time::Duration::seconds(
+                i64::try_from(max_age).unwrap_or(i64::MAX),
+            ))
+            .build();
+        match HeaderValue::try_from(cookie.to_string()) {
+            Ok(v) => {
+                headers.append(SET_COOKIE, v);
+                true
+            }
+            Err(_) => {
+                tracing::error!("session value is not a valid header value; nothing sent");
+                false
+            }
+        }
+    }
+
     /// Appends `Set-Cookie: name=value; <attributes>`. The attributes are formatted once (see
     /// `attributes`); per request this is one `String` that becomes the header value without a copy.
     pub(crate) fn send(&self, headers: &mut HeaderMap, value: &str) -> bool {

@@ -119,6 +119,15 @@ impl IdCarrier {
         }
     }
 
+    /// [`send`](Self::send) for a session with a lifetime of its own: a cookie that lasts
+    /// `max_age` seconds (its time to expiry); other carriers send as usual.
+    pub(crate) fn send_lasting(&self, headers: &mut HeaderMap, value: &str, max_age: u64) -> bool {
+        match self {
+            IdCarrier::Cookie(s) => s.send_lasting(headers, value, max_age),
+            other => other.send(headers, value),
+        }
+    }
+
     /// Refuses a value the client could not keep (a cookie over 4096 bytes): it would be
     /// truncated or dropped by the browser, silently losing the session.
     pub(crate) fn check_size(&self, value: &str) -> Result<(), crate::error::SessionError> {
@@ -146,9 +155,10 @@ impl IdCarrier {
         }
     }
 
-    /// Whether the client value must be re-sent whenever the expiry moves (a persistent cookie).
-    pub(crate) fn refresh_on_touch(&self) -> bool {
-        matches!(self, IdCarrier::Cookie(s) if s.is_persistent())
+    /// Whether the client value must be re-sent whenever the expiry moves (a persistent cookie:
+    /// this state's, or that of a session with a lifetime of its own, `remembered`).
+    pub(crate) fn refresh_on_touch(&self, remembered: bool) -> bool {
+        matches!(self, IdCarrier::Cookie(s) if s.is_persistent() || remembered)
     }
 
     /// The request header a response depends on once the session was read.
