@@ -184,10 +184,18 @@ async fn cookie_carries_over(security: CookieContentSecurity, source: ActixSessi
     let res = send(&app, get("/read", Some(&old_value))).await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.body, expected(41), "every value type reads back");
-    let new_id = res.id().expect("the carried session gets a cookie of this crate");
-    assert!(SessionId::parse(&new_id).is_some(), "a new id of this crate");
+    let new_id = res
+        .id()
+        .expect("the carried session gets a cookie of this crate");
+    assert!(
+        SessionId::parse(&new_id).is_some(),
+        "a new id of this crate"
+    );
     assert_ne!(new_id, old_value);
-    assert_eq!(stored_value(&store, &new_id, "user_id").await, Some(41.into()));
+    assert_eq!(
+        stored_value(&store, &new_id, "user_id").await,
+        Some(41.into())
+    );
     assert_eq!(
         stored_value(&store, &new_id, "profile").await,
         Some(serde_json::to_value(profile()).unwrap())
@@ -200,6 +208,13 @@ async fn cookie_carries_over(security: CookieContentSecurity, source: ActixSessi
     let res = send(&app, get("/read", Some(&new_id))).await;
     assert!(res.body.starts_with("(Some(1041)"), "{}", res.body);
     assert!(res.id().is_none(), "an unchanged session sends no cookie");
+    assert_eq!(mw.carried_over(), 1);
+
+    // A copy of the old cookie (nothing on a server to delete) never carries over again: the
+    // new store keeps a "spent" marker for it.
+    let res = send(&app, get("/read", Some(&old_value))).await;
+    assert_eq!(res.body, NOTHING);
+    assert!(res.cookies.is_empty());
     assert_eq!(mw.carried_over(), 1);
 }
 
@@ -247,7 +262,10 @@ async fn an_old_cookie_of_another_name_is_removed_when_its_session_carries_over(
         .find(|c| c.name() == "legacy")
         .expect("the old cookie is removed");
     assert_eq!(removal.value(), "");
-    assert_eq!(removal.max_age(), Some(actix_web::cookie::time::Duration::ZERO));
+    assert_eq!(
+        removal.max_age(),
+        Some(actix_web::cookie::time::Duration::ZERO)
+    );
     assert_eq!(removal.path(), Some("/"));
 }
 
@@ -368,14 +386,25 @@ async fn actix_session_redis_sessions_carry_over_and_their_records_go() {
     let res = send(&app, get("/read", Some(&first))).await;
     assert_eq!(res.body, expected(1));
     let new_id = res.id().unwrap();
-    assert_eq!(stored_value(&store, &new_id, "user_id").await, Some(1.into()));
-    assert_eq!(redis_keys(&old_pool).await.len(), 2, "the old record is deleted");
+    assert_eq!(
+        stored_value(&store, &new_id, "user_id").await,
+        Some(1.into())
+    );
+    assert_eq!(
+        redis_keys(&old_pool).await.len(),
+        2,
+        "the old record is deleted"
+    );
 
     // A change on the first request is kept with the carried values.
     let res = send(&app, get("/write", Some(&second))).await;
     assert_eq!(res.body, "1002");
     let res = send(&app, get("/read", Some(&res.id().unwrap()))).await;
-    assert!(res.body.starts_with("(Some(1002), Some(\"ann"), "{}", res.body);
+    assert!(
+        res.body.starts_with("(Some(1002), Some(\"ann"),
+        "{}",
+        res.body
+    );
 
     // An old session that expired in Redis meanwhile: a fresh session, never a 500.
     let mut conn = old_pool.get().await.unwrap();
@@ -483,7 +512,13 @@ async fn a_session_of_the_memory_store_moves_to_the_file_store_with_its_user() {
     .await;
     let moved = send(&old, get("/sign-in", None)).await.id().unwrap();
     let waiting = send(&old, get("/sign-in", None)).await.id().unwrap();
-    let old_handle = stored(&old_store, &moved).await.unwrap().meta.user.unwrap().handle;
+    let old_handle = stored(&old_store, &moved)
+        .await
+        .unwrap()
+        .meta
+        .user
+        .unwrap()
+        .handle;
 
     let dir = TempDir::new("migrate-file");
     let store = FileStore::new(&dir.0).unwrap();
@@ -494,11 +529,20 @@ async fn a_session_of_the_memory_store_moves_to_the_file_store_with_its_user() {
     let res = send(&app, get("/read", Some(&moved))).await;
     assert!(res.body.starts_with("(Some(7)"), "{}", res.body);
     let new_id = res.id().unwrap();
-    let record = stored(&store, &new_id).await.expect("saved in the new store");
+    assert_ne!(new_id, moved, "the old id is never adopted");
+    let record = stored(&store, &new_id)
+        .await
+        .expect("saved in the new store");
     let user = record.meta.user.expect("still tied to its user");
     assert_eq!(&user.id[..], b"ann");
-    assert_eq!(user.handle, old_handle, "the devices page sees the same device");
-    assert!(stored(&old_store, &moved).await.is_none(), "the old record is deleted");
+    assert_eq!(
+        user.handle, old_handle,
+        "the devices page sees the same device"
+    );
+    assert!(
+        stored(&old_store, &moved).await.is_none(),
+        "the old record is deleted"
+    );
 
     // The user's sessions are listed across both stores, once each, and end in both.
     let sessions = mw.sessions();
@@ -528,7 +572,10 @@ async fn a_logout_on_the_first_request_ends_the_old_session_too() {
     for (id, path) in [(&loaded, "/logout"), (&unloaded, "/logout-unloaded")] {
         let res = send(&app, get(path, Some(id))).await;
         assert!(res.removal().is_some(), "{path}");
-        assert!(stored(&old_store, id).await.is_none(), "{path}: gone from the old store");
+        assert!(
+            stored(&old_store, id).await.is_none(),
+            "{path}: gone from the old store"
+        );
         assert_eq!(send(&app, get("/read", Some(id))).await.body, NOTHING);
     }
 }
@@ -590,6 +637,40 @@ async fn a_cookie_store_session_moves_into_the_memory_store() {
     let record = stored(&store, &new_id).await.unwrap();
     assert_eq!(&record.meta.user.unwrap().id[..], b"ann");
     assert_eq!(mw.carried_over(), 1);
+    // A copy of the sealed cookie does not carry over a second time.
+    assert_eq!(send(&app, get("/read", Some(&sealed))).await.body, NOTHING);
+    assert_eq!(mw.carried_over(), 1);
+}
+
+/// A logout on the first request after the switch ends the actix-session cookie's session for
+/// good: a copy of that cookie opens as a fresh session.
+#[actix_web::test]
+async fn a_copy_of_an_actix_session_cookie_whose_session_logged_out_stays_out() {
+    let old = test::init_service(
+        App::new()
+            .wrap(theirs(
+                CookieSessionStore::default(),
+                CookieContentSecurity::Private,
+                "id",
+            ))
+            .route("/login/{n}", web::get().to(theirs_login)),
+    )
+    .await;
+    let old_value = theirs_cookie(&old, 9, "id").await;
+    let mw = SessionMiddleware::builder(MemoryStore::default())
+        .migrate_from(ActixSessionCookie::private(&MASTER))
+        .build();
+    let app = test::init_service(App::new().wrap(mw).configure(ours_routes)).await;
+    for path in ["/logout", "/logout-unloaded"] {
+        let copy = old_value.clone();
+        let res = send(&app, get(path, Some(&copy))).await;
+        assert!(res.removal().is_some(), "{path}");
+        assert_eq!(
+            send(&app, get("/read", Some(&copy))).await.body,
+            NOTHING,
+            "{path}"
+        );
+    }
 }
 
 /// Redis → PostgreSQL, the move the issue names.
@@ -609,7 +690,10 @@ async fn a_redis_session_moves_to_postgres() {
     let pg = PgServer::start();
     let table = pg.fresh_table().await;
     let pg_pool = PostgresStore::pool_for(&pg.url, std::time::Duration::from_secs(5)).unwrap();
-    let store = PostgresStore::builder(pg_pool).table(&table).build().unwrap();
+    let store = PostgresStore::builder(pg_pool)
+        .table(&table)
+        .build()
+        .unwrap();
     store.migrate().await.unwrap();
     let mw = SessionMiddleware::builder(store.clone())
         .migrate_from(old_store.clone())
@@ -618,7 +702,10 @@ async fn a_redis_session_moves_to_postgres() {
     let res = send(&app, get("/write", Some(&id))).await;
     assert_eq!(res.body, "1007");
     let new_id = res.id().unwrap();
-    assert_eq!(stored_value(&store, &new_id, "user_id").await, Some(1007.into()));
+    assert_eq!(
+        stored_value(&store, &new_id, "user_id").await,
+        Some(1007.into())
+    );
     assert!(stored(&old_store, &id).await.is_none());
     assert_eq!(mw.sessions().of_user("ann").await.unwrap().len(), 1);
 }

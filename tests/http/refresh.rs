@@ -56,7 +56,10 @@ async fn pages_that_never_read_the_session_keep_it_alive_only_with_the_option() 
             let res = send(&app, get("/page", Some(&id))).await;
             assert_eq!(res.status, StatusCode::OK);
             assert!(res.cookies.is_empty(), "an id cookie is not sent again");
-            assert!(res.header("vary").is_none(), "the page does not depend on the cookie");
+            assert!(
+                res.header("vary").is_none(),
+                "the page does not depend on the cookie"
+            );
         }
         // 180 s after the last read, with an idle timeout of 100 s.
         let body = send(&app, get("/read", Some(&id))).await.body;
@@ -126,17 +129,14 @@ async fn an_unknown_value_or_a_failing_store_leaves_the_page_as_it_was() {
 async fn with_the_cookie_store_the_cookie_is_sealed_again_once_per_step() {
     let clock = ManualClock::new();
     let store = CookieStore::encrypted([9; 32]).build().unwrap();
-    let app = test::init_service(
-        App::new()
-            .wrap(mw(store, &clock, true))
-            .configure(routes),
-    )
-    .await;
+    let app = test::init_service(App::new().wrap(mw(store, &clock, true)).configure(routes)).await;
     let mut value = send(&app, get("/incr", None)).await.id().unwrap();
     for _ in 0..3 {
         clock.advance(Duration::from_secs(60));
         let res = send(&app, get("/page", Some(&value))).await;
-        value = res.id().expect("the cookie is sealed again with the new expiry");
+        value = res
+            .id()
+            .expect("the cookie is sealed again with the new expiry");
     }
     assert_eq!(send(&app, get("/read", Some(&value))).await.body, "1");
 }

@@ -76,10 +76,17 @@ async fn outlives_the_middleware<S: IntoBackend + Clone>(store: S, through: &str
     let app = test::init_service(App::new().wrap(mw(store, &clock)).configure(routes)).await;
     let res = send(&app, get("/login/true", None)).await;
     let age = max_age(&res).expect("a persistent cookie");
-    assert!((REMEMBER as i64 - 5..=REMEMBER as i64).contains(&age), "{age}");
+    assert!(
+        (REMEMBER as i64 - 5..=REMEMBER as i64).contains(&age),
+        "{age}"
+    );
     let mut kept = res.id().unwrap();
     let plain = send(&app, get("/login/false", None)).await;
-    assert_eq!(max_age(&plain), None, "the middleware's browser-session cookie");
+    assert_eq!(
+        max_age(&plain),
+        None,
+        "the middleware's browser-session cookie"
+    );
     let plain = plain.id().unwrap();
 
     // Visits every 400 s (past the idle timeout of 100 s), to 2000 s (past the absolute 1000 s).
@@ -90,7 +97,10 @@ async fn outlives_the_middleware<S: IntoBackend + Clone>(store: S, through: &str
             "/typed" => visit.to_string(),
             _ => "Some(0)".to_owned(),
         };
-        assert_eq!(res.body, expected, "{through}: the remembered session lives on");
+        assert_eq!(
+            res.body, expected,
+            "{through}: the remembered session lives on"
+        );
         if let Some(id) = res.id() {
             kept = id; // the cookie store seals the session again
             assert!(max_age(&res).is_some(), "a re-sent cookie stays persistent");
@@ -136,7 +146,10 @@ async fn change_id_keeps_the_lifetime_and_clear_drops_it() {
     let id = send(&app, get("/login/true", None)).await.id().unwrap();
     clock.advance(Duration::from_secs(300));
     let res = send(&app, get("/rotate", Some(&id))).await;
-    assert!(max_age(&res).is_some(), "the new id's cookie is persistent too");
+    assert!(
+        max_age(&res).is_some(),
+        "the new id's cookie is persistent too"
+    );
     let id = res.id().unwrap();
     clock.advance(Duration::from_secs(300));
     assert_eq!(send(&app, get("/read", Some(&id))).await.body, "Some(0)");

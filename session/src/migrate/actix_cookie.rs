@@ -4,10 +4,10 @@
 
 use cookie::{Cookie, CookieJar, Key};
 
-use super::{actix_format, Found, Foreign, LocalFuture, Old, OldSessions, Source};
+use super::{actix_format, Foreign, Found, LocalFuture, Old, OldSessions, Source};
 use crate::codec::Codec;
-use crate::state::cookie::read_cookie;
 use crate::error::ConfigError;
+use crate::state::cookie::read_cookie;
 use crate::store::{Meta, StoreFuture};
 
 /// How actix-session protected its cookie (`CookieContentSecurity`).
@@ -107,7 +107,10 @@ impl Foreign for ActixSessionCookie {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.key.as_ref().map(drop).map_err(|e| ConfigError(e.clone()))
+        self.key
+            .as_ref()
+            .map(drop)
+            .map_err(|e| ConfigError(e.clone()))
     }
 
     fn cookie(&self) -> (&str, &str) {
@@ -134,6 +137,7 @@ impl Foreign for ActixSessionCookie {
                 meta,
                 values: actix_format::values(&state, codec)?,
                 old: Old::Nothing,
+                spent: Some(super::spent_id(&self.name, &cookie)),
             })
         })();
         Box::pin(std::future::ready(Ok(found)))

@@ -19,7 +19,10 @@ pub(crate) fn values(state: &str, codec: Codec) -> Option<HashMap<String, Bytes>
     let mut values = HashMap::with_capacity(map.len());
     for (key, json) in map {
         if RESERVED_KEYS.contains(&key.as_str()) {
-            tracing::warn!(key, "actix-session value under a key this crate reserves: dropped");
+            tracing::warn!(
+                key,
+                "actix-session value under a key this crate reserves: dropped"
+            );
             continue;
         }
         match reencode(&json, codec) {

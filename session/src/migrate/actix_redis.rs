@@ -9,10 +9,10 @@ use cookie::Key;
 use deadpool_redis::redis;
 
 use super::actix_cookie::{key_from, open, Security};
-use super::{actix_format, Found, Foreign, LocalFuture, Old, OldSessions, Source};
+use super::{actix_format, Foreign, Found, LocalFuture, Old, OldSessions, Source};
 use crate::codec::Codec;
-use crate::state::cookie::read_cookie;
 use crate::error::{ConfigError, StoreError};
+use crate::state::cookie::read_cookie;
 use crate::store::{Meta, StoreFuture};
 
 /// Sessions of actix-session 0.11's `RedisSessionStore`, read through the app's Redis and
@@ -161,6 +161,7 @@ impl Foreign for ActixSessionRedis {
                 meta,
                 values,
                 old: Old::Key(redis_key),
+                spent: None,
             }))
         })
     }

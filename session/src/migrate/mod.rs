@@ -33,7 +33,12 @@
 //!   `max_sessions_per_user` see the sessions still in an old store of this crate that keeps a
 //!   user index, and end them there too;
 //! - a cookie of another name than the middleware's (`cookie_name` on the actix-session sources)
-//!   is removed by the response that carries the session over.
+//!   is removed by the response that carries the session over;
+//! - a cookie store (actix-session's, or this crate's) keeps nothing a delete could end, so the
+//!   new store keeps a "spent" marker for a carried cookie value (a labelled hash of it, under an
+//!   id no client can present, for 400 days): a copy of the old cookie then starts a fresh
+//!   session, also after a logout on the first request. A client-side new store has nowhere to
+//!   keep it.
 //!
 //! Two requests that carry the same old session over at the same moment (a page that fires
 //! several requests on its first load after the switch) each save a copy under their own new
@@ -141,6 +146,32 @@ pub(crate) struct Found {
     pub(crate) meta: Meta,
     pub(crate) values: HashMap<String, Bytes>,
     pub(crate) old: Old,
+    /// For a session that lives only in the client's value (a cookie store), which no delete
+    /// can end: the id of the "spent" marker that the new store keeps once it is carried over,
+    /// so that a copy of the old value never carries over again.
+    pub(crate) spent: Option<SessionId>,
+}
+
+/// How long a "spent" marker of a carried client-side value is kept: 400 days, the longest a
+/// browser keeps a cookie (RFC 6265bis).
+const SPENT_FOR: u64 = 400 * 86_400;
+
+/// The id of the "spent" marker of the client value `value` of the cookie `name`: `!` and 31
+/// characters of a labelled hash. `!` is outside the id alphabet, so no client can present it.
+pub(crate) fn spent_id(name: &str, value: &str) -> SessionId {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"actix-typed-session migrate spent v1\0")
+        .chain_update(name.as_bytes())
+        .chain_update([0])
+        .chain_update(value.as_bytes())
+        .finalize();
+    let encoded = URL_SAFE_NO_PAD.encode(digest);
+    let mut raw = [b'!'; crate::id::ID_LEN];
+    raw[1..].copy_from_slice(&encoded.as_bytes()[..crate::id::ID_LEN - 1]);
+    SessionId::internal(raw)
 }
 
 /// The old record, to forget once its session is saved in the new store.
@@ -149,6 +180,7 @@ pub(crate) enum Old {
     /// A session id of a server-side store of this crate.
     Id(SessionId),
     /// A key in another library's store.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Key(String),
     /// Nothing kept on a server (a cookie store): the new value replaces the client's.
     Nothing,
@@ -159,6 +191,7 @@ pub(crate) enum Old {
 pub(crate) struct Origin {
     source: usize,
     old: Old,
+    spent: Option<SessionId>,
 }
 
 type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + 'a>>;
@@ -172,8 +205,12 @@ pub(crate) trait Foreign: Send + Sync + 'static {
     /// The cookie the old sessions travel in: name and path.
     fn cookie(&self) -> (&str, &str);
     /// The old session `req` presents, if any is live, with its values in `codec`'s format.
-    fn find<'a>(&'a self, req: &HttpRequest, codec: Codec, meta: Meta)
-        -> LocalFuture<'a, Option<Found>>;
+    fn find<'a>(
+        &'a self,
+        req: &HttpRequest,
+        codec: Codec,
+        meta: Meta,
+    ) -> LocalFuture<'a, Option<Found>>;
     /// Deletes the old record.
     fn forget<'a>(&'a self, old: &'a Old) -> StoreFuture<'a, ()>;
 }
@@ -220,10 +257,21 @@ impl Migrations {
                 SessionError::Store(e)
             })?;
             if let Some(found) = found {
+                if let Some(marker) = &found.spent {
+                    if spent(ctx, marker, now).await? {
+                        tracing::info!(
+                            from = %source.name,
+                            "an old session value that was carried over or ended already is \
+                             presented again (a copy?); starting a new session"
+                        );
+                        continue;
+                    }
+                }
                 tracing::debug!(from = %source.name, "old session found; carrying it over");
                 let origin = Origin {
                     source: index,
                     old: found.old,
+                    spent: found.spent,
                 };
                 let remember = crate::request::load::remembered(
                     found.values.get(crate::keys::REMEMBER_KEY),
@@ -237,16 +285,25 @@ impl Migrations {
         Ok(None)
     }
 
-    /// The carried session is saved in the new store: the old record goes.
-    pub(crate) async fn forget(&self, origin: Origin) {
-        let Some(source) = self.sources.get(origin.source) else {
+    /// The carried session is saved in the new store (or ended): the old record goes, and a
+    /// client-side value is marked spent in the new store.
+    pub(crate) async fn forget(ctx: &Ctx, origin: Origin) {
+        let Some(source) = ctx.migrations.sources.get(origin.source) else {
             return;
         };
-        let result = match (&source.kind, &origin.old) {
+        let mut result = match (&source.kind, &origin.old) {
             (Kind::Ours(backend), Old::Id(id)) => backend.delete(id).await,
             (Kind::Foreign(f), old) => f.forget(old).await,
             (Kind::Ours(_), _) => Ok(()),
         };
+        if let (Ok(()), Some(marker)) = (&result, &origin.spent) {
+            let now = ctx.config.clock.now();
+            let meta = Meta::new(now, now.saturating_add(SPENT_FOR));
+            result = ctx
+                .backend
+                .save(marker, &meta, &crate::store::Changes::full([]))
+                .await;
+        }
         match result {
             Ok(()) => {
                 let moved = source.moved.fetch_add(1, Ordering::Relaxed) + 1;
@@ -273,8 +330,9 @@ impl Migrations {
                 let origin = Origin {
                     source: index,
                     old: found.old,
+                    spent: found.spent,
                 };
-                ctx.migrations.forget(origin).await;
+                Migrations::forget(ctx, origin).await;
             }
         }
         Ok(())
@@ -282,7 +340,11 @@ impl Migrations {
 
     /// The `Set-Cookie` that removes the old cookie of `origin`, when it is not the
     /// middleware's own (which the response replaces anyway).
-    pub(crate) fn removal(&self, origin: &Origin, state: &crate::state::IdCarrier) -> Option<String> {
+    pub(crate) fn removal(
+        &self,
+        origin: &Origin,
+        state: &crate::state::IdCarrier,
+    ) -> Option<String> {
         let Kind::Foreign(f) = &self.sources.get(origin.source)?.kind else {
             return None;
         };
@@ -349,6 +411,20 @@ impl Migrations {
     }
 }
 
+/// Whether the marker `marker` says its client value was carried over already (a client-side
+/// new store keeps no marker: never).
+async fn spent(ctx: &Ctx, marker: &SessionId, now: u64) -> Result<bool, SessionError> {
+    if ctx.backend.client_side() {
+        return Ok(false);
+    }
+    let found = ctx
+        .backend
+        .load(marker, Fetch::Keys(&[]))
+        .await
+        .map_err(SessionError::Store)?;
+    Ok(found.is_some_and(|loaded| loaded.meta.expires_at > now))
+}
+
 /// The live session `req` presents in `source`, if any.
 async fn find(
     ctx: &Ctx,
@@ -363,7 +439,11 @@ async fn find(
             f.find(req, config.codec, meta).await
         }
         Kind::Ours(Backend::Server(store)) => {
-            let Some(id) = config.state.read(req).and_then(|raw| SessionId::parse(&raw)) else {
+            let Some(id) = config
+                .state
+                .read(req)
+                .and_then(|raw| SessionId::parse(&raw))
+            else {
                 return Ok(None);
             };
             let Some(loaded) = store.load(&id, Fetch::All).await? else {
@@ -382,6 +462,7 @@ async fn find(
                 meta: data.meta().clone(),
                 values: data.values(),
                 old: Old::Id(id),
+                spent: None,
             }))
         }
         Kind::Ours(Backend::Client(store)) => {
@@ -410,6 +491,7 @@ async fn find(
                 meta,
                 values: record.data,
                 old: Old::Nothing,
+                spent: Some(spent_id(config.state.name(), &raw)),
             }))
         }
     }

@@ -133,8 +133,8 @@ fn deferred_head(session: &Session, ctx: &Ctx) -> Outcome {
             ClientUpdate::Send(data.id().as_str().to_owned())
         }
     };
-    let expiry = (matches!(update, ClientUpdate::Send(_)) && config.expiry_header.is_some())
-        .then(|| {
+    let expiry =
+        (matches!(update, ClientUpdate::Send(_)) && config.expiry_header.is_some()).then(|| {
             let meta = data.meta();
             config.expiry_with(meta.created_at, config.clock.now(), data.remember())
         });
@@ -330,7 +330,7 @@ fn lasting(session: &Session, update: &ClientUpdate, now: u64) -> Option<u64> {
 async fn forget_origin(session: &Session) {
     let origin = session.data().and_then(|mut data| data.take_origin());
     if let Some(origin) = origin {
-        session.ctx().migrations.forget(origin).await;
+        Migrations::forget(session.ctx(), origin).await;
     }
 }
 

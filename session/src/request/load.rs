@@ -7,9 +7,9 @@ use super::data::Data;
 use crate::config::Ctx;
 use crate::error::SessionError;
 use crate::id::SessionId;
-use crate::store::backend::Backend;
-use crate::migrate::Migrations;
 use crate::keys::REMEMBER_KEY;
+use crate::migrate::Migrations;
+use crate::store::backend::Backend;
 use crate::store::{Bytes, Fetch, Loaded, Meta};
 
 /// Reads the client's value, opens it, and loads the session with the values `fetch` asks for;
@@ -165,5 +165,8 @@ async fn own_lifetime(ctx: &Ctx, data: &mut Data) -> Result<Option<u64>, Session
         })?;
         data.merge(fetch, more);
     }
-    Ok(remembered(data.value(REMEMBER_KEY).as_ref(), ctx.config.codec))
+    Ok(remembered(
+        data.value(REMEMBER_KEY).as_ref(),
+        ctx.config.codec,
+    ))
 }

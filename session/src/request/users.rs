@@ -36,13 +36,10 @@ pub(crate) async fn revoke_users_sessions(
         (false, false) => Some(handle),
         (false, true) => Some(Handle::generate()),
     };
-    let ended = ctx
-        .revoke_all(&user, kept.as_ref())
-        .await
-        .map_err(|e| {
-            tracing::error!(user = %user.log_tag(), error = %e, "revoking a user's sessions failed");
-            SessionError::from_store(e)
-        })?;
+    let ended = ctx.revoke_all(&user, kept.as_ref()).await.map_err(|e| {
+        tracing::error!(user = %user.log_tag(), error = %e, "revoking a user's sessions failed");
+        SessionError::from_store(e)
+    })?;
     tracing::debug!(user = %user.log_tag(), ended, all, "user's sessions revoked on request");
     if let (true, Some(new)) = (retie, kept) {
         if let Some(mut data) = session.data() {
