@@ -10,7 +10,9 @@
 //!     target/release/callgrind_requests STORE WORKLOAD [WARM] [MEASURED]
 //! ```
 //!
-//! - `STORE`: `bare` (no session layer), `memory`, `cookie` (encrypted), `redis` (ours), or
+//! - `STORE`: `bare` (no session layer), `memory`, `memory-migrating` (`migrate_from` an
+//!   actix-session cookie store and another memory store), `memory-refresh`
+//!   (`refresh_on_every_request(true)`), `cookie` (encrypted), `redis` (ours), or
 //!   `actix-cookie`, `actix-redis` (actix-session 0.11, private cookie). The Redis ones talk to
 //!   `REDIS_URL` (default `redis://127.0.0.1:6379`): the script starts a private server.
 //! - `WORKLOAD`: `untouched`, `read`, `write` (increment), `typed` (ours only), or `new` (a
@@ -254,6 +256,30 @@ fn main() {
             ours_app(SessionMiddleware::new(MemoryStore::default())),
             true,
         ),
+        // The same, while sessions may still be carried over from an old store (an
+        // actix-session cookie store and another memory store): what the fallback costs a
+        // request whose session has moved already, or a new visitor.
+        "memory-migrating" => run.on(
+            ours_app(
+                SessionMiddleware::builder(MemoryStore::default())
+                    .migrate_from(actix_typed_session::migrate::ActixSessionCookie::private(
+                        &handlers::COOKIE_KEY,
+                    ))
+                    .migrate_from(MemoryStore::default())
+                    .build(),
+            ),
+            true,
+        ),
+        // With `refresh_on_every_request(true)`: what the option costs a request that never
+        // reads the session.
+        "memory-refresh" => run.on(
+            ours_app(
+                SessionMiddleware::builder(MemoryStore::default())
+                    .refresh_on_every_request(true)
+                    .build(),
+            ),
+            true,
+        ),
         "cookie" => run.on(
             ours_app(SessionMiddleware::new(
                 CookieStore::encrypted(handlers::COOKIE_KEY)
@@ -292,7 +318,8 @@ fn main() {
             )
         }
         other => panic!(
-            "unknown store {other:?}: bare, memory, cookie, redis, actix-cookie, actix-redis"
+            "unknown store {other:?}: bare, memory, memory-migrating, memory-refresh, cookie, redis, \
+             actix-cookie, actix-redis"
         ),
     }
 }

@@ -126,7 +126,7 @@ impl Foreign for ActixSessionCookie {
         let found = (|| {
             let key = self.key.as_ref().ok()?;
             let cookie = read_cookie(req.headers(), &self.name)?;
-            let Some(state) = open(&self.name, &*cookie, key, self.security) else {
+            let Some(state) = open(&self.name, &cookie, key, self.security) else {
                 tracing::info!(
                     len = cookie.len(),
                     "cookie does not open as an actix-session cookie (tampered, or another key)"

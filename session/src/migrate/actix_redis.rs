@@ -131,7 +131,7 @@ impl Foreign for ActixSessionRedis {
         let session_key = (|| {
             let key = self.key.as_ref()?.as_ref().ok()?;
             let cookie = read_cookie(req.headers(), &self.name)?;
-            let opened = open(&self.name, &*cookie, key, self.security);
+            let opened = open(&self.name, &cookie, key, self.security);
             match opened {
                 Some(k) if is_session_key(&k) => Some(k),
                 _ => {
