@@ -10,22 +10,44 @@ use crate::id::SessionId;
 use crate::store::backend::Backend;
 use crate::store::{Fetch, Loaded, Meta};
 
-/// Reads the client's value, opens it, and loads the session with the values `fetch` asks for;
-/// anything unusable gives a fresh session with a new id (an id offered by a client is never
-/// adopted).
+/// What a request presents for its session, read from it synchronously: the client's value
+/// and, for a client-side store, the client binding.
+///
+/// A load holds this, never the `HttpRequest`: actix-web's router needs the request's `Rc` to
+/// be unshared when the inner service is called (`Rc::get_mut`, a panic otherwise), so a load
+/// started in a middleware before it calls the inner service must not keep a clone alive.
+pub(crate) struct Presented {
+    raw: Option<String>,
+    binding: Option<Vec<u8>>,
+}
+
+impl Presented {
+    /// Reads what `req` presents to the middleware of `ctx`.
+    pub(crate) fn read(ctx: &Ctx, req: &HttpRequest) -> Self {
+        let binding = match &ctx.backend {
+            Backend::Client(store) => store.binding(req),
+            Backend::Server(_) => None,
+        };
+        Presented {
+            raw: ctx.config.state.read(req).map(|raw| raw.into_owned()),
+            binding,
+        }
+    }
+}
+
+/// Opens the client's value that `presented` carries and loads the session with the values
+/// `fetch` asks for; anything unusable gives a fresh session with a new id (an id offered by a
+/// client is never adopted).
 pub(crate) async fn load(
     ctx: &Ctx,
-    req: &HttpRequest,
+    presented: Presented,
     fetch: Fetch<'_>,
 ) -> Result<Data, SessionError> {
     let config = &ctx.config;
     let now = config.clock.now();
-    let binding = match &ctx.backend {
-        Backend::Client(store) => store.binding(req),
-        Backend::Server(_) => None,
-    };
+    let Presented { raw, binding } = presented;
     let fresh = |binding| Data::fresh(Meta::new(now, config.expiry(now, now)), binding);
-    let Some(raw) = config.state.read(req) else {
+    let Some(raw) = raw else {
         return Ok(fresh(binding));
     };
     let rejected = |binding| {
