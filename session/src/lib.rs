@@ -169,6 +169,7 @@ pub mod codec;
 mod config;
 mod csrf;
 mod error;
+mod ext;
 mod extract;
 pub mod flash;
 pub mod id;
@@ -217,6 +218,7 @@ pub mod fuzzing {
 pub use config::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 pub use csrf::{check_csrf, CsrfToken, CSRF_FORM_FIELD, CSRF_HEADER};
 pub use error::{BoxError, ConfigError, ErrorRenderer, SessionError, StoreError};
+pub use ext::SessionExt;
 pub use flash::{Flash, Level};
 pub use id::SessionId;
 pub use keys::{CSRF_SESSION_KEY, RESERVED_KEYS};
