@@ -259,10 +259,9 @@ async fn outside_the_session_middleware_is_not_installed() {
             .route("/plain", web::get().to(plain)),
     )
     .await;
-    let err = test::try_call_service(&app, get("/plain", None))
-        .await
-        .err()
-        .expect("the middleware's error");
+    let Err(err) = test::try_call_service(&app, get("/plain", None)).await else {
+        panic!("the middleware's error");
+    };
     assert_not_installed(&err);
     let (status, body) = answer(err).await;
     assert_clear(status, &body);
@@ -284,10 +283,9 @@ async fn outside_the_session_middleware_is_not_installed() {
             .route("/plain", web::get().to(plain)),
     )
     .await;
-    let err = test::try_call_service(&app, get("/plain", None))
-        .await
-        .err()
-        .expect("the wrap_fn's error");
+    let Err(err) = test::try_call_service(&app, get("/plain", None)).await else {
+        panic!("the wrap_fn's error");
+    };
     assert_not_installed(&err);
 }
 
