@@ -1,5 +1,5 @@
-//! [`SessionExt`]: the request's [`Session`] from an `HttpRequest`, a `ServiceRequest` or a
-//! `ServiceResponse`, for middleware (where no extractor runs).
+//! [`SessionExt`]: the request's [`Session`](struct@Session) from an `HttpRequest`, a
+//! `ServiceRequest` or a `ServiceResponse`, for middleware (where no extractor runs).
 
 use std::future::Future;
 
@@ -10,19 +10,19 @@ use crate::error::SessionError;
 use crate::store::Fetch;
 use crate::Session;
 
-/// The request's [`Session`] from an [`HttpRequest`], a [`ServiceRequest`] or a
-/// [`ServiceResponse`]: for a middleware, a `wrap_fn` closure or any code that has the request
-/// but is no handler.
+/// The request's [`Session`](struct@Session) from an [`HttpRequest`], a [`ServiceRequest`] or
+/// a [`ServiceResponse`]: for a middleware, a `wrap_fn` closure or any code that has the
+/// request but is no handler.
 ///
 /// ```text
 /// let session: Session = req.session().await?;
 /// ```
 ///
-/// It is the handle the [`Session`] extractor gives the handlers of the same request (one
-/// handle per request, shared by every clone): loaded from the store on first use (by whoever
-/// asks first), then every value read and changed synchronously. A change made through it is
-/// saved by the middleware's commit at the end of the request, like a handler's, by the
-/// [same rules](crate#when-the-session-is-written).
+/// It is the handle the [`Session`](struct@Session) extractor gives the handlers of the same
+/// request (one handle per request, shared by every clone): loaded from the store on first use
+/// (by whoever asks first), then every value read and changed synchronously. A change made
+/// through it is saved by the middleware's commit at the end of the request, like a handler's,
+/// by the [same rules](crate#when-the-session-is-written).
 ///
 /// # Where it works: inside the session middleware
 ///
@@ -83,11 +83,11 @@ use crate::Session;
 /// needs the request's inner `Rc` to be unshared: an [`HttpRequest`] clone alive across
 /// `srv.call(req)` (`let r = req.request().clone();` kept until after the call) makes actix-web
 /// panic there, with or without this crate. The future `session()` returns holds no clone of
-/// the request (it reads the request's cookie when it is made), and neither does a
-/// [`Session`], so they can be held across the call. A `wrap_fn` closure cannot await before
-/// calling the service (the service is only borrowed), so start `session()`, call the
-/// service, and await both in the returned future; the handler has not run until that future
-/// awaits the service's:
+/// the request (it reads the request's cookie when it is made; being `Send`, it cannot hold
+/// one), and neither does a [`Session`](struct@Session), so they can be held across the call.
+/// A `wrap_fn` closure cannot await before calling the service (the service is only
+/// borrowed), so start `session()`, call the service, and await both in the returned future;
+/// the handler has not run until that future awaits the service's:
 ///
 /// ```
 /// use actix_typed_session::{store::MemoryStore, SessionExt, SessionMiddleware};
@@ -131,9 +131,9 @@ use crate::Session;
 ///
 /// This trait is sealed: it is implemented for the three request types above only.
 pub trait SessionExt: private::Sealed {
-    /// The request's session, loaded with every value: the handle the [`Session`] extractor
-    /// gives. Awaiting it costs at most one store load per request (none once a handler or
-    /// another caller loaded the session).
+    /// The request's session, loaded with every value: the handle the
+    /// [`Session`](struct@Session) extractor gives. Awaiting it costs at most one store load
+    /// per request (none once a handler or another caller loaded the session).
     ///
     /// The request is read when this is called: the future neither borrows it nor holds a
     /// clone of it, so the request can be moved into the inner service's call while the future

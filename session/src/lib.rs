@@ -10,7 +10,8 @@
 //!   whole session sealed in the cookie), [`store::NullStore`], or your own
 //!   [`store::SessionStore`].
 //!
-//! Handlers take a [`Session`](struct@Session) argument, or a typed session struct (below).
+//! Handlers take a [`Session`](struct@Session) argument, or a typed session struct (below); a
+//! middleware inside the session middleware gets the same handle from [`SessionExt`].
 //! Nothing is loaded until one does, and nothing is written unless something changed: a visitor
 //! who stores nothing gets no cookie. When the handler returns, the middleware commits by the
 //! rules [below](#when-the-session-is-written): `expire` beats `change_id` beats `no_store`; a

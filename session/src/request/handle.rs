@@ -50,10 +50,11 @@ pub(crate) struct RequestSession {
 
 /// The session of the current request.
 ///
-/// Take it as a handler argument; it is loaded from the store the first time a handler or
-/// extractor of the request asks for it (never before), and saved by the middleware when the
-/// handler returns, following the commit rules of [`crate::middleware`]. All methods are
-/// synchronous once extracted.
+/// Take it as a handler argument (a middleware gets the same handle from
+/// [`SessionExt::session`](crate::SessionExt::session)); it is loaded from the store the first
+/// time a handler or extractor of the request asks for it (never before), and saved by the
+/// middleware when the handler returns, following the commit rules of [`crate::middleware`].
+/// All methods are synchronous once extracted.
 ///
 /// Values are encoded per key (JSON by default). A value read is a copy: changing it changes
 /// nothing until it is [`set`](Self::set) back. Every method that changes data marks the session
