@@ -129,10 +129,13 @@ pub enum SessionError {
         limit: usize,
     },
     /// A `Session` was requested but no [`SessionMiddleware`](crate::SessionMiddleware) wraps
-    /// the route: a setup mistake, answered with 500 (in debug builds the body says what to do).
+    /// the route, or the middleware that asked ([`SessionExt`](crate::SessionExt)): a setup
+    /// mistake, answered with 500 (in debug builds the body says what to do).
     #[error(
         "this route has no SessionMiddleware: wrap the App or scope with it, e.g. \
-         `App::new().wrap(SessionMiddleware::new(store.clone()))`"
+         `App::new().wrap(SessionMiddleware::new(store.clone()))`; a middleware that uses the \
+         session must be inside it, so wrap the session middleware last (the last `wrap` is \
+         the outermost): `.wrap(your_middleware).wrap(session_middleware)`"
     )]
     NotInstalled,
     /// The store cannot do what was asked (an optional capability: listing a user's sessions

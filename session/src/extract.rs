@@ -8,7 +8,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 
 use crate::error::SessionError;
-use crate::request::scope;
+use crate::request::{scope, Pending};
 use crate::store::Fetch;
 use crate::{Session, Sessions};
 
@@ -17,22 +17,37 @@ impl FromRequest for Session {
     type Future = Pin<Box<dyn Future<Output = Result<Session, actix_web::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(session) = scope::current() else {
-            tracing::error!("{}", SessionError::NotInstalled);
-            return Box::pin(ready(Err(SessionError::NotInstalled.into())));
+        let (session, pending) = match start(req) {
+            Ok(started) => started,
+            Err(err) => return Box::pin(ready(Err(err.into()))),
         };
-        if session.data().is_some_and(|data| !data.needs(Fetch::All)) {
+        let Some(pending) = pending else {
             return Box::pin(ready(Ok(session)));
-        }
-        let req = req.clone();
+        };
         Box::pin(async move {
-            // The handle's reads are synchronous: it needs every value up front.
-            match session.ensure(&req, Fetch::All).await {
+            match session.load_pending(pending, Fetch::All).await {
                 Ok(()) => Ok(session),
                 Err(err) => Err(session.rendered(err).into()),
             }
         })
     }
+}
+
+/// The synchronous half of getting the request's [`Session`] with every value (the handle's
+/// reads are synchronous: it needs every value up front), for the extractor and
+/// [`SessionExt`](crate::SessionExt): the handle, and the load still to do (`None`: loaded
+/// already). `req` is read here, so that the load holds no clone of it.
+///
+/// # Errors
+/// [`SessionError::NotInstalled`] (logged) when no session middleware serves this request on
+/// this task.
+pub(crate) fn start(req: &HttpRequest) -> Result<(Session, Option<Pending>), SessionError> {
+    let Some(session) = scope::current() else {
+        tracing::error!("{}", SessionError::NotInstalled);
+        return Err(SessionError::NotInstalled);
+    };
+    let pending = session.pending(req, Fetch::All);
+    Ok((session, pending))
 }
 
 impl FromRequest for Sessions {

@@ -10,7 +10,8 @@
 //!   whole session sealed in the cookie), [`store::NullStore`], or your own
 //!   [`store::SessionStore`].
 //!
-//! Handlers take a [`Session`](struct@Session) argument, or a typed session struct (below).
+//! Handlers take a [`Session`](struct@Session) argument, or a typed session struct (below); a
+//! middleware inside the session middleware gets the same handle from [`SessionExt`].
 //! Nothing is loaded until one does, and nothing is written unless something changed: a visitor
 //! who stores nothing gets no cookie. When the handler returns, the middleware commits by the
 //! rules [below](#when-the-session-is-written): `expire` beats `change_id` beats `no_store`; a
@@ -169,6 +170,7 @@ pub mod codec;
 mod config;
 mod csrf;
 mod error;
+mod ext;
 mod extract;
 pub mod flash;
 pub mod id;
@@ -218,6 +220,7 @@ pub mod fuzzing {
 pub use config::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 pub use csrf::{check_csrf, CsrfToken, CSRF_FORM_FIELD, CSRF_HEADER};
 pub use error::{BoxError, ConfigError, ErrorRenderer, SessionError, StoreError};
+pub use ext::SessionExt;
 pub use flash::{Flash, Level};
 pub use id::SessionId;
 pub use keys::{CSRF_SESSION_KEY, RESERVED_KEYS};

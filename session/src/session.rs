@@ -90,6 +90,70 @@ impl Session {
         self.decode_owned(&key, old)
     }
 
+    /// Changes the value under `key` with `f` (read, change, write back) and returns the new
+    /// value; when `key` is absent nothing changes and the answer is `None` (see
+    /// [`update_or`](Self::update_or) to start from a default).
+    ///
+    /// ```
+    /// # use actix_typed_session::{Session, SessionError};
+    /// async fn visit(session: Session) -> Result<String, SessionError> {
+    ///     match session.update("visits", |n: u64| n + 1)? {
+    ///         Some(n) => Ok(format!("visit {n}")),
+    ///         None => Ok("no counter yet".into()), // and none is created
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// `f` runs without the session's lock held, so it may use the session; a change it makes
+    /// to `key` itself is overwritten by its result.
+    ///
+    /// # Errors
+    /// [`SessionError::Decode`] when the stored value does not decode as `T` (unlike
+    /// [`get`](Self::get), which reads it as absent: an update would replace a value it
+    /// cannot read); [`SessionError::Encode`] when the new value cannot be serialized. In both
+    /// cases the session is unchanged.
+    pub fn update<T, F>(&self, key: &str, f: F) -> Result<Option<T>, SessionError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(T) -> T,
+    {
+        let Some(old) = self.get_strict::<T>(key)? else {
+            return Ok(None);
+        };
+        self.store_new(key, f(old)).map(Some)
+    }
+
+    /// Changes the value under `key` with `f`, or stores `default` as it is when `key` is
+    /// absent (as actix-session's `update_or` and `HashMap`'s
+    /// `entry(key).and_modify(f).or_insert(default)`), and returns the new value: a counter in
+    /// one line.
+    ///
+    /// ```
+    /// # use actix_typed_session::{Session, SessionError};
+    /// async fn visit(session: Session) -> Result<String, SessionError> {
+    ///     let n = session.update_or("visits", 1u64, |n| n + 1)?; // 1 on the first visit
+    ///     Ok(format!("visit {n}"))
+    /// }
+    /// ```
+    ///
+    /// `f` runs without the session's lock held, as for [`update`](Self::update).
+    ///
+    /// # Errors
+    /// [`SessionError::Decode`] when the stored value does not decode as `T`: it is not
+    /// replaced by `default`; [`SessionError::Encode`] when the new value cannot be
+    /// serialized. In both cases the session is unchanged.
+    pub fn update_or<T, F>(&self, key: &str, default: T, f: F) -> Result<T, SessionError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(T) -> T,
+    {
+        let new = match self.get_strict::<T>(key)? {
+            Some(old) => f(old),
+            None => default,
+        };
+        self.store_new(key, new)
+    }
+
     /// Removes `key`; returns whether it held a value.
     pub fn remove(&self, key: &str) -> bool {
         self.guard_mut().remove(key).is_some()
@@ -261,6 +325,44 @@ impl Session {
         } else {
             SessionStatus::New
         }
+    }
+
+    /// The value under `key`, for an update: one that does not decode as `T` is an error
+    /// (logged as [`get`](Self::get) logs it), not absent.
+    fn get_strict<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        let (value, id) = {
+            let data = self.guard();
+            (data.value(key), data.id().clone())
+        };
+        let Some(bytes) = value else {
+            return Ok(None);
+        };
+        match self.codec().decode(&bytes) {
+            Ok(value) => Ok(Some(value)),
+            Err(error) => {
+                let type_name = std::any::type_name::<T>();
+                let error_kind = crate::codec::error_kind(&*error);
+                tracing::warn!(
+                    session = %id.log_tag(),
+                    key,
+                    type_name,
+                    error_kind,
+                    "stored session value does not decode as the requested type: not updated"
+                );
+                // Not the codec's message: it can quote the stored value (see `decode_or_warn`).
+                Err(SessionError::Decode {
+                    key: key.to_owned(),
+                    source: format!("not a {type_name} ({error_kind} error)").into(),
+                })
+            }
+        }
+    }
+
+    /// Stores `value` under `key` and returns it.
+    fn store_new<T: Serialize>(&self, key: &str, value: T) -> Result<T, SessionError> {
+        let bytes = self.encode(key, &value)?;
+        self.guard_mut().set(key.to_owned(), bytes);
+        Ok(value)
     }
 
     fn encode<T: Serialize>(&self, key: &str, value: &T) -> Result<Bytes, SessionError> {

@@ -1,5 +1,6 @@
 //! The middleware over HTTP, in what is not one store's: its core behaviour (laziness, cookies,
-//! headers, states, errors), typed sessions, CSRF, flash messages, logging, the OWASP checklist
+//! headers, states, errors), typed sessions, CSRF, flash messages, logging, the session from
+//! middleware (`SessionExt`) and `Session::update`, the OWASP checklist
 //! (on every store where an item applies) and the property tests of every decode path
 //! (`hardening`), and the examples that tests drive (`shop`, `shop_helpers`, `devices`, `api`,
 //! through the library of examples/lib.rs).
@@ -19,6 +20,7 @@ mod migrate;
 mod owasp;
 mod refresh;
 mod remember;
+mod session_ext;
 mod shop;
 mod shop_helpers;
 // `typed::generic_handler` is `pub(crate)` on purpose (the attribute keeps a handler's

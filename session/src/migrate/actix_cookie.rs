@@ -4,7 +4,7 @@
 
 use cookie::{Cookie, CookieJar, Key};
 
-use super::{actix_format, Foreign, Found, LocalFuture, Old, OldSessions, Source};
+use super::{actix_format, Foreign, Found, Old, OldSessions, Source};
 use crate::codec::Codec;
 use crate::error::ConfigError;
 use crate::state::cookie::read_cookie;
@@ -117,15 +117,13 @@ impl Foreign for ActixSessionCookie {
         (&self.name, &self.path)
     }
 
-    fn find<'a>(
-        &'a self,
-        req: &actix_web::HttpRequest,
-        codec: Codec,
-        meta: Meta,
-    ) -> LocalFuture<'a, Option<Found>> {
+    fn read(&self, req: &actix_web::HttpRequest) -> Option<String> {
+        read_cookie(req.headers(), &self.name).map(|v| v.into_owned())
+    }
+
+    fn find(&self, cookie: String, codec: Codec, meta: Meta) -> StoreFuture<'_, Option<Found>> {
         let found = (|| {
             let key = self.key.as_ref().ok()?;
-            let cookie = read_cookie(req.headers(), &self.name)?;
             let Some(state) = open(&self.name, &cookie, key, self.security) else {
                 tracing::info!(
                     len = cookie.len(),

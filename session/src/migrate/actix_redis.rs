@@ -9,7 +9,7 @@ use cookie::Key;
 use deadpool_redis::redis;
 
 use super::actix_cookie::{key_from, open, Security};
-use super::{actix_format, Foreign, Found, LocalFuture, Old, OldSessions, Source};
+use super::{actix_format, Foreign, Found, Old, OldSessions, Source};
 use crate::codec::Codec;
 use crate::error::{ConfigError, StoreError};
 use crate::state::cookie::read_cookie;
@@ -122,17 +122,14 @@ impl Foreign for ActixSessionRedis {
         (&self.name, &self.path)
     }
 
-    fn find<'a>(
-        &'a self,
-        req: &actix_web::HttpRequest,
-        codec: Codec,
-        meta: Meta,
-    ) -> LocalFuture<'a, Option<Found>> {
+    fn read(&self, req: &actix_web::HttpRequest) -> Option<String> {
+        read_cookie(req.headers(), &self.name).map(|v| v.into_owned())
+    }
+
+    fn find(&self, cookie: String, codec: Codec, meta: Meta) -> StoreFuture<'_, Option<Found>> {
         let session_key = (|| {
             let key = self.key.as_ref()?.as_ref().ok()?;
-            let cookie = read_cookie(req.headers(), &self.name)?;
-            let opened = open(&self.name, &cookie, key, self.security);
-            match opened {
+            match open(&self.name, &cookie, key, self.security) {
                 Some(k) if is_session_key(&k) => Some(k),
                 _ => {
                     tracing::info!(

@@ -69,8 +69,6 @@
 //! Keys this crate reserves ([`RESERVED_KEYS`](crate::RESERVED_KEYS)) are dropped.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::HttpRequest;
@@ -80,6 +78,7 @@ use crate::config::Ctx;
 use crate::error::{ConfigError, SessionError, StoreError};
 use crate::id::SessionId;
 use crate::request::data::Data;
+use crate::state::IdCarrier;
 use crate::store::backend::Backend;
 use crate::store::{Bytes, Fetch, Handle, IntoBackend, Meta, Record, StoreFuture, UserKey};
 
@@ -194,8 +193,6 @@ pub(crate) struct Origin {
     spent: Option<SessionId>,
 }
 
-type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + 'a>>;
-
 /// Another library's session store, read on behalf of the middleware.
 pub(crate) trait Foreign: Send + Sync + 'static {
     /// A short name for logs (`actix-session cookie`).
@@ -204,16 +201,21 @@ pub(crate) trait Foreign: Send + Sync + 'static {
     fn validate(&self) -> Result<(), ConfigError>;
     /// The cookie the old sessions travel in: name and path.
     fn cookie(&self) -> (&str, &str);
-    /// The old session `req` presents, if any is live, with its values in `codec`'s format.
-    fn find<'a>(
-        &'a self,
-        req: &HttpRequest,
-        codec: Codec,
-        meta: Meta,
-    ) -> LocalFuture<'a, Option<Found>>;
+    /// The old value `req` presents (its cookie's), read before any load starts.
+    fn read(&self, req: &HttpRequest) -> Option<String>;
+    /// The old session `value` stands for, if any is live, with its values in `codec`'s format.
+    fn find(&self, value: String, codec: Codec, meta: Meta) -> StoreFuture<'_, Option<Found>>;
     /// Deletes the old record.
     fn forget<'a>(&'a self, old: &'a Old) -> StoreFuture<'a, ()>;
 }
+
+/// What a request presents to each old source (read from the request before any load starts,
+/// so that no load holds the request): the source's value, and for an old client-side store of
+/// this crate its client binding.
+#[derive(Default)]
+pub(crate) struct Presented(Vec<Option<Input>>);
+
+type Input = (String, Option<Vec<u8>>);
 
 /// Every old source of one middleware, in the order they were added.
 #[derive(Default)]
@@ -243,16 +245,41 @@ impl Migrations {
             .sum()
     }
 
-    /// The session `req` presents in an old source, carried over: a new id, every value to be
-    /// saved in the new store (`binding`: the new store's client binding).
+    /// What `req` presents to each source (`state`: the middleware's, which the old stores of
+    /// this crate read); nothing is read when there is no source.
+    pub(crate) fn presented(&self, state: &IdCarrier, req: &HttpRequest) -> Presented {
+        if self.sources.is_empty() {
+            return Presented::default();
+        }
+        let own = state.read(req).map(|raw| raw.into_owned());
+        Presented(
+            self.sources
+                .iter()
+                .map(|source| match &source.kind {
+                    Kind::Foreign(f) => f.read(req).map(|v| (v, None)),
+                    Kind::Ours(Backend::Server(_)) => own.clone().map(|v| (v, None)),
+                    Kind::Ours(Backend::Client(store)) => {
+                        own.clone().map(|v| (v, store.binding(req)))
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// The session the request presented in an old source, carried over: a new id, every value
+    /// to be saved in the new store (`binding`: the new store's client binding).
     pub(crate) async fn carry(
         ctx: &Ctx,
-        req: &HttpRequest,
+        presented: Presented,
         binding: Option<Vec<u8>>,
         now: u64,
     ) -> Result<Option<Data>, SessionError> {
-        for (index, source) in ctx.migrations.sources.iter().enumerate() {
-            let found = find(ctx, source, req, now).await.map_err(|e| {
+        let inputs = presented.0.into_iter();
+        for ((index, source), input) in ctx.migrations.sources.iter().enumerate().zip(inputs) {
+            let Some(input) = input else {
+                continue;
+            };
+            let found = find(ctx, source, input, now).await.map_err(|e| {
                 tracing::error!(from = %source.name, error = %e, "reading an old session store failed");
                 SessionError::Store(e)
             })?;
@@ -322,8 +349,16 @@ impl Migrations {
     /// `expire` on a request whose handler never loaded the session: whatever old session the
     /// request presents ends too.
     pub(crate) async fn forget_presented(ctx: &Ctx, req: &HttpRequest) -> Result<(), SessionError> {
-        for (index, source) in ctx.migrations.sources.iter().enumerate() {
-            let found = find(ctx, source, req, ctx.config.clock.now())
+        let inputs = ctx
+            .migrations
+            .presented(&ctx.config.state, req)
+            .0
+            .into_iter();
+        for ((index, source), input) in ctx.migrations.sources.iter().enumerate().zip(inputs) {
+            let Some(input) = input else {
+                continue;
+            };
+            let found = find(ctx, source, input, ctx.config.clock.now())
                 .await
                 .map_err(SessionError::Store)?;
             if let Some(found) = found {
@@ -429,21 +464,17 @@ async fn spent(ctx: &Ctx, marker: &SessionId, now: u64) -> Result<bool, SessionE
 async fn find(
     ctx: &Ctx,
     source: &Source,
-    req: &HttpRequest,
+    (raw, binding): Input,
     now: u64,
 ) -> Result<Option<Found>, StoreError> {
     let config = &ctx.config;
     match &source.kind {
         Kind::Foreign(f) => {
             let meta = Meta::new(now, config.expiry(now, now));
-            f.find(req, config.codec, meta).await
+            f.find(raw, config.codec, meta).await
         }
         Kind::Ours(Backend::Server(store)) => {
-            let Some(id) = config
-                .state
-                .read(req)
-                .and_then(|raw| SessionId::parse(&raw))
-            else {
+            let Some(id) = SessionId::parse(&raw) else {
                 return Ok(None);
             };
             let Some(loaded) = store.load(&id, Fetch::All).await? else {
@@ -466,10 +497,6 @@ async fn find(
             }))
         }
         Kind::Ours(Backend::Client(store)) => {
-            let Some(raw) = config.state.read(req) else {
-                return Ok(None);
-            };
-            let binding = store.binding(req);
             let seal_ctx = config.state.seal_context(binding.as_deref());
             let Some((_, record)) = store.open(&raw, &seal_ctx) else {
                 return Ok(None);

@@ -2,6 +2,7 @@
 //! committed, the data once loaded), shared by every clone of the handle. The handle's public
 //! methods are in the `session` module; this part is what the request's lifecycle works with.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -9,6 +10,7 @@ use actix_web::HttpRequest;
 use tokio::sync::OnceCell;
 
 use super::data::Data;
+use super::load::Presented;
 use crate::config::Ctx;
 use crate::error::SessionError;
 use crate::middleware::render::RenderedError;
@@ -36,6 +38,10 @@ impl Options {
     }
 }
 
+/// A load still to do, with what the request presented for it (`None`: the session is loaded,
+/// values are missing).
+pub(crate) struct Pending(Option<Presented>);
+
 /// State of one request's session, shared by every handle of that request.
 pub(crate) struct RequestSession {
     pub(crate) ctx: Arc<Ctx>,
@@ -47,10 +53,11 @@ pub(crate) struct RequestSession {
 
 /// The session of the current request.
 ///
-/// Take it as a handler argument; it is loaded from the store the first time a handler or
-/// extractor of the request asks for it (never before), and saved by the middleware when the
-/// handler returns, following the commit rules of [`crate::middleware`]. All methods are
-/// synchronous once extracted.
+/// Take it as a handler argument (a middleware gets the same handle from
+/// [`SessionExt::session`](crate::SessionExt::session)); it is loaded from the store the first
+/// time a handler or extractor of the request asks for it (never before), and saved by the
+/// middleware when the handler returns, following the commit rules of [`crate::middleware`].
+/// All methods are synchronous once extracted.
 ///
 /// Values are encoded per key (JSON by default). A value read is a copy: changing it changes
 /// nothing until it is [`set`](Self::set) back. Every method that changes data marks the session
@@ -74,27 +81,57 @@ impl Session {
 
     /// Loads the session of `req` unless already loaded, with at least the values `fetch` asks
     /// for (a typed extractor asks for its key, the untyped handle for every value).
-    pub(crate) async fn ensure(
-        &self,
+    ///
+    /// `req` is read now; the future holds no clone of it (see [`Presented`]).
+    pub(crate) fn ensure<'a>(
+        &'a self,
         req: &HttpRequest,
+        fetch: Fetch<'a>,
+    ) -> impl Future<Output = Result<(), SessionError>> + 'a {
+        let pending = self.pending(req, fetch);
+        async move {
+            match pending {
+                Some(pending) => self.load_pending(pending, fetch).await,
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// What is left to load for `fetch`, `None` when nothing is: the synchronous half of
+    /// [`ensure`](Self::ensure), which reads the request.
+    pub(crate) fn pending(&self, req: &HttpRequest, fetch: Fetch<'_>) -> Option<Pending> {
+        match self.data() {
+            Some(data) => data.needs(fetch).then_some(Pending(None)),
+            None => Some(Pending(Some(Presented::read(&self.0.ctx, req)))),
+        }
+    }
+
+    /// The asynchronous half of [`ensure`](Self::ensure): loads what `pending` says is left.
+    pub(crate) async fn load_pending(
+        &self,
+        pending: Pending,
         fetch: Fetch<'_>,
     ) -> Result<(), SessionError> {
         let inner = &self.0;
-        let mut first = false;
-        inner
-            .data
-            .get_or_try_init(|| {
-                first = true;
-                async {
-                    super::load::load(&inner.ctx, req, fetch)
-                        .await
-                        .map(Mutex::new)
-                }
-            })
-            .await?;
-        if first {
-            return Ok(());
+        if let Pending(Some(presented)) = pending {
+            let mut first = false;
+            inner
+                .data
+                .get_or_try_init(|| {
+                    first = true;
+                    async {
+                        super::load::load(&inner.ctx, presented, fetch)
+                            .await
+                            .map(Mutex::new)
+                    }
+                })
+                .await?;
+            if first {
+                return Ok(());
+            }
         }
+        // Loaded (by this request's other extractor meanwhile, maybe): only values may be
+        // missing.
         let id = {
             let data = self.guard();
             if !data.needs(fetch) {

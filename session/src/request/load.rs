@@ -12,26 +12,51 @@ use crate::migrate::Migrations;
 use crate::store::backend::Backend;
 use crate::store::{Bytes, Fetch, Loaded, Meta};
 
-/// Reads the client's value, opens it, and loads the session with the values `fetch` asks for;
-/// anything unusable gives a fresh session with a new id (an id offered by a client is never
-/// adopted).
+/// What a request presents for its session, read from it synchronously: the client's value,
+/// for a client-side store the client binding, and what the old stores of `migrate_from` would
+/// read.
+///
+/// A load holds this, never the `HttpRequest`: actix-web's router needs the request's `Rc` to
+/// be unshared when the inner service is called (`Rc::get_mut`, a panic otherwise), so a load
+/// started in a middleware before it calls the inner service must not keep a clone alive.
+pub(crate) struct Presented {
+    raw: Option<String>,
+    binding: Option<Vec<u8>>,
+    old: crate::migrate::Presented,
+}
+
+impl Presented {
+    /// Reads what `req` presents to the middleware of `ctx`.
+    pub(crate) fn read(ctx: &Ctx, req: &HttpRequest) -> Self {
+        let binding = match &ctx.backend {
+            Backend::Client(store) => store.binding(req),
+            Backend::Server(_) => None,
+        };
+        Presented {
+            raw: ctx.config.state.read(req).map(|raw| raw.into_owned()),
+            binding,
+            old: ctx.migrations.presented(&ctx.config.state, req),
+        }
+    }
+}
+
+/// Opens the client's value that `presented` carries and loads the session with the values
+/// `fetch` asks for; anything unusable gives a fresh session with a new id (an id offered by a
+/// client is never adopted), unless an old store of `migrate_from` holds the session.
 pub(crate) async fn load(
     ctx: &Ctx,
-    req: &HttpRequest,
+    presented: Presented,
     fetch: Fetch<'_>,
 ) -> Result<Data, SessionError> {
     let now = ctx.config.clock.now();
-    let binding = match &ctx.backend {
-        Backend::Client(store) => store.binding(req),
-        Backend::Server(_) => None,
-    };
-    let miss = match own(ctx, req, fetch, binding.clone(), now).await? {
+    let Presented { raw, binding, old } = presented;
+    let miss = match own(ctx, raw, fetch, binding.clone(), now).await? {
         Ok(data) => return Ok(data),
         Err(miss) => miss,
     };
     // The store does not know the value: an old store may (`migrate_from`).
     if miss != Miss::Ended && !ctx.migrations.is_empty() {
-        if let Some(data) = Migrations::carry(ctx, req, binding.clone(), now).await? {
+        if let Some(data) = Migrations::carry(ctx, old, binding.clone(), now).await? {
             return Ok(data);
         }
     }
@@ -64,13 +89,13 @@ enum Miss {
 /// The session as the middleware's own store has it, or why not.
 async fn own(
     ctx: &Ctx,
-    req: &HttpRequest,
+    raw: Option<String>,
     fetch: Fetch<'_>,
     binding: Option<Vec<u8>>,
     now: u64,
 ) -> Result<Result<Data, Miss>, SessionError> {
     let config = &ctx.config;
-    let Some(raw) = config.state.read(req) else {
+    let Some(raw) = raw else {
         return Ok(Err(Miss::Absent));
     };
     let (id, loaded) = match &ctx.backend {

@@ -29,4 +29,5 @@ pub(crate) mod scope;
 pub(crate) mod users;
 
 pub(crate) use self::handle::Options;
+pub(crate) use self::handle::Pending;
 pub use self::handle::Session;
