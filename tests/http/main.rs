@@ -2,7 +2,8 @@
 //! headers, states, errors), typed sessions, CSRF, flash messages, logging, the OWASP checklist
 //! (on every store where an item applies) and the property tests of every decode path
 //! (`hardening`), and the examples that tests drive (`shop`, `shop_helpers`, `devices`, `api`,
-//! through the library of examples/lib.rs).
+//! through the library of examples/lib.rs), and actix-session 0.11's own examples and tests,
+//! ported (`ported`).
 //!
 //! One binary rather than one per file, so that it links once. No test here installs a global
 //! `tracing` subscriber (logs are captured per thread, `support::capture_logs`) or allocator: a
@@ -17,6 +18,7 @@ mod hardening;
 mod logging;
 mod migrate;
 mod owasp;
+mod ported;
 mod refresh;
 mod remember;
 mod shop;
