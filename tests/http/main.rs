@@ -20,8 +20,7 @@ mod logging;
 mod migrate;
 mod owasp;
 mod ported;
-// Once branch `session-ext` is merged (SessionExt, Session::update): the rest of the port.
-// mod ported_ext;
+mod ported_ext;
 mod refresh;
 mod remember;
 mod session_ext;

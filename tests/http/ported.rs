@@ -22,8 +22,8 @@
 //! checks what was stored. A difference of this crate is marked `// differs:` above the
 //! assertion that states our behaviour.
 //!
-//! Four cases of `tests/session.rs` need `SessionExt` and `Session::update`/`update_or`, from
-//! branch `session-ext`: they are in `ported_ext.rs`, compiled once that branch is merged.
+//! Four cases of `tests/session.rs` use `SessionExt` and `Session::update`/`update_or`: they
+//! are in `ported_ext.rs`.
 //!
 //! | case | result |
 //! |---|---|
@@ -39,10 +39,10 @@
 //! | `ported_session_insert_session_after_renew` | passes as is |
 //! | `ported_session_remove_session_after_renew` | passes as is |
 //! | `ported_session_clear_session_after_renew` | differs: clearing an empty fresh session leaves it `New` (nothing to save) |
-//! | `ported_session_get_session` (`ported_ext.rs`) | passes as is (run against branch `session-ext`) |
-//! | `ported_session_get_session_from_request_head` (`ported_ext.rs`) | passes as is (run against branch `session-ext`) |
+//! | `ported_session_get_session` (`ported_ext.rs`) | passes as is |
+//! | `ported_session_get_session_from_request_head` (`ported_ext.rs`) | passes as is |
 //! | `ported_session_update_session` (`ported_ext.rs`) | differs: a fresh session's status is `New`, not `Unchanged` |
-//! | `ported_session_update_or_session` (`ported_ext.rs`) | gap: on branch `session-ext`, `update_or` applies `f` to `default` when the key is absent (2 where actix-session gives 1) |
+//! | `ported_session_update_or_session` (`ported_ext.rs`) | passes as is (`update_or` stores the default as it is when the key is absent, as actix-session) |
 //! | `ported_acceptance_basic_workflow_on_{memory,cookie,redis}` | passes as is |
 //! | `ported_acceptance_expiration_is_refreshed_on_changes_on_{memory,cookie,redis}` | passes as is |
 //! | `ported_acceptance_expiration_is_always_refreshed_if_configured_to_refresh_on_every_request_on_{memory,cookie,redis}` | differs: the refresh is throttled by the refresh step, so the untouched request re-sends the cookie only once time has passed |

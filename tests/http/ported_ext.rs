@@ -1,14 +1,13 @@
-//! The cases of actix-session 0.11's `tests/session.rs` that need branch `session-ext`
-//! (`SessionExt`, `Session::update`, `Session::update_or`): the rest of the port is in
-//! `ported.rs`, whose module docs say how these are ported. Registered in `main.rs` once that
-//! branch is merged (`mod ported_ext;`); until then this file is not compiled.
+//! The cases of actix-session 0.11's `tests/session.rs` that use `SessionExt`,
+//! `Session::update` and `Session::update_or`: the rest of the port is in `ported.rs`, whose
+//! module docs say how these are ported.
 //!
-//! | case | result (run against `session-ext` at 47ebc73) |
+//! | case | result |
 //! |---|---|
 //! | `ported_session_get_session` | passes as is |
 //! | `ported_session_get_session_from_request_head` | passes as is |
 //! | `ported_session_update_session` | differs: a fresh session's status is `New`, not `Unchanged` |
-//! | `ported_session_update_or_session` | gap: `update_or` applies `f` to `default` when the key is absent (2, not 1) |
+//! | `ported_session_update_or_session` | passes as is |
 
 use actix_typed_session::store::MemoryStore;
 use actix_typed_session::{Session, SessionExt, SessionMiddleware, SessionStatus};
