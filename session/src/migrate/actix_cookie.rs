@@ -7,8 +7,9 @@ use cookie::{Cookie, CookieJar, Key};
 use super::{actix_format, Foreign, Found, Old, OldSessions, Source};
 use crate::codec::Codec;
 use crate::error::ConfigError;
-use crate::state::cookie::read_cookie;
+use crate::state::cookie::read_cookie_in;
 use crate::store::{Meta, StoreFuture};
+use actix_web::http::header::HeaderValue;
 
 /// How actix-session protected its cookie (`CookieContentSecurity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,8 +118,8 @@ impl Foreign for ActixSessionCookie {
         (&self.name, &self.path)
     }
 
-    fn read(&self, req: &actix_web::HttpRequest) -> Option<String> {
-        read_cookie(req.headers(), &self.name).map(|v| v.into_owned())
+    fn read(&self, cookies: &[HeaderValue]) -> Option<String> {
+        read_cookie_in(cookies.iter(), &self.name).map(|v| v.into_owned())
     }
 
     fn find(&self, cookie: String, codec: Codec, meta: Meta) -> StoreFuture<'_, Option<Found>> {

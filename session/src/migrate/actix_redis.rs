@@ -12,8 +12,9 @@ use super::actix_cookie::{key_from, open, Security};
 use super::{actix_format, Foreign, Found, Old, OldSessions, Source};
 use crate::codec::Codec;
 use crate::error::{ConfigError, StoreError};
-use crate::state::cookie::read_cookie;
+use crate::state::cookie::read_cookie_in;
 use crate::store::{Meta, StoreFuture};
+use actix_web::http::header::HeaderValue;
 
 /// Sessions of actix-session 0.11's `RedisSessionStore`, read through the app's Redis and
 /// carried over on first use (see the [module docs](super)).
@@ -122,8 +123,8 @@ impl Foreign for ActixSessionRedis {
         (&self.name, &self.path)
     }
 
-    fn read(&self, req: &actix_web::HttpRequest) -> Option<String> {
-        read_cookie(req.headers(), &self.name).map(|v| v.into_owned())
+    fn read(&self, cookies: &[HeaderValue]) -> Option<String> {
+        read_cookie_in(cookies.iter(), &self.name).map(|v| v.into_owned())
     }
 
     fn find(&self, cookie: String, codec: Codec, meta: Meta) -> StoreFuture<'_, Option<Found>> {

@@ -71,6 +71,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use actix_web::http::header::{HeaderValue, COOKIE};
 use actix_web::HttpRequest;
 
 use crate::codec::Codec;
@@ -78,7 +79,6 @@ use crate::config::Ctx;
 use crate::error::{ConfigError, SessionError, StoreError};
 use crate::id::SessionId;
 use crate::request::data::Data;
-use crate::state::IdCarrier;
 use crate::store::backend::Backend;
 use crate::store::{Bytes, Fetch, Handle, IntoBackend, Meta, Record, StoreFuture, UserKey};
 
@@ -201,20 +201,25 @@ pub(crate) trait Foreign: Send + Sync + 'static {
     fn validate(&self) -> Result<(), ConfigError>;
     /// The cookie the old sessions travel in: name and path.
     fn cookie(&self) -> (&str, &str);
-    /// The old value `req` presents (its cookie's), read before any load starts.
-    fn read(&self, req: &HttpRequest) -> Option<String>;
+    /// The old value among the request's `Cookie` headers (its cookie's).
+    fn read(&self, cookies: &[HeaderValue]) -> Option<String>;
     /// The old session `value` stands for, if any is live, with its values in `codec`'s format.
     fn find(&self, value: String, codec: Codec, meta: Meta) -> StoreFuture<'_, Option<Found>>;
     /// Deletes the old record.
     fn forget<'a>(&'a self, old: &'a Old) -> StoreFuture<'a, ()>;
 }
 
-/// What a request presents to each old source (read from the request before any load starts,
-/// so that no load holds the request): the source's value, and for an old client-side store of
-/// this crate its client binding.
+/// What a request presents to the old sources, read from the request before any load starts
+/// (so that no load holds the request), and only what reading is cheap: the request's `Cookie`
+/// headers (shared bytes, parsed only if an actix-session source is asked) and the client
+/// bindings of old client-side stores of this crate. The middleware's own value is the load's.
 #[derive(Default)]
-pub(crate) struct Presented(Vec<Option<Input>>);
+pub(crate) struct Presented {
+    cookies: Vec<HeaderValue>,
+    bindings: Vec<Option<Vec<u8>>>,
+}
 
+/// One source's input: the old value, and an old client-side store's client binding.
 type Input = (String, Option<Vec<u8>>);
 
 /// Every old source of one middleware, in the order they were added.
@@ -245,25 +250,21 @@ impl Migrations {
             .sum()
     }
 
-    /// What `req` presents to each source (`state`: the middleware's, which the old stores of
-    /// this crate read); nothing is read when there is no source.
-    pub(crate) fn presented(&self, state: &IdCarrier, req: &HttpRequest) -> Presented {
-        if self.sources.is_empty() {
-            return Presented::default();
+    /// What `req` presents to the sources; nothing is read when there is none.
+    pub(crate) fn presented(&self, req: &HttpRequest) -> Presented {
+        let mut presented = Presented::default();
+        for source in &self.sources {
+            match &source.kind {
+                Kind::Foreign(_) if presented.cookies.is_empty() => {
+                    presented.cookies = req.headers().get_all(COOKIE).cloned().collect();
+                }
+                Kind::Ours(Backend::Client(store)) => {
+                    presented.bindings.push(store.binding(req));
+                }
+                _ => {}
+            }
         }
-        let own = state.read(req).map(|raw| raw.into_owned());
-        Presented(
-            self.sources
-                .iter()
-                .map(|source| match &source.kind {
-                    Kind::Foreign(f) => f.read(req).map(|v| (v, None)),
-                    Kind::Ours(Backend::Server(_)) => own.clone().map(|v| (v, None)),
-                    Kind::Ours(Backend::Client(store)) => {
-                        own.clone().map(|v| (v, store.binding(req)))
-                    }
-                })
-                .collect(),
-        )
+        presented
     }
 
     /// The session the request presented in an old source, carried over: a new id, every value
@@ -271,11 +272,20 @@ impl Migrations {
     pub(crate) async fn carry(
         ctx: &Ctx,
         presented: Presented,
+        raw: Option<&str>,
         binding: Option<Vec<u8>>,
         now: u64,
     ) -> Result<Option<Data>, SessionError> {
-        let inputs = presented.0.into_iter();
-        for ((index, source), input) in ctx.migrations.sources.iter().enumerate().zip(inputs) {
+        let mut bindings = presented.bindings.into_iter();
+        for (index, source) in ctx.migrations.sources.iter().enumerate() {
+            let input = match &source.kind {
+                Kind::Foreign(f) => f.read(&presented.cookies).map(|v| (v, None)),
+                Kind::Ours(Backend::Server(_)) => raw.map(|v| (v.to_owned(), None)),
+                Kind::Ours(Backend::Client(_)) => {
+                    let old_binding = bindings.next().flatten();
+                    raw.map(|v| (v.to_owned(), old_binding))
+                }
+            };
             let Some(input) = input else {
                 continue;
             };
@@ -349,12 +359,18 @@ impl Migrations {
     /// `expire` on a request whose handler never loaded the session: whatever old session the
     /// request presents ends too.
     pub(crate) async fn forget_presented(ctx: &Ctx, req: &HttpRequest) -> Result<(), SessionError> {
-        let inputs = ctx
-            .migrations
-            .presented(&ctx.config.state, req)
-            .0
-            .into_iter();
-        for ((index, source), input) in ctx.migrations.sources.iter().enumerate().zip(inputs) {
+        let raw = ctx.config.state.read(req);
+        let presented = ctx.migrations.presented(req);
+        let mut bindings = presented.bindings.into_iter();
+        for (index, source) in ctx.migrations.sources.iter().enumerate() {
+            let input = match &source.kind {
+                Kind::Foreign(f) => f.read(&presented.cookies).map(|v| (v, None)),
+                Kind::Ours(Backend::Server(_)) => raw.as_deref().map(|v| (v.to_owned(), None)),
+                Kind::Ours(Backend::Client(_)) => {
+                    let old_binding = bindings.next().flatten();
+                    raw.as_deref().map(|v| (v.to_owned(), old_binding))
+                }
+            };
             let Some(input) = input else {
                 continue;
             };

@@ -35,7 +35,7 @@ impl Presented {
         Presented {
             raw: ctx.config.state.read(req).map(|raw| raw.into_owned()),
             binding,
-            old: ctx.migrations.presented(&ctx.config.state, req),
+            old: ctx.migrations.presented(req),
         }
     }
 }
@@ -50,13 +50,15 @@ pub(crate) async fn load(
 ) -> Result<Data, SessionError> {
     let now = ctx.config.clock.now();
     let Presented { raw, binding, old } = presented;
-    let miss = match own(ctx, raw, fetch, binding.clone(), now).await? {
+    let miss = match own(ctx, raw.as_deref(), fetch, binding.clone(), now).await? {
         Ok(data) => return Ok(data),
         Err(miss) => miss,
     };
     // The store does not know the value: an old store may (`migrate_from`).
     if miss != Miss::Ended && !ctx.migrations.is_empty() {
-        if let Some(data) = Migrations::carry(ctx, old, binding.clone(), now).await? {
+        if let Some(data) =
+            Migrations::carry(ctx, old, raw.as_deref(), binding.clone(), now).await?
+        {
             return Ok(data);
         }
     }
@@ -89,7 +91,7 @@ enum Miss {
 /// The session as the middleware's own store has it, or why not.
 async fn own(
     ctx: &Ctx,
-    raw: Option<String>,
+    raw: Option<&str>,
     fetch: Fetch<'_>,
     binding: Option<Vec<u8>>,
     now: u64,
@@ -102,7 +104,7 @@ async fn own(
         // A server-side store gets only an id of the generated shape: anything else never
         // reaches it.
         Backend::Server(_) => {
-            let Some(id) = SessionId::parse(&raw) else {
+            let Some(id) = SessionId::parse(raw) else {
                 return Ok(Err(Miss::Rejected(raw.len())));
             };
             let loaded = ctx.backend.load(&id, fetch).await.map_err(|e| {
@@ -113,7 +115,7 @@ async fn own(
         }
         Backend::Client(store) => {
             let seal_ctx = config.state.seal_context(binding.as_deref());
-            let Some((id, record)) = store.open(&raw, &seal_ctx) else {
+            let Some((id, record)) = store.open(raw, &seal_ctx) else {
                 return Ok(Err(Miss::Rejected(raw.len())));
             };
             // The client carried the record, and with it the deadline its issuer sealed, under

@@ -264,8 +264,16 @@ pub(crate) fn read_cookie<'a>(
     headers: &'a HeaderMap,
     name: &str,
 ) -> Option<std::borrow::Cow<'a, str>> {
+    read_cookie_in(headers.get_all(COOKIE), name)
+}
+
+/// [`read_cookie`] over `Cookie` header values.
+pub(crate) fn read_cookie_in<'a>(
+    values: impl Iterator<Item = &'a HeaderValue>,
+    name: &str,
+) -> Option<std::borrow::Cow<'a, str>> {
     let wanted = name.as_bytes();
-    for header in headers.get_all(COOKIE) {
+    for header in values {
         for pair in header.as_bytes().split(|b| *b == b';') {
             let Some(eq) = pair.iter().position(|b| *b == b'=') else {
                 continue;
