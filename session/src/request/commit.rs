@@ -92,7 +92,7 @@ pub(crate) async fn at_response(
     if plan == Plan::Expire && !session.is_loaded() && !ctx.migrations.is_empty() {
         // A logout that never loaded the session: the old session the client presents ends
         // in the old store too.
-        Migrations::forget_presented(&ctx, req).await?;
+        Box::pin(Migrations::forget_presented(&ctx, req)).await?;
     }
     let remove_old = match plan {
         Plan::Nothing | Plan::Touch { .. } => None,
@@ -330,7 +330,8 @@ fn lasting(session: &Session, update: &ClientUpdate, now: u64) -> Option<u64> {
 async fn forget_origin(session: &Session) {
     let origin = session.data().and_then(|mut data| data.take_origin());
     if let Some(origin) = origin {
-        Migrations::forget(session.ctx(), origin).await;
+        // Boxed: a rare path, kept out of the size of every commit's future.
+        Box::pin(Migrations::forget(session.ctx(), origin)).await;
     }
 }
 

@@ -46,7 +46,7 @@ pub(crate) struct Data {
     binding: Option<Vec<u8>>,
     /// The session was carried over from an old store ([`crate::migrate`]): what to forget
     /// there once it is saved here.
-    origin: Option<crate::migrate::Origin>,
+    origin: Option<Box<crate::migrate::Origin>>,
     /// The session's own lifetime in seconds ([`Session::remember`](crate::Session::remember)),
     /// when it has one and this request knows it.
     remember: Option<u64>,
@@ -126,18 +126,18 @@ impl Data {
         );
         data.dirty = values.into_iter().map(|(k, v)| (k, Some(v))).collect();
         data.meta_changed = true;
-        data.origin = Some(origin);
+        data.origin = Some(Box::new(origin));
         data
     }
 
     /// Where the session was carried over from, while the old store still holds it.
     pub(crate) fn origin(&self) -> Option<&crate::migrate::Origin> {
-        self.origin.as_ref()
+        self.origin.as_deref()
     }
 
     /// Where the session was carried over from, taken: it is about to be forgotten there.
     pub(crate) fn take_origin(&mut self) -> Option<crate::migrate::Origin> {
-        self.origin.take()
+        self.origin.take().map(|origin| *origin)
     }
 
     /// The session's id (after [`rotate`](Self::rotate), the new one).

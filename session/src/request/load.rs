@@ -22,7 +22,8 @@ use crate::store::{Bytes, Fetch, Loaded, Meta};
 pub(crate) struct Presented {
     raw: Option<String>,
     binding: Option<Vec<u8>>,
-    old: crate::migrate::Presented,
+    /// What the old stores would read (boxed: most middlewares have none).
+    old: Option<Box<crate::migrate::Presented>>,
 }
 
 impl Presented {
@@ -35,7 +36,7 @@ impl Presented {
         Presented {
             raw: ctx.config.state.read(req).map(|raw| raw.into_owned()),
             binding,
-            old: ctx.migrations.presented(req),
+            old: (!ctx.migrations.is_empty()).then(|| Box::new(ctx.migrations.presented(req))),
         }
     }
 }
@@ -55,10 +56,16 @@ pub(crate) async fn load(
         Err(miss) => miss,
     };
     // The store does not know the value: an old store may (`migrate_from`).
-    if miss != Miss::Ended && !ctx.migrations.is_empty() {
-        if let Some(data) =
-            Migrations::carry(ctx, old, raw.as_deref(), binding.clone(), now).await?
-        {
+    if let (true, Some(old)) = (miss != Miss::Ended, old) {
+        // Boxed: a rare path, kept out of the size of every load's future.
+        let carried = Box::pin(Migrations::carry(
+            ctx,
+            *old,
+            raw.as_deref(),
+            binding.clone(),
+            now,
+        ));
+        if let Some(data) = carried.await? {
             return Ok(data);
         }
     }
@@ -155,7 +162,8 @@ async fn own(
             // A stored expiry later than this middleware's timeouts give: the session may have
             // a lifetime of its own. Read it (one key) before the timeouts apply.
             let remember = match beyond {
-                true => own_lifetime(ctx, &mut data).await?,
+                // Boxed: a rare path, kept out of the size of every load's future.
+                true => Box::pin(own_lifetime(ctx, &mut data)).await?,
                 false => None,
             };
             data.set_remember(remember);
