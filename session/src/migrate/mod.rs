@@ -250,21 +250,22 @@ impl Migrations {
             .sum()
     }
 
-    /// What `req` presents to the sources; nothing is read when there is none.
-    pub(crate) fn presented(&self, req: &HttpRequest) -> Presented {
+    /// What `req` presents to the sources (`own`: whether it carries the middleware's own
+    /// value); `None` when it presents nothing any source could read (a new visitor).
+    pub(crate) fn presented(&self, req: &HttpRequest, own: bool) -> Option<Presented> {
         let mut presented = Presented::default();
         for source in &self.sources {
             match &source.kind {
                 Kind::Foreign(_) if presented.cookies.is_empty() => {
                     presented.cookies = req.headers().get_all(COOKIE).cloned().collect();
                 }
-                Kind::Ours(Backend::Client(store)) => {
+                Kind::Ours(Backend::Client(store)) if own => {
                     presented.bindings.push(store.binding(req));
                 }
                 _ => {}
             }
         }
-        presented
+        (own || !presented.cookies.is_empty()).then_some(presented)
     }
 
     /// The session the request presented in an old source, carried over: a new id, every value
@@ -360,7 +361,9 @@ impl Migrations {
     /// request presents ends too.
     pub(crate) async fn forget_presented(ctx: &Ctx, req: &HttpRequest) -> Result<(), SessionError> {
         let raw = ctx.config.state.read(req);
-        let presented = ctx.migrations.presented(req);
+        let Some(presented) = ctx.migrations.presented(req, raw.is_some()) else {
+            return Ok(());
+        };
         let mut bindings = presented.bindings.into_iter();
         for (index, source) in ctx.migrations.sources.iter().enumerate() {
             let input = match &source.kind {

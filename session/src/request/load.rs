@@ -33,11 +33,12 @@ impl Presented {
             Backend::Client(store) => store.binding(req),
             Backend::Server(_) => None,
         };
-        Presented {
-            raw: ctx.config.state.read(req).map(|raw| raw.into_owned()),
-            binding,
-            old: (!ctx.migrations.is_empty()).then(|| Box::new(ctx.migrations.presented(req))),
-        }
+        let raw = ctx.config.state.read(req).map(|raw| raw.into_owned());
+        let old = match ctx.migrations.is_empty() {
+            true => None,
+            false => ctx.migrations.presented(req, raw.is_some()).map(Box::new),
+        };
+        Presented { raw, binding, old }
     }
 }
 
