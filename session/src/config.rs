@@ -10,7 +10,6 @@ use crate::codec::Codec;
 use crate::error::{ErrorRenderer, SessionError};
 use crate::middleware::render::RenderedError;
 use crate::state::IdCarrier;
-use crate::store::backend::Backend;
 
 /// Default idle timeout: 24 hours without a request ends a session.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -101,6 +100,15 @@ impl Config {
         last_seen == 0 || last_seen.saturating_add(self.timeouts(remember).0) > now
     }
 
+    /// A session's own lifetime in seconds, as [`Session::remember`](crate::Session::remember)
+    /// stored it under its reserved key (`None`: none, or a value that does not decode).
+    pub(crate) fn remembered(&self, value: Option<&crate::store::Bytes>) -> Option<u64> {
+        self.codec
+            .decode::<u64>(value?)
+            .ok()
+            .filter(|secs| *secs > 0)
+    }
+
     /// `err` as an actix-web error answered with the response the builder chose.
     pub(crate) fn rendered(&self, err: SessionError) -> RenderedError {
         RenderedError::new(err, self.error_response.clone())
@@ -111,58 +119,5 @@ impl Config {
             Some(render) => render(err),
             None => actix_web::ResponseError::error_response(err),
         }
-    }
-}
-
-/// Per-middleware context: the store and the settings.
-pub(crate) struct Ctx {
-    pub(crate) backend: Backend,
-    pub(crate) config: Config,
-    /// Which [`MemoryStore`](crate::store::MemoryStore) this is, when it is one: its sessions
-    /// live in this value, so every worker must hold a clone of the same one.
-    pub(crate) process_local: Option<usize>,
-    /// Old stores whose sessions are carried over on first use ([`crate::migrate`]).
-    pub(crate) migrations: crate::migrate::Migrations,
-}
-
-/// The user index, across the store and the old stores sessions are still carried over from
-/// ([`crate::migrate`]): a user's sessions are wherever they are, and end in both.
-impl Ctx {
-    /// `user`'s live sessions.
-    pub(crate) async fn user_sessions(
-        &self,
-        user: &crate::store::UserKey,
-    ) -> Result<Vec<crate::store::Record>, crate::error::StoreError> {
-        let mut listed = self.backend.user_sessions(user).await?;
-        if !self.migrations.is_empty() {
-            self.migrations.user_sessions(user, &mut listed).await?;
-        }
-        Ok(listed)
-    }
-
-    /// Ends `user`'s session `handle`.
-    pub(crate) async fn revoke(
-        &self,
-        user: &crate::store::UserKey,
-        handle: &crate::store::Handle,
-    ) -> Result<bool, crate::error::StoreError> {
-        let ended = self.backend.revoke(user, handle).await?;
-        if self.migrations.is_empty() {
-            return Ok(ended);
-        }
-        Ok(self.migrations.revoke(user, handle).await? || ended)
-    }
-
-    /// Ends `user`'s sessions but `except`.
-    pub(crate) async fn revoke_all(
-        &self,
-        user: &crate::store::UserKey,
-        except: Option<&crate::store::Handle>,
-    ) -> Result<usize, crate::error::StoreError> {
-        let ended = self.backend.revoke_all(user, except).await?;
-        if self.migrations.is_empty() {
-            return Ok(ended);
-        }
-        Ok(ended + self.migrations.revoke_all(user, except).await?)
     }
 }

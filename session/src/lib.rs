@@ -169,6 +169,7 @@ pub mod clock;
 pub mod codec;
 mod config;
 mod csrf;
+mod ctx;
 mod error;
 mod ext;
 mod extract;

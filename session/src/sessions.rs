@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix_web::HttpRequest;
 use serde::de::DeserializeOwned;
 
-use crate::config::Ctx;
+use crate::ctx::Ctx;
 use crate::error::SessionError;
 use crate::store::{Bytes, Handle, Record, UserKey};
 

@@ -24,7 +24,7 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL, VARY};
 use tokio::task::futures::TaskLocalFuture;
 
-use crate::config::Ctx;
+use crate::ctx::Ctx;
 use crate::error::SessionError;
 use crate::request::commit::{self, ClientUpdate};
 

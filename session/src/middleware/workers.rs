@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::thread::ThreadId;
 
-use crate::config::Ctx;
+use crate::ctx::Ctx;
 
 /// What one (system, value name) pair has seen: the first store and the thread that set it up.
 struct Seen {

@@ -75,10 +75,9 @@ use actix_web::http::header::{HeaderValue, COOKIE};
 use actix_web::HttpRequest;
 
 use crate::codec::Codec;
-use crate::config::Ctx;
+use crate::config::Config;
 use crate::error::{ConfigError, SessionError, StoreError};
 use crate::id::SessionId;
-use crate::request::data::Data;
 use crate::store::backend::Backend;
 use crate::store::{Bytes, Fetch, Handle, IntoBackend, Meta, Record, StoreFuture, UserKey};
 
@@ -185,6 +184,22 @@ pub(crate) enum Old {
     Nothing,
 }
 
+/// What the old stores work with: the middleware's settings and its (new) store.
+#[derive(Clone, Copy)]
+pub(crate) struct Env<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) backend: &'a Backend,
+}
+
+/// A session found in an old source, to go on under a new id (the request's session data is
+/// made from it).
+pub(crate) struct Carried {
+    pub(crate) meta: Meta,
+    pub(crate) values: HashMap<String, Bytes>,
+    pub(crate) origin: Origin,
+    pub(crate) remember: Option<u64>,
+}
+
 /// Where a carried session came from (kept with the request's session data).
 #[derive(Debug, Clone)]
 pub(crate) struct Origin {
@@ -271,14 +286,14 @@ impl Migrations {
     /// The session the request presented in an old source, carried over: a new id, every value
     /// to be saved in the new store (`binding`: the new store's client binding).
     pub(crate) async fn carry(
-        ctx: &Ctx,
+        &self,
+        env: Env<'_>,
         presented: Presented,
         raw: Option<&str>,
-        binding: Option<Vec<u8>>,
         now: u64,
-    ) -> Result<Option<Data>, SessionError> {
+    ) -> Result<Option<Carried>, SessionError> {
         let mut bindings = presented.bindings.into_iter();
-        for (index, source) in ctx.migrations.sources.iter().enumerate() {
+        for (index, source) in self.sources.iter().enumerate() {
             let input = match &source.kind {
                 Kind::Foreign(f) => f.read(&presented.cookies).map(|v| (v, None)),
                 Kind::Ours(Backend::Server(_)) => raw.map(|v| (v.to_owned(), None)),
@@ -290,13 +305,13 @@ impl Migrations {
             let Some(input) = input else {
                 continue;
             };
-            let found = find(ctx, source, input, now).await.map_err(|e| {
+            let found = find(env, source, input, now).await.map_err(|e| {
                 tracing::error!(from = %source.name, error = %e, "reading an old session store failed");
                 SessionError::Store(e)
             })?;
             if let Some(found) = found {
                 if let Some(marker) = &found.spent {
-                    if spent(ctx, marker, now).await? {
+                    if spent(env.backend, marker, now).await? {
                         tracing::info!(
                             from = %source.name,
                             "an old session value that was carried over or ended already is \
@@ -311,13 +326,15 @@ impl Migrations {
                     old: found.old,
                     spent: found.spent,
                 };
-                let remember = crate::request::load::remembered(
-                    found.values.get(crate::keys::REMEMBER_KEY),
-                    ctx.config.codec,
-                );
-                let mut data = Data::carried(found.meta, found.values, binding, origin);
-                data.set_remember(remember);
-                return Ok(Some(data));
+                let remember = env
+                    .config
+                    .remembered(found.values.get(crate::keys::REMEMBER_KEY));
+                return Ok(Some(Carried {
+                    meta: found.meta,
+                    values: found.values,
+                    origin,
+                    remember,
+                }));
             }
         }
         Ok(None)
@@ -325,8 +342,8 @@ impl Migrations {
 
     /// The carried session is saved in the new store (or ended): the old record goes, and a
     /// client-side value is marked spent in the new store.
-    pub(crate) async fn forget(ctx: &Ctx, origin: Origin) {
-        let Some(source) = ctx.migrations.sources.get(origin.source) else {
+    pub(crate) async fn forget(&self, env: Env<'_>, origin: Origin) {
+        let Some(source) = self.sources.get(origin.source) else {
             return;
         };
         let mut result = match (&source.kind, &origin.old) {
@@ -335,9 +352,9 @@ impl Migrations {
             (Kind::Ours(_), _) => Ok(()),
         };
         if let (Ok(()), Some(marker)) = (&result, &origin.spent) {
-            let now = ctx.config.clock.now();
+            let now = env.config.clock.now();
             let meta = Meta::new(now, now.saturating_add(SPENT_FOR));
-            result = ctx
+            result = env
                 .backend
                 .save(marker, &meta, &crate::store::Changes::full([]))
                 .await;
@@ -359,13 +376,17 @@ impl Migrations {
 
     /// `expire` on a request whose handler never loaded the session: whatever old session the
     /// request presents ends too.
-    pub(crate) async fn forget_presented(ctx: &Ctx, req: &HttpRequest) -> Result<(), SessionError> {
-        let raw = ctx.config.state.read(req);
-        let Some(presented) = ctx.migrations.presented(req, raw.is_some()) else {
+    pub(crate) async fn forget_presented(
+        &self,
+        env: Env<'_>,
+        req: &HttpRequest,
+    ) -> Result<(), SessionError> {
+        let raw = env.config.state.read(req);
+        let Some(presented) = self.presented(req, raw.is_some()) else {
             return Ok(());
         };
         let mut bindings = presented.bindings.into_iter();
-        for (index, source) in ctx.migrations.sources.iter().enumerate() {
+        for (index, source) in self.sources.iter().enumerate() {
             let input = match &source.kind {
                 Kind::Foreign(f) => f.read(&presented.cookies).map(|v| (v, None)),
                 Kind::Ours(Backend::Server(_)) => raw.as_deref().map(|v| (v.to_owned(), None)),
@@ -377,7 +398,7 @@ impl Migrations {
             let Some(input) = input else {
                 continue;
             };
-            let found = find(ctx, source, input, ctx.config.clock.now())
+            let found = find(env, source, input, env.config.clock.now())
                 .await
                 .map_err(SessionError::Store)?;
             if let Some(found) = found {
@@ -386,7 +407,7 @@ impl Migrations {
                     old: found.old,
                     spent: found.spent,
                 };
-                Migrations::forget(ctx, origin).await;
+                self.forget(env, origin).await;
             }
         }
         Ok(())
@@ -467,12 +488,11 @@ impl Migrations {
 
 /// Whether the marker `marker` says its client value was carried over already (a client-side
 /// new store keeps no marker: never).
-async fn spent(ctx: &Ctx, marker: &SessionId, now: u64) -> Result<bool, SessionError> {
-    if ctx.backend.client_side() {
+async fn spent(backend: &Backend, marker: &SessionId, now: u64) -> Result<bool, SessionError> {
+    if backend.client_side() {
         return Ok(false);
     }
-    let found = ctx
-        .backend
+    let found = backend
         .load(marker, Fetch::Keys(&[]))
         .await
         .map_err(SessionError::Store)?;
@@ -481,12 +501,12 @@ async fn spent(ctx: &Ctx, marker: &SessionId, now: u64) -> Result<bool, SessionE
 
 /// The live session `req` presents in `source`, if any.
 async fn find(
-    ctx: &Ctx,
+    env: Env<'_>,
     source: &Source,
     (raw, binding): Input,
     now: u64,
 ) -> Result<Option<Found>, StoreError> {
-    let config = &ctx.config;
+    let config = env.config;
     match &source.kind {
         Kind::Foreign(f) => {
             let meta = Meta::new(now, config.expiry(now, now));
@@ -499,18 +519,15 @@ async fn find(
             let Some(loaded) = store.load(&id, Fetch::All).await? else {
                 return Ok(None);
             };
-            let data = Data::loaded(id.clone(), Fetch::All, loaded, None);
-            let remember = crate::request::load::remembered(
-                data.value(crate::keys::REMEMBER_KEY).as_ref(),
-                config.codec,
-            );
-            let meta = data.meta();
+            let record = loaded.into_record();
+            let meta = record.meta;
+            let remember = config.remembered(record.data.get(crate::keys::REMEMBER_KEY));
             if !config.alive_with(meta.created_at, meta.expires_at, now, remember) {
                 return Ok(None);
             }
             Ok(Some(Found {
-                meta: data.meta().clone(),
-                values: data.values(),
+                meta,
+                values: record.data,
                 old: Old::Id(id),
                 spent: None,
             }))
@@ -521,10 +538,7 @@ async fn find(
                 return Ok(None);
             };
             let meta = record.meta;
-            let remember = crate::request::load::remembered(
-                record.data.get(crate::keys::REMEMBER_KEY),
-                config.codec,
-            );
+            let remember = config.remembered(record.data.get(crate::keys::REMEMBER_KEY));
             if !config.seen_recently(meta.last_seen, now, remember)
                 || !config.alive_with(meta.created_at, meta.expires_at, now, remember)
             {

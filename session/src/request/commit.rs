@@ -7,10 +7,10 @@ use actix_web::HttpRequest;
 use super::plan::{decide, defers, head_of_deferred, Head, Plan};
 use super::users::{enforce_cap, revoke_users_sessions};
 use super::{Options, Session};
-use crate::config::Ctx;
+use crate::ctx::Ctx;
 use crate::error::{SessionError, StoreError};
 use crate::id::SessionId;
-use crate::migrate::Migrations;
+use crate::migrate::Env;
 use crate::store::backend::Backend;
 use crate::store::Fetch;
 
@@ -92,7 +92,11 @@ pub(crate) async fn at_response(
     if plan == Plan::Expire && !session.is_loaded() && !ctx.migrations.is_empty() {
         // A logout that never loaded the session: the old session the client presents ends
         // in the old store too.
-        Box::pin(Migrations::forget_presented(&ctx, req)).await?;
+        let env = Env {
+            config: &ctx.config,
+            backend: &ctx.backend,
+        };
+        Box::pin(ctx.migrations.forget_presented(env, req)).await?;
     }
     let remove_old = match plan {
         Plan::Nothing | Plan::Touch { .. } => None,
@@ -331,7 +335,12 @@ async fn forget_origin(session: &Session) {
     let origin = session.data().and_then(|mut data| data.take_origin());
     if let Some(origin) = origin {
         // Boxed: a rare path, kept out of the size of every commit's future.
-        Box::pin(Migrations::forget(session.ctx(), origin)).await;
+        let ctx = session.ctx();
+        let env = Env {
+            config: &ctx.config,
+            backend: &ctx.backend,
+        };
+        Box::pin(ctx.migrations.forget(env, origin)).await;
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 
 use super::data::Data;
 use super::load::Presented;
-use crate::config::Ctx;
+use crate::ctx::Ctx;
 use crate::error::SessionError;
 use crate::middleware::render::RenderedError;
 use crate::store::Fetch;

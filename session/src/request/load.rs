@@ -4,13 +4,13 @@
 use actix_web::HttpRequest;
 
 use super::data::Data;
-use crate::config::Ctx;
+use crate::ctx::Ctx;
 use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::keys::REMEMBER_KEY;
-use crate::migrate::Migrations;
+use crate::migrate::Env;
 use crate::store::backend::Backend;
-use crate::store::{Bytes, Fetch, Loaded, Meta};
+use crate::store::{Fetch, Loaded, Meta};
 
 /// What a request presents for its session, read from it synchronously: the client's value,
 /// for a client-side store the client binding, and what the old stores of `migrate_from` would
@@ -59,14 +59,14 @@ pub(crate) async fn load(
     // The store does not know the value: an old store may (`migrate_from`).
     if let (true, Some(old)) = (miss != Miss::Ended, old) {
         // Boxed: a rare path, kept out of the size of every load's future.
-        let carried = Box::pin(Migrations::carry(
-            ctx,
-            *old,
-            raw.as_deref(),
-            binding.clone(),
-            now,
-        ));
-        if let Some(data) = carried.await? {
+        let env = Env {
+            config: &ctx.config,
+            backend: &ctx.backend,
+        };
+        let carried = Box::pin(ctx.migrations.carry(env, *old, raw.as_deref(), now));
+        if let Some(carried) = carried.await? {
+            let mut data = Data::carried(carried.meta, carried.values, binding, carried.origin);
+            data.set_remember(carried.remember);
             return Ok(data);
         }
     }
@@ -131,7 +131,7 @@ async fn own(
             // from the last-seen time sealed beside it (0, unknown: the deadline alone). A
             // server-side record is not: a store that does not keep the last-seen time reports
             // its creation time there (`Meta::new`), which would end sessions in use.
-            let remember = remembered(record.data.get(REMEMBER_KEY), config.codec);
+            let remember = config.remembered(record.data.get(REMEMBER_KEY));
             if !config.seen_recently(record.meta.last_seen, now, remember) {
                 tracing::debug!(
                     session = %id.log_tag(),
@@ -185,11 +185,6 @@ async fn own(
     }
 }
 
-/// A session's own lifetime, as [`Session::remember`](crate::Session::remember) stored it.
-pub(crate) fn remembered(value: Option<&Bytes>, codec: crate::codec::Codec) -> Option<u64> {
-    codec.decode::<u64>(value?).ok().filter(|secs| *secs > 0)
-}
-
 /// The loaded session's own lifetime, fetched if the load did not bring it.
 async fn own_lifetime(ctx: &Ctx, data: &mut Data) -> Result<Option<u64>, SessionError> {
     let fetch = Fetch::Keys(&[REMEMBER_KEY]);
@@ -201,8 +196,5 @@ async fn own_lifetime(ctx: &Ctx, data: &mut Data) -> Result<Option<u64>, Session
         })?;
         data.merge(fetch, more);
     }
-    Ok(remembered(
-        data.value(REMEMBER_KEY).as_ref(),
-        ctx.config.codec,
-    ))
+    Ok(ctx.config.remembered(data.value(REMEMBER_KEY).as_ref()))
 }

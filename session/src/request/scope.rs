@@ -13,7 +13,7 @@ use tokio::task::futures::TaskLocalFuture;
 
 use super::ledger::Slots;
 use super::Session;
-use crate::config::Ctx;
+use crate::ctx::Ctx;
 
 tokio::task_local! {
     /// The scope of the request being served on this task.
