@@ -56,13 +56,24 @@ impl Hash for SessionId {
 }
 
 impl SessionId {
-    /// Draws a new id from the operating system's CSPRNG (192 bits).
+    /// Draws a new id: 192 bits from a cryptographically secure generator.
+    ///
+    /// The generator is the thread's `rand::thread_rng()`: ChaCha12, seeded from the operating
+    /// system's CSPRNG, reseeded from it after every 64 KiB it produces (about 2 000 ids) and
+    /// after a `fork`. The cookie store draws its AES-GCM nonces from it too. A system call per id
+    /// (`getrandom`, what this function made before) costs about as much as the rest of a new
+    /// visitor's id and cookie; a user-space CSPRNG seeded from the OS is what Rails
+    /// (`SecureRandom`, OpenSSL's DRBG) and Go (`crypto/rand` on the vDSO) use as well. An id's
+    /// security rests on the generator's output being unpredictable, which ChaCha12 keyed from
+    /// the OS gives; it is never derived from anything a client sends.
     ///
     /// # Panics
-    /// Only if the OS random source itself fails, which leaves nothing safe to do.
+    /// Only if the OS random source fails when the thread's generator is seeded, which leaves
+    /// nothing safe to do.
     pub fn generate() -> Self {
+        use rand::RngCore as _;
         let mut raw = [0u8; ID_LEN];
-        getrandom::getrandom(&mut raw).expect("the OS random number generator failed");
+        rand::thread_rng().fill_bytes(&mut raw);
         // 256 is a multiple of 64: masking keeps every character uniformly distributed.
         for byte in &mut raw {
             *byte = ALPHABET[(*byte & 63) as usize];

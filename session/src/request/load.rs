@@ -20,7 +20,7 @@ use crate::store::{Fetch, Loaded, Meta};
 /// be unshared when the inner service is called (`Rc::get_mut`, a panic otherwise), so a load
 /// started in a middleware before it calls the inner service must not keep a clone alive.
 pub(crate) struct Presented {
-    raw: Option<String>,
+    raw: Option<Raw>,
     binding: Option<Vec<u8>>,
     /// What the old stores would read (boxed: most middlewares have none).
     old: Option<Box<crate::migrate::Presented>>,
@@ -33,12 +33,37 @@ impl Presented {
             Backend::Client(store) => store.binding(req),
             Backend::Server(_) => None,
         };
-        let raw = ctx.config.state.read(req).map(|raw| raw.into_owned());
+        let raw = ctx.config.state.read(req).map(|raw| match &ctx.backend {
+            // A server-side store's value is an id or nothing: parsed now, kept without an
+            // allocation.
+            Backend::Server(_) => match SessionId::parse(&raw) {
+                Some(id) => Raw::Id(id),
+                None => Raw::Other(raw.into_owned()),
+            },
+            Backend::Client(_) => Raw::Other(raw.into_owned()),
+        });
         let old = match ctx.migrations.is_empty() {
             true => None,
             false => ctx.migrations.presented(req, raw.is_some()).map(Box::new),
         };
         Presented { raw, binding, old }
+    }
+}
+
+/// The client's value, as read.
+enum Raw {
+    /// A well-formed id (for a server-side store).
+    Id(SessionId),
+    /// Anything else: a client-side store's sealed value, or what no id looks like.
+    Other(String),
+}
+
+impl Raw {
+    fn as_str(&self) -> &str {
+        match self {
+            Raw::Id(id) => id.as_str(),
+            Raw::Other(text) => text,
+        }
     }
 }
 
@@ -52,7 +77,7 @@ pub(crate) async fn load(
 ) -> Result<Data, SessionError> {
     let now = ctx.config.clock.now();
     let Presented { raw, binding, old } = presented;
-    let miss = match own(ctx, raw.as_deref(), fetch, binding.clone(), now).await? {
+    let miss = match own(ctx, raw.as_ref(), fetch, binding.clone(), now).await? {
         Ok(data) => return Ok(data),
         Err(miss) => miss,
     };
@@ -63,7 +88,10 @@ pub(crate) async fn load(
             config: &ctx.config,
             backend: &ctx.backend,
         };
-        let carried = Box::pin(ctx.migrations.carry(env, *old, raw.as_deref(), now));
+        let carried = Box::pin(
+            ctx.migrations
+                .carry(env, *old, raw.as_ref().map(Raw::as_str), now),
+        );
         if let Some(carried) = carried.await? {
             let mut data = Data::carried(carried.meta, carried.values, binding, carried.origin);
             data.set_remember(carried.remember);
@@ -99,7 +127,7 @@ enum Miss {
 /// The session as the middleware's own store has it, or why not.
 async fn own(
     ctx: &Ctx,
-    raw: Option<&str>,
+    raw: Option<&Raw>,
     fetch: Fetch<'_>,
     binding: Option<Vec<u8>>,
     now: u64,
@@ -112,8 +140,9 @@ async fn own(
         // A server-side store gets only an id of the generated shape: anything else never
         // reaches it.
         Backend::Server(_) => {
-            let Some(id) = SessionId::parse(raw) else {
-                return Ok(Err(Miss::Rejected(raw.len())));
+            let id = match raw {
+                Raw::Id(id) => id.clone(),
+                Raw::Other(text) => return Ok(Err(Miss::Rejected(text.len()))),
             };
             let loaded = ctx.backend.load(&id, fetch).await.map_err(|e| {
                 tracing::error!(session = %id.log_tag(), error = %e, "session load failed");
@@ -123,6 +152,7 @@ async fn own(
         }
         Backend::Client(store) => {
             let seal_ctx = config.state.seal_context(binding.as_deref());
+            let raw = raw.as_str();
             let Some((id, record)) = store.open(raw, &seal_ctx) else {
                 return Ok(Err(Miss::Rejected(raw.len())));
             };
