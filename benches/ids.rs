@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use actix_typed_session::SessionId;
-use criterion::{black_box, Criterion};
+use std::hint::black_box;
+
+use criterion::Criterion;
 use rand::RngCore as _;
 
 fn main() {
