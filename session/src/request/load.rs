@@ -77,8 +77,16 @@ pub(crate) async fn load(
 ) -> Result<Data, SessionError> {
     let now = ctx.config.clock.now();
     let Presented { raw, binding, old } = presented;
-    let miss = match own(ctx, raw.as_ref(), fetch, binding.clone(), now).await? {
-        Ok(data) => return Ok(data),
+    let miss = match own(ctx, raw.as_ref(), fetch, binding.as_deref(), now).await? {
+        // `Data` is built here, after the last await: it is never part of a load's future.
+        Ok(found) => {
+            let mut data = Data::loaded(found.id, fetch, found.loaded, binding);
+            if let Some(more) = found.lifetime {
+                data.merge(Fetch::Keys(&[REMEMBER_KEY]), more);
+            }
+            data.set_remember(found.remember);
+            return Ok(data);
+        }
         Err(miss) => miss,
     };
     // The store does not know the value: an old store may (`migrate_from`).
@@ -124,14 +132,24 @@ enum Miss {
     Ended,
 }
 
+/// A live session as the middleware's own store has it.
+struct Found {
+    id: SessionId,
+    loaded: Loaded,
+    /// The answer of the extra load of the lifetime key, when the load did not bring it.
+    lifetime: Option<Option<Loaded>>,
+    /// The session's own lifetime (`Session::remember`), when it has one.
+    remember: Option<u64>,
+}
+
 /// The session as the middleware's own store has it, or why not.
 async fn own(
     ctx: &Ctx,
     raw: Option<&Raw>,
     fetch: Fetch<'_>,
-    binding: Option<Vec<u8>>,
+    binding: Option<&[u8]>,
     now: u64,
-) -> Result<Result<Data, Miss>, SessionError> {
+) -> Result<Result<Found, Miss>, SessionError> {
     let config = &ctx.config;
     let Some(raw) = raw else {
         return Ok(Err(Miss::Absent));
@@ -151,7 +169,7 @@ async fn own(
             (id, loaded)
         }
         Backend::Client(store) => {
-            let seal_ctx = config.state.seal_context(binding.as_deref());
+            let seal_ctx = config.state.seal_context(binding);
             let raw = raw.as_str();
             let Some((id, record)) = store.open(raw, &seal_ctx) else {
                 return Ok(Err(Miss::Rejected(raw.len())));
@@ -188,24 +206,24 @@ async fn own(
     };
     match loaded {
         Some(loaded) => {
-            let beyond = config.beyond_timeouts(&loaded.meta, now);
-            let mut data = Data::loaded(id, fetch, loaded, binding);
             // A stored expiry later than this middleware's timeouts give: the session may have
-            // a lifetime of its own. Read it (one key) before the timeouts apply.
-            let remember = match beyond {
+            // a lifetime of its own. Read it (one key, if the load did not bring it) before the
+            // timeouts apply.
+            let (remember, lifetime) = match config.beyond_timeouts(&loaded.meta, now) {
                 // Boxed: a rare path, kept out of the size of every load's future.
-                true => Box::pin(own_lifetime(ctx, &mut data)).await?,
-                false => None,
+                true => Box::pin(own_lifetime(ctx, &id, &loaded)).await?,
+                false => (None, None),
             };
-            data.set_remember(remember);
-            let meta = data.meta();
+            let meta = &loaded.meta;
             if config.alive_with(meta.created_at, meta.expires_at, now, remember) {
-                return Ok(Ok(data));
+                return Ok(Ok(Found {
+                    id,
+                    loaded,
+                    lifetime,
+                    remember,
+                }));
             }
-            tracing::debug!(
-                session = %data.id().log_tag(),
-                "session expired; starting a new session"
-            );
+            tracing::debug!(session = %id.log_tag(), "session expired; starting a new session");
             Ok(Err(Miss::Ended))
         }
         None => {
@@ -215,16 +233,21 @@ async fn own(
     }
 }
 
-/// The loaded session's own lifetime, fetched if the load did not bring it.
-async fn own_lifetime(ctx: &Ctx, data: &mut Data) -> Result<Option<u64>, SessionError> {
-    let fetch = Fetch::Keys(&[REMEMBER_KEY]);
-    if data.needs(fetch) {
-        let id = data.id().clone();
-        let more = ctx.backend.load(&id, fetch).await.map_err(|e| {
-            tracing::error!(session = %id.log_tag(), error = %e, "session load failed");
-            SessionError::Store(e)
-        })?;
-        data.merge(fetch, more);
+/// The loaded session's own lifetime, fetched if the load did not bring it (with what that
+/// extra load answered, for the request's data).
+async fn own_lifetime(
+    ctx: &Ctx,
+    id: &SessionId,
+    loaded: &Loaded,
+) -> Result<(Option<u64>, Option<Option<Loaded>>), SessionError> {
+    if let Some(value) = loaded.known(REMEMBER_KEY) {
+        return Ok((ctx.config.remembered(value.as_ref()), None));
     }
-    Ok(ctx.config.remembered(data.value(REMEMBER_KEY).as_ref()))
+    let fetch = Fetch::Keys(&[REMEMBER_KEY]);
+    let more = ctx.backend.load(id, fetch).await.map_err(|e| {
+        tracing::error!(session = %id.log_tag(), error = %e, "session load failed");
+        SessionError::Store(e)
+    })?;
+    let value = more.as_ref().and_then(|l| l.known(REMEMBER_KEY)).flatten();
+    Ok((ctx.config.remembered(value.as_ref()), Some(more)))
 }

@@ -165,6 +165,19 @@ impl Loaded {
         &self.meta
     }
 
+    /// The value under `key` when this load tells it (`Some(None)`: the session has none),
+    /// `None` when it does not (a load of other keys).
+    pub(crate) fn known(&self, key: &str) -> Option<Option<Bytes>> {
+        match &self.values {
+            Values::Fetched {
+                data,
+                complete: true,
+            } => Some(data.get(key).cloned()),
+            Values::Fetched { data, .. } => data.get(key).map(|v| Some(v.clone())),
+            Values::Live(view) => Some(view.get(key)),
+        }
+    }
+
     /// Every value it holds or can read, as a [`Record`] (for tests and tools; a load through a
     /// [`Fetch::Keys`] gives only those keys).
     pub fn into_record(self) -> Record {
