@@ -31,23 +31,3 @@ pub(crate) mod users;
 pub(crate) use self::handle::Options;
 pub(crate) use self::handle::Pending;
 pub use self::handle::Session;
-
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        eprintln!("Data {}", std::mem::size_of::<super::data::Data>());
-        eprintln!("Meta {}", std::mem::size_of::<crate::store::Meta>());
-        eprintln!("SessionId {}", std::mem::size_of::<crate::SessionId>());
-        eprintln!(
-            "Presented {}",
-            std::mem::size_of::<super::load::Presented>()
-        );
-        eprintln!(
-            "SessionUser {}",
-            std::mem::size_of::<crate::store::SessionUser>()
-        );
-        eprintln!("Loaded {}", std::mem::size_of::<crate::store::Loaded>());
-        eprintln!("Changes {}", std::mem::size_of::<crate::store::Changes>());
-    }
-}
