@@ -85,6 +85,10 @@ use crate::Session;
 /// panic there, with or without this crate. The future `session()` returns holds no clone of
 /// the request (it reads the request's cookie when it is made; being `Send`, it cannot hold
 /// one), and neither does a [`Session`](struct@Session), so they can be held across the call.
+/// The same holds for every extractor of this crate started with `req.extract::<T>()` (a typed
+/// session, [`Flash`](crate::Flash), [`CsrfToken`](crate::CsrfToken),
+/// [`Sessions`](crate::Sessions); `every_extractor_can_start_before_the_service_is_called` in
+/// `tests/http/session_ext.rs`).
 /// A `wrap_fn` closure cannot await before calling the service (the service is only
 /// borrowed), so start `session()`, call the service, and await both in the returned future;
 /// the handler has not run until that future awaits the service's:

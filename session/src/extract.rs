@@ -56,7 +56,7 @@ impl FromRequest for Sessions {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let found = scope::with(|scope| {
-            let current = (scope.session().clone(), req.clone());
+            let current = (scope.session().clone(), req);
             Sessions::new(scope.ctx().clone(), Some(current))
         });
         ready(found.ok_or_else(|| {

@@ -328,15 +328,18 @@ impl FromRequest for Flash {
                 crate::SessionError::NotInstalled.into()
             )));
         };
-        let req = req.clone();
+        // The request is read now: the future holds no clone of it (a middleware may extract
+        // this before it calls the inner service, whose router needs the request unshared).
+        let fetch = crate::store::Fetch::Keys(&[FLASH_KEY]);
+        let pending = session.pending(req, fetch);
+        let flash = Flash::of(req, session);
         Box::pin(async move {
-            if let Err(err) = session
-                .ensure(&req, crate::store::Fetch::Keys(&[FLASH_KEY]))
-                .await
-            {
-                return Err(session.rendered(err).into());
+            if let Some(pending) = pending {
+                if let Err(err) = flash.session.load_pending(pending, fetch).await {
+                    return Err(flash.session.rendered(err).into());
+                }
             }
-            Ok(Flash::of(&req, session))
+            Ok(flash)
         })
     }
 }

@@ -37,21 +37,30 @@ use crate::store::{Bytes, Handle, Record, UserKey};
 pub struct Sessions {
     ctx: Arc<Ctx>,
     /// The request's own session (to mark it current), when extracted in a request.
-    current: Option<(crate::Session, HttpRequest)>,
+    /// Read from the request when extracted: no clone of the request is kept.
+    current: Option<(crate::Session, Option<crate::request::Pending>)>,
 }
 
 impl Sessions {
-    pub(crate) fn new(ctx: Arc<Ctx>, current: Option<(crate::Session, HttpRequest)>) -> Self {
+    pub(crate) fn new(ctx: Arc<Ctx>, current: Option<(crate::Session, &HttpRequest)>) -> Self {
+        let current = current.map(|(session, req)| {
+            let pending = session.pending(req, crate::store::Fetch::Keys(&[]));
+            (session, pending)
+        });
         Sessions { ctx, current }
     }
 
     /// The handle of the request's own session, if it is tied to a user (its metadata is
     /// loaded for that, if no handler did).
     async fn current_handle(&self) -> Result<Option<Handle>, SessionError> {
-        let Some((session, req)) = &self.current else {
+        let Some((session, pending)) = &self.current else {
             return Ok(None);
         };
-        session.ensure(req, crate::store::Fetch::Keys(&[])).await?;
+        if let Some(pending) = pending.clone() {
+            session
+                .load_pending(pending, crate::store::Fetch::Keys(&[]))
+                .await?;
+        }
         Ok(session
             .data()
             .and_then(|d| d.meta().user.as_ref().map(|u| u.handle.clone())))

@@ -410,3 +410,69 @@ async fn update_from_a_middleware_is_saved() {
         );
     }
 }
+
+/// A typed session with a guard that redirects with a flash message.
+#[derive(actix_typed_session::Session, serde::Serialize, serde::Deserialize)]
+#[session(key = "member", redirect = "/login", flash = "Please sign in")]
+struct Member {
+    name: String,
+}
+
+/// A typed session with a default.
+#[derive(actix_typed_session::Session, serde::Serialize, serde::Deserialize, Default)]
+#[session(key = "cart")]
+struct Cart {
+    items: u32,
+}
+
+/// Every extractor of the crate, started in a `wrap_fn` before the inner service is called and
+/// awaited after: none keeps a clone of the request (actix-web's router would panic in
+/// `srv.call`), and each works.
+#[actix_web::test]
+async fn every_extractor_can_start_before_the_service_is_called() {
+    let store = MemoryStore::default();
+    let app = test::init_service(
+        App::new()
+            .wrap_fn(|mut req, srv| {
+                let cart = req.extract::<Cart>();
+                let member = req.extract::<Member>();
+                let flash = req.extract::<actix_typed_session::Flash>();
+                let token = req.extract::<actix_typed_session::CsrfToken>();
+                let sessions = req.extract::<actix_typed_session::Sessions>();
+                let res = srv.call(req);
+                async move {
+                    let mut cart = cart.await?;
+                    cart.items += 1;
+                    drop(cart);
+                    let signed_in = member.await.is_ok();
+                    flash.await?.info("seen by the middleware");
+                    token.await?;
+                    let listed = sessions.await?.of_user("nobody").await?.len();
+                    let mut res = res.await?;
+                    res.headers_mut().insert(
+                        actix_web::http::header::HeaderName::from_static("x-probe"),
+                        actix_web::http::header::HeaderValue::from_str(&format!(
+                            "{signed_in} {listed}"
+                        ))
+                        .unwrap(),
+                    );
+                    Ok(res)
+                }
+            })
+            .wrap(SessionMiddleware::new(store.clone()))
+            .route(
+                "/cart",
+                web::get().to(|cart: Cart| async move { cart.items.to_string() }),
+            ),
+    )
+    .await;
+    let res = send(&app, get("/cart", None)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.header("x-probe"), Some("false 0"));
+    let id = res.id().unwrap();
+    let res = send(&app, get("/cart", Some(&id))).await;
+    assert_eq!(res.status, StatusCode::OK);
+    // The middleware's change of the first request was saved (its handler saw the value as
+    // the request began; the write-back of the typed value comes at the commit).
+    assert!(stored(&store, &id, "cart").is_some());
+}

@@ -228,7 +228,7 @@ pub(crate) trait Foreign: Send + Sync + 'static {
 /// (so that no load holds the request), and only what reading is cheap: the request's `Cookie`
 /// headers (shared bytes, parsed only if an actix-session source is asked) and the client
 /// bindings of old client-side stores of this crate. The middleware's own value is the load's.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Presented {
     cookies: Vec<HeaderValue>,
     bindings: Vec<Option<Vec<u8>>>,

@@ -40,6 +40,7 @@ impl Options {
 
 /// A load still to do, with what the request presented for it (`None`: the session is loaded,
 /// values are missing).
+#[derive(Clone)]
 pub(crate) struct Pending(Option<Presented>);
 
 /// State of one request's session, shared by every handle of that request.

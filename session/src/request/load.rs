@@ -19,6 +19,7 @@ use crate::store::{Fetch, Loaded, Meta};
 /// A load holds this, never the `HttpRequest`: actix-web's router needs the request's `Rc` to
 /// be unshared when the inner service is called (`Rc::get_mut`, a panic otherwise), so a load
 /// started in a middleware before it calls the inner service must not keep a clone alive.
+#[derive(Clone)]
 pub(crate) struct Presented {
     raw: Option<Raw>,
     binding: Option<Vec<u8>>,
@@ -51,6 +52,7 @@ impl Presented {
 }
 
 /// The client's value, as read.
+#[derive(Clone)]
 enum Raw {
     /// A well-formed id (for a server-side store).
     Id(SessionId),

@@ -40,14 +40,32 @@ const NEXT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
+/// What a guard's answer needs of the request: its method and URI (cheap clones, taken before
+/// any load, so that a load holds no request).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Target {
+    method: actix_web::http::Method,
+    uri: actix_web::http::Uri,
+}
+
+impl Target {
+    /// The method and URI of `req`.
+    pub(crate) fn of(req: &HttpRequest) -> Self {
+        Target {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+        }
+    }
+}
+
 /// `location` with `next=<the request's path and query>` added, for a `GET` or `HEAD`.
-pub(crate) fn with_next(location: &str, req: &HttpRequest) -> String {
-    let method = req.method();
+pub(crate) fn with_next(location: &str, req: &Target) -> String {
+    let method = &req.method;
     if method != actix_web::http::Method::GET && method != actix_web::http::Method::HEAD {
         return location.to_owned();
     }
     let target = req
-        .uri()
+        .uri
         .path_and_query()
         .map_or("/", actix_web::http::uri::PathAndQuery::as_str);
     let join = if location.contains('?') { '&' } else { '?' };
@@ -72,7 +90,7 @@ pub enum Reject {
 impl Reject {
     /// The rejection as a [`SessionError::Rejected`], answered through the builder's
     /// renderer.
-    pub(crate) fn error(self, key: &'static str, req: &HttpRequest) -> SessionError {
+    pub(crate) fn error(self, key: &'static str, req: &Target) -> SessionError {
         match self {
             Reject::Status(code) => SessionError::Rejected {
                 key,

@@ -6,6 +6,8 @@ use std::pin::Pin;
 
 use actix_web::HttpRequest;
 
+use super::guard::Target;
+
 use super::TypedSession;
 use crate::error::SessionError;
 use crate::request::Options;
@@ -105,19 +107,26 @@ pub fn extract<T: TypedSession + 'static>(
         );
         return Box::pin(ready(Err(SessionError::NotInstalled.into())));
     };
-    let req = req.clone();
+    // Only this type's key: a typed extractor reads nothing else. A guard that leaves a flash
+    // message also reads the messages already waiting, so it adds to them.
+    let flashes = matches!(&absent, Absent::Reject(r) if r.flash().is_some());
+    let keys: &[&str] = if flashes {
+        &[T::KEY, crate::keys::FLASH_KEY]
+    } else {
+        &[T::KEY]
+    };
+    // The request is read now, and a guard keeps only what its answer needs: the future holds
+    // no clone of the request (a middleware may extract this before it calls the inner
+    // service, whose router needs the request unshared).
+    let pending = session.pending(req, Fetch::Keys(keys));
+    let target = matches!(&absent, Absent::Reject(_)).then(|| Target::of(req));
+    let flash = flashes.then(|| crate::Flash::of(req, session.clone()));
     Box::pin(async move {
-        // Only this type's key: a typed extractor reads nothing else. A guard that leaves a
-        // flash message also reads the messages already waiting, so it adds to them.
-        let flashes = matches!(&absent, Absent::Reject(r) if r.flash().is_some());
-        let keys: &[&str] = if flashes {
-            &[T::KEY, crate::keys::FLASH_KEY]
-        } else {
-            &[T::KEY]
-        };
-        if let Err(err) = session.ensure(&req, Fetch::Keys(keys)).await {
-            crate::request::scope::with(|scope| scope.typed.fail(&err));
-            return Err(session.rendered(err).into());
+        if let Some(pending) = pending {
+            if let Err(err) = session.load_pending(pending, Fetch::Keys(keys)).await {
+                crate::request::scope::with(|scope| scope.typed.fail(&err));
+                return Err(session.rendered(err).into());
+            }
         }
         // `get` logs a value that does not decode (key, type and kind of failure; never the
         // value) and reads it as absent.
@@ -135,10 +144,10 @@ pub fn extract<T: TypedSession + 'static>(
             (None, Absent::Default(default)) => default(),
             (None, Absent::Reject(reject)) => {
                 tracing::debug!(key = T::KEY, ?reject, "typed session guard: value absent");
-                let err = reject.error(T::KEY, &req);
+                let target = target.unwrap_or_default();
+                let err = reject.error(T::KEY, &target);
                 let mut err = session.rendered(err);
-                if let Some(text) = reject.flash() {
-                    let flash = crate::Flash::of(&req, session.clone());
+                if let (Some(text), Some(flash)) = (reject.flash(), flash) {
                     err = err.on_answer(move || flash.warning(text));
                 }
                 return Err(err.into());
