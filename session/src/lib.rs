@@ -157,7 +157,8 @@
 //!
 //! # Security
 //!
-//! Ids are 192 bits from the OS CSPRNG and carry no data. An id the server did not issue, or one
+//! Ids are 192 bits from a CSPRNG seeded by the OS (the thread's ChaCha12 generator) and carry
+//! no data. An id the server did not issue, or one
 //! that is unknown or expired, is never adopted: the visitor gets a new one. Stores key records by
 //! a SHA-256 of the id, and logs name sessions by a short prefix of that hash. Idle and absolute
 //! timeouts are checked by the middleware itself, whatever the store does. A failing store gives
