@@ -65,6 +65,18 @@ fn theirs<St: actix_session::storage::SessionStore + 'static>(
         .build()
 }
 
+/// An actix-session 0.11 app on `store`, that signs visitor `n` in at `/login/{n}`.
+macro_rules! theirs_app {
+    ($store:expr, $security:expr, $name:expr) => {
+        test::init_service(
+            App::new()
+                .wrap(theirs($store, $security, $name))
+                .route("/login/{n}", web::get().to(theirs_login)),
+        )
+        .await
+    };
+}
+
 /// Signs visitor `n` in on an actix-session app and returns its cookie value.
 async fn theirs_cookie<S, B>(app: &S, n: u64, name: &str) -> String
 where
@@ -238,16 +250,11 @@ async fn an_actix_session_signed_cookie_carries_over_with_every_value_type() {
 
 #[actix_web::test]
 async fn an_old_cookie_of_another_name_is_removed_when_its_session_carries_over() {
-    let old = test::init_service(
-        App::new()
-            .wrap(theirs(
-                CookieSessionStore::default(),
-                CookieContentSecurity::Private,
-                "legacy",
-            ))
-            .route("/login/{n}", web::get().to(theirs_login)),
-    )
-    .await;
+    let old = theirs_app!(
+        CookieSessionStore::default(),
+        CookieContentSecurity::Private,
+        "legacy"
+    );
     let old_value = theirs_cookie(&old, 5, "legacy").await;
     let mw = SessionMiddleware::builder(MemoryStore::default())
         .migrate_from(ActixSessionCookie::private(&MASTER).cookie_name("legacy"))
@@ -271,16 +278,11 @@ async fn an_old_cookie_of_another_name_is_removed_when_its_session_carries_over(
 
 #[actix_web::test]
 async fn junk_tampered_and_foreign_old_cookies_give_a_fresh_session_and_a_log_event() {
-    let old = test::init_service(
-        App::new()
-            .wrap(theirs(
-                CookieSessionStore::default(),
-                CookieContentSecurity::Private,
-                "id",
-            ))
-            .route("/login/{n}", web::get().to(theirs_login)),
-    )
-    .await;
+    let old = theirs_app!(
+        CookieSessionStore::default(),
+        CookieContentSecurity::Private,
+        "id"
+    );
     let good = theirs_cookie(&old, 1, "id").await;
     let other_key = test::init_service(
         App::new()
@@ -296,16 +298,11 @@ async fn junk_tampered_and_foreign_old_cookies_give_a_fresh_session_and_a_log_ev
     )
     .await;
     let foreign = theirs_cookie(&other_key, 1, "id").await;
-    let signed = test::init_service(
-        App::new()
-            .wrap(theirs(
-                CookieSessionStore::default(),
-                CookieContentSecurity::Signed,
-                "id",
-            ))
-            .route("/login/{n}", web::get().to(theirs_login)),
-    )
-    .await;
+    let signed = theirs_app!(
+        CookieSessionStore::default(),
+        CookieContentSecurity::Signed,
+        "id"
+    );
     let signed = theirs_cookie(&signed, 1, "id").await;
 
     let mut flipped = good.clone().into_bytes();
@@ -449,26 +446,16 @@ async fn building_with_an_actix_session_source_without_a_usable_key_fails() {
 async fn every_live_actix_session_survives_the_switch() {
     const N: u64 = 100;
     let server = RedisServer::start();
-    let cookie_app = test::init_service(
-        App::new()
-            .wrap(theirs(
-                CookieSessionStore::default(),
-                CookieContentSecurity::Private,
-                "id",
-            ))
-            .route("/login/{n}", web::get().to(theirs_login)),
-    )
-    .await;
-    let redis_app = test::init_service(
-        App::new()
-            .wrap(theirs(
-                RedisSessionStore::new(server.url.clone()).await.unwrap(),
-                CookieContentSecurity::Private,
-                "id",
-            ))
-            .route("/login/{n}", web::get().to(theirs_login)),
-    )
-    .await;
+    let cookie_app = theirs_app!(
+        CookieSessionStore::default(),
+        CookieContentSecurity::Private,
+        "id"
+    );
+    let redis_app = theirs_app!(
+        RedisSessionStore::new(server.url.clone()).await.unwrap(),
+        CookieContentSecurity::Private,
+        "id"
+    );
     let mut old = Vec::new();
     for n in 0..N {
         old.push((n, theirs_cookie(&cookie_app, n, "id").await));
@@ -646,16 +633,11 @@ async fn a_cookie_store_session_moves_into_the_memory_store() {
 /// good: a copy of that cookie opens as a fresh session.
 #[actix_web::test]
 async fn a_copy_of_an_actix_session_cookie_whose_session_logged_out_stays_out() {
-    let old = test::init_service(
-        App::new()
-            .wrap(theirs(
-                CookieSessionStore::default(),
-                CookieContentSecurity::Private,
-                "id",
-            ))
-            .route("/login/{n}", web::get().to(theirs_login)),
-    )
-    .await;
+    let old = theirs_app!(
+        CookieSessionStore::default(),
+        CookieContentSecurity::Private,
+        "id"
+    );
     let old_value = theirs_cookie(&old, 9, "id").await;
     let mw = SessionMiddleware::builder(MemoryStore::default())
         .migrate_from(ActixSessionCookie::private(&MASTER))

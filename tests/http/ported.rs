@@ -321,7 +321,7 @@ impl SessionStore for FailingLoads {
         Ok(())
     }
     async fn delete(&self, _: &SessionId) -> Result<(), StoreError> {
-        unimplemented!("not called")
+        Ok(())
     }
 }
 
