@@ -137,6 +137,25 @@ impl Source {
         let name = source.describe();
         Source::new(Kind::Foreign(Box::new(source)), name)
     }
+
+    /// What this source reads of a request: its cookie among `cookies` (another library's),
+    /// or the middleware's own value `raw` (a store of this crate; a client-side one with the
+    /// next of the old stores' client `bindings`).
+    fn input(
+        &self,
+        cookies: &[HeaderValue],
+        raw: Option<&str>,
+        bindings: &mut impl Iterator<Item = Option<Vec<u8>>>,
+    ) -> Option<Input> {
+        match &self.kind {
+            Kind::Foreign(f) => f.read(cookies).map(|v| (v, None)),
+            Kind::Ours(Backend::Server(_)) => raw.map(|v| (v.to_owned(), None)),
+            Kind::Ours(Backend::Client(_)) => {
+                let old_binding = bindings.next().flatten();
+                raw.map(|v| (v.to_owned(), old_binding))
+            }
+        }
+    }
 }
 
 /// What an old source found.
@@ -294,15 +313,7 @@ impl Migrations {
     ) -> Result<Option<Carried>, SessionError> {
         let mut bindings = presented.bindings.into_iter();
         for (index, source) in self.sources.iter().enumerate() {
-            let input = match &source.kind {
-                Kind::Foreign(f) => f.read(&presented.cookies).map(|v| (v, None)),
-                Kind::Ours(Backend::Server(_)) => raw.map(|v| (v.to_owned(), None)),
-                Kind::Ours(Backend::Client(_)) => {
-                    let old_binding = bindings.next().flatten();
-                    raw.map(|v| (v.to_owned(), old_binding))
-                }
-            };
-            let Some(input) = input else {
+            let Some(input) = source.input(&presented.cookies, raw, &mut bindings) else {
                 continue;
             };
             let found = find(env, source, input, now).await.map_err(|e| {
@@ -387,15 +398,8 @@ impl Migrations {
         };
         let mut bindings = presented.bindings.into_iter();
         for (index, source) in self.sources.iter().enumerate() {
-            let input = match &source.kind {
-                Kind::Foreign(f) => f.read(&presented.cookies).map(|v| (v, None)),
-                Kind::Ours(Backend::Server(_)) => raw.as_deref().map(|v| (v.to_owned(), None)),
-                Kind::Ours(Backend::Client(_)) => {
-                    let old_binding = bindings.next().flatten();
-                    raw.as_deref().map(|v| (v.to_owned(), old_binding))
-                }
-            };
-            let Some(input) = input else {
+            let Some(input) = source.input(&presented.cookies, raw.as_deref(), &mut bindings)
+            else {
                 continue;
             };
             let found = find(env, source, input, env.config.clock.now())
