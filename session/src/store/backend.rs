@@ -5,8 +5,8 @@
 use super::client::DynClient;
 use super::server::DynStore;
 use super::{
-    Changes, ClientSide, ClientStore, Fetch, Handle, Loaded, Meta, Record, SessionStore,
-    StoreFuture, UserKey,
+    Changes, ClientSide, ClientStore, Fetch, Handle, Loaded, MemoryStore, Meta, Record,
+    SessionStore, UserKey,
 };
 use crate::error::StoreError;
 use crate::id::SessionId;
@@ -14,7 +14,7 @@ use crate::id::SessionId;
 /// The middleware's store.
 pub(crate) enum Backend {
     /// The session lives on the server; the client holds its id.
-    Server(Box<dyn DynStore>),
+    Server(ServerStore),
     /// The whole session travels sealed in the client's value; nothing is kept on the server.
     Client(Box<dyn DynClient>),
 }
@@ -46,7 +46,12 @@ pub trait IntoBackend: Send + Sync + 'static {
 #[allow(private_interfaces)] // see the trait
 impl<S: SessionStore> IntoBackend for S {
     fn into_backend(self) -> Backend {
-        Backend::Server(Box::new(self))
+        // The embedded default is called directly (no boxed future per call); any other store
+        // through the object-safe layer.
+        if let Some(memory) = (&self as &dyn std::any::Any).downcast_ref::<MemoryStore>() {
+            return Backend::Server(ServerStore::Memory(memory.clone()));
+        }
+        Backend::Server(ServerStore::Dyn(Box::new(self)))
     }
     fn as_backend(&self) -> BackendRef<'_> {
         BackendRef::Server(self)
@@ -73,21 +78,22 @@ impl Backend {
     #[cfg_attr(not(feature = "test-helpers"), allow(dead_code))]
     pub(crate) fn as_ref(&self) -> BackendRef<'_> {
         match self {
-            Backend::Server(store) => BackendRef::Server(&**store),
+            Backend::Server(ServerStore::Memory(store)) => BackendRef::Server(store),
+            Backend::Server(ServerStore::Dyn(store)) => BackendRef::Server(&**store),
             Backend::Client(store) => BackendRef::Client(&**store),
         }
     }
 
     /// The session `id` with the values `fetch` asks for (a client-side store keeps nothing to
     /// load).
-    pub(crate) fn load<'a>(
-        &'a self,
-        id: &'a SessionId,
-        fetch: Fetch<'a>,
-    ) -> StoreFuture<'a, Option<Loaded>> {
+    pub(crate) async fn load(
+        &self,
+        id: &SessionId,
+        fetch: Fetch<'_>,
+    ) -> Result<Option<Loaded>, StoreError> {
         match self {
-            Backend::Server(store) => store.load(id, fetch),
-            Backend::Client(_) => Box::pin(async { Ok(None) }),
+            Backend::Server(store) => store.load(id, fetch).await,
+            Backend::Client(_) => Ok(None),
         }
     }
 
@@ -184,6 +190,76 @@ impl Backend {
                 None => Err(StoreError::unsupported(what)),
             },
             Backend::Client(_) => Err(StoreError::unsupported(what)),
+        }
+    }
+}
+
+/// A server-side store as the middleware holds it: the memory store itself (the embedded
+/// default, called without a boxed future), or any other through the object-safe layer.
+pub(crate) enum ServerStore {
+    /// [`MemoryStore`], called directly.
+    Memory(MemoryStore),
+    /// Any other [`SessionStore`].
+    Dyn(Box<dyn DynStore>),
+}
+
+impl ServerStore {
+    pub(crate) async fn load(
+        &self,
+        id: &SessionId,
+        fetch: Fetch<'_>,
+    ) -> Result<Option<Loaded>, StoreError> {
+        match self {
+            ServerStore::Memory(store) => SessionStore::load(store, id, fetch).await,
+            ServerStore::Dyn(store) => store.load(id, fetch).await,
+        }
+    }
+
+    pub(crate) async fn save(
+        &self,
+        id: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+    ) -> Result<(), StoreError> {
+        match self {
+            ServerStore::Memory(store) => SessionStore::save(store, id, meta, changes).await,
+            ServerStore::Dyn(store) => store.save(id, meta, changes).await,
+        }
+    }
+
+    pub(crate) async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
+        match self {
+            ServerStore::Memory(store) => SessionStore::touch(store, id, meta).await,
+            ServerStore::Dyn(store) => store.touch(id, meta).await,
+        }
+    }
+
+    pub(crate) async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        match self {
+            ServerStore::Memory(store) => SessionStore::delete(store, id).await,
+            ServerStore::Dyn(store) => store.delete(id).await,
+        }
+    }
+
+    pub(crate) async fn change_id(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+        meta: &Meta,
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        match self {
+            ServerStore::Memory(store) => {
+                SessionStore::change_id(store, old, new, meta, changes).await
+            }
+            ServerStore::Dyn(store) => store.change_id(old, new, meta, changes).await,
+        }
+    }
+
+    pub(crate) fn user_index(&self) -> Option<super::IndexRef<'_>> {
+        match self {
+            ServerStore::Memory(store) => SessionStore::user_index(store),
+            ServerStore::Dyn(store) => store.user_index(),
         }
     }
 }
