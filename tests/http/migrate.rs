@@ -691,3 +691,33 @@ async fn a_redis_session_moves_to_postgres() {
     assert!(stored(&old_store, &id).await.is_none());
     assert_eq!(mw.sessions().of_user("ann").await.unwrap().len(), 1);
 }
+
+/// The old Redis stops answering: a request with an old cookie answers 503 within the source's
+/// timeout (never hangs), and once Redis answers again the session carries over, nothing lost.
+#[actix_web::test]
+async fn a_paused_old_redis_answers_503_within_the_timeout_and_loses_nothing() {
+    let server = RedisServer::spawn();
+    let old = theirs_app!(
+        RedisSessionStore::new(server.url.clone()).await.unwrap(),
+        CookieContentSecurity::Private,
+        "id"
+    );
+    let old_value = theirs_cookie(&old, 12, "id").await;
+    let mw = SessionMiddleware::builder(MemoryStore::default())
+        .migrate_from(
+            ActixSessionRedis::new(pool(&server))
+                .key(&MASTER)
+                .timeout(std::time::Duration::from_millis(200)),
+        )
+        .build();
+    let app = test::init_service(App::new().wrap(mw.clone()).configure(ours_routes)).await;
+    // Redis stops answering clients for 1.5 s: had the request waited, it would have carried
+    // the session over once the pause ended; a 503 shows the timeout cut it short.
+    assert_eq!(server.command("CLIENT PAUSE 1500 ALL").unwrap(), "+OK\r\n");
+    let res = send(&app, get("/read", Some(&old_value))).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    server.command("CLIENT UNPAUSE").unwrap();
+    let res = send(&app, get("/read", Some(&old_value))).await;
+    assert_eq!(res.body, expected(12), "nothing lost");
+    assert_eq!(mw.carried_over(), 1);
+}

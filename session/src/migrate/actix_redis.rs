@@ -4,6 +4,7 @@
 //! written with `SET .. EX ttl`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use cookie::Key;
 use deadpool_redis::redis;
@@ -38,6 +39,7 @@ pub struct ActixSessionRedis {
     name: String,
     path: String,
     keygen: Arc<dyn Fn(&str) -> String + Send + Sync>,
+    timeout: Duration,
 }
 
 impl ActixSessionRedis {
@@ -51,7 +53,16 @@ impl ActixSessionRedis {
             name: "id".to_owned(),
             path: "/".to_owned(),
             keygen: Arc::new(str::to_owned),
+            timeout: crate::store::redis::DEFAULT_TIMEOUT,
         }
+    }
+
+    /// The longest a read or a delete of an old record may take (the pool's wait for a
+    /// connection included); past it the request answers 503, as for the store itself.
+    /// Default: 2 s, as `RedisStore`'s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The app's actix-session key, as `key.master()` (64 bytes).
@@ -102,6 +113,12 @@ fn failed(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::new(e)
 }
 
+fn timed_out(after: Duration) -> StoreError {
+    StoreError::msg(format!(
+        "actix-session's Redis did not answer within {after:?}"
+    ))
+}
+
 impl Foreign for ActixSessionRedis {
     fn describe(&self) -> &'static str {
         "actix-session Redis"
@@ -146,12 +163,17 @@ impl Foreign for ActixSessionRedis {
                 return Ok(None);
             };
             let redis_key = (self.keygen)(&session_key);
-            let mut conn = self.pool.get().await.map_err(failed)?;
-            let state: Option<String> = redis::cmd("GET")
-                .arg(&redis_key)
-                .query_async(&mut *conn)
+            let get = async {
+                let mut conn = self.pool.get().await.map_err(failed)?;
+                redis::cmd("GET")
+                    .arg(&redis_key)
+                    .query_async::<Option<String>>(&mut *conn)
+                    .await
+                    .map_err(failed)
+            };
+            let state = tokio::time::timeout(self.timeout, get)
                 .await
-                .map_err(failed)?;
+                .map_err(|_| timed_out(self.timeout))??;
             let Some(state) = state else {
                 return Ok(None);
             };
@@ -169,12 +191,17 @@ impl Foreign for ActixSessionRedis {
             let Old::Key(key) = old else {
                 return Ok(());
             };
-            let mut conn = self.pool.get().await.map_err(failed)?;
-            redis::cmd("DEL")
-                .arg(key)
-                .query_async::<()>(&mut *conn)
+            let del = async {
+                let mut conn = self.pool.get().await.map_err(failed)?;
+                redis::cmd("DEL")
+                    .arg(key)
+                    .query_async::<()>(&mut *conn)
+                    .await
+                    .map_err(failed)
+            };
+            tokio::time::timeout(self.timeout, del)
                 .await
-                .map_err(failed)
+                .map_err(|_| timed_out(self.timeout))?
         })
     }
 }

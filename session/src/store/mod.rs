@@ -65,7 +65,7 @@ mod memory;
 mod null;
 mod record;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 mod server;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod sql;
