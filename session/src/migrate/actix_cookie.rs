@@ -29,15 +29,51 @@ pub(crate) fn key_from(master: &[u8], source: &str) -> Result<Key, String> {
     })
 }
 
-/// Opens the value of the cookie `name` as actix-session sealed it.
-pub(crate) fn open(name: &str, value: &str, key: &Key, security: Security) -> Option<String> {
-    let mut jar = CookieJar::new();
-    jar.add_original(Cookie::new(name.to_owned(), value.to_owned()));
-    let opened = match security {
-        Security::Private => jar.private(key).get(name),
-        Security::Signed => jar.signed(key).get(name),
-    };
-    opened.map(|c| c.value().to_owned())
+/// The cookie an actix-session app issues, as both actix-session sources read it: its name and
+/// path, the app's key and how the jar protected it.
+pub(crate) struct SessionCookie {
+    /// `None`: not given yet (the Redis source's `key` is required).
+    pub(crate) key: Option<Result<Key, String>>,
+    pub(crate) security: Security,
+    pub(crate) name: String,
+    pub(crate) path: String,
+}
+
+impl SessionCookie {
+    /// actix-session's defaults: the cookie `id` on `/`.
+    pub(crate) fn new(key: Option<Result<Key, String>>, security: Security) -> Self {
+        SessionCookie {
+            key,
+            security,
+            name: "id".to_owned(),
+            path: "/".to_owned(),
+        }
+    }
+
+    /// The key's error, if the key given is not one (a missing key is the source's to judge).
+    pub(crate) fn key_error(&self) -> Option<ConfigError> {
+        match &self.key {
+            Some(Err(e)) => Some(ConfigError(e.clone())),
+            _ => None,
+        }
+    }
+
+    /// This cookie's value among the request's `Cookie` headers.
+    pub(crate) fn read(&self, cookies: &[HeaderValue]) -> Option<String> {
+        read_cookie_in(cookies.iter(), &self.name).map(|v| v.into_owned())
+    }
+
+    /// The value actix-session sealed in `value` (`None`: it does not open with the key).
+    pub(crate) fn open(&self, value: &str) -> Option<String> {
+        let key = self.key.as_ref()?.as_ref().ok()?;
+        let mut jar = CookieJar::new();
+        jar.add_original(Cookie::new(self.name.clone(), value.to_owned()));
+        let opened = match self.security {
+            Security::Private => jar.private(key).get(&self.name),
+            Security::Signed => jar.signed(key).get(&self.name),
+        };
+        opened.map(|c| c.value().to_owned())
+    }
 }
 
 /// Sessions of actix-session 0.11's `CookieSessionStore`, carried over on first use (see the
@@ -54,10 +90,7 @@ pub(crate) fn open(name: &str, value: &str, key: &Key, security: Security) -> Op
 /// A cookie that does not open with the key (junk, tampered, another key) is no old session:
 /// the request gets a fresh one, as for any unusable value.
 pub struct ActixSessionCookie {
-    key: Result<Key, String>,
-    security: Security,
-    name: String,
-    path: String,
+    cookie: SessionCookie,
 }
 
 impl ActixSessionCookie {
@@ -73,24 +106,22 @@ impl ActixSessionCookie {
     }
 
     fn with(master: &[u8], security: Security) -> Self {
+        let key = key_from(master, "ActixSessionCookie");
         ActixSessionCookie {
-            key: key_from(master, "ActixSessionCookie"),
-            security,
-            name: "id".to_owned(),
-            path: "/".to_owned(),
+            cookie: SessionCookie::new(Some(key), security),
         }
     }
 
     /// The cookie's name, when the app set one (`cookie_name`); default `id`. When it differs
     /// from this middleware's cookie, the response that carries a session over removes it.
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.cookie.name = name.into();
         self
     }
 
     /// The cookie's path (`cookie_path`), used to remove it; default `/`.
     pub fn cookie_path(mut self, path: impl Into<String>) -> Self {
-        self.path = path.into();
+        self.cookie.path = path.into();
         self
     }
 }
@@ -108,24 +139,20 @@ impl Foreign for ActixSessionCookie {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.key
-            .as_ref()
-            .map(drop)
-            .map_err(|e| ConfigError(e.clone()))
+        self.cookie.key_error().map_or(Ok(()), Err)
     }
 
     fn cookie(&self) -> (&str, &str) {
-        (&self.name, &self.path)
+        (&self.cookie.name, &self.cookie.path)
     }
 
     fn read(&self, cookies: &[HeaderValue]) -> Option<String> {
-        read_cookie_in(cookies.iter(), &self.name).map(|v| v.into_owned())
+        self.cookie.read(cookies)
     }
 
     fn find(&self, cookie: String, codec: Codec, meta: Meta) -> StoreFuture<'_, Option<Found>> {
         let found = (|| {
-            let key = self.key.as_ref().ok()?;
-            let Some(state) = open(&self.name, &cookie, key, self.security) else {
+            let Some(state) = self.cookie.open(&cookie) else {
                 tracing::info!(
                     len = cookie.len(),
                     "cookie does not open as an actix-session cookie (tampered, or another key)"
@@ -136,7 +163,7 @@ impl Foreign for ActixSessionCookie {
                 meta,
                 values: actix_format::values(&state, codec)?,
                 old: Old::Nothing,
-                spent: Some(super::spent_id(&self.name, &cookie)),
+                spent: Some(super::spent_id(&self.cookie.name, &cookie)),
             })
         })();
         Box::pin(std::future::ready(Ok(found)))

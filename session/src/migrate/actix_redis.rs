@@ -6,14 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cookie::Key;
 use deadpool_redis::redis;
 
-use super::actix_cookie::{key_from, open, Security};
+use super::actix_cookie::{key_from, Security, SessionCookie};
 use super::{actix_format, Foreign, Found, Old, OldSessions, Source};
 use crate::codec::Codec;
 use crate::error::{ConfigError, StoreError};
-use crate::state::cookie::read_cookie_in;
 use crate::store::{Meta, StoreFuture};
 use actix_web::http::header::HeaderValue;
 
@@ -34,10 +32,7 @@ use actix_web::http::header::HeaderValue;
 /// actix-session key; the record is deleted (`DEL`) once the session is saved in the new store.
 pub struct ActixSessionRedis {
     pool: deadpool_redis::Pool,
-    key: Option<Result<Key, String>>,
-    security: Security,
-    name: String,
-    path: String,
+    cookie: SessionCookie,
     keygen: Arc<dyn Fn(&str) -> String + Send + Sync>,
     timeout: Duration,
 }
@@ -48,10 +43,7 @@ impl ActixSessionRedis {
     pub fn new(pool: deadpool_redis::Pool) -> Self {
         ActixSessionRedis {
             pool,
-            key: None,
-            security: Security::Private,
-            name: "id".to_owned(),
-            path: "/".to_owned(),
+            cookie: SessionCookie::new(None, Security::Private),
             keygen: Arc::new(str::to_owned),
             timeout: crate::store::redis::DEFAULT_TIMEOUT,
         }
@@ -67,25 +59,25 @@ impl ActixSessionRedis {
 
     /// The app's actix-session key, as `key.master()` (64 bytes).
     pub fn key(mut self, master: &[u8]) -> Self {
-        self.key = Some(key_from(master, "ActixSessionRedis"));
+        self.cookie.key = Some(key_from(master, "ActixSessionRedis"));
         self
     }
 
     /// The id cookie was signed (`CookieContentSecurity::Signed`), not private (the default).
     pub fn signed(mut self) -> Self {
-        self.security = Security::Signed;
+        self.cookie.security = Security::Signed;
         self
     }
 
     /// The cookie's name, when the app set one (`cookie_name`); default `id`.
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.cookie.name = name.into();
         self
     }
 
     /// The cookie's path (`cookie_path`), used to remove it; default `/`.
     pub fn cookie_path(mut self, path: impl Into<String>) -> Self {
-        self.path = path.into();
+        self.cookie.path = path.into();
         self
     }
 
@@ -125,9 +117,11 @@ impl Foreign for ActixSessionRedis {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        match &self.key {
-            Some(Ok(_)) => Ok(()),
-            Some(Err(e)) => Err(ConfigError(e.clone())),
+        if let Some(err) = self.cookie.key_error() {
+            return Err(err);
+        }
+        match &self.cookie.key {
+            Some(_) => Ok(()),
             None => Err(ConfigError(
                 "ActixSessionRedis needs the app's actix-session key: \
                  ActixSessionRedis::new(pool).key(key.master())"
@@ -137,27 +131,24 @@ impl Foreign for ActixSessionRedis {
     }
 
     fn cookie(&self) -> (&str, &str) {
-        (&self.name, &self.path)
+        (&self.cookie.name, &self.cookie.path)
     }
 
     fn read(&self, cookies: &[HeaderValue]) -> Option<String> {
-        read_cookie_in(cookies.iter(), &self.name).map(|v| v.into_owned())
+        self.cookie.read(cookies)
     }
 
     fn find(&self, cookie: String, codec: Codec, meta: Meta) -> StoreFuture<'_, Option<Found>> {
-        let session_key = (|| {
-            let key = self.key.as_ref()?.as_ref().ok()?;
-            match open(&self.name, &cookie, key, self.security) {
-                Some(k) if is_session_key(&k) => Some(k),
-                _ => {
-                    tracing::info!(
-                        len = cookie.len(),
-                        "cookie does not open as an actix-session key (tampered, or another key)"
-                    );
-                    None
-                }
+        let session_key = match self.cookie.open(&cookie) {
+            Some(k) if is_session_key(&k) => Some(k),
+            _ => {
+                tracing::info!(
+                    len = cookie.len(),
+                    "cookie does not open as an actix-session key (tampered, or another key)"
+                );
+                None
             }
-        })();
+        };
         Box::pin(async move {
             let Some(session_key) = session_key else {
                 return Ok(None);
