@@ -81,7 +81,7 @@ impl SessionCookie {
 ///
 /// ```
 /// use actix_typed_session::{migrate, store::MemoryStore, SessionMiddleware};
-/// let key = actix_web::cookie::Key::generate(); // the app's existing key
+/// let key = actix_typed_session::cookie::Key::generate(); // the app's existing key
 /// let sessions = SessionMiddleware::builder(MemoryStore::default())
 ///     .migrate_from(migrate::ActixSessionCookie::private(key.master()))
 ///     .build();

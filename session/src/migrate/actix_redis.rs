@@ -21,7 +21,7 @@ use actix_web::http::header::HeaderValue;
 /// ```no_run
 /// # fn f(old_pool: deadpool_redis::Pool) {
 /// use actix_typed_session::{migrate, store::MemoryStore, SessionMiddleware};
-/// let key = actix_web::cookie::Key::generate(); // the app's existing key
+/// let key = actix_typed_session::cookie::Key::generate(); // the app's existing key
 /// let sessions = SessionMiddleware::builder(MemoryStore::default())
 ///     .migrate_from(migrate::ActixSessionRedis::new(old_pool).key(key.master()))
 ///     .build();

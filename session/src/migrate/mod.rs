@@ -5,7 +5,7 @@
 //! # #[cfg(feature = "redis")] fn f(pool: deadpool_redis::Pool, old_pool: deadpool_redis::Pool) {
 //! use actix_typed_session::{migrate, store::{MemoryStore, RedisStore}, SessionMiddleware};
 //! // the app's existing actix-session key
-//! let key = actix_web::cookie::Key::generate();
+//! let key = actix_typed_session::cookie::Key::generate();
 //!
 //! let sessions = SessionMiddleware::builder(RedisStore::new(pool))
 //!     // actix-session 0.11's cookie store: its private cookie `id`, with the app's key
