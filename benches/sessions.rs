@@ -73,7 +73,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use actix_http::Request;
-use actix_typed_session::store::{deadpool_redis, CookieStore, FileStore, MemoryStore, RedisStore};
+use actix_typed_session::store::{
+    deadpool_redis, CookieStore, FileStore, MemoryStore, ReadCache, RedisStore,
+};
 use actix_typed_session::SessionMiddleware;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
@@ -723,6 +725,13 @@ fn bench_live(c: &mut Criterion, sys: &SystemRunner, rec: &Recorder, sel: &Selec
     group.finish();
 }
 
+/// A RedisStore with its read cache (`RedisStore::cached`, default settings).
+fn cached_store(url: &str) -> RedisStore {
+    RedisStore::cached(url, ReadCache::default())
+        .expect("redis url")
+        .build()
+}
+
 fn redis_pool(url: &str) -> deadpool_redis::Pool {
     deadpool_redis::Config::from_url(url)
         .create_pool(Some(deadpool_redis::Runtime::Tokio1))
@@ -746,6 +755,12 @@ fn count_round_trips(
                 .wrap(SessionMiddleware::new(RedisStore::new(redis_pool(
                     ours_url,
                 ))))
+                .configure(ours::routes),
+        )
+        .await;
+        let cached_app = test::init_service(
+            App::new()
+                .wrap(SessionMiddleware::new(cached_store(ours_url)))
                 .configure(ours::routes),
         )
         .await;
@@ -792,6 +807,11 @@ fn count_round_trips(
             ours_app,
             ["untouched", "read", "write", "typed", "new"]
         );
+        count!(
+            "ours/redis-cached",
+            cached_app,
+            ["untouched", "read", "write", "typed", "new"]
+        );
     });
     rows
 }
@@ -802,7 +822,7 @@ fn count_round_trips(
 /// The actix-session store a row of ours is compared with.
 fn matching_theirs(contender: &str) -> Option<&'static str> {
     match contender {
-        "ours/redis" => Some("actix-session/redis"),
+        "ours/redis" | "ours/redis-cached" => Some("actix-session/redis"),
         "ours/cookie" => Some("actix-session/cookie"),
         _ => None,
     }
@@ -978,6 +998,7 @@ fn print_summary(rec: &Recorder, round_trips: &[(String, Vec<(&'static str, f64)
     }
 
     print_issue_11(rec);
+    print_issue_22(rec);
     println!();
 }
 
@@ -1184,6 +1205,90 @@ fn print_issue_11(rec: &Recorder) {
     }
 }
 
+/// Every row of issue 22's table: what this run measured beside the goal.
+fn print_issue_22(rec: &Recorder) {
+    let cell = |c: &str, w: &str| rec.median(c, w);
+    let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+    let keys = |c: &str, w: &str, n: usize| cell(&format!("keys/{c}"), &format!("{w}/{n}"));
+    // A goal of `None`: a row for reference.
+    let row = |workload: &str, r: Option<f64>, goal: Option<f64>| {
+        let verdict = match (r, goal) {
+            (Some(r), Some(goal)) if r <= goal => "met",
+            (Some(_), Some(_)) => "MISSED",
+            _ => "—",
+        };
+        let measured = r.map_or("not measured in this run".to_owned(), |r| {
+            format!("{r:.2}×")
+        });
+        let goal = goal.map_or("(reference)".to_owned(), |g| format!("≤ {g:.2}×"));
+        println!("| {workload} | {measured} | {goal} | {verdict} |");
+    };
+    println!("\n## Issue 22: measured in this run vs goal\n");
+    println!("| workload | measured | goal | |\n|---|---|---|---|");
+    for c in rec.order.borrow().iter().filter(|c| c.starts_with("ours/")) {
+        row(
+            &format!("untouched vs bare, {}", c.trim_start_matches("ours/")),
+            ratio(cell(c, "untouched"), cell("bare", "untouched")),
+            Some(1.10),
+        );
+    }
+    row(
+        "memory store, read-and-increment vs bare",
+        ratio(cell("ours/memory", "write"), cell("bare", "write")),
+        Some(2.0),
+    );
+    row(
+        "memory store, new visitor's first write vs bare",
+        ratio(cell("ours/memory", "new"), cell("bare", "new")),
+        Some(2.0),
+    );
+    row(
+        "cookie store (encrypted), increment vs actix-session's private cookie",
+        ratio(
+            cell("ours/cookie", "write"),
+            cell("actix-session/cookie", "write"),
+        ),
+        Some(0.7),
+    );
+    row(
+        "cookie store (encrypted), new visitor vs actix-session's private cookie",
+        ratio(
+            cell("ours/cookie", "new"),
+            cell("actix-session/cookie", "new"),
+        ),
+        Some(0.8),
+    );
+    row(
+        "Redis, untyped `Session`, change one key, 1000 keys / 1 key",
+        ratio(
+            keys("ours/redis", "write", 1000),
+            keys("ours/redis", "write", 1),
+        ),
+        Some(1.5),
+    );
+    row(
+        "Redis, untyped, change one key in a 1000-key session vs actix-session",
+        ratio(
+            keys("ours/redis", "write", 1000),
+            keys("actix-session/redis", "write", 1000),
+        ),
+        Some(1.0),
+    );
+    row(
+        "Redis with the read cache, read an unchanged session again vs the memory store",
+        ratio(
+            cell("ours/redis-cached", "read"),
+            cell("ours/memory", "read"),
+        ),
+        Some(2.0),
+    );
+    row(
+        "Redis without the cache, the same read vs the memory store",
+        ratio(cell("ours/redis", "read"), cell("ours/memory", "read")),
+        None,
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 
 fn main() {
@@ -1257,6 +1362,16 @@ fn main() {
         Some(SessionMiddleware::new(RedisStore::new(redis_pool(
             &ours_url,
         )))),
+    );
+    // The same with the read cache: a session read again costs no round trip.
+    bench_ours(
+        &mut c,
+        &sys,
+        &rec,
+        "ours/redis-cached",
+        SessionMiddleware::new(cached_store(&ours_url)),
+        &|| {},
+        None,
     );
 
     // FileStore last: the kernel writes its files back in the background some 30 s later, which

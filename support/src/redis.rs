@@ -115,15 +115,35 @@ impl RedisServer {
 
     /// Sends one inline command on a fresh connection and returns the first reply line.
     pub fn command(&self, line: &str) -> std::io::Result<String> {
+        let mut reader = self.send_line(line)?;
+        let mut reply = String::new();
+        reader.read_line(&mut reply)?;
+        Ok(reply)
+    }
+
+    /// Sends one inline command whose reply is a bulk string (`CLIENT LIST`, `INFO`) and
+    /// returns that string.
+    pub fn bulk(&self, line: &str) -> std::io::Result<String> {
+        let mut reader = self.send_line(line)?;
+        let mut head = String::new();
+        reader.read_line(&mut head)?;
+        let len: usize = head
+            .strip_prefix('$')
+            .and_then(|n| n.trim().parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("not a bulk string: {head:?}")))?;
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        String::from_utf8(body).map_err(std::io::Error::other)
+    }
+
+    /// Sends one inline command on a fresh connection; the reply is to be read from the reader.
+    fn send_line(&self, line: &str) -> std::io::Result<BufReader<TcpStream>> {
         let addr = self.addr();
         let mut stream =
             TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(1))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
         stream.write_all(format!("{line}\r\n").as_bytes())?;
-        let mut reader = BufReader::new(stream);
-        let mut reply = String::new();
-        reader.read_line(&mut reply)?;
-        Ok(reply)
+        Ok(BufReader::new(stream))
     }
 
     pub fn addr(&self) -> String {

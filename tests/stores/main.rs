@@ -19,5 +19,6 @@ mod memory;
 mod null;
 mod postgres;
 mod redis;
+mod redis_cached;
 mod redis_cluster;
 mod sqlite;

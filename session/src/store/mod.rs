@@ -76,7 +76,7 @@ pub use self::cookie::{
     EncodeFailure, JsonSerializer, DEFAULT_REVOCATION_TTL, MIN_KEY_LEN,
 };
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisStore, RedisStoreBuilder};
+pub use self::redis::{ReadCache, RedisStore, RedisStoreBuilder};
 /// Re-export of `deadpool-redis`, so the pool types match the store's (feature `redis`).
 #[cfg(feature = "redis")]
 pub use deadpool_redis;

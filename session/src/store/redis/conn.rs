@@ -2,11 +2,12 @@
 //! request shares (dropped when it fails, for a fresh one), commands and scripts run within the
 //! store's timeout, and what a failure becomes.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_redis::redis::{self, aio::ConnectionLike, RedisError, Value};
+use deadpool_redis::redis::{self, aio::ConnectionLike, PushInfo, RedisError, Value};
 
+use super::cache::Cache;
 use super::scripts;
 use super::RedisStore;
 use crate::error::{ConfigError, StoreError};
@@ -17,6 +18,38 @@ pub(super) enum Pool {
     Single(deadpool_redis::Pool),
     #[cfg(feature = "redis-cluster")]
     Cluster(deadpool_redis::cluster::Pool),
+    /// [`RedisStore::cached`]: one RESP3 connection with tracking on, made by this client.
+    Tracked(Arc<Tracked>),
+}
+
+/// The client of a cached store's connection, and the cache its pushes keep.
+pub(super) struct Tracked {
+    pub(super) client: redis::Client,
+    pub(super) cache: Arc<Cache>,
+}
+
+impl Tracked {
+    /// A RESP3 connection whose pushes go to the cache, with `CLIENT TRACKING ON`: Redis
+    /// remembers every key it reads and says when one changes (see the `cache` module).
+    async fn connect(&self) -> Result<redis::aio::MultiplexedConnection, RedisError> {
+        let cache = self.cache.clone();
+        let config = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(None)
+            .set_push_sender(move |push: PushInfo| {
+                cache.on_push(&push);
+                Ok::<(), std::convert::Infallible>(())
+            });
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        redis::cmd("CLIENT")
+            .arg("TRACKING")
+            .arg("ON")
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(conn)
+    }
 }
 
 /// A connection taken from the pool, shared by every request.
@@ -63,9 +96,26 @@ impl RedisStore {
     /// is written and read in commands of its own.
     pub(super) fn on_cluster(&self) -> bool {
         match self.inner.pool {
-            Pool::Single(_) => false,
+            Pool::Single(_) | Pool::Tracked(_) => false,
             #[cfg(feature = "redis-cluster")]
             Pool::Cluster(_) => true,
+        }
+    }
+
+    /// The read cache, on a store made by [`RedisStore::cached`].
+    pub(super) fn cache(&self) -> Option<&Cache> {
+        match &self.inner.pool {
+            Pool::Tracked(tracked) => Some(&tracked.cache),
+            _ => None,
+        }
+    }
+
+    /// Drops the shared connection (it failed or hangs): the next request takes a fresh one.
+    /// The read cache goes with it: the pushes that keep it right came on that connection.
+    fn drop_conn(&self) {
+        lock(&self.inner.conn).take();
+        if let Some(cache) = self.cache() {
+            cache.clear();
         }
     }
 
@@ -77,6 +127,7 @@ impl RedisStore {
             Pool::Single(pool) => Conn::Single(deadpool_redis::Connection::take(
                 pool.get().await.map_err(pool_error)?,
             )),
+            Pool::Tracked(tracked) => Conn::Single(tracked.connect().await?),
             #[cfg(feature = "redis-cluster")]
             Pool::Cluster(pool) => Conn::Cluster(deadpool_redis::cluster::Connection::take(
                 pool.get().await.map_err(cluster_pool_error)?,
@@ -116,6 +167,11 @@ impl RedisStore {
             tracing::debug!(error = %err, "redis SCRIPT LOAD failed; EVAL will load on demand");
         }
         *lock(&self.inner.conn) = Some(conn.clone());
+        // Stored first, emptied next: a read whose ticket is taken from now on is sent on this
+        // connection, which tracks what it reads (see the `cache` module).
+        if let Some(cache) = self.cache() {
+            cache.clear();
+        }
         Ok(conn)
     }
 
@@ -165,13 +221,13 @@ impl RedisStore {
                     || err.is_timeout()
                     || err.is_unrecoverable_error()
                 {
-                    lock(&self.inner.conn).take();
+                    self.drop_conn();
                 }
                 Err(Failure::Redis(err))
             }
             Err(_) => {
                 // The connection may be wedged (e.g. Redis paused): start afresh next time.
-                lock(&self.inner.conn).take();
+                self.drop_conn();
                 Err(Failure::Timeout(self.inner.timeout))
             }
         }

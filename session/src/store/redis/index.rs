@@ -197,6 +197,8 @@ impl RedisStore {
         choice: &Choice,
     ) -> Result<usize, StoreError> {
         let marker = marker(choice);
+        // The sessions it ends are found by the scripts: a read cache empties (see `cache`).
+        let _cached = self.cache().map(|cache| cache.clearing());
         self.mark(user, &marker, true).await?;
         let ended = self.revoke_pages(user, choice, &marker).await;
         if let Err(e) = self.mark(user, &marker, false).await {

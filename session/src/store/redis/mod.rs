@@ -3,19 +3,22 @@
 //! This file: the store, its key layout (in its docs), its builder and its [`SessionStore`]
 //! impl. `conn`: the pool, the one shared connection, commands and scripts run within the
 //! timeout; `fields`: a session hash's fields, written by a save and read from a reply;
-//! `index`: the user index; `scripts`: the Lua scripts.
+//! `index`: the user index; `scripts`: the Lua scripts; `cache`: the read cache of
+//! [`RedisStore::cached`] and why it is never stale.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_redis::redis;
 
+mod cache;
 mod conn;
 mod fields;
 mod index;
 mod scripts;
 
-use self::conn::{pool_from_url, Conn, Pool};
+use self::cache::{Cache, Lookup};
+use self::conn::{pool_from_url, Conn, Pool, Tracked};
 use self::fields::{field, field_args, parse_keys, META_FIELDS};
 #[cfg(feature = "redis-cluster")]
 use self::scripts::RETIRE;
@@ -27,6 +30,7 @@ use super::{
 use crate::error::{ConfigError, StoreError};
 use crate::id::SessionId;
 
+pub use self::cache::ReadCache;
 pub(super) use self::fields::parse;
 
 /// Default key prefix.
@@ -243,6 +247,55 @@ impl RedisStore {
         }
     }
 
+    /// A builder of a store that keeps the sessions this app server reads in memory, and
+    /// reads them again only when Redis says they changed (server-assisted client-side
+    /// caching, RESP3 `CLIENT TRACKING`; Redis 6 or later). A session read again costs no
+    /// round trip; a change or a revocation by any app server, a script or an expiry drops
+    /// it at once on every server that cached it.
+    ///
+    /// The store talks to Redis over one connection of its own to `url` (every command, so
+    /// that its replies and Redis's pushes come in one order); a lost connection empties the
+    /// cache. `cache` bounds the number of sessions kept and their age. A cached load reads
+    /// the whole session (`HGETALL`), also for a typed extractor that needs one key: the next
+    /// request gets every key from memory. Writes cost what they cost without the cache. How
+    /// it stays right is said in the source of the `store/redis/cache.rs` module; the tests
+    /// in `tests/stores/redis_cached.rs` check it with two stores on one Redis.
+    ///
+    /// ```no_run
+    /// use actix_typed_session::store::{ReadCache, RedisStore};
+    /// use actix_typed_session::SessionMiddleware;
+    ///
+    /// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = RedisStore::cached("redis://127.0.0.1:6379", ReadCache::default())?.build();
+    /// let middleware = SessionMiddleware::new(store);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Not on Redis Cluster.
+    ///
+    /// # Errors
+    /// A malformed URL.
+    pub fn cached(url: &str, cache: ReadCache) -> Result<RedisStoreBuilder, ConfigError> {
+        use deadpool_redis::redis::{IntoConnectionInfo, ProtocolVersion};
+        let info = url
+            .into_connection_info()
+            .map_err(|e| ConfigError(format!("redis url: {e}")))?;
+        let redis = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(redis))
+            .map_err(|e| ConfigError(format!("redis url: {e}")))?;
+        Ok(RedisStoreBuilder {
+            pool: Pool::Tracked(Arc::new(Tracked {
+                client,
+                cache: Arc::new(Cache::new(cache)),
+            })),
+            prefix: DEFAULT_PREFIX.into(),
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
     /// The Redis key of a session: the prefix and the hex SHA-256 of its id.
     pub fn key(&self, id: &SessionId) -> String {
         let mut key = String::with_capacity(self.inner.prefix.len() + 64);
@@ -263,6 +316,24 @@ impl RedisStore {
 }
 
 impl RedisStore {
+    /// A load on a cached store: from memory, or one `HGETALL` whose answer the cache keeps
+    /// unless the session changed meanwhile.
+    async fn load_cached(
+        &self,
+        cache: &Cache,
+        id: &SessionId,
+    ) -> Result<Option<Loaded>, StoreError> {
+        let key = self.key(id);
+        let ticket = match cache.lookup(&key) {
+            Lookup::Hit(loaded) => return Ok(Some(loaded)),
+            Lookup::Miss(ticket) => ticket,
+        };
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(&key);
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = self.run(cmd).await?;
+        Ok(cache.fill(&key, ticket, parse(fields, id)))
+    }
+
     /// Cluster: `change_id` across slots (see [`SessionStore::change_id`] on this store).
     #[cfg(feature = "redis-cluster")]
     async fn cluster_change_id(
@@ -314,6 +385,9 @@ impl RedisStore {
 
 impl SessionStore for RedisStore {
     async fn load(&self, id: &SessionId, fetch: Fetch<'_>) -> Result<Option<Loaded>, StoreError> {
+        if let Some(cache) = self.cache() {
+            return self.load_cached(cache, id).await;
+        }
         match fetch {
             Fetch::All => {
                 let mut cmd = redis::cmd("HGETALL");
@@ -335,6 +409,7 @@ impl SessionStore for RedisStore {
 
     async fn save(&self, id: &SessionId, meta: &Meta, changes: &Changes) -> Result<(), StoreError> {
         let key = self.key(id);
+        let _cached = self.cache().map(|cache| cache.writing(&key));
         let tie = self.tie(id, meta);
         let cluster = self.on_cluster();
         let args = |cmd: &mut redis::Cmd| {
@@ -366,8 +441,10 @@ impl SessionStore for RedisStore {
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let store_key = id.store_key();
         let cluster = self.on_cluster();
+        let key = self.key(id);
+        let _cached = self.cache().map(|cache| cache.writing(&key));
         let found: Vec<String> = self
-            .eval(&DROP, &[&self.key(id)], |cmd| {
+            .eval(&DROP, &[&key], |cmd| {
                 cmd.arg(&self.inner.prefix)
                     .arg(&store_key)
                     .arg(u8::from(!cluster));
@@ -401,6 +478,9 @@ impl SessionStore for RedisStore {
             return self.cluster_change_id(old, new, meta, changes).await;
         }
         let (from, to) = (self.key(old), self.key(new));
+        let _cached = self
+            .cache()
+            .map(|cache| (cache.writing(&from), cache.writing(&to)));
         let tie = self.tie(new, meta);
         let args = |cmd: &mut redis::Cmd| {
             cmd.arg(&self.inner.prefix)
@@ -419,6 +499,7 @@ impl SessionStore for RedisStore {
 
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         let key = self.key(id);
+        let _cached = self.cache().map(|cache| cache.writing(&key));
         let tie = self.tie(id, meta);
         let cluster = self.on_cluster();
         let args = |cmd: &mut redis::Cmd| {
