@@ -17,7 +17,8 @@
 //!   `REDIS_URL` (default `redis://127.0.0.1:6379`): the script starts a private server.
 //! - `WORKLOAD`: `untouched`, `read`, `write` (increment), `typed` (ours only), or `new` (a
 //!   `/write` without a cookie: a new visitor's first write); `tied-read`, `tied-write`: the
-//!   same on a session tied to a user (ours only). The request helpers of `benches/helpers.rs`
+//!   same on a session tied to a user (ours only); `big-read`, `big-write`, `big-typed`: the
+//!   same on a session of 1000 keys (made by `/fill/1000`). The request helpers of `benches/helpers.rs`
 //!   (`helpers::routes`): `post-read` (`POST /h/read` with the cookie and an `X-CSRF-Token`
 //!   header nothing reads; bare too), `csrf-header` (the same read under `#[session(csrf)]`,
 //!   the session's token in the header), `post-form` and `csrf-form` (the read with a
@@ -121,9 +122,14 @@ impl Run<'_> {
             return self.helper(app, session);
         }
         // `tied-*`: the same workloads on a session tied to a user (`/tie`, ours only).
-        let (workload, first) = match self.workload.strip_prefix("tied-") {
-            Some(w) => (w, "/tie"),
-            None => (self.workload, "/write"),
+        // `big-*`: on a session of 1000 keys (`/fill/1000`), the one counter key read or changed.
+        let (workload, first) = match (
+            self.workload.strip_prefix("tied-"),
+            self.workload.strip_prefix("big-"),
+        ) {
+            (Some(w), _) => (w, "/tie"),
+            (_, Some(w)) => (w, "/fill/1000"),
+            _ => (self.workload, "/write"),
         };
         let cookie = if session {
             let res = self
@@ -149,7 +155,7 @@ impl Run<'_> {
             w @ ("untouched" | "read" | "write" | "typed") => (format!("/{w}"), cookie.as_deref()),
             other => panic!(
                 "unknown workload {other:?}: untouched, read, write, typed, new, tied-read, \
-                 tied-write, post-read, csrf-header, post-form, csrf-form, flash-untouched"
+                 tied-write, big-read, big-write, big-typed, post-read, csrf-header, post-form, csrf-form, flash-untouched"
             ),
         };
         let make = || request(&path, cookie);

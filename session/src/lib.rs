@@ -217,6 +217,12 @@ pub mod fuzzing {
     pub fn redis_record(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Option<crate::store::Record> {
         crate::store::redis_decode(fields)
     }
+
+    /// The Redis store's decode of a whole session as its load script packs it.
+    #[cfg(feature = "redis")]
+    pub fn redis_packed(packed: &[u8]) -> Option<crate::store::Record> {
+        crate::store::redis_decode_packed(packed)
+    }
 }
 
 pub use config::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};

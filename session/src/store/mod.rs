@@ -100,6 +100,10 @@ pub use sqlx;
 pub(crate) fn redis_decode(fields: Vec<(Vec<u8>, Vec<u8>)>) -> Option<Record> {
     self::redis::parse(fields, &crate::id::SessionId::generate())
 }
+#[cfg(all(feature = "fuzzing", feature = "redis"))]
+pub(crate) fn redis_decode_packed(packed: &[u8]) -> Option<Record> {
+    self::redis::parse_packed(packed, &crate::id::SessionId::generate())
+}
 pub use backend::IntoBackend;
 pub use client::{CarrierKind, ClientSide, ClientStore, SealContext};
 pub use index::{IndexRef, UserIndex};

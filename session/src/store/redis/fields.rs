@@ -5,7 +5,9 @@
 use deadpool_redis::redis;
 
 use crate::id::SessionId;
-use crate::store::{Bytes, Changes, Handle, Loaded, Meta, Record, SessionUser};
+use std::ops::Range;
+
+use crate::store::{Bytes, Changes, Handle, LiveValues, Loaded, Meta, Record, SessionUser};
 
 const DATA: &[u8] = b"k:";
 const CREATED: &str = "m:c";
@@ -23,8 +25,16 @@ const SIGNED_IN: &str = "m:t";
 pub(super) const META_FIELDS: [&str; 6] = [CREATED, EXPIRES, LAST_SEEN, USER_ID, HANDLE, SIGNED_IN];
 
 /// Parses an `HGETALL` reply; a hash without its metadata is treated as absent.
+#[cfg(feature = "fuzzing")]
 pub(in crate::store) fn parse(fields: Vec<(Vec<u8>, Vec<u8>)>, id: &SessionId) -> Option<Record> {
     parse_tagged(fields, &|| id.log_tag())
+}
+
+/// What a load makes of the `LOAD_ALL` script's answer, as a [`Record`].
+#[cfg(feature = "fuzzing")]
+pub(in crate::store) fn parse_packed(packed: &[u8], id: &SessionId) -> Option<Record> {
+    let (meta, values) = Packed::read(packed.to_vec(), id)?;
+    Some(values.into_record(meta))
 }
 
 /// [`parse`], naming the session in logs with `tag` (called only to log).
@@ -55,6 +65,87 @@ pub(super) fn parse_tagged(
         meta: found.meta(tag)?,
         data,
     })
+}
+
+/// A session read whole by the `LOAD_ALL` script, kept as the one buffer Redis sent (one
+/// MessagePack array of strings, field then value): values are slices of it, and nothing is
+/// allocated per key. A lookup scans the keys (a few instructions each, no hashing): a request
+/// reads a few keys, while building a map would cost every key an allocation and a hash.
+pub(super) struct Packed {
+    buf: Bytes,
+    /// Each value's key (after `k:`) and value, as ranges of `buf`.
+    entries: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl LiveValues for Packed {
+    fn get(&self, key: &str) -> Option<Bytes> {
+        let key = key.as_bytes();
+        self.entries
+            .iter()
+            .find(|(k, _)| k.len() == key.len() && &self.buf[k.clone()] == key)
+            .map(|(_, v)| self.buf.slice(v.clone()))
+    }
+
+    fn keys(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter_map(|(k, _)| std::str::from_utf8(&self.buf[k.clone()]).ok())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Packed {
+    /// Reads the `LOAD_ALL` script's answer. One that is not such an array (it never is, from
+    /// the script), or a hash without its metadata, is treated as absent and logged.
+    pub(super) fn read(packed: Vec<u8>, id: &SessionId) -> Option<(Meta, Packed)> {
+        let buf = Bytes::from(packed);
+        let mut rest: &[u8] = &buf;
+        let Ok(elements) = rmp::decode::read_array_len(&mut rest) else {
+            tracing::warn!(session = %id.log_tag(), "redis load: not a packed hash; ignored");
+            return None;
+        };
+        let mut entries = Vec::with_capacity((elements as usize / 2).saturating_sub(3));
+        let mut found = Found::default();
+        let next = |rest: &mut &[u8]| -> Option<Range<usize>> {
+            let len = rmp::decode::read_str_len(rest).ok()? as usize;
+            let start = buf.len() - rest.len();
+            *rest = rest.get(len..)?;
+            Some(start..start + len)
+        };
+        for _ in 0..elements / 2 {
+            let (Some(field), Some(value)) = (next(&mut rest), next(&mut rest)) else {
+                tracing::warn!(session = %id.log_tag(), "redis load: truncated packed hash; ignored");
+                return None;
+            };
+            let name = &buf[field.clone()];
+            if name.starts_with(DATA) {
+                let key = field.start + DATA.len()..field.end;
+                if std::str::from_utf8(&buf[key.clone()]).is_ok() {
+                    entries.push((key, value));
+                } else {
+                    tracing::warn!(session = %id.log_tag(), "non-UTF-8 field skipped");
+                }
+            } else if let Ok(name) = std::str::from_utf8(name) {
+                found.set(name, buf[value].to_vec());
+            }
+        }
+        let meta = found.meta(&|| id.log_tag())?;
+        Some((meta, Packed { buf, entries }))
+    }
+
+    /// Every value, as a map (what the read cache keeps: it is read again and again).
+    pub(super) fn into_record(self, meta: Meta) -> Record {
+        let data = self
+            .entries
+            .iter()
+            .filter_map(|(k, v)| {
+                let key = std::str::from_utf8(&self.buf[k.clone()]).ok()?;
+                Some((key.to_owned(), self.buf.slice(v.clone())))
+            })
+            .collect();
+        Record { meta, data }
+    }
 }
 
 /// Parses an `HMGET <META_FIELDS> k:<key>..` reply for `keys`.
@@ -170,4 +261,80 @@ pub(super) fn field(key: &str) -> Vec<u8> {
 
 fn number(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the `LOAD_ALL` script sends for these fields (Lua's cmsgpack packs strings as
+    /// MessagePack `str`).
+    fn pack(fields: &[(&[u8], &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        rmp::encode::write_array_len(&mut out, (fields.len() * 2) as u32).unwrap();
+        for (field, value) in fields {
+            for part in [field, value] {
+                rmp::encode::write_str_len(&mut out, part.len() as u32).unwrap();
+                out.extend_from_slice(part);
+            }
+        }
+        out
+    }
+
+    fn id() -> SessionId {
+        SessionId::generate()
+    }
+
+    #[test]
+    fn a_packed_session_reads_back_with_its_metadata_and_values() {
+        let big = vec![b'x'; 70_000]; // a str32
+        let packed = pack(&[
+            (b"m:c", b"100"),
+            (b"m:e", b"200"),
+            (b"m:s", b"150"),
+            (b"k:a", b"1"),
+            (b"k:", b"empty key"),
+            (b"k:big", &big),
+        ]);
+        let (meta, values) = Packed::read(packed, &id()).unwrap();
+        assert_eq!(
+            (meta.created_at, meta.expires_at, meta.last_seen),
+            (100, 200, 150)
+        );
+        assert_eq!(values.get("a").as_deref(), Some(&b"1"[..]));
+        assert_eq!(values.get("").as_deref(), Some(&b"empty key"[..]));
+        assert_eq!(values.get("big").map(|v| v.len()), Some(70_000));
+        assert_eq!(values.get("b"), None);
+        let mut keys = values.keys();
+        keys.sort();
+        assert_eq!(keys, ["", "a", "big"]);
+        let record = values.into_record(meta);
+        assert_eq!(record.data.len(), 3);
+    }
+
+    #[test]
+    fn junk_truncated_or_incomplete_packs_are_absent_never_a_panic() {
+        let whole = pack(&[(b"m:c", b"1"), (b"m:e", b"2"), (b"k:a", b"1")]);
+        for cut in 0..whole.len() {
+            assert!(
+                Packed::read(whole[..cut].to_vec(), &id()).is_none(),
+                "cut at {cut}"
+            );
+        }
+        assert!(Packed::read(b"not msgpack".to_vec(), &id()).is_none());
+        // Without the timestamps: ignored, as an HGETALL reply without them is.
+        assert!(Packed::read(pack(&[(b"k:a", b"1")]), &id()).is_none());
+        // A key that is not UTF-8 is skipped, the rest kept.
+        let (_, values) = Packed::read(
+            pack(&[
+                (b"m:c", b"1"),
+                (b"m:e", b"2"),
+                (b"k:\xff", b"1"),
+                (b"k:b", b"2"),
+            ]),
+            &id(),
+        )
+        .unwrap();
+        assert_eq!(values.keys(), ["b"]);
+    }
 }

@@ -47,6 +47,8 @@ macro_rules! with_fields {
     };
 }
 
+/// A whole session, as one MessagePack string.
+pub(super) static LOAD_ALL: Lua = Lua::new(include_str!("lua/load_all.lua"));
 /// A session's save (and its index entry on one node).
 pub(super) static SAVE: Lua = with_fields!("lua/save.lua");
 /// `change_id` on one node, in one step.
@@ -73,7 +75,8 @@ pub(super) static MARK: Lua = with_index!("lua/mark.lua");
 pub(super) static MARKED: Lua = with_index!("lua/marked.lua");
 
 /// Every script, to load on a new connection.
-pub(super) static ALL: [&Lua; 12] = [
+pub(super) static ALL: [&Lua; 13] = [
+    &LOAD_ALL,
     &SAVE,
     &ROTATE,
     &RETIRE,
