@@ -82,16 +82,12 @@ async fn round_trips_per_request() {
     );
 
     send(&app, get("/read", Some(&id))).await;
-    assert_eq!(
-        monitor.take(),
-        ["EVALSHA"],
-        "read: one round trip (the load script)"
-    );
+    assert_eq!(monitor.take(), ["HGETALL"], "read: one round trip");
 
     send(&app, get("/incr", Some(&id))).await;
     assert_eq!(
         monitor.take(),
-        ["EVALSHA", "EVALSHA"],
+        ["HGETALL", "EVALSHA"],
         "write: load + one write"
     );
 
@@ -107,7 +103,7 @@ async fn round_trips_per_request() {
     }
     assert_eq!(
         monitor.take(),
-        ["EVALSHA", "EVALSHA", "EVALSHA"],
+        ["HGETALL", "HGETALL", "HGETALL"],
         "unchanged within the refresh step: no touch"
     );
 
@@ -115,16 +111,16 @@ async fn round_trips_per_request() {
     send(&app, get("/read", Some(&id))).await;
     assert_eq!(
         monitor.take(),
-        ["EVALSHA", "EVALSHA"],
+        ["HGETALL", "EVALSHA"],
         "one touch once the step is passed"
     );
     send(&app, get("/read", Some(&id))).await;
-    assert_eq!(monitor.take(), ["EVALSHA"], "and not again right after");
+    assert_eq!(monitor.take(), ["HGETALL"], "and not again right after");
 
     send(&app, post("/logout", Some(&id))).await;
     assert_eq!(
         monitor.take(),
-        ["EVALSHA", "EVALSHA"],
+        ["HGETALL", "EVALSHA"],
         "logout: the handler's read, one delete (a script that also takes a tied session out of its user's index)"
     );
 }
@@ -234,9 +230,9 @@ async fn flushed_scripts_fall_back_to_eval_once() {
     assert_eq!(server.command("SCRIPT FLUSH").unwrap(), "+OK\r\n");
     monitor.reset();
     assert_eq!(send(&app, get("/incr", Some(&id))).await.body, "2");
-    assert_eq!(monitor.take(), ["EVALSHA", "EVAL", "EVALSHA", "EVAL"]);
+    assert_eq!(monitor.take(), ["HGETALL", "EVALSHA", "EVAL"]);
     assert_eq!(send(&app, get("/incr", Some(&id))).await.body, "3");
-    assert_eq!(monitor.take(), ["EVALSHA", "EVALSHA"], "cached again");
+    assert_eq!(monitor.take(), ["HGETALL", "EVALSHA"], "cached again");
 }
 
 /// A counter as a typed session: its extractor asks the store for its one key.
@@ -308,8 +304,7 @@ async fn a_typed_extractor_loads_only_its_key() {
 }
 
 /// Inside Redis, an update is two commands (the expiry, which also checks that the session
-/// still exists, and one HSET), a touch two, a new session two; the load before an update or a
-/// touch is the load script's one `HGETALL`.
+/// still exists, and one HSET), a touch two, a new session two.
 #[actix_web::test]
 async fn saves_run_few_commands_inside_redis() {
     let server = RedisServer::spawn();
@@ -325,14 +320,14 @@ async fn saves_run_few_commands_inside_redis() {
     send(&app, get("/incr", Some(&id))).await;
     assert_eq!(
         monitor.take_script_commands(),
-        ["HGETALL", "EXPIREAT", "HSET"],
+        ["EXPIREAT", "HSET"],
         "update"
     );
     clock.advance(conformance::IDLE / 5);
     send(&app, get("/read", Some(&id))).await;
     assert_eq!(
         monitor.take_script_commands(),
-        ["HGETALL", "EXPIREAT", "HSET"],
+        ["EXPIREAT", "HSET"],
         "touch"
     );
 }
@@ -408,13 +403,13 @@ async fn a_tied_session_costs_the_round_trips_of_an_untied_one() {
     let write_untied = monitor.take();
     send(&app, get("/incr", Some(&tied))).await;
     let write_tied = monitor.take();
-    assert_eq!(write_untied, ["EVALSHA", "EVALSHA"]);
+    assert_eq!(write_untied, ["HGETALL", "EVALSHA"]);
     assert_eq!(write_tied, write_untied, "a tied write: load + one write");
 
     send(&app, post("/tie/bob", Some(&untied))).await;
     assert_eq!(
         monitor.take(),
-        ["EVALSHA", "EVALSHA"],
+        ["HGETALL", "EVALSHA"],
         "tying an existing session: load + one write"
     );
 
@@ -422,21 +417,17 @@ async fn a_tied_session_costs_the_round_trips_of_an_untied_one() {
     send(&app, get("/read", Some(&tied))).await;
     assert_eq!(
         monitor.take(),
-        ["EVALSHA", "EVALSHA"],
+        ["HGETALL", "EVALSHA"],
         "a tied touch: load + one touch"
     );
     send(&app, get("/read", Some(&tied))).await;
-    assert_eq!(monitor.take(), ["EVALSHA"]);
+    assert_eq!(monitor.take(), ["HGETALL"]);
 
     // What the write script runs inside Redis for a tied write (for the record).
     send(&app, get("/incr", Some(&tied))).await;
     let inside = monitor.take_script_commands();
     eprintln!("a tied update inside Redis: {inside:?}");
-    assert_eq!(
-        inside[..3],
-        ["HGETALL", "EXPIREAT", "HSET"],
-        "the load, then the write"
-    );
+    assert_eq!(inside[..2], ["EXPIREAT", "HSET"]);
     assert!(inside.contains(&"ZADD".to_owned()), "{inside:?}");
 }
 
@@ -870,4 +861,84 @@ async fn an_id_change_gives_up_while_a_revocation_of_its_session_is_under_way() 
         .unwrap()
         .iter()
         .all(|r| r.meta.user.as_ref().unwrap().handle != ann.handle));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole loads of large sessions (`store/redis/whole.rs`).
+
+/// Fills the session with `n` values `v0` .. `v{n-1}` (each its number).
+pub(crate) async fn fill(
+    session: actix_typed_session::Session,
+    n: actix_web::web::Path<usize>,
+) -> Result<String, actix_typed_session::SessionError> {
+    for i in 0..*n {
+        session.set(format!("v{i}"), i)?;
+    }
+    Ok(n.to_string())
+}
+
+/// Every value, checked: how many there are, and whether each but `v0` holds its number;
+/// answers the count and `v0`.
+pub(crate) async fn check_all(
+    session: actix_typed_session::Session,
+) -> Result<String, actix_typed_session::SessionError> {
+    let keys = session.keys();
+    for key in keys.iter().filter(|k| *k != "v0") {
+        let want: usize = key[1..].parse().unwrap();
+        assert_eq!(session.get::<usize>(key)?, Some(want), "{key}");
+    }
+    let v0: Option<usize> = session.get("v0")?;
+    Ok(format!("{} values, v0 {v0:?}", keys.len()))
+}
+
+/// Sets `v0` to 1000 in a session loaded whole.
+pub(crate) async fn bump(
+    session: actix_typed_session::Session,
+) -> Result<String, actix_typed_session::SessionError> {
+    assert!(session.len() > 1);
+    session.set("v0", 1000)?;
+    Ok("bumped".into())
+}
+
+/// Small sessions are read with `HGETALL` (cheap for Redis); once the sessions read lately are
+/// large, whole loads use the packing script (cheap for the app server), and every value comes
+/// back the same either way; small sessions bring `HGETALL` back.
+#[actix_web::test]
+async fn large_sessions_are_read_packed_and_come_back_whole() {
+    let server = RedisServer::spawn();
+    let store = store_on(&server);
+    let clock = ManualClock::new();
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap(conformance::middleware(store.clone(), &clock))
+            .route("/fill/{n}", actix_web::web::post().to(fill))
+            .route("/all", actix_web::web::get().to(check_all))
+            .route("/bump", actix_web::web::post().to(bump)),
+    )
+    .await;
+    let large = send(&app, post("/fill/150", None)).await.id().unwrap();
+    let small = send(&app, post("/fill/3", None)).await.id().unwrap();
+    let monitor = server.monitor();
+    monitor.reset();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let res = send(&app, get("/all", Some(&large))).await;
+        assert_eq!(res.body, "150 values, v0 Some(0)");
+        seen.extend(monitor.take());
+    }
+    assert_eq!(seen, ["HGETALL", "HGETALL", "EVALSHA", "EVALSHA"]);
+    // A change through the packed load keeps the other 149 values.
+    assert_eq!(send(&app, post("/bump", Some(&large))).await.body, "bumped");
+    assert_eq!(monitor.take(), ["EVALSHA", "EVALSHA"], "load, save");
+    let res = send(&app, get("/all", Some(&large))).await;
+    assert_eq!(res.body, "150 values, v0 Some(1000)");
+    monitor.take();
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        let res = send(&app, get("/all", Some(&small))).await;
+        assert_eq!(res.body, "3 values, v0 Some(0)");
+        seen.extend(monitor.take());
+    }
+    assert_eq!(seen[..2], ["EVALSHA", "EVALSHA"], "{seen:?}");
+    assert_eq!(seen[6..], ["HGETALL", "HGETALL"], "{seen:?}");
 }

@@ -97,7 +97,7 @@ async fn a_session_read_again_costs_no_round_trip() {
     monitor.reset();
 
     assert_eq!(send(&app, get("/read", Some(&id))).await.body, "1");
-    assert_eq!(monitor.take(), ["EVALSHA"], "the first read after a write");
+    assert_eq!(monitor.take(), ["HGETALL"], "the first read after a write");
     for _ in 0..3 {
         assert_eq!(send(&app, get("/read", Some(&id))).await.body, "1");
     }
@@ -112,7 +112,7 @@ async fn a_session_read_again_costs_no_round_trip() {
     assert_eq!(send(&app, get("/read", Some(&id))).await.body, "2");
     assert_eq!(
         monitor.take(),
-        ["EVALSHA"],
+        ["HGETALL"],
         "this server's own write made it read again"
     );
 
@@ -208,5 +208,62 @@ async fn a_lost_connection_empties_the_cache() {
     eventually("a change after the reconnection", "3", || async {
         send(&one, get("/read", Some(&id))).await.body
     })
+    .await;
+}
+
+/// Large sessions are loaded by a script once the sessions read lately are large (see
+/// `store/redis/whole.rs`): Redis tracks the keys a script reads for the client that ran it, so
+/// a change on another server is seen as with `HGETALL`.
+#[actix_web::test]
+async fn a_change_to_a_large_session_on_another_app_server_is_seen() {
+    use super::redis::{bump, check_all, fill};
+    let server = RedisServer::spawn();
+    let prefix = prefix();
+    let clock = ManualClock::new();
+    macro_rules! large_app {
+        ($store:expr) => {
+            test::init_service(
+                App::new()
+                    .wrap(middleware($store, &clock))
+                    .route("/fill/{n}", actix_web::web::post().to(fill))
+                    .route("/all", actix_web::web::get().to(check_all))
+                    .route("/bump", actix_web::web::post().to(bump)),
+            )
+            .await
+        };
+    }
+    let one = large_app!(cached(&server, &prefix));
+    let two = large_app!(plain(&server, &prefix));
+    let monitor = server.monitor();
+    let mut seen = Vec::new();
+    // Three large sessions read once each: the store now loads with the script.
+    for _ in 0..3 {
+        let id = send(&one, post("/fill/150", None)).await.id().unwrap();
+        monitor.reset();
+        let res = send(&one, get("/all", Some(&id))).await;
+        assert_eq!(res.body, "150 values, v0 Some(0)");
+        seen.extend(monitor.take());
+    }
+    assert_eq!(
+        seen,
+        ["HGETALL", "HGETALL", "EVALSHA"],
+        "the third by the script"
+    );
+    let id = send(&one, post("/fill/150", None)).await.id().unwrap();
+    monitor.reset();
+    assert_eq!(
+        send(&one, get("/all", Some(&id))).await.body,
+        "150 values, v0 Some(0)"
+    );
+    assert_eq!(monitor.take(), ["EVALSHA"], "read by the script ...");
+    send(&one, get("/all", Some(&id))).await;
+    assert_eq!(monitor.take(), Vec::<String>::new(), "... and cached");
+
+    assert_eq!(send(&two, post("/bump", Some(&id))).await.body, "bumped");
+    eventually(
+        "a change on the other server",
+        "150 values, v0 Some(1000)",
+        || async { send(&one, get("/all", Some(&id))).await.body },
+    )
     .await;
 }

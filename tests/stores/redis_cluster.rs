@@ -137,13 +137,13 @@ async fn round_trips_on_cluster() {
     send(&app, get("/incr", Some(&untied))).await;
     assert_eq!(
         take(),
-        ["EVALSHA", "EVALSHA"],
+        ["EVALSHA", "HGETALL"],
         "an untied write: load + one write"
     );
     send(&app, get("/incr", Some(&tied[0]))).await;
     assert_eq!(
         take(),
-        ["EVALSHA", "EVALSHA", "EVALSHA"],
+        ["EVALSHA", "EVALSHA", "HGETALL"],
         "a tied write: load, the session's script, the index's"
     );
     send(&app, get("/u/devices/ann", None)).await;

@@ -25,7 +25,6 @@ const SIGNED_IN: &str = "m:t";
 pub(super) const META_FIELDS: [&str; 6] = [CREATED, EXPIRES, LAST_SEEN, USER_ID, HANDLE, SIGNED_IN];
 
 /// Parses an `HGETALL` reply; a hash without its metadata is treated as absent.
-#[cfg(feature = "fuzzing")]
 pub(in crate::store) fn parse(fields: Vec<(Vec<u8>, Vec<u8>)>, id: &SessionId) -> Option<Record> {
     parse_tagged(fields, &|| id.log_tag())
 }
@@ -134,7 +133,12 @@ impl Packed {
         Some((meta, Packed { buf, entries }))
     }
 
-    /// Every value, as a map (what the read cache keeps: it is read again and again).
+    /// How many values it holds.
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Every value, as a map.
     pub(super) fn into_record(self, meta: Meta) -> Record {
         let data = self
             .entries

@@ -16,13 +16,15 @@ mod conn;
 mod fields;
 mod index;
 mod scripts;
+mod whole;
 
 use self::cache::{Cache, Lookup};
 use self::conn::{pool_from_url, Conn, Pool, Tracked};
-use self::fields::{field, field_args, parse_keys, Packed, META_FIELDS};
+use self::fields::{field, field_args, parse_keys, META_FIELDS};
 #[cfg(feature = "redis-cluster")]
 use self::scripts::RETIRE;
-use self::scripts::{DROP, LOAD_ALL, ROTATE, SAVE, TOUCH};
+use self::scripts::{DROP, ROTATE, SAVE, TOUCH};
+use self::whole::{Sizes, Whole};
 use super::user::{note_index_size, Choice};
 use super::{
     Changes, Fetch, Handle, IndexRef, Loaded, Meta, Record, SessionStore, UserIndex, UserKey,
@@ -73,13 +75,12 @@ const INDEX: &str = "u:";
 /// That layout gives:
 ///
 /// - **one round trip per operation**: a load is one `HMGET` of the metadata and the asked keys
-///   (a typed session extractor asks for its one key), or, when the untyped
-///   [`Session`](struct@crate::Session) handle needs every value, one `EVALSHA` of a script
-///   that runs `HGETALL` and answers the hash packed as one MessagePack string (Redis's
-///   `cmsgpack`): the client reads one buffer and takes each value as a slice of it, where a
-///   reply of two elements per value would cost it a parse and an allocation each (a
-///   1000-key session's load went from 3.9 M to 1.1 M instructions, `benches/callgrind.sh
-///   redis:big-write`); a save is one `EVALSHA` of a
+///   (a typed session extractor asks for its one key), or one `HGETALL` when the untyped
+///   [`Session`](struct@crate::Session) handle needs every value; while the sessions read
+///   lately are large (a hundred values or more), that is one `EVALSHA` of a script that
+///   answers the hash packed as one MessagePack string instead, which costs Redis more and the
+///   app server far less (see `store/redis/whole.rs` for the trade-off); a save is one
+///   `EVALSHA` of a
 ///   small script that applies the changed keys and sets the expiry (`EXPIREAT`) atomically; a
 ///   touch is one `EVALSHA`; an expire is one `EVALSHA` (it deletes the hash and the session's
 ///   index entry). The scripts are loaded once per connection; a server that lost them gets one
@@ -166,6 +167,8 @@ struct Inner {
     prefix: String,
     timeout: Duration,
     conn: Mutex<Option<Conn>>,
+    /// How large the sessions read lately were: how the next whole load goes (`whole`).
+    sizes: Sizes,
 }
 
 /// Configures a [`RedisStore`]; from [`RedisStore::builder`].
@@ -198,6 +201,7 @@ impl RedisStoreBuilder {
                 prefix: self.prefix,
                 timeout: self.timeout,
                 conn: Mutex::new(None),
+                sizes: Sizes::default(),
             }),
         }
     }
@@ -334,11 +338,8 @@ impl RedisStore {
             Lookup::Hit(loaded) => return Ok(Some(loaded)),
             Lookup::Miss(ticket) => ticket,
         };
-        let packed: Option<Vec<u8>> = self.eval(&LOAD_ALL, &[&key], |_| {}).await?;
-        let record = packed
-            .and_then(|packed| Packed::read(packed, id))
-            .map(|(meta, values)| values.into_record(meta));
-        Ok(cache.fill(&key, ticket, record))
+        let whole = self.load_whole(&key, id).await?;
+        Ok(cache.fill(&key, ticket, whole.map(Whole::into_record)))
     }
 
     /// Cluster: `change_id` across slots (see [`SessionStore::change_id`] on this store).
@@ -396,13 +397,10 @@ impl SessionStore for RedisStore {
             return self.load_cached(cache, id).await;
         }
         match fetch {
-            Fetch::All => {
-                let packed: Option<Vec<u8>> =
-                    self.eval(&LOAD_ALL, &[&self.key(id)], |_| {}).await?;
-                Ok(packed
-                    .and_then(|packed| Packed::read(packed, id))
-                    .map(|(meta, values)| Loaded::live(meta, Arc::new(values))))
-            }
+            Fetch::All => Ok(self
+                .load_whole(&self.key(id), id)
+                .await?
+                .map(Whole::into_loaded)),
             Fetch::Keys(keys) => {
                 let mut cmd = redis::cmd("HMGET");
                 cmd.arg(self.key(id)).arg(&META_FIELDS[..]);
