@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# End to end over real HTTP: benches/tools/bench_server.rs (one worker) in each mode, driven by wrk
-# on 127.0.0.1, route by route; prints requests/s and the ratios of issue 11.
+# End to end over real HTTP: benches/tools/bench_server.rs (WORKERS workers, default 1) in each
+# mode, driven by wrk on 127.0.0.1, route by route; prints requests/s and the ratios of issue 22.
 #
 #   benches/wrk.sh                                  # every mode, 5 s per route
+#   WORKERS=2 benches/wrk.sh                        # two server workers
 #   DURATION=10 CONNECTIONS=64 benches/wrk.sh
 #   MODES="bare ours-memory" benches/wrk.sh
 #
@@ -19,7 +20,9 @@ source benches/tools/redis.sh
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
-read -r -a MODES <<<"${MODES:-bare actix-cookie ours-cookie ours-memory actix-redis ours-redis}"
+WORKERS=${WORKERS:-1}
+export ATS_WORKERS=$WORKERS
+read -r -a MODES <<<"${MODES:-bare actix-cookie ours-cookie ours-memory actix-redis ours-redis ours-redis-cached}"
 ROUTES=(untouched read write new)
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -52,7 +55,7 @@ cleanup() {
 trap cleanup EXIT
 
 for m in "${MODES[@]}"; do
-  case "$m" in *redis) NEED_REDIS=1 ;; esac
+  case "$m" in *redis*) NEED_REDIS=1 ;; esac
 done
 if [ "${NEED_REDIS:-0}" = 1 ]; then
   start_redis
@@ -61,7 +64,7 @@ fi
 declare -A RPS
 for mode in "${MODES[@]}"; do
   case "$mode" in
-    ours-redis) redis="$REDIS_URL/0" ;;
+    ours-redis | ours-redis-cached) redis="$REDIS_URL/0" ;;
     actix-redis) redis="$REDIS_URL/1" ;;
     *) redis="" ;;
   esac
@@ -119,7 +122,7 @@ line() { # label key-prefix-a key-prefix-b
 }
 
 echo
-echo "## Requests/s over real HTTP (wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, one server worker)"
+echo "## Requests/s over real HTTP (wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $WORKERS server worker(s))"
 echo
 echo "| mode | untouched | read | write | new |"
 echo "|---|---:|---:|---:|---:|"
@@ -135,6 +138,7 @@ echo "| ratio | untouched | read | write | new | goal |"
 echo "|---|---:|---:|---:|---:|---|"
 echo "$(line 'ours-cookie / actix-cookie' ours-cookie actix-cookie) ≥ 1.0 |"
 echo "$(line 'ours-redis / actix-redis' ours-redis actix-redis) ≥ 1.0 |"
+echo "$(line 'ours-redis-cached / actix-redis' ours-redis-cached actix-redis) ≥ 1.0 |"
 echo "$(line 'ours-memory / bare' ours-memory bare) ≥ 0.8 |"
 echo "$(line 'ours-cookie / bare' ours-cookie bare) ≥ 0.8 |"
 echo "$(line 'ours-memory / actix-cookie' ours-memory actix-cookie) (context) |"

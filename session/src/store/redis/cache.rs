@@ -18,8 +18,8 @@
 //! 2. **A write of this server empties the key's slot before it is sent and again after its
 //!    reply** ([`Cache::writing`]). A read that was in flight across the write loses its
 //!    ticket; a read that starts after the write's reply was sent after it on the same
-//!    connection, so it reads the written state. This does not wait for Redis's push about the
-//!    server's own write, which may come after the reply.
+//!    connection, so it reads the written state. Redis sends no push about the server's own
+//!    writes (tracking is on with `NOLOOP`): this rule alone keeps them right.
 //! 3. **Operations that end sessions by a script that finds them itself** (revocations) empty
 //!    the whole cache before and after ([`Cache::clear`]), for the same reason.
 //! 4. **A lost connection empties the cache**: pushes that were in flight are gone with it.

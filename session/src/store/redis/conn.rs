@@ -29,7 +29,7 @@ pub(super) struct Tracked {
 }
 
 impl Tracked {
-    /// A RESP3 connection whose pushes go to the cache, with `CLIENT TRACKING ON`: Redis
+    /// A RESP3 connection whose pushes go to the cache, with `CLIENT TRACKING ON NOLOOP`: Redis
     /// remembers every key it reads and says when one changes (see the `cache` module).
     async fn connect(&self) -> Result<redis::aio::MultiplexedConnection, RedisError> {
         let cache = self.cache.clone();
@@ -43,9 +43,12 @@ impl Tracked {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
+        // NOLOOP: Redis does not tell this connection about its own writes, which the store
+        // takes out of the cache itself, before and after each (rules 2 and 3 of `cache`).
         redis::cmd("CLIENT")
             .arg("TRACKING")
             .arg("ON")
+            .arg("NOLOOP")
             .query_async::<()>(&mut conn)
             .await?;
         Ok(conn)
