@@ -15,7 +15,9 @@
 //! | `LOAD_ALL`, 1000 fields | 390 µs | ≈ 0.3 M instructions in all for the request |
 //!
 //! Redis is the one resource every app server shares, and a script costs it a few
-//! microseconds more per load, so small sessions are read with `HGETALL`. Past about a
+//! microseconds more per load, so small sessions are read with `HGETALL` (over real HTTP,
+//! `benches/wrk.sh` with Redis on the same 2 cores, one-key sessions always loaded by the script
+//! served 47–49 k reads/s against 54–57 k with `HGETALL`). Past about a
 //! hundred values, the client's parse of `HGETALL` costs the request more than the script
 //! costs Redis (a 1000-key session: 511 µs per read against 715 µs, `cargo bench --bench
 //! sessions -- keys/ours/redis`), so once the sessions read lately are that large, loads use
