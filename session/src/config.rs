@@ -16,12 +16,18 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// Default absolute timeout: 7 days after creation a session ends, however busy.
 pub const DEFAULT_ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Default `last_seen_step`: a signed-in session's last-seen time is at most a minute behind.
+pub(crate) const DEFAULT_LAST_SEEN_STEP: Duration = Duration::from_secs(60);
+
 /// Settings shared by every request of one middleware.
 pub(crate) struct Config {
     pub(crate) state: IdCarrier,
     pub(crate) idle: u64,
     pub(crate) absolute: Option<u64>,
     pub(crate) refresh_step: u64,
+    /// `last_seen_step`: a session tied to a user is touched when its last-seen time is this
+    /// far behind (seconds); `None` for a client-side store, whose every touch is a new cookie.
+    pub(crate) seen_step: Option<u64>,
     pub(crate) clock: SharedClock,
     pub(crate) codec: Codec,
     pub(crate) error_response: Option<ErrorRenderer>,

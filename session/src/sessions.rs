@@ -73,7 +73,9 @@ impl Sessions {
         self.ctx.config.clock.now()
     }
 
-    /// Every live session of `user`, oldest first.
+    /// Every live session of `user`, in the order they signed in (oldest first; see
+    /// [`SessionInfo::signed_in_at`]), sessions that signed in within the same millisecond in
+    /// the order of their handles.
     ///
     /// # Errors
     /// [`SessionError::Store`] when the store fails, [`SessionError::Unsupported`] when it
@@ -96,8 +98,17 @@ impl Sessions {
                     .alive(r.meta.created_at, r.meta.expires_at, now)
             })
             .filter_map(|r| SessionInfo::new(r, current.as_ref(), self.ctx.config.codec))
+            .map(|mut info| {
+                // The request asking is this session's activity: seen now.
+                if info.current {
+                    info.last_seen = info.last_seen.max(now);
+                }
+                info
+            })
             .collect();
-        infos.sort_by_key(|s| (s.created_at, s.handle.as_str().to_owned()));
+        infos.sort_by(|a, b| {
+            (a.signed_in_at, a.handle.as_str()).cmp(&(b.signed_in_at, b.handle.as_str()))
+        });
         Ok(infos)
     }
 
@@ -146,6 +157,7 @@ fn failed(user: &UserKey, e: crate::error::StoreError, what: &str) -> SessionErr
 #[derive(Clone)]
 pub struct SessionInfo {
     handle: Handle,
+    signed_in_at: u64,
     created_at: u64,
     last_seen: u64,
     expires_at: u64,
@@ -160,8 +172,10 @@ impl SessionInfo {
         let mut data = record.data;
         // Another session's CSRF secret and flash messages are not for a listing to show.
         data.retain(|key, _| !crate::keys::RESERVED_KEYS.contains(&key.as_str()));
+        let signed_in_at = user.sign_in_order(record.meta.created_at).0;
         Some(SessionInfo {
             current: current == Some(&user.handle),
+            signed_in_at,
             handle: user.handle,
             created_at: record.meta.created_at,
             last_seen: record.meta.last_seen,
@@ -176,13 +190,28 @@ impl SessionInfo {
         &self.handle
     }
 
+    /// When the session was tied to its user (signed in), in Unix milliseconds by the
+    /// middleware's clock: what [`Sessions::of_user`] lists the sessions by, oldest sign-in
+    /// first, and what
+    /// [`max_sessions_per_user`](crate::SessionMiddlewareBuilder::max_sessions_per_user) ends the
+    /// oldest by. Not [`created_at`](Self::created_at): a session made before its sign-in (a
+    /// login page's CSRF token) keeps its creation time when it signs in. For a session stored
+    /// before stores kept the sign-in time, its creation time.
+    pub fn signed_in_at(&self) -> u64 {
+        self.signed_in_at
+    }
+
     /// When the session was created (Unix seconds).
     pub fn created_at(&self) -> u64 {
         self.created_at
     }
 
-    /// When the session was last saved or touched (Unix seconds; as precise as the refresh
-    /// step). [`Sessions::now`] minus it is how long ago, on the same clock.
+    /// When the session was last used (Unix seconds): kept within
+    /// [`last_seen_step`](crate::SessionMiddlewareBuilder::last_seen_step) (1 minute by default)
+    /// on a server-side store, and now for the session of the request that lists. A request
+    /// that never asks for the session does not count (see
+    /// [`refresh_on_every_request`](crate::SessionMiddlewareBuilder::refresh_on_every_request)).
+    /// [`Sessions::now`] minus it is how long ago, on the same clock.
     pub fn last_seen(&self) -> u64 {
         self.last_seen
     }
@@ -220,6 +249,7 @@ impl std::fmt::Debug for SessionInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionInfo")
             .field("handle", &self.handle)
+            .field("signed_in_at", &self.signed_in_at)
             .field("created_at", &self.created_at)
             .field("last_seen", &self.last_seen)
             .field("expires_at", &self.expires_at)

@@ -325,6 +325,11 @@ async fn a_put_user_is_listed_by_sessions_of_user() {
     let listed = middleware.sessions().of_user("42").await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].get::<User>("user").unwrap(), Some(ann()));
+    assert_eq!(
+        put.handle(),
+        Some(listed[0].handle()),
+        "the handle a devices page shows"
+    );
     assert!(middleware
         .sessions()
         .of_user("43")
@@ -356,7 +361,14 @@ async fn the_user_is_read_back() {
     let req = form_with("/cart/tea", put.cookie(), put.csrf_token());
     let res = test::call_service(&app, req).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(put.after(&res).await.unwrap().user().as_deref(), Some("42"));
+    let after = put.after(&res).await.unwrap();
+    assert_eq!(after.user().as_deref(), Some("42"));
+    assert_eq!(
+        after.handle(),
+        put.handle(),
+        "the same handle after the request"
+    );
+    assert!(put.handle().is_some());
 }
 
 /// A session put with other settings than the app's is not seen; `TestSession::of` takes them

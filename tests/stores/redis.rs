@@ -942,3 +942,33 @@ async fn large_sessions_are_read_packed_and_come_back_whole() {
     assert_eq!(seen[..2], ["EVALSHA", "EVALSHA"], "{seen:?}");
     assert_eq!(seen[6..], ["HGETALL", "HGETALL"], "{seen:?}");
 }
+
+/// A signed-in session's last-seen time kept within a minute (`last_seen_step`) costs one
+/// touch a minute, whatever the number of requests: 18 reads over 3 minutes write 3 times.
+#[actix_web::test]
+async fn fresh_last_seen_costs_one_write_a_minute() {
+    let server = RedisServer::spawn();
+    let monitor = server.monitor();
+    let store = store_on(&server);
+    let clock = ManualClock::new();
+    let mw = actix_typed_session::SessionMiddleware::builder(store.clone())
+        .clock(clock.clone())
+        .idle_timeout(Duration::from_secs(24 * 3600)) // refresh step: 2.4 h
+        .build();
+    let app = users_app!(mw);
+    let tied = send(&app, post("/tie/ann", None)).await.id().unwrap();
+    let untied = send(&app, post("/set/k/v", None)).await.id().unwrap();
+    monitor.reset();
+    for _ in 0..18 {
+        clock.advance(Duration::from_secs(10));
+        send(&app, get("/read", Some(&tied))).await;
+    }
+    let writes = monitor.take().iter().filter(|c| *c == "EVALSHA").count();
+    assert_eq!(writes, 3, "18 reads in 3 minutes, one touch a minute");
+    for _ in 0..18 {
+        clock.advance(Duration::from_secs(10));
+        send(&app, get("/read", Some(&untied))).await;
+    }
+    let writes = monitor.take().iter().filter(|c| *c == "EVALSHA").count();
+    assert_eq!(writes, 0, "a session without a user keeps the refresh step");
+}

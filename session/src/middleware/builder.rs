@@ -9,7 +9,9 @@ use actix_web::HttpResponse;
 use super::SessionMiddleware;
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::codec::Codec;
-use crate::config::{Config, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
+use crate::config::{
+    Config, DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LAST_SEEN_STEP,
+};
 use crate::ctx::Ctx;
 use crate::error::{ConfigError, ErrorRenderer, SessionError};
 use crate::state::IdCarrier;
@@ -26,6 +28,7 @@ pub struct SessionMiddlewareBuilder<S> {
     idle: Duration,
     absolute: Option<Duration>,
     refresh_step: Option<Duration>,
+    last_seen_step: Duration,
     clock: SharedClock,
     codec: Codec,
     error_response: Option<ErrorRenderer>,
@@ -43,6 +46,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
             idle: DEFAULT_IDLE_TIMEOUT,
             absolute: Some(DEFAULT_ABSOLUTE_TIMEOUT),
             refresh_step: None,
+            last_seen_step: DEFAULT_LAST_SEEN_STEP,
             clock: Arc::new(SystemClock),
             codec: Codec::default(),
             error_response: None,
@@ -82,6 +86,18 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
     /// move by more than this. Default: a tenth of the idle timeout.
     pub fn refresh_step(mut self, step: Duration) -> Self {
         self.refresh_step = Some(step);
+        self
+    }
+
+    /// How fresh the last-seen time of a session tied to a user is kept (what a devices page
+    /// shows as [`SessionInfo::last_seen`](crate::SessionInfo::last_seen)): a request that uses
+    /// such a session moves it forward (a store "touch") once it is this far behind. Default:
+    /// 1 minute, so an active signed-in session costs at most one extra write a minute;
+    /// sessions not tied to a user keep the [`refresh_step`](Self::refresh_step). Server-side
+    /// stores only: the cookie store's sessions cannot be listed, and each of its touches is a
+    /// new cookie. Capped by the refresh step.
+    pub fn last_seen_step(mut self, step: Duration) -> Self {
+        self.last_seen_step = step;
         self
     }
 
@@ -248,6 +264,8 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
             .downcast_ref::<crate::store::MemoryStore>()
             .map(crate::store::MemoryStore::instance);
         let backend = self.store.into_backend();
+        let seen_step =
+            (!backend.client_side()).then(|| self.last_seen_step.as_secs().min(refresh_step));
         if self.max_per_user.is_some() && !backend.lists_users() {
             return Err(ConfigError(format!(
                 "max_sessions_per_user needs a store that keeps the user index, and {} does not \
@@ -266,6 +284,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
                 idle,
                 absolute: self.absolute.map(|a| a.as_secs()),
                 refresh_step,
+                seen_step,
                 clock: self.clock,
                 codec: self.codec,
                 error_response: self.error_response,

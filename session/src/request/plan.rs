@@ -88,7 +88,12 @@ pub(crate) fn decide(
     if data.existed() {
         let meta = data.meta();
         let next = config.expiry_with(meta.created_at, now, data.remember());
-        if next > meta.expires_at.saturating_add(config.refresh_step) {
+        // A signed-in session's last-seen time is kept fresh for its devices page.
+        let seen_stale = meta.user.is_some()
+            && config
+                .seen_step
+                .is_some_and(|step| now >= meta.last_seen.saturating_add(step.max(1)));
+        if next > meta.expires_at.saturating_add(config.refresh_step) || seen_stale {
             return Plan::Touch {
                 send: refresh_client,
             };

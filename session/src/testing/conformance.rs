@@ -45,6 +45,8 @@ macro_rules! conformance_suite {
             users_log_out_others_and_everywhere,
             users_change_id_and_expire_keep_the_index_right,
             users_cap_ends_the_oldest_session,
+            users_are_listed_in_sign_in_order,
+            users_last_seen_is_kept_fresh,
             users_revocation_beats_a_concurrent_save,
             users_two_apps_on_one_store_share_the_index,
             users_any_user_id_is_hashed,

@@ -33,7 +33,9 @@ use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::state::IdCarrier;
 use crate::store::backend::BackendRef;
-use crate::store::{Bytes, Changes, Fetch, IntoBackend, Meta, Record, SealContext, SessionUser};
+use crate::store::{
+    Bytes, Changes, Fetch, Handle, IntoBackend, Meta, Record, SealContext, SessionUser,
+};
 use crate::typed::TypedSession;
 use crate::SessionMiddleware;
 
@@ -242,6 +244,7 @@ impl<'a> TestSession<'a> {
             Some(abs) => idle.min(now.saturating_add(abs)),
             None => idle,
         };
+        let handle = self.user.as_ref().map(|u| u.handle.clone());
         let meta = Meta::new(now, expires_at).with_user(self.user);
         let csrf = self.csrf;
         let id = SessionId::generate();
@@ -274,6 +277,7 @@ impl<'a> TestSession<'a> {
             value,
             header,
             csrf,
+            handle,
         })
     }
 
@@ -329,6 +333,7 @@ pub struct PutSession<'a> {
     value: String,
     header: (HeaderName, HeaderValue),
     csrf: Option<[u8; 32]>,
+    handle: Option<Handle>,
 }
 
 impl std::fmt::Debug for PutSession<'_> {
@@ -341,6 +346,12 @@ impl<'a> PutSession<'a> {
     /// The session id.
     pub fn id(&self) -> &SessionId {
         &self.id
+    }
+
+    /// The session's handle when it is tied to a user ([`TestSession::user`]): what a devices
+    /// page shows and [`Sessions::revoke`](crate::Sessions::revoke) takes.
+    pub fn handle(&self) -> Option<&Handle> {
+        self.handle.as_ref()
     }
 
     /// What the client holds: the id, or for the cookie store the sealed session.
@@ -588,6 +599,12 @@ impl<'a> SessionAfter<'a> {
     /// As [`get`](Self::get).
     pub fn typed<T: TypedSession>(&self) -> Result<Option<T>, SessionError> {
         self.get(T::KEY)
+    }
+
+    /// The handle of the session after the request, when it is tied to a user (as
+    /// [`Session::handle`](crate::Session::handle)).
+    pub fn handle(&self) -> Option<&Handle> {
+        Some(&self.record.as_ref()?.meta.user.as_ref()?.handle)
     }
 
     /// The user the session is tied to (lossy UTF-8, as [`Session::user`](crate::Session::user)).

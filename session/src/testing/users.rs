@@ -85,7 +85,22 @@ pub fn user_routes(cfg: &mut web::ServiceConfig) {
         .route("/u/revoke_all/{user}", web::post().to(user_revoke_all))
         .route("/u/whoami", web::get().to(user_whoami))
         .route("/u/logout_all", web::post().to(user_logout_all))
-        .route("/u/logout_others", web::post().to(user_logout_others));
+        .route("/u/logout_others", web::post().to(user_logout_others))
+        .route("/u/seen/{user}", web::get().to(user_seen));
+}
+
+/// The user's sessions, one line each: `device last_seen`.
+async fn user_seen(sessions: Sessions, user: web::Path<String>) -> Result<String, SessionError> {
+    let mut out = String::new();
+    for s in sessions.of_user(user.as_str()).await? {
+        let device: Option<String> = s.get("device")?;
+        out.push_str(&format!(
+            "{} {}\n",
+            device.unwrap_or_default(),
+            s.last_seen()
+        ));
+    }
+    Ok(out)
 }
 
 /// The suite's app with the user routes, on `mw`.
@@ -288,15 +303,19 @@ pub async fn users_change_id_and_expire_keep_the_index_right<S: IntoBackend + Cl
     assert_eq!(send(&app, get("/u/devices/dee", None)).await.body, "");
 }
 
+/// The suite's middleware on `store` with `max_sessions_per_user(cap)`.
+fn capped<S: IntoBackend>(store: S, clock: &ManualClock, cap: usize) -> crate::SessionMiddleware {
+    crate::SessionMiddleware::builder(store)
+        .clock(clock.clone())
+        .idle_timeout(IDLE)
+        .max_sessions_per_user(cap)
+        .build()
+}
+
 /// Conformance case: with `max_sessions_per_user(2)`, a third login ends the oldest session.
 pub async fn users_cap_ends_the_oldest_session<S: IntoBackend + Clone>(store: S) {
     let clock = ManualClock::new();
-    let mw = crate::SessionMiddleware::builder(store.clone())
-        .clock(clock.clone())
-        .idle_timeout(IDLE)
-        .max_sessions_per_user(2)
-        .build();
-    let app = user_app(mw).await;
+    let app = user_app(capped(store.clone(), &clock, 2)).await;
     let first = send(&app, login("eve", "1")).await.id().unwrap();
     clock.advance(std::time::Duration::from_secs(1));
     let second = send(&app, login("eve", "2")).await.id().unwrap();
@@ -316,6 +335,92 @@ pub async fn users_cap_ends_the_oldest_session<S: IntoBackend + Clone>(store: S)
         .collect();
     listed.sort();
     assert_eq!(listed, ["2", "3"]);
+}
+
+/// Conformance case: a user's sessions are listed in the order they signed in, not the order
+/// they were created: a session made early (a login page's visit) that signs in last is listed
+/// last, and is the one a cap keeps.
+pub async fn users_are_listed_in_sign_in_order<S: IntoBackend + Clone>(store: S) {
+    let clock = ManualClock::new();
+    let app = user_app(capped(store.clone(), &clock, 2)).await;
+    // The login page, opened first: a session with a value, not signed in.
+    let early = send(&app, post("/set/page/login", None))
+        .await
+        .id()
+        .unwrap();
+    clock.advance(std::time::Duration::from_secs(2));
+    send(&app, login("fay", "first")).await;
+    clock.advance(std::time::Duration::from_secs(1));
+    send(&app, login("fay", "second")).await;
+    clock.advance(std::time::Duration::from_secs(180));
+    // The login page submitted: created first, signed in last.
+    let req = with_id(
+        actix_web::test::TestRequest::post()
+            .uri("/u/login/fay")
+            .insert_header(("user-agent", "page")),
+        &early,
+    );
+    let page = send(&app, req).await;
+    assert!(page.id().is_some(), "signed in");
+    let listed: Vec<String> = devices(&send(&app, get("/u/devices/fay", None)).await.body)
+        .into_iter()
+        .map(|d| d.1)
+        .collect();
+    assert_eq!(
+        listed,
+        ["second", "page"],
+        "the cap of 2 ended the oldest sign-in (first), not the oldest session (page)"
+    );
+}
+
+/// Conformance case: a signed-in session's last-seen time is kept within a minute (the default
+/// `last_seen_step`) even with a refresh step of hours, without a write for every request; and
+/// the session of the request that lists shows as seen now.
+pub async fn users_last_seen_is_kept_fresh<S: IntoBackend + Clone>(store: S) {
+    use crate::clock::Clock;
+    let clock = ManualClock::new();
+    let mw = crate::SessionMiddleware::builder(store.clone())
+        .clock(clock.clone())
+        .idle_timeout(std::time::Duration::from_secs(24 * 3600)) // refresh step: 2.4 h
+        .build();
+    let app = user_app(mw).await;
+    let t0 = clock.now();
+    let phone = send(&app, login("gil", "phone")).await.id().unwrap();
+    send(&app, login("gil", "laptop")).await;
+    let seen = |body: String| -> Vec<(String, u64)> {
+        let mut lines: Vec<(String, u64)> = body
+            .lines()
+            .filter_map(|l| {
+                let (device, at) = l.split_once(' ')?;
+                Some((device.to_owned(), at.parse().ok()?))
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    clock.advance(std::time::Duration::from_secs(30));
+    send(&app, get("/u/whoami", Some(&phone))).await;
+    let listed = seen(send(&app, get("/u/seen/gil", None)).await.body);
+    assert_eq!(
+        listed,
+        [("laptop".to_owned(), t0), ("phone".to_owned(), t0)],
+        "30 s behind: not written yet"
+    );
+    clock.advance(std::time::Duration::from_secs(40));
+    send(&app, get("/u/whoami", Some(&phone))).await;
+    let listed = seen(send(&app, get("/u/seen/gil", None)).await.body);
+    assert_eq!(
+        listed,
+        [("laptop".to_owned(), t0), ("phone".to_owned(), t0 + 70)],
+        "70 s behind: moved to the request's time"
+    );
+    clock.advance(std::time::Duration::from_secs(5));
+    let listed = seen(send(&app, get("/u/seen/gil", Some(&phone))).await.body);
+    assert_eq!(
+        listed,
+        [("laptop".to_owned(), t0), ("phone".to_owned(), t0 + 75)],
+        "the listing session shows as seen now"
+    );
 }
 
 /// The user app of the rotation races: [`user_app`] with the [`Held`] of the test.

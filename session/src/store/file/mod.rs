@@ -218,13 +218,14 @@ impl SessionStore for FileStore {
     }
 
     async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
-        let (id, expires_at) = (id.clone(), meta.expires_at);
+        let (id, expires_at, last_seen) = (id.clone(), meta.expires_at, meta.last_seen);
         let path = self.path(&id);
         self.blocking(move |inner| {
             let _lock = inner.lock(&id)?;
             match inner.read_locked(&id.log_tag(), &path)? {
                 Some(mut stored) => {
                     stored.meta.expires_at = expires_at;
+                    stored.meta.last_seen = last_seen;
                     inner.write(&path, &stored)
                 }
                 None => Ok(()),
