@@ -13,8 +13,8 @@
 
 use actix_typed_session::store::{Handle, MemoryStore};
 use actix_typed_session::{session, CsrfToken, Session, SessionError, SessionMiddleware, Sessions};
-use actix_web::http::header::{ContentType, LOCATION, USER_AGENT};
-use actix_web::{get, post, web, App, HttpRequest, HttpResponse, HttpServer, Responder};
+use actix_web::http::header::{ContentType, LOCATION};
+use actix_web::{get, post, web, App, HttpResponse, HttpServer, Responder};
 use serde::{Deserialize, Serialize};
 
 /// The signed-in user: a guard that sends visitors to the login form.
@@ -120,26 +120,16 @@ async fn index(user: Option<User>, csrf: CsrfToken) -> impl Responder {
     }
 }
 
-/// A new id against fixation; the session is tied to the user and remembers the device. The
+/// A new id against fixation; the session is tied to the user (the middleware records the
+/// device it signed in from: its user agent and IP, `SessionInfo::user_agent` / `ip`). The
 /// CSRF check stops login CSRF (another site's form signing the visitor in to the attacker's
 /// account, where what the visitor does next is the attacker's to read); the token changes with
 /// the id.
 #[post("/login")]
 #[session(change_id, csrf)]
-async fn login(
-    session: Session,
-    form: web::Form<Login>,
-    req: HttpRequest,
-) -> Result<HttpResponse, SessionError> {
+async fn login(session: Session, form: web::Form<Login>) -> Result<HttpResponse, SessionError> {
     let name = form.into_inner().name;
-    let device = req
-        .headers()
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("an unknown device")
-        .to_owned();
     session.set_user(&name);
-    session.set("device", device)?;
     session.put(User { name })?;
     Ok(see_other("/devices"))
 }
@@ -155,7 +145,11 @@ async fn devices(
     let now = sessions.now();
     let mut rows = String::new();
     for s in sessions.of_user(&user.name).await? {
-        let device: String = s.get("device")?.unwrap_or_default();
+        let device = match (s.user_agent(), s.ip()) {
+            (Some(agent), Some(ip)) => format!("{agent} ({ip})"),
+            (Some(agent), None) => agent.to_owned(),
+            (None, _) => "an unknown device".to_owned(),
+        };
         let action = if s.is_current() {
             "this device".to_owned()
         } else {

@@ -28,6 +28,8 @@ pub(crate) struct Config {
     /// `last_seen_step`: a session tied to a user is touched when its last-seen time is this
     /// far behind (seconds); `None` for a client-side store, whose every touch is a new cookie.
     pub(crate) seen_step: Option<u64>,
+    /// `record_device`, `client_ip`.
+    pub(crate) device: crate::device::DeviceSettings,
     pub(crate) clock: SharedClock,
     pub(crate) codec: Codec,
     pub(crate) error_response: Option<ErrorRenderer>,

@@ -15,10 +15,17 @@ pub const FLASH_KEY: &str = "_flash";
 /// session's own lifetime (seconds). Reserved: do not use it for other values.
 pub(crate) const REMEMBER_KEY: &str = "__ats_remember";
 
+/// The session key under which the middleware keeps the device a session signed in from (its
+/// user agent and IP; see [`SessionInfo::user_agent`](crate::SessionInfo::user_agent)).
+/// Reserved: do not use it for other values.
+pub(crate) const DEVICE_KEY: &str = "__ats_device";
+
 /// The session keys under which this crate keeps its own data in a session: the CSRF token
 /// ([`CSRF_SESSION_KEY`], `"__ats_csrf"`), the flash messages waiting for the next request
-/// ([`FLASH_KEY`], `"_flash"`) and a "remember me" lifetime (`"__ats_remember"`, see
-/// [`Session::remember`](crate::Session::remember)). Do not use them for your own values.
+/// ([`FLASH_KEY`], `"_flash"`), a "remember me" lifetime (`"__ats_remember"`, see
+/// [`Session::remember`](crate::Session::remember)) and the device a session signed in from
+/// (`"__ats_device"`, see [`SessionInfo::user_agent`](crate::SessionInfo::user_agent)). Do not
+/// use them for your own values.
 ///
 /// [`SessionInfo`](crate::SessionInfo) hides them: a devices or admin page that lists another session's values
 /// never sees that session's CSRF secret or its waiting messages. The request's own
@@ -36,4 +43,4 @@ pub(crate) const REMEMBER_KEY: &str = "__ats_remember";
 /// }
 /// # let _ = app_keys;
 /// ```
-pub const RESERVED_KEYS: [&str; 3] = [CSRF_SESSION_KEY, FLASH_KEY, REMEMBER_KEY];
+pub const RESERVED_KEYS: [&str; 4] = [CSRF_SESSION_KEY, FLASH_KEY, REMEMBER_KEY, DEVICE_KEY];

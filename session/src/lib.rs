@@ -171,6 +171,7 @@ pub mod codec;
 mod config;
 mod csrf;
 mod ctx;
+mod device;
 mod error;
 mod ext;
 mod extract;
@@ -227,6 +228,7 @@ pub mod fuzzing {
 
 pub use config::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 pub use csrf::{check_csrf, CsrfToken, CSRF_FORM_FIELD, CSRF_HEADER};
+pub use device::ClientIp;
 pub use error::{BoxError, ConfigError, ErrorRenderer, SessionError, StoreError};
 pub use ext::SessionExt;
 pub use flash::{Flash, Level};

@@ -158,6 +158,7 @@ fn failed(user: &UserKey, e: crate::error::StoreError, what: &str) -> SessionErr
 pub struct SessionInfo {
     handle: Handle,
     signed_in_at: u64,
+    device: crate::device::Device,
     created_at: u64,
     last_seen: u64,
     expires_at: u64,
@@ -170,12 +171,14 @@ impl SessionInfo {
     fn new(record: Record, current: Option<&Handle>, codec: crate::codec::Codec) -> Option<Self> {
         let user = record.meta.user?;
         let mut data = record.data;
+        let device = crate::device::read(codec, &data).unwrap_or_default();
         // Another session's CSRF secret and flash messages are not for a listing to show.
         data.retain(|key, _| !crate::keys::RESERVED_KEYS.contains(&key.as_str()));
         let signed_in_at = user.sign_in_order(record.meta.created_at).0;
         Some(SessionInfo {
             current: current == Some(&user.handle),
             signed_in_at,
+            device,
             handle: user.handle,
             created_at: record.meta.created_at,
             last_seen: record.meta.last_seen,
@@ -199,6 +202,21 @@ impl SessionInfo {
     /// before stores kept the sign-in time, its creation time.
     pub fn signed_in_at(&self) -> u64 {
         self.signed_in_at
+    }
+
+    /// The `User-Agent` the session signed in with (up to 512 bytes), when the middleware
+    /// recorded it ([`record_device`](crate::SessionMiddlewareBuilder::record_device), on by
+    /// default).
+    pub fn user_agent(&self) -> Option<&str> {
+        self.device.user_agent.as_deref()
+    }
+
+    /// The client IP the session signed in from, as text (`203.0.113.7`, `2001:db8::1`), when
+    /// the middleware recorded it: where
+    /// [`client_ip`](crate::SessionMiddlewareBuilder::client_ip) says to read it (the TCP peer
+    /// by default).
+    pub fn ip(&self) -> Option<&str> {
+        self.device.ip.as_deref()
     }
 
     /// When the session was created (Unix seconds).

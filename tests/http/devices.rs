@@ -413,6 +413,11 @@ async fn a_listing_never_shows_the_csrf_secret_or_the_waiting_flash_messages() {
     // (the listing hides them, it does not remove them).
     let res = send(&app, get("/list/ann", Some(&phone))).await;
     assert_eq!(res.body, listing.body);
+    // (And the device the sign-in was made from, which the middleware recorded in the response
+    // of the login: another reserved key, `__ats_device`.)
     let res = send(&app, get("/keys", Some(&phone))).await;
-    assert_eq!(res.body, format!("{CSRF_SESSION_KEY},{FLASH_KEY},device"));
+    assert_eq!(
+        res.body,
+        format!("{CSRF_SESSION_KEY},__ats_device,{FLASH_KEY},device")
+    );
 }

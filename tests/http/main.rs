@@ -13,6 +13,7 @@
 mod api;
 mod core;
 mod csrf;
+mod device;
 mod devices;
 mod flash;
 mod hardening;

@@ -29,6 +29,7 @@ pub struct SessionMiddlewareBuilder<S> {
     absolute: Option<Duration>,
     refresh_step: Option<Duration>,
     last_seen_step: Duration,
+    device: crate::device::DeviceSettings,
     clock: SharedClock,
     codec: Codec,
     error_response: Option<ErrorRenderer>,
@@ -47,6 +48,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
             absolute: Some(DEFAULT_ABSOLUTE_TIMEOUT),
             refresh_step: None,
             last_seen_step: DEFAULT_LAST_SEEN_STEP,
+            device: crate::device::DeviceSettings::default(),
             clock: Arc::new(SystemClock),
             codec: Codec::default(),
             error_response: None,
@@ -98,6 +100,30 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
     /// new cookie. Capped by the refresh step.
     pub fn last_seen_step(mut self, step: Duration) -> Self {
         self.last_seen_step = step;
+        self
+    }
+
+    /// Whether the device a session signs in from is recorded (default: on): in the response
+    /// of the request that ties the session to a user ([`Session::set_user`](crate::Session::set_user)),
+    /// its `User-Agent` (up to 512 bytes) and the client IP that [`client_ip`](Self::client_ip)
+    /// names are kept in the session under a [reserved key](crate::RESERVED_KEYS), for a devices
+    /// page ([`SessionInfo::user_agent`](crate::SessionInfo::user_agent),
+    /// [`SessionInfo::ip`](crate::SessionInfo::ip)). An IP address is personal data in the EU:
+    /// turn this off, or keep the user agent only with `client_ip(ClientIp::Off)`, where the app
+    /// has no use for it. Nothing is recorded on later requests, nor by a client-side store
+    /// (the cookie store cannot list its sessions; the device would only make its cookie longer).
+    pub fn record_device(mut self, on: bool) -> Self {
+        self.device.record = on;
+        self
+    }
+
+    /// Where the client IP recorded at sign-in comes from: the TCP peer by default
+    /// ([`ClientIp::Peer`](crate::ClientIp::Peer)); behind a proxy that sets `Forwarded` or
+    /// `X-Forwarded-For` (and drops the client's own), [`ClientIp::Forwarded`](crate::ClientIp::Forwarded);
+    /// none, [`ClientIp::Off`](crate::ClientIp::Off). A forwarding header is never trusted by
+    /// default.
+    pub fn client_ip(mut self, from: crate::ClientIp) -> Self {
+        self.device.ip = from;
         self
     }
 
@@ -285,6 +311,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
                 absolute: self.absolute.map(|a| a.as_secs()),
                 refresh_step,
                 seen_step,
+                device: self.device,
                 clock: self.clock,
                 codec: self.codec,
                 error_response: self.error_response,

@@ -311,6 +311,7 @@ async fn respond<B: MessageBody + 'static>(
             return res.map_body(|_, body| EitherBody::left(body));
         }
     }
+    crate::device::record(&session, res.request());
     let outcome = match commit::at_response(&session, res.request(), res.status()).await {
         Ok(outcome) => outcome,
         Err(err) if refresh_only => {
