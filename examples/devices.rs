@@ -1,5 +1,7 @@
 //! "Your devices": log in from two browsers, see both sessions with the device each came from
-//! and when it was last seen ("3 minutes ago"), end the other one, or log out everywhere. Every
+//! and when it was last seen ("3 minutes ago"), end the other one, or log out everywhere; sign
+//! out every other device, which asks for the password again when the sign-in is more than five
+//! minutes old (step-up: `#[session(fresh = "5m")]`). Every
 //! form carries a CSRF token and every `POST` checks it (`#[session(csrf)]`), the login form
 //! too: without it, another site could sign a visitor in to the attacker's account (login
 //! CSRF). On the embedded memory store; `tests/http/devices.rs` drives it over HTTP with two cookie
@@ -11,7 +13,9 @@
 //! then open <http://127.0.0.1:8080/> in two browsers (or a private window) and sign in as the
 //! same name in both.
 
+use actix_typed_session::clock::Clock;
 use actix_typed_session::store::{Handle, MemoryStore};
+use actix_typed_session::typed::local_path;
 use actix_typed_session::{session, CsrfToken, Session, SessionError, SessionMiddleware, Sessions};
 use actix_web::http::header::{ContentType, LOCATION};
 use actix_web::{get, post, web, App, HttpResponse, HttpServer, Responder};
@@ -32,6 +36,19 @@ struct Login {
 #[derive(Deserialize)]
 struct End {
     handle: String,
+}
+
+#[derive(Deserialize)]
+struct Confirm {
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(Deserialize)]
+struct Next {
+    #[serde(default)]
+    next: String,
 }
 
 fn page(body: &str) -> HttpResponse {
@@ -170,11 +187,50 @@ async fn devices(
     }
     Ok(page(&format!(
         "<h1>Your devices, {}</h1><ul>{rows}</ul>\
+         <form method=post action=/devices/end-others>{}\
+         <button>sign out every other device</button></form>\
          <form method=post action=/logout-everywhere>{}\
          <button>log out everywhere</button></form>",
         escape(&user.name),
+        csrf_field(&csrf),
         csrf_field(&csrf)
     )))
+}
+
+/// "Is it you?": the page step-up sends a signed-in visitor to when a sensitive action needs a
+/// recent password (`confirm_path`); `next` is where to go back to.
+#[get("/confirm")]
+async fn confirm_page(user: User, csrf: CsrfToken, next: web::Query<Next>) -> impl Responder {
+    page(&format!(
+        "<p>{}, please enter your password again (in this example it is your name).</p>\
+         <form method=post action=/confirm>{}<input type=hidden name=next value=\"{}\">\
+         <input type=password name=password required> <button>confirm</button></form>",
+        escape(&user.name),
+        csrf_field(&csrf),
+        escape(&next.next)
+    ))
+}
+
+/// Checks the password (this example's is the user's name; a real app checks its own), records
+/// the fresh authentication, and goes back to `next` if it is a path of this site.
+#[post("/confirm")]
+#[session(csrf)]
+async fn confirm(session: Session, user: User, form: web::Form<Confirm>) -> HttpResponse {
+    let form = form.into_inner();
+    if form.password != user.name {
+        return see_other("/confirm");
+    }
+    session.mark_authenticated();
+    see_other(local_path(&form.next).unwrap_or("/devices"))
+}
+
+/// Signs out every other session of the user, this one staying: a sensitive action, so only
+/// within five minutes of a sign-in or a password check (older: to `/confirm` first).
+#[post("/devices/end-others")]
+#[session(csrf, fresh = "5m")]
+async fn end_others(session: Session) -> HttpResponse {
+    session.expire_others();
+    see_other("/devices")
 }
 
 /// Ends one session of the user, by its handle (a handle of someone else's session ends
@@ -207,7 +263,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(login)
         .service(devices)
         .service(end)
+        .service(confirm_page)
+        .service(confirm)
+        .service(end_others)
         .service(logout_everywhere);
+}
+
+/// The example's middleware on `store` and `clock`: at most 10 sessions per user, and the
+/// confirm page for step-up.
+pub fn middleware(store: MemoryStore, clock: impl Clock) -> SessionMiddleware {
+    SessionMiddleware::builder(store)
+        .clock(clock)
+        .max_sessions_per_user(10)
+        .confirm_path("/confirm")
+        .build()
 }
 
 #[actix_web::main]
@@ -217,10 +286,10 @@ async fn main() -> std::io::Result<()> {
         .with_max_level(tracing::Level::INFO)
         .init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
-    let sessions = SessionMiddleware::builder(MemoryStore::default())
-        .max_sessions_per_user(10)
-        .try_build()
-        .map_err(std::io::Error::other)?;
+    let sessions = middleware(
+        MemoryStore::default(),
+        actix_typed_session::clock::SystemClock,
+    );
     println!("devices example listening on http://{addr}/");
     HttpServer::new(move || App::new().wrap(sessions.clone()).configure(routes))
         .bind(addr)?

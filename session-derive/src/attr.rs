@@ -10,7 +10,7 @@ use syn::{Ident, Item, ItemFn, Meta, Token};
 use crate::errors::Errors;
 use crate::names::{Opt, HANDLER_OPTIONS, SESSION};
 
-const VALID: &str = "`change_id`, `expire`, `no_store`, `late_store` or `csrf`";
+const VALID: &str = "`change_id`, `expire`, `no_store`, `late_store`, `csrf` or `fresh = \"10m\"`";
 
 impl Opt {
     fn name(self) -> &'static str {
@@ -33,12 +33,83 @@ impl Opt {
     }
 }
 
-/// The options as written, each with its word for error spans.
-struct Options(Vec<(Opt, Ident)>);
+/// The options as written, each with its word for error spans; and `fresh = ".."` (step-up),
+/// in seconds.
+struct Options(Vec<(Opt, Ident)>, Option<u64>);
 
 impl Options {
     fn get(&self, opt: Opt) -> Option<&Ident> {
         self.0.iter().find(|(o, _)| *o == opt).map(|(_, word)| word)
+    }
+}
+
+/// A duration as `fresh = ".."` takes it: one or more `<number><unit>` (`s`, `m`, `h`, `d`),
+/// e.g. `"90s"`, `"10m"`, `"1h30m"`; in seconds, more than zero.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let example = "e.g. \"10m\", \"90s\", \"1h30m\" (units s, m, h, d)";
+    if text.trim().is_empty() {
+        return Err(format!("`fresh` needs a duration, {example}"));
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(format!("`{text}` is not a duration: {example}")),
+        };
+        if digits.is_empty() {
+            return Err(format!(
+                "`{text}` is not a duration: a number goes before each unit, {example}"
+            ));
+        }
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{digits}` is too large a number: {example}"))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|secs| total.checked_add(secs))
+            .ok_or_else(|| format!("`{text}` is too long a duration"))?;
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        return Err(format!("`{digits}` needs a unit: {example}"));
+    }
+    if total == 0 {
+        return Err(
+            "a `fresh` duration of zero lets no request through: give one of a few minutes, e.g. \
+             \"10m\""
+                .to_owned(),
+        );
+    }
+    Ok(total)
+}
+
+/// `fresh = "10m"`: its seconds, or an error at the value.
+fn parse_fresh(meta: &syn::MetaNameValue, errors: &mut Errors) -> Option<u64> {
+    let syn::Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Str(text),
+        ..
+    }) = &meta.value
+    else {
+        errors.at(
+            &meta.value,
+            "`fresh` takes a duration in quotes, e.g. `fresh = \"10m\"`",
+        );
+        return None;
+    };
+    match parse_duration(&text.value()) {
+        Ok(secs) => Some(secs),
+        Err(message) => {
+            errors.at(text, message);
+            None
+        }
     }
 }
 
@@ -139,7 +210,7 @@ fn head(keyword: &impl ToTokens, name: &impl ToTokens) -> TokenStream {
 }
 
 fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
-    let mut options = Options(Vec::new());
+    let mut options = Options(Vec::new(), None);
     let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
         Ok(metas) => metas,
         Err(err) => {
@@ -159,6 +230,24 @@ fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
         ));
     }
     for meta in metas {
+        if let Meta::NameValue(fresh) = &meta {
+            if fresh.path.is_ident("fresh") {
+                if options.1.is_some() {
+                    errors.at(&fresh.path, "duplicate session option `fresh`");
+                } else if let Some(secs) = parse_fresh(fresh, errors) {
+                    options.1 = Some(secs);
+                }
+                continue;
+            }
+        }
+        if meta.path().is_ident("fresh") {
+            errors.at(
+                &meta,
+                "`fresh` takes a duration: `fresh = \"10m\"` (step-up: the handler runs only \
+                 for a sign-in or a password check that recent)",
+            );
+            continue;
+        }
         let Meta::Path(path) = &meta else {
             let hint = if meta.path().is_ident("key") {
                 "; `key = ..` configures a typed session type, below `#[derive(Session)]`"
@@ -242,6 +331,15 @@ fn generate(options: &Options, mut handler: ItemFn) -> TokenStream {
         };
         handler.block.stmts.insert(0, set);
     }
+    if let Some(secs) = options.1 {
+        let secs = proc_macro2::Literal::u64_unsuffixed(secs);
+        // Before the handler's own extractors; after the CSRF check (inserted below), so that
+        // a forged request is refused before it is sent to confirm.
+        let check: syn::FnArg = syn::parse_quote! {
+            _: ::actix_typed_session::__private::Fresh<#secs>
+        };
+        handler.sig.inputs.insert(0, check);
+    }
     if options.get(Opt::Csrf).is_some() {
         // The first extractor, so that it reads a form body before the handler's `web::Form`
         // (it hands the body on) and answers 403 before the handler runs.
@@ -251,4 +349,30 @@ fn generate(options: &Options, mut handler: ItemFn) -> TokenStream {
         handler.sig.inputs.insert(0, check);
     }
     handler.into_token_stream()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_parse_to_seconds_and_bad_ones_say_why() {
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("10m"), Ok(600));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("2d"), Ok(172_800));
+        for bad in [
+            "",
+            "10",
+            "m",
+            "ten minutes",
+            "10 m",
+            "0m",
+            "0s0m",
+            "99999999999999999999s",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_duration("18446744073709551615d").is_err(), "overflow");
+    }
 }

@@ -150,6 +150,7 @@ pub fn derive_session(input: TokenStream) -> TokenStream {
 /// | `no_store` | nothing this request changed is saved (previews) |
 /// | `late_store` | saving waits until a streamed body has been sent |
 /// | `csrf` | before the handler runs: any method but GET, HEAD, OPTIONS and TRACE without a valid token is answered 403 |
+/// | `fresh = "10m"` | before the handler runs (after `csrf`): a session whose user signed in or passed [`Session::mark_authenticated`](https://docs.rs/actix-typed-session/latest/actix_typed_session/struct.Session.html#method.mark_authenticated) longer ago is sent to the builder's `confirm_path` (`303`, with `?next=` for a GET) or answered `401` (step-up); units `s`, `m`, `h`, `d`, e.g. `"90s"`, `"1h30m"` |
 ///
 /// Any comma-separated combination that means something is accepted; one where an option would
 /// do nothing is an error: `expire` beats every other option, `change_id` saves even with

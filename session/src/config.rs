@@ -30,6 +30,8 @@ pub(crate) struct Config {
     pub(crate) seen_step: Option<u64>,
     /// `record_device`, `client_ip`.
     pub(crate) device: crate::device::DeviceSettings,
+    /// `confirm_path`: where `#[session(fresh = "..")]` sends a stale authentication.
+    pub(crate) confirm_path: Option<String>,
     pub(crate) clock: SharedClock,
     pub(crate) codec: Codec,
     pub(crate) error_response: Option<ErrorRenderer>,

@@ -169,7 +169,8 @@ pub enum SessionError {
     /// it otherwise (a JSON body, `WWW-Authenticate`).
     #[error("typed session value {key:?} absent: request rejected")]
     Rejected {
-        /// The session key of the guard's type.
+        /// The session key of the guard's type; `"__ats_csrf"` for the CSRF check,
+        /// `"__ats_auth"` for step-up (`#[session(fresh = "..")]`).
         key: &'static str,
         /// The status of the default answer: the guard's (`401` unless `#[session(reject =
         /// ..)]`), or `303 See Other` for a redirecting guard.
@@ -220,6 +221,8 @@ impl ResponseError for SessionError {
         {
             let body = if *key == crate::keys::CSRF_SESSION_KEY {
                 "CSRF token missing or invalid"
+            } else if *key == crate::keys::AUTH_KEY {
+                "recent authentication required"
             } else {
                 status.canonical_reason().unwrap_or("rejected")
             };

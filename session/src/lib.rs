@@ -184,6 +184,7 @@ mod request;
 mod session;
 mod sessions;
 pub mod state;
+mod step_up;
 pub mod store;
 pub mod typed;
 

@@ -208,6 +208,52 @@ impl Session {
         self.guard_mut().set_user(user.as_ref(), now_ms);
     }
 
+    /// Records that the user has just proved who they are again in this session (the app
+    /// checked their password before a sensitive action): a handler under
+    /// `#[session(fresh = "10m")]` then runs for the next ten minutes. Saved with the request's
+    /// other changes; kept across `change_id`. Signing in ([`set_user`](Self::set_user)) counts
+    /// too, without this call.
+    ///
+    /// ```
+    /// use actix_typed_session::Session;
+    ///
+    /// async fn confirm(session: Session /* , form: the password */) -> &'static str {
+    ///     let password_ok = true; // the app's own check
+    ///     if password_ok {
+    ///         session.mark_authenticated();
+    ///     }
+    ///     "confirmed"
+    /// }
+    /// ```
+    pub fn mark_authenticated(&self) {
+        let now_ms = self.ctx().config.clock.now_millis();
+        let Ok(bytes) = self.encode(crate::keys::AUTH_KEY, &now_ms) else {
+            return; // a u64 encodes with every codec
+        };
+        self.guard_mut()
+            .set(crate::keys::AUTH_KEY.to_owned(), bytes);
+    }
+
+    /// When the user last proved who they are in this session: the later of its sign-in
+    /// ([`set_user`](Self::set_user)) and the last
+    /// [`mark_authenticated`](Self::mark_authenticated), by the middleware's clock; `None` for a
+    /// session not tied to a user. What `#[session(fresh = "..")]` checks.
+    pub fn authenticated_at(&self) -> Option<std::time::SystemTime> {
+        let millis = self.authenticated_millis()?;
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_millis(millis))
+    }
+
+    /// [`authenticated_at`](Self::authenticated_at) in Unix milliseconds.
+    pub(crate) fn authenticated_millis(&self) -> Option<u64> {
+        let signed_in = {
+            let data = self.guard();
+            let created_at = data.meta().created_at;
+            data.meta().user.as_ref()?.sign_in_order(created_at).0
+        };
+        let marked: u64 = self.get(crate::keys::AUTH_KEY).ok().flatten().unwrap_or(0);
+        Some(signed_in.max(marked))
+    }
+
     /// "Keep me signed in": this session, and only this one, lives at least `lifetime` without
     /// a request (its idle timeout) and at least `lifetime` from its creation (its absolute
     /// timeout, when the middleware has one), and its cookie becomes persistent (`Max-Age`: the

@@ -421,3 +421,73 @@ async fn a_listing_never_shows_the_csrf_secret_or_the_waiting_flash_messages() {
         format!("{CSRF_SESSION_KEY},__ats_device,{FLASH_KEY},device")
     );
 }
+
+/// Signing out every other device is a sensitive action (`#[session(fresh = "5m")]`): right
+/// after the sign-in it runs; six minutes later the browser is sent to confirm its password
+/// first (a wrong one changes nothing, an off-site `next` is not followed), then it runs.
+#[actix_web::test]
+async fn signing_out_the_other_devices_asks_for_the_password_after_five_minutes() {
+    let clock = ManualClock::new();
+    let app = test::init_service(
+        App::new()
+            .wrap(devices::middleware(MemoryStore::default(), clock.clone()))
+            .configure(devices::routes),
+    )
+    .await;
+    let mut laptop = Browser::sign_in(&app, "ann", "laptop").await;
+    let mut phone = Browser::sign_in(&app, "ann", "phone").await;
+    let mut tablet = Browser::sign_in(&app, "ann", "tablet").await;
+
+    // Right after its sign-in, the tablet may.
+    tablet.get(&app, "/devices").await;
+    clock.advance(Duration::from_secs(60));
+    let res = tablet.submit(&app, "/devices/end-others", &[]).await;
+    assert_eq!(res.header("location"), Some("/devices"));
+    assert_eq!(laptop.get(&app, "/devices").await.status, 303, "signed out");
+    assert_eq!(phone.get(&app, "/devices").await.status, 303, "signed out");
+
+    let mut laptop = Browser::sign_in(&app, "ann", "laptop").await;
+    clock.advance(Duration::from_secs(6 * 60));
+    tablet.get(&app, "/devices").await;
+    let res = tablet.submit(&app, "/devices/end-others", &[]).await;
+    assert_eq!(res.status, 303);
+    assert_eq!(res.header("location"), Some("/confirm"), "asked to confirm");
+    assert_eq!(
+        laptop.get(&app, "/devices").await.status,
+        200,
+        "nothing ended"
+    );
+
+    let page = tablet.get(&app, "/confirm?next=/devices").await;
+    assert!(page.body.contains("type=password"), "{}", page.body);
+    let res = tablet
+        .submit(
+            &app,
+            "/confirm",
+            &[("password", "bob"), ("next", "/devices")],
+        )
+        .await;
+    assert_eq!(res.header("location"), Some("/confirm"), "a wrong password");
+    tablet.get(&app, "/devices").await;
+    let res = tablet.submit(&app, "/devices/end-others", &[]).await;
+    assert_eq!(
+        res.header("location"),
+        Some("/confirm"),
+        "still not confirmed"
+    );
+
+    tablet.get(&app, "/confirm").await;
+    let res = tablet
+        .submit(
+            &app,
+            "/confirm",
+            &[("password", "ann"), ("next", "//evil.example/")],
+        )
+        .await;
+    assert_eq!(res.header("location"), Some("/devices"), "no off-site next");
+    tablet.get(&app, "/devices").await;
+    let res = tablet.submit(&app, "/devices/end-others", &[]).await;
+    assert_eq!(res.header("location"), Some("/devices"));
+    assert_eq!(laptop.get(&app, "/devices").await.status, 303, "signed out");
+    assert_eq!(tablet.get(&app, "/devices").await.status, 200);
+}

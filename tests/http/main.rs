@@ -27,6 +27,7 @@ mod remember;
 mod session_ext;
 mod shop;
 mod shop_helpers;
+mod step_up;
 // `typed::generic_handler` is `pub(crate)` on purpose (the attribute keeps a handler's
 // visibility); inside a module its private `Cart` is then more private than the handler.
 #[allow(private_interfaces)]

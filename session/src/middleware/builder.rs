@@ -30,6 +30,7 @@ pub struct SessionMiddlewareBuilder<S> {
     refresh_step: Option<Duration>,
     last_seen_step: Duration,
     device: crate::device::DeviceSettings,
+    confirm_path: Option<String>,
     clock: SharedClock,
     codec: Codec,
     error_response: Option<ErrorRenderer>,
@@ -49,6 +50,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
             refresh_step: None,
             last_seen_step: DEFAULT_LAST_SEEN_STEP,
             device: crate::device::DeviceSettings::default(),
+            confirm_path: None,
             clock: Arc::new(SystemClock),
             codec: Codec::default(),
             error_response: None,
@@ -124,6 +126,19 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
     /// default.
     pub fn client_ip(mut self, from: crate::ClientIp) -> Self {
         self.device.ip = from;
+        self
+    }
+
+    /// Where a handler under `#[session(fresh = "..")]` (step-up) sends a session whose user
+    /// last proved who they are too long ago: `303 See Other` to this path of the site, with
+    /// `?next=` the request's path for a `GET` (the confirm page asks for the password, calls
+    /// [`Session::mark_authenticated`](crate::Session::mark_authenticated) and goes back to
+    /// [`local_path`](crate::typed::local_path)`(next)`). Without it, such a request is answered
+    /// `401 Unauthorized` (an API), through the builder's
+    /// [`error_response`](Self::error_response) either way (`SessionError::Rejected` with the
+    /// key `"__ats_auth"`). `build()` refuses a path that is not a path of this site.
+    pub fn confirm_path(mut self, path: impl Into<String>) -> Self {
+        self.confirm_path = Some(path.into());
         self
     }
 
@@ -300,6 +315,14 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
                 std::any::type_name::<S>()
             )));
         }
+        if let Some(path) = &self.confirm_path {
+            if crate::typed::local_path(path).is_none() {
+                return Err(ConfigError(format!(
+                    "confirm_path {path:?} is not a path of this site: give an absolute path \
+                     such as \"/confirm\""
+                )));
+            }
+        }
         let migrations = crate::migrate::Migrations::new(self.migrations)?;
         Ok(SessionMiddleware::from_ctx(Ctx {
             process_local,
@@ -312,6 +335,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
                 refresh_step,
                 seen_step,
                 device: self.device,
+                confirm_path: self.confirm_path,
                 clock: self.clock,
                 codec: self.codec,
                 error_response: self.error_response,

@@ -141,7 +141,7 @@
 //! when both are imported: error E0659, "`session` is ambiguous", whose `help` line suggests
 //! `crate::session`. That is not the fix: move the line below the derive (see
 //! [`derive@crate::Session`]).
-mod guard;
+pub(crate) mod guard;
 #[doc(hidden)]
 pub mod private;
 

@@ -14,6 +14,7 @@ use crate::request::Options;
 use crate::store::Fetch;
 
 pub use crate::csrf::CsrfCheck;
+pub use crate::step_up::Fresh;
 pub use actix_web;
 
 /// Flags of `#[session(..)]` on a handler.
