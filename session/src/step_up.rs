@@ -40,7 +40,13 @@ impl<const SECS: u64> FromRequest for Fresh<SECS> {
                 signed_in = at.is_some(),
                 "step-up: authentication too old or absent; request rejected"
             );
-            let err = match &session.ctx().config.confirm_path {
+            let config = &session.ctx().config;
+            // An API (the id in a header) does not follow a redirect to a confirm page.
+            let confirm = config
+                .confirm_path
+                .as_ref()
+                .filter(|_| !config.state.is_header());
+            let err = match confirm {
                 Some(path) => SessionError::Rejected {
                     key: crate::keys::AUTH_KEY,
                     status: StatusCode::SEE_OTHER,

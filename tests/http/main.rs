@@ -11,6 +11,7 @@
 //! test that needs one gets a binary of its own (`tests/workers.rs`, `tests/alloc_count.rs`).
 
 mod api;
+mod cookie_and_bearer;
 mod core;
 mod csrf;
 mod device;

@@ -133,8 +133,8 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
     /// last proved who they are too long ago: `303 See Other` to this path of the site, with
     /// `?next=` the request's path for a `GET` (the confirm page asks for the password, calls
     /// [`Session::mark_authenticated`](crate::Session::mark_authenticated) and goes back to
-    /// [`local_path`](crate::typed::local_path)`(next)`). Without it, such a request is answered
-    /// `401 Unauthorized` (an API), through the builder's
+    /// [`local_path`](crate::typed::local_path)`(next)`). Without it, or when the id travels
+    /// in a header (an API client), such a request is answered `401 Unauthorized`, through the builder's
     /// [`error_response`](Self::error_response) either way (`SessionError::Rejected` with the
     /// key `"__ats_auth"`). `build()` refuses a path that is not a path of this site.
     pub fn confirm_path(mut self, path: impl Into<String>) -> Self {

@@ -35,6 +35,14 @@ pub enum IdCarrier {
     Query(QueryState),
 }
 
+impl IdCarrier {
+    /// Whether the id travels in a request header (an API client): guards and step-up answer
+    /// it `401` rather than redirect it to a page.
+    pub(crate) fn is_header(&self) -> bool {
+        matches!(self, IdCarrier::Header(_))
+    }
+}
+
 impl Default for IdCarrier {
     fn default() -> Self {
         IdCarrier::Cookie(CookieState::default())

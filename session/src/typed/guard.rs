@@ -107,6 +107,14 @@ impl Reject {
         }
     }
 
+    /// The rejection under an id carried in a header (an API): a redirect becomes `401`.
+    pub(crate) fn for_api(self) -> Self {
+        match self {
+            Reject::Redirect(_) | Reject::RedirectWithFlash(..) => Reject::Status(401),
+            status => status,
+        }
+    }
+
     /// The flash message that goes with the rejection, if any.
     pub(crate) fn flash(self) -> Option<&'static str> {
         match self {

@@ -55,7 +55,9 @@
 //!   only looks at an empty cart gets no cookie).
 //! - A type without `Default` is a **guard**: when the session does not hold it, the request is
 //!   rejected with `401 Unauthorized` before the handler runs. `#[session(reject = 403)]` picks
-//!   another status, `#[session(redirect = "/login")]` answers `303 See Other` to a page. Either
+//!   another status, `#[session(redirect = "/login")]` answers `303 See Other` to a page (but
+//!   `401` under a middleware whose id travels in a header, `HeaderState`: an API client does
+//!   not follow a login page). Either
 //!   attribute makes the type a guard even when it implements `Default`. A rejection is a
 //!   [`SessionError::Rejected`], answered through the builder's
 //!   [`error_response`](crate::SessionMiddlewareBuilder::error_response) when one is set (a JSON

@@ -145,6 +145,13 @@ pub fn extract<T: TypedSession + 'static>(
             (None, Absent::Default(default)) => default(),
             (None, Absent::Reject(reject)) => {
                 tracing::debug!(key = T::KEY, ?reject, "typed session guard: value absent");
+                // An API (the id in a header, e.g. a bearer token) does not follow a redirect
+                // to a login page: it gets 401.
+                let reject = if session.ctx().config.state.is_header() {
+                    reject.for_api()
+                } else {
+                    reject
+                };
                 let target = target.unwrap_or_default();
                 let err = reject.error(T::KEY, &target);
                 let mut err = session.rendered(err);
