@@ -109,9 +109,8 @@ fn cut(text: &str, max: usize) -> &str {
 /// middleware records devices; before the commit, so it is saved with the sign-in.
 pub(crate) fn record(session: &Session, req: &HttpRequest) {
     let settings = session.ctx().config.device;
-    // A client-side store cannot list its sessions, and the device would make every cookie of
-    // a signed-in session longer.
-    if !settings.record || session.ctx().backend.client_side() {
+    // Off for a client-side store too (decided when the middleware is built).
+    if !settings.record {
         return;
     }
     let Some(mut data) = session.data() else {

@@ -305,8 +305,14 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
             .downcast_ref::<crate::store::MemoryStore>()
             .map(crate::store::MemoryStore::instance);
         let backend = self.store.into_backend();
-        let seen_step =
-            (!backend.client_side()).then(|| self.last_seen_step.as_secs().min(refresh_step));
+        // What a client-side store cannot use (it cannot list its sessions) is off for it:
+        // a fresh last-seen time would be a new cookie every minute, a device a longer cookie.
+        let client_side = backend.client_side();
+        let seen_step = (!client_side).then(|| self.last_seen_step.as_secs().min(refresh_step));
+        let device = crate::device::DeviceSettings {
+            record: self.device.record && !client_side,
+            ..self.device
+        };
         if self.max_per_user.is_some() && !backend.lists_users() {
             return Err(ConfigError(format!(
                 "max_sessions_per_user needs a store that keeps the user index, and {} does not \
@@ -334,7 +340,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
                 absolute: self.absolute.map(|a| a.as_secs()),
                 refresh_step,
                 seen_step,
-                device: self.device,
+                device,
                 confirm_path: self.confirm_path,
                 clock: self.clock,
                 codec: self.codec,
