@@ -8,6 +8,7 @@ use actix_web::HttpResponse;
 use crate::clock::SharedClock;
 use crate::codec::Codec;
 use crate::error::{ErrorRenderer, SessionError};
+use crate::events::Timeout;
 use crate::middleware::render::RenderedError;
 use crate::state::IdCarrier;
 
@@ -42,6 +43,8 @@ pub(crate) struct Config {
     /// `refresh_on_every_request`: a request that does not use the session still counts as
     /// activity.
     pub(crate) refresh_every: bool,
+    /// `on_event`: the hooks session events go to (and the metrics, with the feature).
+    pub(crate) events: crate::events::Events,
 }
 
 impl Config {
@@ -89,6 +92,19 @@ impl Config {
                 .timeouts(remember)
                 .1
                 .is_none_or(|abs| created_at.saturating_add(abs) > now)
+    }
+
+    /// Which timeout ended a session created at `created_at` that is no longer alive at `now`:
+    /// the absolute one once it has passed, the idle one otherwise.
+    pub(crate) fn ended_by(&self, created_at: u64, now: u64, remember: Option<u64>) -> Timeout {
+        match self
+            .timeouts(remember)
+            .1
+            .is_some_and(|abs| created_at.saturating_add(abs) <= now)
+        {
+            true => Timeout::Absolute,
+            false => Timeout::Idle,
+        }
     }
 
     /// Whether a stored expiry is later than this middleware's timeouts could have made it: the

@@ -147,6 +147,8 @@
 //! - `redis`: `RedisStore` on deadpool-redis (`cargo add actix-typed-session --features redis`).
 //! - `redis-cluster`: `RedisStore::cluster` for Redis Cluster.
 //! - `msgpack`, `cbor`: [`codec::Codec`] variants for MessagePack and CBOR values.
+//! - `metrics`: session events counted and store calls timed through the
+//!   [`metrics`](https://docs.rs/metrics) facade (see [Metrics](#metrics)).
 //! - `test-helpers`: `testing` for app tests — `TestSession` puts a
 //!   session (values, typed values, a user) in place before a request on any store and gives
 //!   the `Cookie` header that carries it; `SessionAfter` reads the session a response left
@@ -173,6 +175,7 @@ mod csrf;
 mod ctx;
 mod device;
 mod error;
+mod events;
 mod ext;
 mod extract;
 pub mod flash;
@@ -186,6 +189,7 @@ mod sessions;
 pub mod state;
 mod step_up;
 pub mod store;
+mod telemetry;
 pub mod typed;
 
 #[cfg(feature = "test-helpers")]
@@ -231,6 +235,7 @@ pub use config::{DEFAULT_ABSOLUTE_TIMEOUT, DEFAULT_IDLE_TIMEOUT};
 pub use csrf::{check_csrf, CsrfToken, CSRF_FORM_FIELD, CSRF_HEADER};
 pub use device::ClientIp;
 pub use error::{BoxError, ConfigError, ErrorRenderer, SessionError, StoreError};
+pub use events::{Rejection, RevokedBy, SessionEvent, SessionEventKind, Timeout};
 pub use ext::SessionExt;
 pub use flash::{Flash, Level};
 pub use id::SessionId;

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::ctx::Ctx;
 use crate::error::SessionError;
+use crate::events::{RevokedBy, SessionEvent, SessionEventKind};
 use crate::store::{Bytes, Handle, Record, UserKey};
 
 /// The sessions of the app's users: list a user's sessions, end one, end them all.
@@ -50,9 +51,9 @@ impl Sessions {
         Sessions { ctx, current }
     }
 
-    /// The handle of the request's own session, if it is tied to a user (its metadata is
-    /// loaded for that, if no handler did).
-    async fn current_handle(&self) -> Result<Option<Handle>, SessionError> {
+    /// The user and handle of the request's own session, if it is tied to a user (its
+    /// metadata is loaded for that, if no handler did).
+    async fn current(&self) -> Result<Option<(UserKey, Handle)>, SessionError> {
         let Some((session, pending)) = &self.current else {
             return Ok(None);
         };
@@ -63,7 +64,35 @@ impl Sessions {
         }
         Ok(session
             .data()
-            .and_then(|d| d.meta().user.as_ref().map(|u| u.handle.clone())))
+            .and_then(|d| d.meta().user.as_ref().map(|u| (u.key, u.handle.clone()))))
+    }
+
+    /// Who ends `user`'s session `handle` (`None`: several of them) through this value: the
+    /// user from that session, or from another of theirs, or someone else.
+    async fn revoker(
+        &self,
+        user: &UserKey,
+        handle: Option<&Handle>,
+    ) -> Result<RevokedBy, SessionError> {
+        Ok(match self.current().await? {
+            Some((me, mine)) if me == *user => match handle {
+                Some(handle) if *handle != mine => RevokedBy::OtherDevice,
+                _ => RevokedBy::User,
+            },
+            _ => RevokedBy::Admin,
+        })
+    }
+
+    /// Reports that `ended` sessions of `user` ended (one, `handle`, or several).
+    fn revoked(&self, by: RevokedBy, user: &[u8], handle: Option<&Handle>, ended: usize) {
+        let at = self.ctx.config.clock.now_millis();
+        self.ctx.config.events.emit(|| {
+            let mut event = SessionEvent::new(SessionEventKind::Revoked(by), at);
+            event.user = Some(String::from_utf8_lossy(user).into_owned());
+            event.handle = handle.cloned();
+            event.sessions = ended;
+            event
+        });
     }
 
     /// The time now by the middleware's clock (Unix seconds): what to measure
@@ -82,7 +111,7 @@ impl Sessions {
     /// cannot list.
     pub async fn of_user(&self, user: impl AsRef<[u8]>) -> Result<Vec<SessionInfo>, SessionError> {
         let key = UserKey::of(user);
-        let current = self.current_handle().await?;
+        let current = self.current().await?.map(|(_, handle)| handle);
         let now = self.ctx.config.clock.now();
         let records = self
             .ctx
@@ -122,11 +151,21 @@ impl Sessions {
         user: impl AsRef<[u8]>,
         handle: &Handle,
     ) -> Result<bool, SessionError> {
-        let key = UserKey::of(user);
-        self.ctx
+        let key = UserKey::of(&user);
+        // Who asks, read before the session may end (it may be this request's own).
+        let by = match self.ctx.config.events.listening() {
+            true => Some(self.revoker(&key, Some(handle)).await?),
+            false => None,
+        };
+        let ended = self
+            .ctx
             .revoke(&key, handle)
             .await
-            .map_err(|e| failed(&key, e, "revoking a session failed"))
+            .map_err(|e| failed(&key, e, "revoking a session failed"))?;
+        if let (true, Some(by)) = (ended, by) {
+            self.revoked(by, user.as_ref(), Some(handle), 1);
+        }
+        Ok(ended)
     }
 
     /// Ends every session of `user` (the request's own included: its next request starts
@@ -136,11 +175,20 @@ impl Sessions {
     /// # Errors
     /// As [`of_user`](Self::of_user).
     pub async fn revoke_all(&self, user: impl AsRef<[u8]>) -> Result<usize, SessionError> {
-        let key = UserKey::of(user);
-        self.ctx
+        let key = UserKey::of(&user);
+        let by = match self.ctx.config.events.listening() {
+            true => Some(self.revoker(&key, None).await?),
+            false => None,
+        };
+        let ended = self
+            .ctx
             .revoke_all(&key, None)
             .await
-            .map_err(|e| failed(&key, e, "revoking a user's sessions failed"))
+            .map_err(|e| failed(&key, e, "revoking a user's sessions failed"))?;
+        if let (true, Some(by)) = (ended > 0, by) {
+            self.revoked(by, user.as_ref(), None, ended);
+        }
+        Ok(ended)
     }
 }
 

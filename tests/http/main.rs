@@ -16,6 +16,7 @@ mod core;
 mod csrf;
 mod device;
 mod devices;
+mod events;
 mod flash;
 mod hardening;
 mod logging;

@@ -31,6 +31,7 @@ actix_typed_session::conformance_suite!(cases CookieStore::encrypted([0x42; 32])
     expired_id_is_never_adopted,
     no_store_writes_nothing,
     server_error_commits_nothing,
+    events_follow_a_session_from_creation_to_logout,
 );
 
 const KEY_A: [u8; 32] = [0xA5; 32];

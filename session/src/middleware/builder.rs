@@ -38,6 +38,7 @@ pub struct SessionMiddlewareBuilder<S> {
     expiry_header: Option<String>,
     migrations: Vec<crate::migrate::Source>,
     refresh_every: bool,
+    events: crate::events::Events,
 }
 
 impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
@@ -58,6 +59,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
             expiry_header: None,
             migrations: Vec::new(),
             refresh_every: false,
+            events: crate::events::Events::default(),
         }
     }
 
@@ -207,6 +209,34 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// Calls `hook` with each [`SessionEvent`](crate::SessionEvent): a session created, tied to
+    /// a user (signed in, with the device), rotated, expired, revoked (by the user, another of
+    /// their devices, the cap, an admin) or a request rejected (CSRF, step-up, a guard). For an
+    /// audit log, alerts ("new sign-in from …") or your own metrics. Called again, it adds a
+    /// hook: every hook gets every event, in the order they were given.
+    ///
+    /// An event that reports a change is emitted only once the store confirmed it (a failed
+    /// save emits nothing), by the app server that made the change; it names the session by
+    /// its handle and user, never by its id. The hook runs in the request, before the response
+    /// goes out: keep it quick, and hand slow work (a database insert) to a task or a channel.
+    /// A hook that panics is logged and the request goes on.
+    ///
+    /// ```
+    /// use actix_typed_session::{store::MemoryStore, SessionEventKind, SessionMiddleware};
+    ///
+    /// let middleware = SessionMiddleware::builder(MemoryStore::default())
+    ///     .on_event(|e| {
+    ///         if e.kind == SessionEventKind::Tied {
+    ///             tracing::info!(user = ?e.user, agent = ?e.user_agent, "new sign-in");
+    ///         }
+    ///     })
+    ///     .build();
+    /// ```
+    pub fn on_event(mut self, hook: impl Fn(&crate::SessionEvent) + Send + Sync + 'static) -> Self {
+        self.events.add(Arc::new(hook));
+        self
+    }
+
     /// At most `max` sessions per user ([`Session::set_user`](crate::Session::set_user)): when
     /// a request ties one more session to a user, the user's sessions beyond the `max` newest
     /// sign-ins end. Default: no limit.
@@ -348,6 +378,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
                 max_per_user: self.max_per_user,
                 expiry_header,
                 refresh_every: self.refresh_every,
+                events: self.events,
             },
         }))
     }

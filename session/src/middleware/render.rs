@@ -28,9 +28,16 @@ impl RenderedError {
         }
     }
 
-    /// Runs `f` when the error is answered (once).
+    /// Runs `f` when the error is answered (once), after what was asked before.
     pub(crate) fn on_answer(self, f: impl FnOnce() + 'static) -> Self {
-        self.on_answer.set(Some(Box::new(f)));
+        let next: OnAnswer = match self.on_answer.take() {
+            None => Box::new(f),
+            Some(before) => Box::new(move || {
+                before();
+                f();
+            }),
+        };
+        self.on_answer.set(Some(next));
         self
     }
 }

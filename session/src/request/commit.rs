@@ -8,7 +8,9 @@ use super::plan::{decide, defers, head_of_deferred, Head, Plan};
 use super::users::{enforce_cap, revoke_users_sessions};
 use super::{Options, Session};
 use crate::ctx::Ctx;
+use crate::device::Device;
 use crate::error::{SessionError, StoreError};
+use crate::events::{RevokedBy, SessionEvent, SessionEventKind};
 use crate::id::SessionId;
 use crate::migrate::Env;
 use crate::store::backend::Backend;
@@ -197,6 +199,7 @@ async fn execute(
 ) -> Result<ClientUpdate, SessionError> {
     let ctx = session.ctx().clone();
     let backend = &ctx.backend;
+    let events = &ctx.config.events;
     let expiry = |data: &super::data::Data| {
         ctx.config
             .expiry_with(data.meta().created_at, now, data.remember())
@@ -204,17 +207,25 @@ async fn execute(
     match plan {
         Plan::Nothing => Ok(ClientUpdate::Keep),
         Plan::Expire => {
-            let stored = match session.data() {
-                Some(data) => [
-                    data.retired().cloned(),
-                    data.existed().then(|| data.id().clone()),
-                ],
+            let (stored, user) = match session.data() {
+                Some(data) => (
+                    [
+                        data.retired().cloned(),
+                        data.existed().then(|| data.id().clone()),
+                    ],
+                    events.listening().then(|| data.user().cloned()).flatten(),
+                ),
                 // Not loaded: forget the id the client presented, without loading it.
-                None => [presented, None],
+                None => ([presented, None], None),
             };
             for id in stored.iter().flatten() {
                 backend.delete(id).await.map_err(|e| store_failed(id, e))?;
                 tracing::debug!(session = %id.log_tag(), "session expired on request");
+            }
+            // "Log out everywhere" reported this session with the others.
+            if stored.iter().any(Option::is_some) && !session.options().has(Options::EXPIRE_ALL) {
+                let by = SessionEventKind::Revoked(RevokedBy::User);
+                events.emit(|| SessionEvent::new(by, ms(&ctx)).of(user.as_ref()));
             }
             forget_origin(session).await;
             Ok(ClientUpdate::Remove)
@@ -223,9 +234,17 @@ async fn execute(
             // The store moves the stored session to the new id and applies this request's
             // changes in one step, and only if the old id still holds a live session: a
             // logout, revocation or expiry that landed while this request ran wins.
-            let (retired, id, meta, changes) = {
+            let (retired, id, meta, changes, rotation) = {
                 let Some(mut data) = session.data() else {
                     return Ok(ClientUpdate::Keep);
+                };
+                // The id the session had, stored or not: a first save under a new id is a
+                // creation, not a rotation.
+                let stored = data.existed() || data.retired().is_some();
+                let rotation = if stored {
+                    SessionEventKind::Rotated
+                } else {
+                    SessionEventKind::Created
                 };
                 data.rotate();
                 let expires_at = expiry(&data);
@@ -233,7 +252,7 @@ async fn execute(
                 let retired = data.take_retired();
                 let id = data.id().clone();
                 let meta = data.meta().clone();
-                (retired, id, meta, data.take_changes())
+                (retired, id, meta, data.take_changes(), rotation)
             };
             let moved = match &retired {
                 Some(old) => backend
@@ -265,6 +284,7 @@ async fn execute(
             if let Some(mut data) = session.data() {
                 data.moved(changes);
             }
+            saved_events(session, Some(rotation));
             forget_origin(session).await;
             if !enforce_cap(session).await? {
                 return Ok(beyond_the_cap(session, &id));
@@ -272,14 +292,14 @@ async fn execute(
             client_value(session, true)
         }
         Plan::Save { send } => {
-            let (id, meta, changes) = {
+            let (id, meta, changes, created) = {
                 let Some(mut data) = session.data() else {
                     return Ok(ClientUpdate::Keep);
                 };
                 let expires_at = expiry(&data);
                 data.stamp(expires_at, now);
                 let (id, meta) = (data.id().clone(), data.meta().clone());
-                (id, meta, data.take_changes())
+                (id, meta, data.take_changes(), !data.existed())
             };
             backend
                 .save(&id, &meta, &changes)
@@ -288,6 +308,7 @@ async fn execute(
             if let Some(mut data) = session.data() {
                 data.apply_saved(changes);
             }
+            saved_events(session, created.then_some(SessionEventKind::Created));
             forget_origin(session).await;
             if !enforce_cap(session).await? {
                 return Ok(beyond_the_cap(session, &id));
@@ -310,6 +331,41 @@ async fn execute(
             client_value(session, send)
         }
     }
+}
+
+/// The events of a save or an id change the store confirmed: `first` (the session created, or
+/// its id changed), then the sign-in, if this request tied the session to a user.
+fn saved_events(session: &Session, first: Option<SessionEventKind>) {
+    let ctx = session.ctx();
+    let events = &ctx.config.events;
+    if !events.listening() {
+        return;
+    }
+    let Some(data) = session.data() else {
+        return;
+    };
+    let at = ms(ctx);
+    if let Some(first) = first {
+        events.emit(|| SessionEvent::new(first, at).of(data.user()));
+    }
+    if data.tied() {
+        events.emit(|| {
+            let mut event = SessionEvent::new(SessionEventKind::Tied, at).of(data.user());
+            if let Some(device) = data
+                .value(crate::keys::DEVICE_KEY)
+                .and_then(|bytes| ctx.config.codec.decode::<Device>(&bytes).ok())
+            {
+                event.user_agent = device.user_agent;
+                event.ip = device.ip;
+            }
+            event
+        });
+    }
+}
+
+/// Now by the middleware's clock, in Unix milliseconds (an event's time).
+fn ms(ctx: &Ctx) -> u64 {
+    ctx.config.clock.now_millis()
 }
 
 /// For a value sent to the client of a session with a lifetime of its own: the seconds left

@@ -13,6 +13,7 @@ use super::data::Data;
 use super::load::Presented;
 use crate::ctx::Ctx;
 use crate::error::SessionError;
+use crate::events::{Rejection, SessionEvent, SessionEventKind};
 use crate::middleware::render::RenderedError;
 use crate::store::Fetch;
 
@@ -199,9 +200,34 @@ impl Session {
         &self.0.ctx
     }
 
-    /// `err` as an actix-web error answered with the response the builder chose.
+    /// `err` as an actix-web error answered with the response the builder chose; a rejection
+    /// is reported as an event when (and only if) it is answered.
     pub(crate) fn rendered(&self, err: SessionError) -> RenderedError {
-        self.0.ctx.config.rendered(err)
+        let config = &self.0.ctx.config;
+        let rejection = match &err {
+            SessionError::Rejected { key, .. } if config.events.listening() => Some(match *key {
+                crate::keys::CSRF_SESSION_KEY => Rejection::Csrf,
+                crate::keys::AUTH_KEY => Rejection::StepUp,
+                key => Rejection::Guard(key),
+            }),
+            _ => None,
+        };
+        let rendered = config.rendered(err);
+        match rejection {
+            None => rendered,
+            Some(rejection) => {
+                let session = self.clone();
+                rendered.on_answer(move || {
+                    let ctx = session.ctx();
+                    let at = ctx.config.clock.now_millis();
+                    let kind = SessionEventKind::Rejected(rejection);
+                    let data = session.data();
+                    ctx.config.events.emit(|| {
+                        SessionEvent::new(kind, at).of(data.as_ref().and_then(|d| d.user()))
+                    });
+                })
+            }
+        }
     }
 }
 

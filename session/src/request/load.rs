@@ -6,6 +6,7 @@ use actix_web::HttpRequest;
 use super::data::Data;
 use crate::ctx::Ctx;
 use crate::error::SessionError;
+use crate::events::{SessionEvent, SessionEventKind, Timeout};
 use crate::id::SessionId;
 use crate::keys::REMEMBER_KEY;
 use crate::migrate::Env;
@@ -187,11 +188,13 @@ async fn own(
                     session = %id.log_tag(),
                     "session idle past the idle timeout; starting a new session"
                 );
+                expired(ctx, &record.meta, Timeout::Idle);
                 return Ok(Err(Miss::Ended));
             }
             // A client-side session of a user: it may have been revoked since it was sealed.
             if record.meta.user.is_some() {
-                let revoked = store.revoked(&record.meta).await.map_err(|e| {
+                let check = store.revoked(&record.meta);
+                let revoked = crate::telemetry::timed("revoked", check).await.map_err(|e| {
                     tracing::error!(session = %id.log_tag(), error = %e, "revocation check failed");
                     SessionError::Store(e)
                 })?;
@@ -226,6 +229,7 @@ async fn own(
                 }));
             }
             tracing::debug!(session = %id.log_tag(), "session expired; starting a new session");
+            expired(ctx, meta, config.ended_by(meta.created_at, now, remember));
             Ok(Err(Miss::Ended))
         }
         None => {
@@ -233,6 +237,14 @@ async fn own(
             Ok(Err(Miss::Unknown))
         }
     }
+}
+
+/// Reports that a presented session had timed out.
+fn expired(ctx: &Ctx, meta: &Meta, by: Timeout) {
+    let at = ctx.config.clock.now_millis();
+    ctx.config
+        .events
+        .emit(|| SessionEvent::new(SessionEventKind::Expired(by), at).of(meta.user.as_ref()));
 }
 
 /// The loaded session's own lifetime, fetched if the load did not bring it (with what that

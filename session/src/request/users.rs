@@ -5,6 +5,7 @@ use actix_web::HttpRequest;
 
 use super::{Options, Session};
 use crate::error::{SessionError, StoreError};
+use crate::events::{RevokedBy, SessionEvent, SessionEventKind};
 use crate::store::{Fetch, Handle};
 
 /// `expire_all` / `expire_others`: ends the other sessions of the session's user (all of them
@@ -23,12 +24,10 @@ pub(crate) async fn revoke_users_sessions(
 ) -> Result<(), SessionError> {
     let ctx = session.ctx().clone();
     session.ensure(req, Fetch::Keys(&[])).await?;
-    let Some((user, handle)) = session
-        .data()
-        .and_then(|d| d.user().map(|u| (u.key, u.handle.clone())))
-    else {
+    let Some(me) = session.data().and_then(|d| d.user().cloned()) else {
         return Ok(());
     };
+    let (user, handle) = (me.key, me.handle.clone());
     let all = session.options().has(Options::EXPIRE_ALL);
     let retie = !all && ctx.backend.client_side();
     let kept = match (all, retie) {
@@ -41,6 +40,20 @@ pub(crate) async fn revoke_users_sessions(
         SessionError::from_store(e)
     })?;
     tracing::debug!(user = %user.log_tag(), ended, all, "user's sessions revoked on request");
+    if ended > 0 {
+        let by = match all {
+            true => RevokedBy::User,
+            false => RevokedBy::OtherDevice,
+        };
+        let at = ctx.config.clock.now_millis();
+        ctx.config.events.emit(|| {
+            let mut event = SessionEvent::new(SessionEventKind::Revoked(by), at).of(Some(&me));
+            // Several sessions: named by their count, not one handle.
+            event.handle = None;
+            event.sessions = ended;
+            event
+        });
+    }
     if let (true, Some(new)) = (retie, kept) {
         if let Some(mut data) = session.data() {
             data.new_handle(new);
@@ -90,10 +103,20 @@ pub(crate) async fn enforce_cap(session: &Session) -> Result<bool, SessionError>
     // Newest first.
     ranked.sort_by(|a, b| b.0.cmp(&a.0));
     let mut survives = true;
+    let events = &ctx.config.events;
     for (_, handle) in ranked.into_iter().skip(cap) {
-        ctx.revoke(&user, handle).await.map_err(failed)?;
+        let ended = ctx.revoke(&user, handle).await.map_err(failed)?;
         if *handle == me.handle {
             survives = false;
+        }
+        if ended {
+            let at = ctx.config.clock.now_millis();
+            events.emit(|| {
+                let mut event =
+                    SessionEvent::new(SessionEventKind::Revoked(RevokedBy::Cap), at).of(Some(&me));
+                event.handle = Some(handle.clone());
+                event
+            });
         }
     }
     if let Some(mut data) = session.data() {

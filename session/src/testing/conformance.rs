@@ -6,6 +6,7 @@
 
 use actix_web::web;
 
+pub use super::events::*;
 pub use super::harness::*;
 pub use super::users::*;
 use super::*;
@@ -55,6 +56,7 @@ macro_rules! conformance_suite {
             users_cap_during_a_rotation_wins,
             users_revoke_all_while_ids_change,
             users_cap_keeps_exactly_the_newest_under_concurrent_logins,
+            users_events_name_the_user_and_who_revoked,
         );
     };
     (@core $how:ident [$($setup:tt)*] $($extra:ident),* $(,)?) => {
@@ -83,6 +85,7 @@ macro_rules! conformance_suite {
             logout_elsewhere_beats_a_concurrent_save,
             logout_during_a_save_is_never_undone,
             logout_elsewhere_during_a_rotation_wins,
+            events_follow_a_session_from_creation_to_logout,
         );
     };
     // One test that runs every case in turn, for a backend too costly to start per case.

@@ -223,11 +223,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The middleware every conformance test uses, on `store`, with a manual clock.
 pub fn middleware<S: IntoBackend>(store: S, clock: &ManualClock) -> SessionMiddleware {
+    builder(store, clock).build()
+}
+
+/// The builder of [`middleware`], for a case that adds a setting.
+pub fn builder<S: IntoBackend>(
+    store: S,
+    clock: &ManualClock,
+) -> crate::SessionMiddlewareBuilder<S> {
     SessionMiddleware::builder(store)
         .clock(clock.clone())
         .idle_timeout(IDLE)
         .absolute_timeout(ABSOLUTE)
-        .build()
 }
 
 /// The suite's app: [`middleware`] on `store` around [`routes`].

@@ -115,6 +115,7 @@ use crate::store::{
 use crate::{SessionId, StoreError};
 
 pub mod conformance;
+mod events;
 mod harness;
 mod session;
 pub mod users;

@@ -104,7 +104,7 @@ async fn user_seen(sessions: Sessions, user: web::Path<String>) -> Result<String
 }
 
 /// The suite's app with the user routes, on `mw`.
-async fn user_app(
+pub(super) async fn user_app(
     mw: crate::SessionMiddleware,
 ) -> impl Service<
     actix_http::Request,
@@ -114,14 +114,14 @@ async fn user_app(
     held_user_app(mw, &web::Data::new(Held::default())).await
 }
 
-fn login(user: &str, device: &str) -> actix_http::Request {
+pub(super) fn login(user: &str, device: &str) -> actix_http::Request {
     actix_web::test::TestRequest::post()
         .uri(&format!("/u/login/{user}"))
         .insert_header(("user-agent", device))
         .to_request()
 }
 
-fn with_id(mut req: actix_web::test::TestRequest, id: &str) -> actix_http::Request {
+pub(super) fn with_id(mut req: actix_web::test::TestRequest, id: &str) -> actix_http::Request {
     req = req.insert_header(cookie_header(id));
     req.to_request()
 }
