@@ -1,7 +1,9 @@
 //! "Your devices": log in from two browsers, see both sessions with the device each came from
 //! and when it was last seen ("3 minutes ago"), end the other one, or log out everywhere; sign
 //! out every other device, which asks for the password again when the sign-in is more than five
-//! minutes old (step-up: `#[session(fresh = "5m")]`). Every
+//! minutes old (step-up: `#[session(fresh = "5m")]`); and the account's recent activity (new
+//! sign-ins with their device, sessions ended and by whom, refused requests), kept from the
+//! middleware's session events (`on_event`). Every
 //! form carries a CSRF token and every `POST` checks it (`#[session(csrf)]`), the login form
 //! too: without it, another site could sign a visitor in to the attacker's account (login
 //! CSRF). On the embedded memory store; `tests/http/devices.rs` drives it over HTTP with two cookie
@@ -13,10 +15,16 @@
 //! then open <http://127.0.0.1:8080/> in two browsers (or a private window) and sign in as the
 //! same name in both.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use actix_typed_session::clock::Clock;
 use actix_typed_session::store::{Handle, MemoryStore};
 use actix_typed_session::typed::local_path;
-use actix_typed_session::{session, CsrfToken, Session, SessionError, SessionMiddleware, Sessions};
+use actix_typed_session::{
+    session, CsrfToken, RevokedBy, Session, SessionError, SessionEvent, SessionEventKind,
+    SessionMiddleware, Sessions,
+};
 use actix_web::http::header::{ContentType, LOCATION};
 use actix_web::{get, post, web, App, HttpResponse, HttpServer, Responder};
 use serde::{Deserialize, Serialize};
@@ -120,6 +128,65 @@ pub fn utc(secs: u64) -> String {
     )
 }
 
+/// The account activity an app keeps from the session events: who, when (Unix seconds), what,
+/// newest last, the last 1000 entries of every user together (a real app writes them to its
+/// database, from a task or a channel: the hook runs in the request).
+#[derive(Clone, Default)]
+pub struct Activity(Arc<Mutex<VecDeque<(String, u64, String)>>>);
+
+impl Activity {
+    /// Keeps what `event` tells a user about their account, if anything.
+    pub fn record(&self, event: &SessionEvent) {
+        let Some(user) = event.user.clone() else {
+            return; // an anonymous visitor's session: nothing about an account
+        };
+        let what = match event.kind {
+            SessionEventKind::Tied => format!(
+                "signed in from {} ({})",
+                event.user_agent.as_deref().unwrap_or("an unknown device"),
+                event.ip.as_deref().unwrap_or("no IP")
+            ),
+            SessionEventKind::Revoked(by) => {
+                let whom = match by {
+                    RevokedBy::User => "signed out",
+                    RevokedBy::OtherDevice => "ended from another device",
+                    RevokedBy::Cap => "ended by a newer sign-in (10 at most)",
+                    RevokedBy::Admin => "ended by an administrator",
+                    _ => "ended",
+                };
+                match (event.handle.as_ref(), event.sessions) {
+                    (Some(handle), _) => format!("session {handle} {whom}"),
+                    (None, 1) => format!("1 session {whom}"),
+                    (None, n) => format!("{n} sessions {whom}"),
+                }
+            }
+            SessionEventKind::Expired(_) => "a session expired".to_owned(),
+            SessionEventKind::Rejected(_) => "a request was refused".to_owned(),
+            _ => return, // created, rotated: not news to the user
+        };
+        let at = event
+            .at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() == 1000 {
+            log.pop_front();
+        }
+        log.push_back((user, at, what));
+    }
+
+    /// `user`'s activity, newest first, at most `n` entries.
+    pub fn of(&self, user: &str, n: usize) -> Vec<(u64, String)> {
+        let log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        log.iter()
+            .rev()
+            .filter(|(who, ..)| who == user)
+            .take(n)
+            .map(|(_, at, what)| (*at, what.clone()))
+            .collect()
+    }
+}
+
 /// The home page: who is signed in, or the login form. The form's CSRF token is kept in the
 /// session, so a first visit gets a session.
 #[get("/")]
@@ -157,6 +224,7 @@ async fn devices(
     user: User,
     sessions: Sessions,
     csrf: CsrfToken,
+    activity: Option<web::Data<Activity>>,
 ) -> Result<HttpResponse, SessionError> {
     // The middleware's clock, the one that set `last_seen`.
     let now = sessions.now();
@@ -185,12 +253,19 @@ async fn devices(
             utc(s.last_seen())
         ));
     }
+    let recent: String = activity
+        .map(|a| a.of(&user.name, 10))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(at, what)| format!("<li>{} — {}</li>", utc(at), escape(&what)))
+        .collect();
     Ok(page(&format!(
         "<h1>Your devices, {}</h1><ul>{rows}</ul>\
          <form method=post action=/devices/end-others>{}\
          <button>sign out every other device</button></form>\
          <form method=post action=/logout-everywhere>{}\
-         <button>log out everywhere</button></form>",
+         <button>log out everywhere</button></form>\
+         <h2>Recent activity</h2><ol class=activity>{recent}</ol>",
         escape(&user.name),
         csrf_field(&csrf),
         csrf_field(&csrf)
@@ -269,13 +344,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(logout_everywhere);
 }
 
-/// The example's middleware on `store` and `clock`: at most 10 sessions per user, and the
-/// confirm page for step-up.
-pub fn middleware(store: MemoryStore, clock: impl Clock) -> SessionMiddleware {
+/// The example's middleware on `store` and `clock`: at most 10 sessions per user, the
+/// confirm page for step-up, and the session events kept in `activity` (give the app the same
+/// `Activity` as `web::Data` for the devices page to show it).
+pub fn middleware(store: MemoryStore, clock: impl Clock, activity: &Activity) -> SessionMiddleware {
+    let activity = activity.clone();
     SessionMiddleware::builder(store)
         .clock(clock)
         .max_sessions_per_user(10)
         .confirm_path("/confirm")
+        .on_event(move |event| activity.record(event))
         .build()
 }
 
@@ -286,13 +364,21 @@ async fn main() -> std::io::Result<()> {
         .with_max_level(tracing::Level::INFO)
         .init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let activity = Activity::default();
     let sessions = middleware(
         MemoryStore::default(),
         actix_typed_session::clock::SystemClock,
+        &activity,
     );
+    let activity = web::Data::new(activity);
     println!("devices example listening on http://{addr}/");
-    HttpServer::new(move || App::new().wrap(sessions.clone()).configure(routes))
-        .bind(addr)?
-        .run()
-        .await
+    HttpServer::new(move || {
+        App::new()
+            .wrap(sessions.clone())
+            .app_data(activity.clone())
+            .configure(routes)
+    })
+    .bind(addr)?
+    .run()
+    .await
 }

@@ -154,12 +154,41 @@ impl RawReply {
 /// One `GET` over a fresh TCP connection (`Connection: close`), so that consecutive calls can
 /// land on different workers of a real `HttpServer`.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str, cookie: Option<&str>) -> RawReply {
+    http_send(addr, "GET", path, cookie, None).await
+}
+
+/// One `POST` of the urlencoded `form` over a fresh TCP connection, as [`http_get`].
+pub async fn http_post_form(
+    addr: std::net::SocketAddr,
+    path: &str,
+    cookie: Option<&str>,
+    form: &str,
+) -> RawReply {
+    http_send(addr, "POST", path, cookie, Some(form)).await
+}
+
+async fn http_send(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+) -> RawReply {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let cookie = cookie
         .map(|c| format!("Cookie: {c}\r\n"))
         .unwrap_or_default();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\n{cookie}Connection: close\r\n\r\n");
+    let body = match form {
+        Some(form) => format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+        None => "\r\n".to_owned(),
+    };
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nUser-Agent: support/1\r\n{cookie}Connection: close\r\n{body}"
+    );
     stream.write_all(req.as_bytes()).await.expect("write");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("read");

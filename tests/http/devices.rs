@@ -428,9 +428,15 @@ async fn a_listing_never_shows_the_csrf_secret_or_the_waiting_flash_messages() {
 #[actix_web::test]
 async fn signing_out_the_other_devices_asks_for_the_password_after_five_minutes() {
     let clock = ManualClock::new();
+    let activity = devices::Activity::default();
     let app = test::init_service(
         App::new()
-            .wrap(devices::middleware(MemoryStore::default(), clock.clone()))
+            .wrap(devices::middleware(
+                MemoryStore::default(),
+                clock.clone(),
+                &activity,
+            ))
+            .app_data(web::Data::new(activity))
             .configure(devices::routes),
     )
     .await;
@@ -489,5 +495,33 @@ async fn signing_out_the_other_devices_asks_for_the_password_after_five_minutes(
     let res = tablet.submit(&app, "/devices/end-others", &[]).await;
     assert_eq!(res.header("location"), Some("/devices"));
     assert_eq!(laptop.get(&app, "/devices").await.status, 303, "signed out");
-    assert_eq!(tablet.get(&app, "/devices").await.status, 200);
+    let page = tablet.get(&app, "/devices").await;
+    assert_eq!(page.status, 200);
+
+    // The account's activity, kept from the session events, newest first.
+    let activity: Vec<&str> = page
+        .body
+        .split("<ol class=activity>")
+        .nth(1)
+        .expect("an activity list")
+        .split("<li>")
+        .skip(1)
+        .map(|li| li.split(" — ").nth(1).unwrap_or_default())
+        .map(|what| what.trim_end_matches("</ol>").trim_end_matches("</li>"))
+        .collect();
+    assert_eq!(
+        activity,
+        [
+            "1 session ended from another device",
+            "a request was refused",
+            "a request was refused",
+            "signed in from laptop (no IP)",
+            "2 sessions ended from another device",
+            "signed in from tablet (no IP)",
+            "signed in from phone (no IP)",
+            "signed in from laptop (no IP)",
+        ],
+        "{}",
+        page.body
+    );
 }
