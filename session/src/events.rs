@@ -1,6 +1,6 @@
 //! Session events: what happened to a session ([`SessionEvent`]), delivered to the hooks given to
 //! [`on_event`](crate::SessionMiddlewareBuilder::on_event) and, with the `metrics` feature,
-//! counted (see [`crate::telemetry`]'s names in the crate docs, "Metrics").
+//! counted (`telemetry.rs`; the names are in the crate docs, "Metrics").
 //!
 //! The rules, each kept where the event is emitted:
 //!
@@ -237,6 +237,30 @@ mod tests {
         let mut events = Events::default();
         events.add(Arc::new(|_: &SessionEvent| {}));
         assert!(events.listening());
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn every_kind_and_reason_is_counted() {
+        for kind in [
+            SessionEventKind::Created,
+            SessionEventKind::Tied,
+            SessionEventKind::Rotated,
+            SessionEventKind::Expired(Timeout::Idle),
+            SessionEventKind::Expired(Timeout::Absolute),
+            SessionEventKind::Revoked(RevokedBy::User),
+            SessionEventKind::Revoked(RevokedBy::OtherDevice),
+            SessionEventKind::Revoked(RevokedBy::Cap),
+            SessionEventKind::Revoked(RevokedBy::Admin),
+            SessionEventKind::Rejected(Rejection::Csrf),
+            SessionEventKind::Rejected(Rejection::StepUp),
+            SessionEventKind::Rejected(Rejection::Guard("user")),
+        ] {
+            assert!(
+                crate::telemetry::counts(kind.name(), kind.reason()),
+                "{kind:?}"
+            );
+        }
     }
 
     #[test]

@@ -132,6 +132,28 @@
 //! without the index answers [`SessionError::Unsupported`]. `examples/devices.rs` is a "your
 //! devices" page.
 //!
+//! # Events
+//!
+//! [`SessionMiddlewareBuilder::on_event`] gives a hook each [`SessionEvent`]: a session created,
+//! tied to a user (with the device it signed in from), rotated, expired, revoked (and by whom:
+//! [`RevokedBy`]), or a request rejected (CSRF, step-up, a guard: [`Rejection`]); for an audit
+//! log, "new sign-in" alerts or your own counters. A change is reported only once the store
+//! confirmed it, by the app server that made it, naming the session by its handle and user,
+//! never by its id; see the builder method for the rules.
+//!
+//! # Metrics
+//!
+//! With the feature `metrics`, the session layer records through the
+//! [`metrics`](https://docs.rs/metrics) facade (install any of its exporters in the app):
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `session_events_total` | counter | `kind` ([`SessionEventKind::name`]), `reason` ([`SessionEventKind::reason`]) |
+//! | `session_store_seconds` | histogram | `op`: `load`, `save`, `touch`, `delete`, `change_id`, `list`, `revoke`, `revoke_all`, `revoked` (a client-side store's revocation check) |
+//! | `session_store_errors_total` | counter | `op`, as above |
+//!
+//! Without the feature nothing is recorded and the calls are compiled out.
+//!
 //! # Stores
 //!
 //! | store | where | per-key merge | notes |

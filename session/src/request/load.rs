@@ -194,7 +194,7 @@ async fn own(
             // A client-side session of a user: it may have been revoked since it was sealed.
             if record.meta.user.is_some() {
                 let check = store.revoked(&record.meta);
-                let revoked = crate::telemetry::timed("revoked", check).await.map_err(|e| {
+                let revoked = crate::telemetry::timed(crate::telemetry::Op::Revoked, check).await.map_err(|e| {
                     tracing::error!(session = %id.log_tag(), error = %e, "revocation check failed");
                     SessionError::Store(e)
                 })?;

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::error::StoreError;
 use crate::id::SessionId;
-use crate::telemetry::timed;
+use crate::telemetry::{timed, Op};
 
 /// The middleware's store.
 pub(crate) enum Backend {
@@ -93,7 +93,7 @@ impl Backend {
         fetch: Fetch<'_>,
     ) -> Result<Option<Loaded>, StoreError> {
         match self {
-            Backend::Server(store) => timed("load", store.load(id, fetch)).await,
+            Backend::Server(store) => timed(Op::Load, store.load(id, fetch)).await,
             Backend::Client(_) => Ok(None),
         }
     }
@@ -107,7 +107,7 @@ impl Backend {
         changes: &Changes,
     ) -> Result<(), StoreError> {
         match self {
-            Backend::Server(store) => timed("save", store.save(id, meta, changes)).await,
+            Backend::Server(store) => timed(Op::Save, store.save(id, meta, changes)).await,
             Backend::Client(_) => Ok(()),
         }
     }
@@ -115,7 +115,7 @@ impl Backend {
     /// Pushes the expiry of `id` forward.
     pub(crate) async fn touch(&self, id: &SessionId, meta: &Meta) -> Result<(), StoreError> {
         match self {
-            Backend::Server(store) => timed("touch", store.touch(id, meta)).await,
+            Backend::Server(store) => timed(Op::Touch, store.touch(id, meta)).await,
             Backend::Client(_) => Ok(()),
         }
     }
@@ -123,7 +123,7 @@ impl Backend {
     /// Forgets `id`.
     pub(crate) async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         match self {
-            Backend::Server(store) => timed("delete", store.delete(id)).await,
+            Backend::Server(store) => timed(Op::Delete, store.delete(id)).await,
             Backend::Client(_) => Ok(()),
         }
     }
@@ -139,7 +139,7 @@ impl Backend {
     ) -> Result<bool, StoreError> {
         match self {
             Backend::Server(store) => {
-                timed("change_id", store.change_id(old, new, meta, changes)).await
+                timed(Op::ChangeId, store.change_id(old, new, meta, changes)).await
             }
             Backend::Client(_) => Ok(true),
         }
@@ -156,7 +156,7 @@ impl Backend {
     /// The user index: `user`'s live sessions.
     pub(crate) async fn user_sessions(&self, user: &UserKey) -> Result<Vec<Record>, StoreError> {
         match self.index("list a user's sessions")? {
-            Some(index) => timed("list", index.user_sessions(user)).await,
+            Some(index) => timed(Op::List, index.user_sessions(user)).await,
             None => Ok(Vec::new()),
         }
     }
@@ -164,7 +164,7 @@ impl Backend {
     /// The user index: ends `user`'s session `handle`.
     pub(crate) async fn revoke(&self, user: &UserKey, handle: &Handle) -> Result<bool, StoreError> {
         match self.index("revoke a session by its handle")? {
-            Some(index) => timed("revoke", index.revoke(user, handle)).await,
+            Some(index) => timed(Op::Revoke, index.revoke(user, handle)).await,
             None => Ok(false),
         }
     }
@@ -177,9 +177,9 @@ impl Backend {
         except: Option<&Handle>,
     ) -> Result<usize, StoreError> {
         match self {
-            Backend::Client(store) => timed("revoke_all", store.revoke_all(user, except)).await,
+            Backend::Client(store) => timed(Op::RevokeAll, store.revoke_all(user, except)).await,
             Backend::Server(_) => match self.index("revoke a user's sessions")? {
-                Some(index) => timed("revoke_all", index.revoke_all(user, except)).await,
+                Some(index) => timed(Op::RevokeAll, index.revoke_all(user, except)).await,
                 None => Ok(0),
             },
         }
