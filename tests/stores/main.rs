@@ -22,3 +22,4 @@ mod redis;
 mod redis_cached;
 mod redis_cluster;
 mod sqlite;
+mod write_counts;
