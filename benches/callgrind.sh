@@ -6,6 +6,7 @@
 #   ANNOTATE="memory:untouched memory:write" benches/callgrind.sh   # + top inclusive functions
 #   REDIS=1 benches/callgrind.sh              # + ours and actix-session on a private redis-server
 #   DIFF="bare:untouched memory:untouched" benches/callgrind.sh   # + where the extra Ir go
+#   FEATURES=metrics benches/callgrind.sh memory:new memory-prometheus:new   # the metrics feature
 #   DIFF="memory:post-read memory:csrf-header" benches/callgrind.sh \
 #       bare:post-read memory:post-read memory:csrf-header   # what #[session(csrf)] costs
 #
@@ -58,8 +59,8 @@ if [ "${NEED_REDIS:-0}" = 1 ]; then
   export REDIS_URL
 fi
 
-echo "== cargo build --release --bin callgrind_requests" >&2
-cargo build --release --quiet --bin callgrind_requests
+echo "== cargo build --release --bin callgrind_requests ${FEATURES:+--features $FEATURES}" >&2
+cargo build --release --quiet --bin callgrind_requests ${FEATURES:+--features "$FEATURES"}
 BIN="$TARGET/release/callgrind_requests"
 mkdir -p "$OUT"
 

@@ -12,7 +12,9 @@
 //!
 //! - `STORE`: `bare` (no session layer), `memory`, `memory-migrating` (`migrate_from` an
 //!   actix-session cookie store and another memory store), `memory-refresh`
-//!   (`refresh_on_every_request(true)`), `cookie` (encrypted), `redis` (ours), or
+//!   (`refresh_on_every_request(true)`), `memory-hooked` (an `on_event` hook that does
+//!   nothing), `memory-prometheus` (built with the suite's feature `metrics`: a Prometheus
+//!   recorder installed), `cookie` (encrypted), `redis` (ours), or
 //!   `actix-cookie`, `actix-redis` (actix-session 0.11, private cookie). The Redis ones talk to
 //!   `REDIS_URL` (default `redis://127.0.0.1:6379`): the script starts a private server.
 //! - `WORKLOAD`: `untouched`, `read`, `write` (increment), `typed` (ours only), or `new` (a
@@ -286,6 +288,30 @@ fn main() {
             ),
             true,
         ),
+        // With an event hook that does nothing: what listening costs (`new` emits one event a
+        // request; the other workloads none).
+        "memory-hooked" => run.on(
+            ours_app(
+                SessionMiddleware::builder(MemoryStore::default())
+                    .on_event(|event| {
+                        black_box(event);
+                    })
+                    .build(),
+            ),
+            true,
+        ),
+        // With the suite's feature `metrics` (`FEATURES=metrics benches/callgrind.sh ..`): a
+        // Prometheus recorder installed, so every store call and event is recorded.
+        #[cfg(feature = "metrics")]
+        "memory-prometheus" => {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .expect("one recorder");
+            run.on(
+                ours_app(SessionMiddleware::new(MemoryStore::default())),
+                true,
+            )
+        }
         "cookie" => run.on(
             ours_app(SessionMiddleware::new(
                 CookieStore::encrypted(handlers::COOKIE_KEY)
@@ -324,8 +350,9 @@ fn main() {
             )
         }
         other => panic!(
-            "unknown store {other:?}: bare, memory, memory-migrating, memory-refresh, cookie, redis, \
-             actix-cookie, actix-redis"
+            "unknown store {other:?}: bare, memory, memory-migrating, memory-refresh, \
+             memory-hooked, memory-prometheus (feature metrics), cookie, redis, actix-cookie, \
+             actix-redis"
         ),
     }
 }
