@@ -45,6 +45,8 @@ pub(crate) struct Config {
     pub(crate) refresh_every: bool,
     /// `on_event`: the hooks session events go to (and the metrics, with the feature).
     pub(crate) events: crate::events::Events,
+    /// `rotate_every`, `rotation_grace`, `on_reuse`: ids renewed during a session.
+    pub(crate) rotation: Option<crate::rotation::Rotation>,
 }
 
 impl Config {

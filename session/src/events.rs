@@ -71,6 +71,11 @@ pub enum SessionEventKind {
     Revoked(RevokedBy),
     /// A request was refused before its handler ran.
     Rejected(Rejection),
+    /// An id that [`rotate_every`](crate::SessionMiddlewareBuilder::rotate_every) replaced came
+    /// back after its [`rotation_grace`](crate::SessionMiddlewareBuilder::rotation_grace): two
+    /// parties hold the session's cookie (a theft signal). What ends next is reported as
+    /// [`RevokedBy::Reuse`], as [`on_reuse`](crate::SessionMiddlewareBuilder::on_reuse) says.
+    Reused,
 }
 
 /// Which timeout ended a session ([`SessionEventKind::Expired`]).
@@ -101,6 +106,9 @@ pub enum RevokedBy {
     /// Someone else: [`Sessions`](crate::Sessions) used by a request whose session is not the
     /// user's, or outside a request ([`SessionMiddleware::sessions`](crate::SessionMiddleware::sessions)).
     Admin,
+    /// The reuse of a replaced id ([`SessionEventKind::Reused`]), by the policy of
+    /// [`on_reuse`](crate::SessionMiddlewareBuilder::on_reuse).
+    Reuse,
 }
 
 /// Why a request was refused ([`SessionEventKind::Rejected`]).
@@ -118,7 +126,7 @@ pub enum Rejection {
 
 impl SessionEventKind {
     /// The kind as a short name: `created`, `tied`, `rotated`, `expired`, `revoked`,
-    /// `rejected` (the `kind` label of the metrics).
+    /// `rejected`, `reused` (the `kind` label of the metrics).
     pub fn name(self) -> &'static str {
         match self {
             SessionEventKind::Created => "created",
@@ -127,21 +135,26 @@ impl SessionEventKind {
             SessionEventKind::Expired(_) => "expired",
             SessionEventKind::Revoked(_) => "revoked",
             SessionEventKind::Rejected(_) => "rejected",
+            SessionEventKind::Reused => "reused",
         }
     }
 
     /// The reason as a short name, `""` for kinds without one: `idle`, `absolute`; `user`,
-    /// `other_device`, `cap`, `admin`; `csrf`, `step_up`, `guard` (the `reason` label of the
+    /// `other_device`, `cap`, `admin`, `reuse`; `csrf`, `step_up`, `guard` (the `reason` label of the
     /// metrics).
     pub fn reason(self) -> &'static str {
         match self {
-            SessionEventKind::Created | SessionEventKind::Tied | SessionEventKind::Rotated => "",
+            SessionEventKind::Created
+            | SessionEventKind::Tied
+            | SessionEventKind::Rotated
+            | SessionEventKind::Reused => "",
             SessionEventKind::Expired(Timeout::Idle) => "idle",
             SessionEventKind::Expired(Timeout::Absolute) => "absolute",
             SessionEventKind::Revoked(RevokedBy::User) => "user",
             SessionEventKind::Revoked(RevokedBy::OtherDevice) => "other_device",
             SessionEventKind::Revoked(RevokedBy::Cap) => "cap",
             SessionEventKind::Revoked(RevokedBy::Admin) => "admin",
+            SessionEventKind::Revoked(RevokedBy::Reuse) => "reuse",
             SessionEventKind::Rejected(Rejection::Csrf) => "csrf",
             SessionEventKind::Rejected(Rejection::StepUp) => "step_up",
             SessionEventKind::Rejected(Rejection::Guard(_)) => "guard",
@@ -252,6 +265,8 @@ mod tests {
             SessionEventKind::Revoked(RevokedBy::OtherDevice),
             SessionEventKind::Revoked(RevokedBy::Cap),
             SessionEventKind::Revoked(RevokedBy::Admin),
+            SessionEventKind::Revoked(RevokedBy::Reuse),
+            SessionEventKind::Reused,
             SessionEventKind::Rejected(Rejection::Csrf),
             SessionEventKind::Rejected(Rejection::StepUp),
             SessionEventKind::Rejected(Rejection::Guard("user")),

@@ -24,14 +24,21 @@ pub(crate) const DEVICE_KEY: &str = "__ats_device";
 /// keeps when the user last proved who they are (Unix milliseconds). Reserved.
 pub(crate) const AUTH_KEY: &str = "__ats_auth";
 
+/// The session key under which the middleware keeps when the session's id was last changed
+/// (Unix seconds), for [`rotate_every`](crate::SessionMiddlewareBuilder::rotate_every); absent
+/// until the first change (the creation time counts). Reserved.
+pub(crate) const ROTATED_KEY: &str = "__ats_rot";
+
 /// The session keys under which this crate keeps its own data in a session: the CSRF token
 /// ([`CSRF_SESSION_KEY`], `"__ats_csrf"`), the flash messages waiting for the next request
 /// ([`FLASH_KEY`], `"_flash"`), a "remember me" lifetime (`"__ats_remember"`, see
 /// [`Session::remember`](crate::Session::remember)) and the device a session signed in from
 /// (`"__ats_device"`, see [`SessionInfo::user_agent`](crate::SessionInfo::user_agent)) and the
 /// time of the last step-up (`"__ats_auth"`, see
-/// [`Session::mark_authenticated`](crate::Session::mark_authenticated)). Do not use them for
-/// your own values.
+/// [`Session::mark_authenticated`](crate::Session::mark_authenticated)) and when the id last
+/// changed (`"__ats_rot"`, see
+/// [`rotate_every`](crate::SessionMiddlewareBuilder::rotate_every)). Do not use them for your
+/// own values.
 ///
 /// [`SessionInfo`](crate::SessionInfo) hides them: a devices or admin page that lists another session's values
 /// never sees that session's CSRF secret or its waiting messages. The request's own
@@ -49,10 +56,11 @@ pub(crate) const AUTH_KEY: &str = "__ats_auth";
 /// }
 /// # let _ = app_keys;
 /// ```
-pub const RESERVED_KEYS: [&str; 5] = [
+pub const RESERVED_KEYS: [&str; 6] = [
     CSRF_SESSION_KEY,
     FLASH_KEY,
     REMEMBER_KEY,
     DEVICE_KEY,
     AUTH_KEY,
+    ROTATED_KEY,
 ];

@@ -108,6 +108,7 @@
 //! | session never loaded | nothing | nothing |
 //! | `change_id` (even with `no_store`) | move the session to a new id with this request's changes, if it still lives | the new id; a removal if it ended meanwhile |
 //! | `no_store` | nothing | nothing |
+//! | id older than `rotate_every` (not under `late_store`) | move the session to a new id; the old one opens it for `rotation_grace` | the new id |
 //! | data changed | save the changed keys | id when new, or to refresh a persistent cookie |
 //! | new and still empty | nothing | nothing |
 //! | unchanged, stored | touch, when the expiry moves by more than the refresh step | a persistent cookie, when touched |
@@ -206,6 +207,7 @@ mod keys;
 pub mod middleware;
 pub mod migrate;
 mod request;
+mod rotation;
 mod session;
 mod sessions;
 pub mod state;
@@ -264,6 +266,7 @@ pub use id::SessionId;
 pub use keys::{CSRF_SESSION_KEY, RESERVED_KEYS};
 pub use middleware::SessionMiddleware;
 pub use middleware::SessionMiddlewareBuilder;
+pub use rotation::Reuse;
 pub use session::{Session, SessionStatus};
 pub use sessions::{SessionInfo, Sessions};
 pub use typed::TypedSession;

@@ -77,7 +77,7 @@ mod keys {
     }
 
     /// The `kind` and `reason` labels of every event.
-    static EVENT_LABELS: [[Label; 2]; 12] = event_labels!(
+    static EVENT_LABELS: [[Label; 2]; 14] = event_labels!(
         ("created", ""),
         ("tied", ""),
         ("rotated", ""),
@@ -87,13 +87,15 @@ mod keys {
         ("revoked", "other_device"),
         ("revoked", "cap"),
         ("revoked", "admin"),
+        ("revoked", "reuse"),
+        ("reused", ""),
         ("rejected", "csrf"),
         ("rejected", "step_up"),
         ("rejected", "guard"),
     );
 
     /// `session_events_total`, by kind and reason (in the order of `EVENT_LABELS`).
-    pub(super) static EVENTS: [Key; 12] = [
+    pub(super) static EVENTS: [Key; 14] = [
         Key::from_static_parts("session_events_total", &EVENT_LABELS[0]),
         Key::from_static_parts("session_events_total", &EVENT_LABELS[1]),
         Key::from_static_parts("session_events_total", &EVENT_LABELS[2]),
@@ -106,6 +108,8 @@ mod keys {
         Key::from_static_parts("session_events_total", &EVENT_LABELS[9]),
         Key::from_static_parts("session_events_total", &EVENT_LABELS[10]),
         Key::from_static_parts("session_events_total", &EVENT_LABELS[11]),
+        Key::from_static_parts("session_events_total", &EVENT_LABELS[12]),
+        Key::from_static_parts("session_events_total", &EVENT_LABELS[13]),
     ];
 
     /// The key of `kind` and `reason`, if they are an event's.

@@ -26,6 +26,7 @@ mod ported;
 mod ported_ext;
 mod refresh;
 mod remember;
+mod rotation;
 mod session_ext;
 mod shop;
 mod shop_helpers;

@@ -17,6 +17,44 @@ use crate::error::{ConfigError, ErrorRenderer, SessionError};
 use crate::state::IdCarrier;
 use crate::store::IntoBackend;
 
+/// Default `rotation_grace`.
+const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(30);
+
+/// `rotate_every` and its companions, checked.
+fn rotation(
+    every: Duration,
+    grace: Duration,
+    on_reuse: crate::Reuse,
+    idle: u64,
+    client_side: bool,
+) -> Result<crate::rotation::Rotation, ConfigError> {
+    if client_side {
+        return Err(ConfigError(
+            "rotate_every needs a server-side store: a client-side store keeps no record of a \
+             replaced id, so it could neither let it open the session for a grace window nor \
+             detect its reuse"
+                .into(),
+        ));
+    }
+    let (every, grace) = (every.as_secs(), grace.as_secs());
+    if every == 0 || grace == 0 {
+        return Err(ConfigError(
+            "rotate_every and rotation_grace must be at least one second".into(),
+        ));
+    }
+    if grace >= every || grace >= idle {
+        return Err(ConfigError(format!(
+            "rotation_grace ({grace} s) must be shorter than rotate_every ({every} s) and the \
+             idle timeout ({idle} s)"
+        )));
+    }
+    Ok(crate::rotation::Rotation {
+        every,
+        grace,
+        on_reuse,
+    })
+}
+
 /// Builds a [`SessionMiddleware`]; from [`SessionMiddleware::builder`].
 ///
 /// Every setting has a default; `build()` checks the combination (cookie prefix rules, timeouts)
@@ -39,6 +77,9 @@ pub struct SessionMiddlewareBuilder<S> {
     migrations: Vec<crate::migrate::Source>,
     refresh_every: bool,
     events: crate::events::Events,
+    rotate_every: Option<Duration>,
+    rotation_grace: Duration,
+    on_reuse: crate::Reuse,
 }
 
 impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
@@ -60,6 +101,9 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
             migrations: Vec::new(),
             refresh_every: false,
             events: crate::events::Events::default(),
+            rotate_every: None,
+            rotation_grace: DEFAULT_ROTATION_GRACE,
+            on_reuse: crate::Reuse::default(),
         }
     }
 
@@ -237,6 +281,51 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// Renews a session's id every `every`, on the first request after that which loads the
+    /// session (OWASP's periodic renewal), and treats the reuse of a replaced id as theft. Off
+    /// by default; server-side stores only (a misconfiguration error otherwise).
+    ///
+    /// The old id still opens the session for [`rotation_grace`](Self::rotation_grace) (30 s by
+    /// default), so requests that were in flight (an app firing several requests at once) are
+    /// not logged out; their responses carry the current id. Presented after that, it means two
+    /// parties hold the cookie: a [`SessionEventKind::Reused`](crate::SessionEventKind::Reused)
+    /// event, and what [`on_reuse`](Self::on_reuse) says (by default the session ends). A
+    /// `change_id` (a login, a privilege change) never has a grace window: its old id dies at
+    /// once. The CSRF token survives a renewal (forms open in other tabs keep working); it still
+    /// changes with `change_id`.
+    ///
+    /// Each renewal writes a small record for the old id (when, the user and handle, and the new
+    /// id sealed with a key only the old id gives), kept as long as the idle timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use actix_typed_session::{store::MemoryStore, Reuse, SessionMiddleware};
+    ///
+    /// let middleware = SessionMiddleware::builder(MemoryStore::default())
+    ///     .rotate_every(Duration::from_secs(15 * 60))
+    ///     .rotation_grace(Duration::from_secs(30))
+    ///     .on_reuse(Reuse::RevokeUser)
+    ///     .build();
+    /// ```
+    pub fn rotate_every(mut self, every: Duration) -> Self {
+        self.rotate_every = Some(every);
+        self
+    }
+
+    /// How long an id replaced by [`rotate_every`](Self::rotate_every) still opens its session
+    /// (default 30 s; at least 1 s, and shorter than `rotate_every`).
+    pub fn rotation_grace(mut self, grace: Duration) -> Self {
+        self.rotation_grace = grace;
+        self
+    }
+
+    /// What the reuse of a replaced id after its grace window ends: see [`Reuse`](crate::Reuse)
+    /// (default [`Reuse::RevokeSession`](crate::Reuse::RevokeSession)).
+    pub fn on_reuse(mut self, policy: crate::Reuse) -> Self {
+        self.on_reuse = policy;
+        self
+    }
+
     /// At most `max` sessions per user ([`Session::set_user`](crate::Session::set_user)): when
     /// a request ties one more session to a user, the user's sessions beyond the `max` newest
     /// sign-ins end. Default: no limit.
@@ -359,6 +448,16 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
                 )));
             }
         }
+        let rotation = match self.rotate_every {
+            None => None,
+            Some(every) => Some(rotation(
+                every,
+                self.rotation_grace,
+                self.on_reuse,
+                idle,
+                client_side,
+            )?),
+        };
         let migrations = crate::migrate::Migrations::new(self.migrations)?;
         Ok(SessionMiddleware::from_ctx(Ctx {
             process_local,
@@ -379,6 +478,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
                 expiry_header,
                 refresh_every: self.refresh_every,
                 events: self.events,
+                rotation,
             },
         }))
     }

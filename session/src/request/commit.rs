@@ -230,10 +230,11 @@ async fn execute(
             forget_origin(session).await;
             Ok(ClientUpdate::Remove)
         }
-        Plan::Rotate => {
+        Plan::Rotate | Plan::Renew => {
             // The store moves the stored session to the new id and applies this request's
             // changes in one step, and only if the old id still holds a live session: a
             // logout, revocation or expiry that landed while this request ran wins.
+            let renew = plan == Plan::Renew;
             let (retired, id, meta, changes, rotation) = {
                 let Some(mut data) = session.data() else {
                     return Ok(ClientUpdate::Keep);
@@ -246,7 +247,16 @@ async fn execute(
                 } else {
                     SessionEventKind::Created
                 };
-                data.rotate();
+                match renew {
+                    true => data.rotate_keeping_csrf(),
+                    false => data.rotate(),
+                }
+                if ctx.config.rotation.is_some() {
+                    // The renewal clock restarts with every new id.
+                    if let Ok(stamp) = ctx.config.codec.encode(&now) {
+                        data.set(crate::keys::ROTATED_KEY.to_owned(), stamp.into());
+                    }
+                }
                 let expires_at = expiry(&data);
                 data.stamp(expires_at, now);
                 let retired = data.take_retired();
@@ -268,6 +278,12 @@ async fn execute(
                     true
                 }
             };
+            if !moved && renew {
+                // Another request renewed the id first (or the session ended): follow it.
+                return Ok(
+                    super::renew::lost_the_race(session, retired.as_ref(), &meta, changes).await,
+                );
+            }
             if !moved {
                 let old = retired.as_ref().unwrap_or(&id);
                 tracing::info!(
@@ -280,7 +296,10 @@ async fn execute(
                 }
                 return Ok(ClientUpdate::Remove);
             }
-            tracing::debug!(session = %id.log_tag(), "session id changed");
+            tracing::debug!(session = %id.log_tag(), renew, "session id changed");
+            if let (true, Some(old)) = (renew, &retired) {
+                super::renew::leave_tombstone(session, old, &id, now).await;
+            }
             if let Some(mut data) = session.data() {
                 data.moved(changes);
             }

@@ -55,6 +55,8 @@ pub(crate) struct Data {
     /// The session's own lifetime in seconds ([`Session::remember`](crate::Session::remember)),
     /// when it has one and this request knows it.
     remember: Option<u64>,
+    /// Opened through a replaced id within its grace window: the client gets the current id.
+    resend: bool,
 }
 
 impl Data {
@@ -100,6 +102,7 @@ impl Data {
             binding,
             origin: None,
             remember: None,
+            resend: false,
         }
     }
 
@@ -330,20 +333,47 @@ impl Data {
         !self.existed && self.dirty.values().all(Option::is_none) && self.meta.user.is_none()
     }
 
-    /// Gives the session a new id (once per request), remembering the stored one to delete.
+    /// Gives the session a new id (once per request), remembering the stored one to delete;
+    /// the CSRF token goes (see [`rotate_keeping_csrf`](Self::rotate_keeping_csrf)).
     pub(crate) fn rotate(&mut self) {
         if !self.rotated {
-            let old = std::mem::replace(&mut self.id, SessionId::generate());
-            if self.existed {
-                self.retired = Some(old);
-            }
+            self.rotate_keeping_csrf();
             // The CSRF token is tied to the id: a token captured before a login is useless after.
             // Removed whether or not this request fetched it: the store moves the values it
             // holds, and the token must not be among them.
             self.dirty
                 .insert(crate::keys::CSRF_SESSION_KEY.to_owned(), None);
+        }
+    }
+
+    /// A new id (once per request) that keeps the CSRF token: a periodic renewal
+    /// (`rotate_every`), not a change of privilege, so forms already on screen still post.
+    pub(crate) fn rotate_keeping_csrf(&mut self) {
+        if !self.rotated {
+            let old = std::mem::replace(&mut self.id, SessionId::generate());
+            if self.existed {
+                self.retired = Some(old);
+            }
             self.rotated = true;
         }
+    }
+
+    /// The session was opened through an id that `rotate_every` replaced, within its grace
+    /// window: the response must carry the current id.
+    pub(crate) fn set_resend(&mut self) {
+        self.resend = true;
+    }
+
+    /// See [`set_resend`](Self::set_resend).
+    pub(crate) fn resend(&self) -> bool {
+        self.resend
+    }
+
+    /// When the session's id was last changed (Unix seconds): its reserved key, or its creation.
+    pub(crate) fn id_since(&self, codec: crate::codec::Codec) -> u64 {
+        self.value(crate::keys::ROTATED_KEY)
+            .and_then(|bytes| codec.decode::<u64>(&bytes).ok())
+            .unwrap_or(self.meta.created_at)
     }
 
     /// The per-key changes since loading, moved out (the values travel to the store without a

@@ -4,11 +4,12 @@
 use actix_web::HttpRequest;
 
 use super::data::Data;
+use super::renew::Replaced;
 use crate::ctx::Ctx;
 use crate::error::SessionError;
 use crate::events::{SessionEvent, SessionEventKind, Timeout};
 use crate::id::SessionId;
-use crate::keys::REMEMBER_KEY;
+use crate::keys::{REMEMBER_KEY, ROTATED_KEY};
 use crate::migrate::Env;
 use crate::store::backend::Backend;
 use crate::store::{Fetch, Loaded, Meta};
@@ -80,6 +81,16 @@ pub(crate) async fn load(
 ) -> Result<Data, SessionError> {
     let now = ctx.config.clock.now();
     let Presented { raw, binding, old } = presented;
+    // With rotate_every, the commit needs when the id last changed: one more key in this load.
+    let mut wider: Vec<&str> = Vec::new();
+    let fetch = match (ctx.config.rotation.is_some(), fetch) {
+        (true, Fetch::Keys(keys)) if !keys.contains(&ROTATED_KEY) => {
+            wider.extend_from_slice(keys);
+            wider.push(ROTATED_KEY);
+            Fetch::Keys(&wider)
+        }
+        (_, fetch) => fetch,
+    };
     let miss = match own(ctx, raw.as_ref(), fetch, binding.as_deref(), now).await? {
         // `Data` is built here, after the last await: it is never part of a load's future.
         Ok(found) => {
@@ -88,6 +99,9 @@ pub(crate) async fn load(
                 data.merge(Fetch::Keys(&[REMEMBER_KEY]), more);
             }
             data.set_remember(found.remember);
+            if found.resend {
+                data.set_resend();
+            }
             return Ok(data);
         }
         Err(miss) => miss,
@@ -143,6 +157,9 @@ struct Found {
     lifetime: Option<Option<Loaded>>,
     /// The session's own lifetime (`Session::remember`), when it has one.
     remember: Option<u64>,
+    /// Found through an id that `rotate_every` replaced, within its grace window: the client
+    /// must be sent the current id.
+    resend: bool,
 }
 
 /// The session as the middleware's own store has it, or why not.
@@ -209,6 +226,21 @@ async fn own(
             (id, Some(Loaded::whole(record)))
         }
     };
+    // A server-side id the store does not know may be one that rotate_every replaced.
+    let (id, loaded, resend) = match loaded {
+        None if ctx.config.rotation.is_some() => {
+            // Boxed: only with rotate_every, kept out of the size of every load's future.
+            match Box::pin(super::renew::replaced(ctx, &id, fetch, now)).await? {
+                Replaced::Current(found) => {
+                    let (current, loaded) = *found;
+                    (current, Some(loaded), true)
+                }
+                Replaced::Ended => return Ok(Err(Miss::Ended)),
+                Replaced::Unknown => (id, None, false),
+            }
+        }
+        loaded => (id, loaded, false),
+    };
     match loaded {
         Some(loaded) => {
             // A stored expiry later than this middleware's timeouts give: the session may have
@@ -226,6 +258,7 @@ async fn own(
                     loaded,
                     lifetime,
                     remember,
+                    resend,
                 }));
             }
             tracing::debug!(session = %id.log_tag(), "session expired; starting a new session");

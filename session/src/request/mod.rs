@@ -25,6 +25,7 @@ mod handle;
 pub(crate) mod ledger;
 pub(crate) mod load;
 pub(crate) mod plan;
+mod renew;
 pub(crate) mod scope;
 pub(crate) mod users;
 

@@ -10,6 +10,7 @@
 //! | session never loaded       | nothing                                 | nothing                        |
 //! | `change_id`                | move the stored session to a new id with this request's changes, if it still lives (even with `no_store`) | the new id; a removal if it ended meanwhile |
 //! | `no_store`                 | nothing                                 | nothing                        |
+//! | id older than `rotate_every` (not under `late_store`) | move the session to a new id, and leave a tombstone for the old one (its grace window) | the new id |
 //! | data changed               | save the changed keys                   | id when new, or to refresh a persistent cookie |
 //! | new and still empty        | nothing                                 | nothing                        |
 //! | unchanged, stored          | touch, only when the expiry moves by more than the refresh step | only a persistent cookie, when touched |
@@ -32,8 +33,11 @@ pub(crate) enum Plan {
     Nothing,
     /// Forget the session and remove the client's value.
     Expire,
-    /// Move the data to a new id and send it.
+    /// Move the data to a new id and send it (`change_id`: the old id dies at once).
     Rotate,
+    /// Move the data to a new id and send it, leaving a tombstone for the old id that keeps it
+    /// opening the session for the grace window (`rotate_every`).
+    Renew,
     /// Save the changes; `send` the value to the client.
     Save { send: bool },
     /// Push the expiry forward; `send` the value to the client.
@@ -43,7 +47,10 @@ pub(crate) enum Plan {
 impl Plan {
     /// Whether the session's expiry moves (and the client may be told it).
     pub(crate) fn announces(self) -> bool {
-        matches!(self, Plan::Rotate | Plan::Save { .. } | Plan::Touch { .. })
+        matches!(
+            self,
+            Plan::Rotate | Plan::Renew | Plan::Save { .. } | Plan::Touch { .. }
+        )
     }
 }
 
@@ -75,7 +82,17 @@ pub(crate) fn decide(
     if options.has(Options::NO_STORE) {
         return Plan::Nothing;
     }
-    let refresh_client = config.state.refresh_on_touch(data.remember().is_some());
+    // A renewal's new id must leave with the head: not under late_store (the next request
+    // renews).
+    if let Some(rotation) = config.rotation {
+        if data.existed()
+            && !options.has(Options::LATE_STORE)
+            && now >= data.id_since(config.codec).saturating_add(rotation.every)
+        {
+            return Plan::Renew;
+        }
+    }
+    let refresh_client = config.state.refresh_on_touch(data.remember().is_some()) || data.resend();
     if data.changed() {
         return if empty_and_new {
             Plan::Nothing
@@ -93,7 +110,8 @@ pub(crate) fn decide(
             && config
                 .seen_step
                 .is_some_and(|step| now >= meta.last_seen.saturating_add(step.max(1)));
-        if next > meta.expires_at.saturating_add(config.refresh_step) || seen_stale {
+        if next > meta.expires_at.saturating_add(config.refresh_step) || seen_stale || data.resend()
+        {
             return Plan::Touch {
                 send: refresh_client,
             };

@@ -8,6 +8,7 @@ use actix_web::web;
 
 pub use super::events::*;
 pub use super::harness::*;
+pub use super::rotation::*;
 pub use super::users::*;
 use super::*;
 use crate::clock::ManualClock;
@@ -57,6 +58,7 @@ macro_rules! conformance_suite {
             users_revoke_all_while_ids_change,
             users_cap_keeps_exactly_the_newest_under_concurrent_logins,
             users_events_name_the_user_and_who_revoked,
+            users_reuse_after_grace_can_end_every_session_of_the_user,
         );
     };
     (@core $how:ident [$($setup:tt)*] $($extra:ident),* $(,)?) => {
@@ -86,6 +88,9 @@ macro_rules! conformance_suite {
             logout_during_a_save_is_never_undone,
             logout_elsewhere_during_a_rotation_wins,
             events_follow_a_session_from_creation_to_logout,
+            rotation_renews_the_id_and_the_old_one_opens_within_grace,
+            rotation_concurrent_requests_across_a_renewal_all_succeed,
+            rotation_never_gives_change_id_a_grace_window,
         );
     };
     // One test that runs every case in turn, for a backend too costly to start per case.

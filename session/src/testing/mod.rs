@@ -117,6 +117,7 @@ use crate::{SessionId, StoreError};
 pub mod conformance;
 mod events;
 mod harness;
+mod rotation;
 mod session;
 pub mod users;
 
