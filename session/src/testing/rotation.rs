@@ -16,6 +16,24 @@ use crate::Reuse;
 const EVERY: Duration = Duration::from_secs(60);
 const GRACE: Duration = Duration::from_secs(30);
 
+/// The suite's app, renewing ids every [`EVERY`] with a [`GRACE`] window, its events recorded.
+async fn renewing_app<S: IntoBackend>(
+    store: S,
+    clock: &ManualClock,
+    events: &Recorded,
+) -> impl actix_web::dev::Service<
+    actix_http::Request,
+    Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+    Error = actix_web::Error,
+> {
+    let mw = builder(store, clock)
+        .rotate_every(EVERY)
+        .rotation_grace(GRACE)
+        .on_event(events.hook())
+        .build();
+    actix_web::test::init_service(actix_web::App::new().wrap(mw).configure(routes)).await
+}
+
 /// Conformance case: a request after `rotate_every` gets a new id with the session's data; the
 /// old id opens the same session within the grace window (its response carries the current id,
 /// and changes made through it are kept); after the window it is a reuse: reported, the
@@ -23,14 +41,8 @@ const GRACE: Duration = Duration::from_secs(30);
 pub async fn rotation_renews_the_id_and_the_old_one_opens_within_grace<S: IntoBackend + Clone>(
     store: S,
 ) {
-    let clock = ManualClock::new();
-    let events = Recorded::default();
-    let mw = builder(store.clone(), &clock)
-        .rotate_every(EVERY)
-        .rotation_grace(GRACE)
-        .on_event(events.hook())
-        .build();
-    let app = actix_web::test::init_service(actix_web::App::new().wrap(mw).configure(routes)).await;
+    let (clock, events) = (ManualClock::new(), Recorded::default());
+    let app = renewing_app(store, &clock, &events).await;
     let first = send(&app, get("/incr", None)).await.id().unwrap();
     clock.advance(Duration::from_secs(30));
     let res = send(&app, get("/incr", Some(&first))).await;
@@ -82,11 +94,7 @@ pub async fn rotation_concurrent_requests_across_a_renewal_all_succeed<S: IntoBa
     store: S,
 ) {
     let clock = ManualClock::new();
-    let mw = builder(store.clone(), &clock)
-        .rotate_every(EVERY)
-        .rotation_grace(GRACE)
-        .build();
-    let app = actix_web::test::init_service(actix_web::App::new().wrap(mw).configure(routes)).await;
+    let app = renewing_app(store, &clock, &Recorded::default()).await;
     let old = send(&app, post("/set/a/0", None)).await.id().unwrap();
     clock.advance(EVERY + Duration::from_secs(1));
     let answers = futures_util::future::join_all(
@@ -111,14 +119,8 @@ pub async fn rotation_concurrent_requests_across_a_renewal_all_succeed<S: IntoBa
 /// Conformance case: `change_id` (a login) never has a grace window: with renewal on, the old id
 /// opens nothing at once, and presenting it is no reuse (the new session lives on).
 pub async fn rotation_never_gives_change_id_a_grace_window<S: IntoBackend + Clone>(store: S) {
-    let clock = ManualClock::new();
-    let events = Recorded::default();
-    let mw = builder(store.clone(), &clock)
-        .rotate_every(EVERY)
-        .rotation_grace(GRACE)
-        .on_event(events.hook())
-        .build();
-    let app = actix_web::test::init_service(actix_web::App::new().wrap(mw).configure(routes)).await;
+    let (clock, events) = (ManualClock::new(), Recorded::default());
+    let app = renewing_app(store, &clock, &events).await;
     let before = send(&app, get("/incr", None)).await.id().unwrap();
     let after = send(&app, post("/login", Some(&before)))
         .await
