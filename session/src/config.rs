@@ -47,6 +47,8 @@ pub(crate) struct Config {
     pub(crate) events: crate::events::Events,
     /// `rotate_every`, `rotation_grace`, `on_reuse`: ids renewed during a session.
     pub(crate) rotation: Option<crate::rotation::Rotation>,
+    /// `clear_site_data_on_logout`: the `Clear-Site-Data` value a logout's response carries.
+    pub(crate) clear_site_data: Option<actix_web::http::header::HeaderValue>,
 }
 
 impl Config {

@@ -1,7 +1,8 @@
 //! Id renewal (`rotate_every`) over HTTP, in what is not one store's (the conformance suite runs
 //! the store-dependent cases on every server-side store: `testing/rotation.rs`): a renewal keeps
 //! the CSRF token where `change_id` drops it, `Reuse::Log` only reports, and what cannot work is
-//! refused when the middleware is built.
+//! refused when the middleware is built. And the other defence against stolen cookies that is
+//! not one store's: `clear_site_data_on_logout`.
 
 use std::time::Duration;
 
@@ -142,4 +143,33 @@ async fn what_cannot_work_is_refused_when_the_middleware_is_built() {
         assert!(err.contains("rotat"), "{err}");
     }
     assert!(refused(memory().rotate_every(Duration::from_secs(60))).is_none());
+}
+
+#[post("/logout")]
+#[session(expire)]
+async fn logout() -> &'static str {
+    "bye"
+}
+
+/// `clear_site_data_on_logout`: a logout's response asks the browser to drop the site's cookies
+/// and storage; no other response does, and without the setting not even a logout.
+#[actix_web::test]
+async fn a_logout_can_clear_the_site_data() {
+    for on in [true, false] {
+        let mw = SessionMiddleware::builder(MemoryStore::default())
+            .clear_site_data_on_logout(on)
+            .build();
+        let app = test::init_service(App::new().wrap(mw).service(login).service(logout)).await;
+        let res = send(&app, post("/login", None)).await;
+        assert_eq!(
+            res.header("clear-site-data"),
+            None,
+            "a login clears nothing"
+        );
+        let id = res.id().unwrap();
+        let res = send(&app, post("/logout", Some(&id))).await;
+        assert!(res.removal().is_some());
+        let expected = on.then_some("\"cookies\", \"storage\"");
+        assert_eq!(res.header("clear-site-data"), expected, "on: {on}");
+    }
 }

@@ -17,6 +17,9 @@ use crate::error::{ConfigError, ErrorRenderer, SessionError};
 use crate::state::IdCarrier;
 use crate::store::IntoBackend;
 
+/// What `clear_site_data_on_logout` asks the browser to drop.
+const CLEAR_SITE_DATA_VALUE: &str = "\"cookies\", \"storage\"";
+
 /// Default `rotation_grace`.
 const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(30);
 
@@ -80,6 +83,7 @@ pub struct SessionMiddlewareBuilder<S> {
     rotate_every: Option<Duration>,
     rotation_grace: Duration,
     on_reuse: crate::Reuse,
+    clear_site_data: bool,
 }
 
 impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
@@ -104,6 +108,7 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
             rotate_every: None,
             rotation_grace: DEFAULT_ROTATION_GRACE,
             on_reuse: crate::Reuse::default(),
+            clear_site_data: false,
         }
     }
 
@@ -326,6 +331,18 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// On the response of a logout (`#[session(expire)]`, [`Session::expire`](crate::Session::expire)),
+    /// also send `Clear-Site-Data: "cookies", "storage"`: the browser drops every cookie and the
+    /// storage (local and session storage, IndexedDB, service workers) of the site's origin,
+    /// not only the session cookie, so nothing an app kept on the device outlives the logout.
+    /// Off by default: it also ends what the app may want kept (a consent cookie, a draft in
+    /// local storage). Browsers honour it on HTTPS only; it is not sent for `"cache"` (ask for
+    /// it in your own header if cached pages must go too).
+    pub fn clear_site_data_on_logout(mut self, on: bool) -> Self {
+        self.clear_site_data = on;
+        self
+    }
+
     /// At most `max` sessions per user ([`Session::set_user`](crate::Session::set_user)): when
     /// a request ties one more session to a user, the user's sessions beyond the `max` newest
     /// sign-ins end. Default: no limit.
@@ -479,6 +496,9 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
                 refresh_every: self.refresh_every,
                 events: self.events,
                 rotation,
+                clear_site_data: self.clear_site_data.then(|| {
+                    actix_web::http::header::HeaderValue::from_static(CLEAR_SITE_DATA_VALUE)
+                }),
             },
         }))
     }

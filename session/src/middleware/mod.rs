@@ -21,12 +21,15 @@ use std::task::{Context, Poll};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{HeaderValue, CACHE_CONTROL, VARY};
+use actix_web::http::header::{HeaderName, HeaderValue, CACHE_CONTROL, VARY};
 use tokio::task::futures::TaskLocalFuture;
 
 use crate::ctx::Ctx;
 use crate::error::SessionError;
 use crate::request::commit::{self, ClientUpdate};
+
+/// The response header that asks the browser to drop a site's data (W3C Clear Site Data).
+const CLEAR_SITE_DATA: HeaderName = HeaderName::from_static("clear-site-data");
 
 mod body;
 mod builder;
@@ -340,6 +343,13 @@ async fn respond<B: MessageBody + 'static>(
     }
     if let (Some(name), Some(expiry)) = (&config.expiry_header, outcome.expiry) {
         headers.insert(name.clone(), HeaderValue::from(expiry));
+    }
+    if let (ClientUpdate::Remove, Some(value), true) = (
+        &outcome.update,
+        &config.clear_site_data,
+        session.options().has(Options::EXPIRE),
+    ) {
+        headers.insert(CLEAR_SITE_DATA, value.clone());
     }
     if sent && !headers.contains_key(CACHE_CONTROL) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
