@@ -251,12 +251,8 @@ async fn execute(
                     true => data.rotate_keeping_csrf(),
                     false => data.rotate(),
                 }
-                if ctx.config.rotation.is_some() {
-                    // The renewal clock restarts with every new id.
-                    if let Ok(stamp) = ctx.config.codec.encode(&now) {
-                        data.set(crate::keys::ROTATED_KEY.to_owned(), stamp.into());
-                    }
-                }
+                // The renewal clock restarts with every new id.
+                stamp_id(&mut data, &ctx, now);
                 let expires_at = expiry(&data);
                 data.stamp(expires_at, now);
                 let retired = data.take_retired();
@@ -280,9 +276,12 @@ async fn execute(
             };
             if !moved && renew {
                 // Another request renewed the id first (or the session ended): follow it.
-                return Ok(
-                    super::renew::lost_the_race(session, retired.as_ref(), &meta, changes).await,
-                );
+                let current =
+                    super::renew::lost_the_race(session, retired.as_ref(), &meta, changes).await;
+                return Ok(match current {
+                    Some(current) => ClientUpdate::Send(current.as_str().to_owned()),
+                    None => ClientUpdate::Keep,
+                });
             }
             if !moved {
                 let old = retired.as_ref().unwrap_or(&id);
@@ -379,6 +378,19 @@ fn saved_events(session: &Session, first: Option<SessionEventKind>) {
             }
             event
         });
+    }
+}
+
+/// With `rotate_every`: when the id was issued (`now`), under its reserved key.
+fn stamp_id(data: &mut super::data::Data, ctx: &Ctx, now: u64) {
+    if ctx.config.rotation.is_none() {
+        return;
+    }
+    match ctx.config.codec.encode(&now) {
+        Ok(bytes) => {
+            data.set(crate::keys::ROTATED_KEY.to_owned(), bytes.into());
+        }
+        Err(e) => tracing::warn!(error = %e, "renewal stamp not encoded"),
     }
 }
 

@@ -369,7 +369,7 @@ impl Data {
         self.resend
     }
 
-    /// When the session's id was last changed (Unix seconds): its reserved key, or its creation.
+    /// When the session's id was issued (Unix seconds): its reserved key, or its creation.
     pub(crate) fn id_since(&self, codec: crate::codec::Codec) -> u64 {
         self.value(crate::keys::ROTATED_KEY)
             .and_then(|bytes| codec.decode::<u64>(&bytes).ok())

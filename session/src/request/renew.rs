@@ -4,7 +4,6 @@
 //! session, after it a reuse. The settings, the tombstone's format and why it holds no usable id
 //! are in `rotation.rs`.
 
-use super::commit::ClientUpdate;
 use super::Session;
 use crate::ctx::Ctx;
 use crate::error::{SessionError, StoreError};
@@ -33,19 +32,18 @@ pub(super) async fn leave_tombstone(session: &Session, old: &SessionId, new: &Se
 }
 
 /// A renewal whose `change_id` found the old id gone: another request of the same client
-/// renewed it first (or the session ended). This request's changes go to the current id, and
-/// the client is told it; with no tombstone to follow after about 100 ms (the session ended, or
-/// the winner could not write it), the client keeps its cookie and its next request decides.
+/// renewed it first (or the session ended). This request's changes go to the current id, which
+/// the client is to be told (the answer); with no tombstone to follow after about 100 ms (the
+/// session ended, or the winner could not write it), the client keeps its cookie and its next
+/// request decides.
 pub(super) async fn lost_the_race(
     session: &Session,
     old: Option<&SessionId>,
     meta: &Meta,
-    mut changes: Changes,
-) -> ClientUpdate {
+    changes: Changes,
+) -> Option<SessionId> {
     let ctx = session.ctx();
-    let Some(old) = old else {
-        return ClientUpdate::Keep;
-    };
+    let old = old?;
     // The winner writes the tombstone right after its move: give it a moment.
     let mut found = tombstone(ctx, old).await;
     for _ in 0..5 {
@@ -67,27 +65,37 @@ pub(super) async fn lost_the_race(
                 session = %old.log_tag(),
                 "renewal: the id was renewed by another request or ended; cookie kept"
             );
-            return ClientUpdate::Keep;
+            return None;
         }
         Err(e) => {
             tracing::error!(session = %old.log_tag(), error = %e, "renewal: lookup failed");
-            return ClientUpdate::Keep;
+            return None;
         }
     };
-    // The values only: the id change (its clock) is the winner's.
+    join(session, &current, meta, changes).await;
+    Some(current)
+}
+
+/// This request's changes saved to `current`, the id another request renewed the session to:
+/// the values only (the id change and its stamp are the winner's); nothing if it is gone.
+async fn join(session: &Session, current: &SessionId, meta: &Meta, mut changes: Changes) {
     changes.created = false;
     changes.replace_all = false;
     changes.set.retain(|(k, _)| k != crate::keys::ROTATED_KEY);
     if !changes.set.is_empty() || !changes.removed.is_empty() {
-        if let Err(e) = ctx.backend.save(&current, meta, &changes).await {
+        let saved = session.ctx().backend.save(current, meta, &changes).await;
+        if let Err(e) = saved {
             tracing::error!(session = %current.log_tag(), error = %e, "renewal: save failed");
         }
     }
     if let Some(mut data) = session.data() {
         data.ended();
     }
-    ClientUpdate::Send(current.as_str().to_owned())
 }
+
+/// How long a request that presents an unknown id waits before it looks for a renewal's
+/// tombstone again (with `rotate_every` only).
+const RETRY_MS: u64 = 25;
 
 /// What a presented id that the store does not know turned out to be.
 pub(crate) enum Replaced {
@@ -115,7 +123,14 @@ pub(crate) async fn replaced(
         tracing::error!(session = %old.log_tag(), error = %e, "renewed id lookup failed");
         SessionError::from_store(e)
     };
-    let Some(moved) = tombstone(ctx, old).await.map_err(failed)? else {
+    let mut moved = tombstone(ctx, old).await.map_err(failed)?;
+    if moved.is_none() {
+        // A renewal writes its tombstone right after it moved the session: a request that read
+        // the old id in between looks once more, a moment later.
+        tokio::time::sleep(std::time::Duration::from_millis(RETRY_MS)).await;
+        moved = tombstone(ctx, old).await.map_err(failed)?;
+    }
+    let Some(moved) = moved else {
         return Ok(Replaced::Unknown);
     };
     if now <= moved.at.saturating_add(rotation.grace) {
