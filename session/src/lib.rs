@@ -137,7 +137,8 @@
 //!
 //! [`SessionMiddlewareBuilder::on_event`] gives a hook each [`SessionEvent`]: a session created,
 //! tied to a user (with the device it signed in from), rotated, expired, revoked (and by whom:
-//! [`RevokedBy`]), or a request rejected (CSRF, step-up, a guard: [`Rejection`]); for an audit
+//! [`RevokedBy`]), a request rejected (CSRF, step-up, a guard: [`Rejection`]), or an id that
+//! [`SessionMiddlewareBuilder::rotate_every`] replaced presented again (a stolen cookie); for an audit
 //! log, "new sign-in" alerts or your own counters. A change is reported only once the store
 //! confirmed it, by the app server that made it, naming the session by its handle and user,
 //! never by its id; see the builder method for the rules.
