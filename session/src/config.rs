@@ -49,6 +49,9 @@ pub(crate) struct Config {
     pub(crate) rotation: Option<crate::rotation::Rotation>,
     /// `clear_site_data_on_logout`: the `Clear-Site-Data` value a logout's response carries.
     pub(crate) clear_site_data: Option<actix_web::http::header::HeaderValue>,
+    /// `device_bound`: Device Bound Session Credentials.
+    #[cfg(feature = "dbsc")]
+    pub(crate) dbsc: Option<crate::dbsc::Dbsc>,
 }
 
 impl Config {

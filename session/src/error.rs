@@ -223,6 +223,8 @@ impl ResponseError for SessionError {
                 "CSRF token missing or invalid"
             } else if *key == crate::keys::AUTH_KEY {
                 "recent authentication required"
+            } else if *key == crate::keys::DBSC_KEY {
+                "device-bound session: refresh required"
             } else {
                 status.canonical_reason().unwrap_or("rejected")
             };

@@ -122,6 +122,8 @@ pub enum Rejection {
     /// A guard (a typed session without `Default`) found its value absent: the session key of
     /// the guard's type.
     Guard(&'static str),
+    /// A device-bound session (feature `dbsc`) came without its current bound cookie.
+    DeviceBound,
 }
 
 impl SessionEventKind {
@@ -158,6 +160,7 @@ impl SessionEventKind {
             SessionEventKind::Rejected(Rejection::Csrf) => "csrf",
             SessionEventKind::Rejected(Rejection::StepUp) => "step_up",
             SessionEventKind::Rejected(Rejection::Guard(_)) => "guard",
+            SessionEventKind::Rejected(Rejection::DeviceBound) => "device_bound",
         }
     }
 }
@@ -270,6 +273,7 @@ mod tests {
             SessionEventKind::Rejected(Rejection::Csrf),
             SessionEventKind::Rejected(Rejection::StepUp),
             SessionEventKind::Rejected(Rejection::Guard("user")),
+            SessionEventKind::Rejected(Rejection::DeviceBound),
         ] {
             assert!(
                 crate::telemetry::counts(kind.name(), kind.reason()),

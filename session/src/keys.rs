@@ -29,6 +29,10 @@ pub(crate) const AUTH_KEY: &str = "__ats_auth";
 /// until the first change (the creation time counts). Reserved.
 pub(crate) const ROTATED_KEY: &str = "__ats_rot";
 
+/// The session key under which a device-bound session (feature `dbsc`) keeps its binding: the
+/// browser's public key, the waiting challenge, the current bound cookie. Reserved.
+pub(crate) const DBSC_KEY: &str = "__ats_dbsc";
+
 /// The session keys under which this crate keeps its own data in a session: the CSRF token
 /// ([`CSRF_SESSION_KEY`], `"__ats_csrf"`), the flash messages waiting for the next request
 /// ([`FLASH_KEY`], `"_flash"`), a "remember me" lifetime (`"__ats_remember"`, see
@@ -37,8 +41,8 @@ pub(crate) const ROTATED_KEY: &str = "__ats_rot";
 /// time of the last step-up (`"__ats_auth"`, see
 /// [`Session::mark_authenticated`](crate::Session::mark_authenticated)) and when the id last
 /// changed (`"__ats_rot"`, see
-/// [`rotate_every`](crate::SessionMiddlewareBuilder::rotate_every)). Do not use them for your
-/// own values.
+/// [`rotate_every`](crate::SessionMiddlewareBuilder::rotate_every)) and a device-bound session's
+/// binding (`"__ats_dbsc"`, feature `dbsc`). Do not use them for your own values.
 ///
 /// [`SessionInfo`](crate::SessionInfo) hides them: a devices or admin page that lists another session's values
 /// never sees that session's CSRF secret or its waiting messages. The request's own
@@ -56,11 +60,12 @@ pub(crate) const ROTATED_KEY: &str = "__ats_rot";
 /// }
 /// # let _ = app_keys;
 /// ```
-pub const RESERVED_KEYS: [&str; 6] = [
+pub const RESERVED_KEYS: [&str; 7] = [
     CSRF_SESSION_KEY,
     FLASH_KEY,
     REMEMBER_KEY,
     DEVICE_KEY,
     AUTH_KEY,
     ROTATED_KEY,
+    DBSC_KEY,
 ];

@@ -171,6 +171,8 @@
 //! - `redis`: `RedisStore` on deadpool-redis (`cargo add actix-typed-session --features redis`).
 //! - `redis-cluster`: `RedisStore::cluster` for Redis Cluster.
 //! - `msgpack`, `cbor`: [`codec::Codec`] variants for MessagePack and CBOR values.
+//! - `dbsc`: Device Bound Session Credentials ([`SessionMiddlewareBuilder::device_bound`]):
+//!   sessions bound to a key the browser keeps, renewed by short-lived cookies.
 //! - `metrics`: session events counted and store calls timed through the
 //!   [`metrics`](https://docs.rs/metrics) facade (see [Metrics](#metrics)).
 //! - `test-helpers`: `testing` for app tests — `TestSession` puts a
@@ -197,6 +199,8 @@ pub mod codec;
 mod config;
 mod csrf;
 mod ctx;
+#[cfg(feature = "dbsc")]
+pub mod dbsc;
 mod device;
 mod error;
 mod events;

@@ -77,7 +77,7 @@ mod keys {
     }
 
     /// The `kind` and `reason` labels of every event.
-    static EVENT_LABELS: [[Label; 2]; 14] = event_labels!(
+    static EVENT_LABELS: [[Label; 2]; 15] = event_labels!(
         ("created", ""),
         ("tied", ""),
         ("rotated", ""),
@@ -92,10 +92,11 @@ mod keys {
         ("rejected", "csrf"),
         ("rejected", "step_up"),
         ("rejected", "guard"),
+        ("rejected", "device_bound"),
     );
 
     /// `session_events_total`, by kind and reason (in the order of `EVENT_LABELS`).
-    pub(super) static EVENTS: [Key; 14] = [
+    pub(super) static EVENTS: [Key; 15] = [
         Key::from_static_parts("session_events_total", &EVENT_LABELS[0]),
         Key::from_static_parts("session_events_total", &EVENT_LABELS[1]),
         Key::from_static_parts("session_events_total", &EVENT_LABELS[2]),
@@ -110,6 +111,7 @@ mod keys {
         Key::from_static_parts("session_events_total", &EVENT_LABELS[11]),
         Key::from_static_parts("session_events_total", &EVENT_LABELS[12]),
         Key::from_static_parts("session_events_total", &EVENT_LABELS[13]),
+        Key::from_static_parts("session_events_total", &EVENT_LABELS[14]),
     ];
 
     /// The key of `kind` and `reason`, if they are an event's.

@@ -14,6 +14,7 @@ mod api;
 mod cookie_and_bearer;
 mod core;
 mod csrf;
+mod dbsc;
 mod device;
 mod devices;
 mod events;

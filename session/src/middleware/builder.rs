@@ -84,6 +84,8 @@ pub struct SessionMiddlewareBuilder<S> {
     rotation_grace: Duration,
     on_reuse: crate::Reuse,
     clear_site_data: bool,
+    #[cfg(feature = "dbsc")]
+    dbsc: Option<crate::dbsc::Dbsc>,
 }
 
 impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
@@ -109,6 +111,8 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
             rotation_grace: DEFAULT_ROTATION_GRACE,
             on_reuse: crate::Reuse::default(),
             clear_site_data: false,
+            #[cfg(feature = "dbsc")]
+            dbsc: None,
         }
     }
 
@@ -343,6 +347,17 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
         self
     }
 
+    /// Binds signed-in sessions to a key pair the browser keeps (Device Bound Session
+    /// Credentials, feature `dbsc`; see [`crate::dbsc`] for the protocol): a copied session
+    /// cookie is then useless without a short-lived bound cookie that only that browser can
+    /// renew. Browsers without DBSC never register and work as before. Server-side stores only
+    /// (a misconfiguration error otherwise).
+    #[cfg(feature = "dbsc")]
+    pub fn device_bound(mut self, dbsc: crate::dbsc::Dbsc) -> Self {
+        self.dbsc = Some(dbsc);
+        self
+    }
+
     /// At most `max` sessions per user ([`Session::set_user`](crate::Session::set_user)): when
     /// a request ties one more session to a user, the user's sessions beyond the `max` newest
     /// sign-ins end. Default: no limit.
@@ -475,6 +490,18 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
                 client_side,
             )?),
         };
+        #[cfg(feature = "dbsc")]
+        let dbsc = match self.dbsc {
+            None => None,
+            Some(_) if client_side => {
+                return Err(ConfigError(
+                    "device_bound (DBSC) needs a server-side store: the browser's key and the \
+                     bound cookie are kept with the session"
+                        .into(),
+                ))
+            }
+            Some(dbsc) => Some(dbsc.checked().map_err(ConfigError)?),
+        };
         let migrations = crate::migrate::Migrations::new(self.migrations)?;
         Ok(SessionMiddleware::from_ctx(Ctx {
             process_local,
@@ -499,6 +526,8 @@ impl<S: IntoBackend> SessionMiddlewareBuilder<S> {
                 clear_site_data: self.clear_site_data.then(|| {
                     actix_web::http::header::HeaderValue::from_static(CLEAR_SITE_DATA_VALUE)
                 }),
+                #[cfg(feature = "dbsc")]
+                dbsc,
             },
         }))
     }

@@ -33,6 +33,8 @@ const CLEAR_SITE_DATA: HeaderName = HeaderName::from_static("clear-site-data");
 
 mod body;
 mod builder;
+#[cfg(feature = "dbsc")]
+mod dbsc;
 pub(crate) mod render;
 mod workers;
 
@@ -150,6 +152,15 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
+        // The DBSC endpoints are the middleware's own: they never reach the app.
+        #[cfg(feature = "dbsc")]
+        if let Some(which) = dbsc::endpoint(&self.ctx, &req) {
+            return SessionFuture {
+                state: State::Committing {
+                    fut: Box::pin(dbsc::serve(self.ctx.clone(), req, which)),
+                },
+            };
+        }
         // No allocation here: the scope is a plain value, the session is created by the first
         // extractor that asks for it, and the inner service is called inside the scope.
         let scope = Scope::new(self.ctx.clone());
@@ -302,7 +313,7 @@ async fn finish<B: MessageBody + 'static>(
 /// app's own cookies survive), `Cache-Control: no-store` on a response that sets or removes it
 /// (unless the app chose its own), `Vary` on one whose handler read the session, and the expiry
 /// header when the builder asks for it. A deferred commit (`late_store`) watches the body.
-async fn respond<B: MessageBody + 'static>(
+pub(crate) async fn respond<B: MessageBody + 'static>(
     session: Session,
     mut res: ServiceResponse<B>,
 ) -> ServiceResponse<ResponseBody<B>> {
@@ -315,6 +326,8 @@ async fn respond<B: MessageBody + 'static>(
         }
     }
     crate::device::record(&session, res.request());
+    #[cfg(feature = "dbsc")]
+    let offer = dbsc::offer(&session);
     let outcome = match commit::at_response(&session, res.request(), res.status()).await {
         Ok(outcome) => outcome,
         Err(err) if refresh_only => {
@@ -350,6 +363,10 @@ async fn respond<B: MessageBody + 'static>(
         session.options().has(Options::EXPIRE),
     ) {
         headers.insert(CLEAR_SITE_DATA, value.clone());
+    }
+    #[cfg(feature = "dbsc")]
+    if let (Some(offer), false) = (offer, outcome.update == ClientUpdate::Remove) {
+        headers.insert(dbsc::offer_header(), offer);
     }
     if sent && !headers.contains_key(CACHE_CONTROL) {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

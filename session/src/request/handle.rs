@@ -208,6 +208,7 @@ impl Session {
             SessionError::Rejected { key, .. } if config.events.listening() => Some(match *key {
                 crate::keys::CSRF_SESSION_KEY => Rejection::Csrf,
                 crate::keys::AUTH_KEY => Rejection::StepUp,
+                crate::keys::DBSC_KEY => Rejection::DeviceBound,
                 key => Rejection::Guard(key),
             }),
             _ => None,

@@ -27,6 +27,10 @@ pub(crate) struct Presented {
     binding: Option<Vec<u8>>,
     /// What the old stores would read (boxed: most middlewares have none).
     old: Option<Box<crate::migrate::Presented>>,
+    /// The bound cookie (feature `dbsc`), and whether this is a request to the DBSC endpoints
+    /// (where it is missing by design).
+    #[cfg(feature = "dbsc")]
+    bound: Option<Box<(Option<String>, bool)>>,
 }
 
 impl Presented {
@@ -49,7 +53,23 @@ impl Presented {
             true => None,
             false => ctx.migrations.presented(req, raw.is_some()).map(Box::new),
         };
-        Presented { raw, binding, old }
+        #[cfg(feature = "dbsc")]
+        let bound = ctx.config.dbsc.as_ref().map(|dbsc| {
+            let cookie = crate::state::cookie::read_cookie(req.headers(), &dbsc.cookie_name)
+                .map(std::borrow::Cow::into_owned);
+            let path = req.path();
+            Box::new((
+                cookie,
+                path == dbsc.registration_path || path == dbsc.refresh_path,
+            ))
+        });
+        Presented {
+            raw,
+            binding,
+            old,
+            #[cfg(feature = "dbsc")]
+            bound,
+        }
     }
 }
 
@@ -80,16 +100,35 @@ pub(crate) async fn load(
     fetch: Fetch<'_>,
 ) -> Result<Data, SessionError> {
     let now = ctx.config.clock.now();
-    let Presented { raw, binding, old } = presented;
-    // With rotate_every, the commit needs when the id last changed: one more key in this load.
+    let Presented {
+        raw,
+        binding,
+        old,
+        #[cfg(feature = "dbsc")]
+        bound,
+    } = presented;
+    // With rotate_every, the commit needs when the id last changed; with DBSC, the binding:
+    // more keys in this load, no more round trips.
     let mut wider: Vec<&str> = Vec::new();
-    let fetch = match (ctx.config.rotation.is_some(), fetch) {
-        (true, Fetch::Keys(keys)) if !keys.contains(&ROTATED_KEY) => {
-            wider.extend_from_slice(keys);
-            wider.push(ROTATED_KEY);
-            Fetch::Keys(&wider)
+    let fetch = match fetch {
+        Fetch::Keys(keys) => {
+            let mut extra = Vec::new();
+            if ctx.config.rotation.is_some() && !keys.contains(&ROTATED_KEY) {
+                extra.push(ROTATED_KEY);
+            }
+            #[cfg(feature = "dbsc")]
+            if bound.is_some() && !keys.contains(&crate::keys::DBSC_KEY) {
+                extra.push(crate::keys::DBSC_KEY);
+            }
+            if extra.is_empty() {
+                fetch
+            } else {
+                wider.extend_from_slice(keys);
+                wider.extend(extra);
+                Fetch::Keys(&wider)
+            }
         }
-        (_, fetch) => fetch,
+        Fetch::All => Fetch::All,
     };
     let miss = match own(ctx, raw.as_ref(), fetch, binding.as_deref(), now).await? {
         // `Data` is built here, after the last await: it is never part of a load's future.
@@ -101,6 +140,13 @@ pub(crate) async fn load(
             data.set_remember(found.remember);
             if found.resend {
                 data.set_resend();
+            }
+            // A device-bound session opens only with its current bound cookie.
+            #[cfg(feature = "dbsc")]
+            if let Some(bound) = bound.as_deref() {
+                if !bound.1 {
+                    device_bound(ctx, &data, bound.0.as_deref(), now)?;
+                }
             }
             return Ok(data);
         }
@@ -270,6 +316,36 @@ async fn own(
             Ok(Err(Miss::Unknown))
         }
     }
+}
+
+/// A device-bound session (feature `dbsc`) without its current bound cookie is refused (403,
+/// through the builder's renderer): never opened unbound.
+#[cfg(feature = "dbsc")]
+fn device_bound(
+    ctx: &Ctx,
+    data: &Data,
+    cookie: Option<&str>,
+    now: u64,
+) -> Result<(), SessionError> {
+    let Some(binding) = data
+        .value(crate::keys::DBSC_KEY)
+        .and_then(|bytes| ctx.config.codec.decode::<crate::dbsc::Binding>(&bytes).ok())
+    else {
+        return Ok(());
+    };
+    if !binding.bound() || binding.admits(cookie, now) {
+        return Ok(());
+    }
+    tracing::info!(
+        session = %data.id().log_tag(),
+        cookie = cookie.is_some(),
+        "device-bound session without its current bound cookie: request refused"
+    );
+    Err(SessionError::Rejected {
+        key: crate::keys::DBSC_KEY,
+        status: actix_web::http::StatusCode::FORBIDDEN,
+        location: None,
+    })
 }
 
 /// Reports that a presented session had timed out.
