@@ -170,7 +170,8 @@ async fn refresh(app: &impl TestApp, browser: &mut Browser, jwt: Option<&str>) -
     res
 }
 
-async fn signed_in_and_bound(app: &impl TestApp) -> Browser {
+/// A new browser signed in, and the challenge its sign-in offered.
+async fn sign_in(app: &impl TestApp) -> (Browser, String) {
     let mut browser = Browser::new();
     let res = send(
         app,
@@ -179,6 +180,11 @@ async fn signed_in_and_bound(app: &impl TestApp) -> Browser {
     .await;
     browser.saw(&res);
     let challenge = offered_challenge(&res);
+    (browser, challenge)
+}
+
+async fn signed_in_and_bound(app: &impl TestApp) -> Browser {
+    let (mut browser, challenge) = sign_in(app).await;
     let jwt = browser.proof(&challenge, true);
     let res = register(app, &mut browser, &jwt).await;
     assert_eq!(res.status, 200, "{}", res.body);
@@ -273,14 +279,7 @@ async fn a_browser_registers_and_refreshes_and_a_copied_session_cookie_is_refuse
 async fn registration_needs_the_sessions_own_fresh_challenge_once() {
     let clock = ManualClock::new();
     let app = app!(clock);
-    let mut browser = Browser::new();
-    let res = send(
-        &app,
-        browser.request(test::TestRequest::post().uri("/login")),
-    )
-    .await;
-    browser.saw(&res);
-    let challenge = offered_challenge(&res);
+    let (mut browser, challenge) = sign_in(&app).await;
 
     let wrong = browser.proof("not-the-challenge", true);
     assert_eq!(register(&app, &mut browser, &wrong).await.status, 403);
@@ -289,14 +288,7 @@ async fn registration_needs_the_sessions_own_fresh_challenge_once() {
     assert_eq!(register(&app, &mut browser, &right).await.status, 403);
 
     // A new sign-in, a new challenge, used after five minutes.
-    let mut browser = Browser::new();
-    let res = send(
-        &app,
-        browser.request(test::TestRequest::post().uri("/login")),
-    )
-    .await;
-    browser.saw(&res);
-    let challenge = offered_challenge(&res);
+    let (mut browser, challenge) = sign_in(&app).await;
     clock.advance(Duration::from_secs(301));
     let late = browser.proof(&challenge, true);
     assert_eq!(register(&app, &mut browser, &late).await.status, 403);
