@@ -1,5 +1,5 @@
-//! Not an example: the four examples that tests drive over HTTP (`shop`, `devices`, `api` and
-//! `custom_store`), compiled together as the modules of one small library, `examples` (the
+//! Not an example: the examples that tests drive over HTTP (`shop`, `devices`, `api`, `dbsc`
+//! and `custom_store`), compiled together as the modules of one small library, `examples` (the
 //! suite's, unpublished), so that the tests use their routes and their store
 //! (`examples::shop::routes`, `examples::custom_store::MapStore`) as they are, without a copy.
 //!
@@ -10,6 +10,8 @@
 pub mod api;
 #[allow(dead_code)]
 pub mod custom_store;
+#[allow(dead_code)]
+pub mod dbsc;
 #[allow(dead_code)]
 pub mod devices;
 #[allow(dead_code)]

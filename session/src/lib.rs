@@ -286,8 +286,14 @@ pub use typed::private as __private;
 
 /// The README's code, compiled (and run, where it is not `no_run`) as doc tests, so that what a
 /// newcomer copies from it compiles. It needs the features the README uses (`redis`,
-/// `postgres`, `sqlite`), which `cargo test --workspace` turns on.
-#[cfg(all(doctest, feature = "redis", feature = "postgres", feature = "sqlite"))]
+/// `postgres`, `sqlite`, `dbsc`), which `cargo test --workspace` turns on.
+#[cfg(all(
+    doctest,
+    feature = "redis",
+    feature = "postgres",
+    feature = "sqlite",
+    feature = "dbsc"
+))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 

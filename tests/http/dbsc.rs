@@ -340,3 +340,42 @@ async fn a_logout_tells_the_browser_to_stop_and_a_browser_without_dbsc_works_as_
         "offered at sign-in only"
     );
 }
+
+/// `examples/dbsc.rs` as a browser meets it: its sign-in and its pages offer registration, the
+/// test client registers, and the page then says the session is bound.
+#[actix_web::test]
+async fn the_example_binds_a_browser_that_registers() {
+    let app = test::init_service(
+        App::new()
+            .wrap(examples::dbsc::middleware(MemoryStore::default()))
+            .configure(examples::dbsc::routes),
+    )
+    .await;
+    let mut browser = Browser::new();
+    let res = send(&app, browser.request(test::TestRequest::get().uri("/"))).await;
+    browser.saw(&res);
+    assert!(
+        res.header("secure-session-registration").is_none(),
+        "nobody to bind yet"
+    );
+    let token = res.body.split("csrf_token value=").nth(1).unwrap();
+    let token = token.split('>').next().unwrap().to_owned();
+    let form = test::TestRequest::post()
+        .uri("/login")
+        .insert_header(("content-type", "application/x-www-form-urlencoded"))
+        .set_payload(format!("csrf_token={token}&name=ann"));
+    let res = send(&app, browser.request(form)).await;
+    assert_eq!(res.status, 303);
+    browser.saw(&res);
+    let page = send(&app, browser.request(test::TestRequest::get().uri("/"))).await;
+    assert!(page.body.contains("bound: no"), "{}", page.body);
+    let challenge = offered_challenge(&page);
+    let jwt = browser.proof(&challenge, true);
+    assert_eq!(register(&app, &mut browser, &jwt).await.status, 200);
+    let page = send(&app, browser.request(test::TestRequest::get().uri("/"))).await;
+    assert!(page.body.contains("Signed in as ann") && page.body.contains("bound: yes"));
+    assert!(
+        page.header("secure-session-registration").is_none(),
+        "bound: no more offers"
+    );
+}

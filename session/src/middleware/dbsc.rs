@@ -41,7 +41,8 @@ pub(super) fn endpoint(ctx: &Ctx, req: &ServiceRequest) -> Option<Endpoint> {
 }
 
 /// Before the commit of a response: a signed-in session that is not bound gets a challenge
-/// (saved with the commit), and the response the registration header, returned here to be sent
+/// (saved with the commit; with `offer_on_every_response`, the one still waiting is offered
+/// again without a write), and the response the registration header, returned here to be sent
 /// once the commit succeeded.
 pub(super) fn offer(session: &Session) -> Option<HeaderValue> {
     let ctx = session.ctx();
@@ -55,14 +56,25 @@ pub(super) fn offer(session: &Session) -> Option<HeaderValue> {
     }
     let waiting = binding
         .challenge
-        .as_ref()
-        .is_some_and(|(_, at)| now.saturating_sub(*at) < crate::dbsc::CHALLENGE_LIFETIME);
-    if !(data.tied() || (dbsc.every_response && !waiting)) {
-        return None;
-    }
-    let challenge = binding.challenge(now);
-    let encoded = ctx.config.codec.encode(&binding).ok()?;
-    data.set(DBSC_KEY.to_owned(), encoded.into());
+        .clone()
+        .filter(|(_, at)| now.saturating_sub(*at) < crate::dbsc::CHALLENGE_LIFETIME);
+    let challenge = match (data.tied(), dbsc.every_response, waiting) {
+        // A sign-in: a new challenge.
+        (true, ..) => None,
+        // Offered again with the challenge still waiting: no write.
+        (false, true, Some((challenge, _))) => Some(challenge),
+        (false, true, None) => None,
+        (false, false, _) => return None,
+    };
+    let challenge = match challenge {
+        Some(challenge) => challenge,
+        None => {
+            let challenge = binding.challenge(now);
+            let encoded = ctx.config.codec.encode(&binding).ok()?;
+            data.set(DBSC_KEY.to_owned(), encoded.into());
+            challenge
+        }
+    };
     let value = format!(
         "{};path=\"{}\";challenge=\"{challenge}\"",
         names::ALGORITHMS,
