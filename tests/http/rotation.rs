@@ -173,3 +173,59 @@ async fn a_logout_can_clear_the_site_data() {
         assert_eq!(res.header("clear-site-data"), expected, "on: {on}");
     }
 }
+
+/// Two app servers (two middlewares) on one store: an id renewed on one opens the session on the
+/// other within the grace window, and its reuse after the window is caught on either.
+#[actix_web::test]
+async fn a_renewal_on_one_app_server_is_followed_on_another() {
+    let clock = ManualClock::new();
+    let store = MemoryStore::default();
+    let server = |events: &Recorded| {
+        SessionMiddleware::builder(store.clone())
+            .clock(clock.clone())
+            .rotate_every(Duration::from_secs(60))
+            .rotation_grace(Duration::from_secs(5))
+            .on_event(events.hook())
+            .build()
+    };
+    let (on_a, on_b) = (Recorded::default(), Recorded::default());
+    let a = app!(server(&on_a));
+    let b = app!(server(&on_b));
+    let old = send(&a, post("/login", None)).await.id().unwrap();
+    clock.advance(Duration::from_secs(61));
+    let renewed = send(&a, get("/whoami", Some(&old)))
+        .await
+        .id()
+        .expect("renewed on A");
+    let res = send(&b, get("/whoami", Some(&old))).await;
+    assert_eq!(
+        res.body, "ann",
+        "B follows A's renewal within the grace window"
+    );
+    assert_eq!(res.id(), Some(renewed.clone()));
+    clock.advance(Duration::from_secs(6));
+    assert_eq!(send(&b, get("/whoami", Some(&old))).await.body, "nobody");
+    let handle = signed_in_handle(&on_a);
+    assert_eq!(
+        on_b.take(),
+        [
+            format!("reused ann h{handle}"),
+            format!("revoked:reuse ann h{handle}")
+        ],
+        "caught on B, which ends the session"
+    );
+    assert_eq!(
+        send(&a, get("/whoami", Some(&renewed))).await.body,
+        "nobody"
+    );
+}
+
+/// The handle (its first 6 characters, as `describe` writes it) of the sign-in A reported.
+fn signed_in_handle(on_a: &Recorded) -> String {
+    let events = on_a.take_events();
+    let handle = events
+        .iter()
+        .find_map(|e| e.handle.clone())
+        .expect("a signed-in session");
+    handle.as_str()[..6].to_owned()
+}
