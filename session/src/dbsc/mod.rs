@@ -31,7 +31,7 @@
 
 mod proof;
 
-pub(crate) use proof::{verify, verify_registration, MAX_PROOF};
+pub(crate) use proof::{verify, verify_registration, Refused, Verified, MAX_PROOF};
 
 use std::time::Duration;
 

@@ -12,7 +12,9 @@ use serde_json::json;
 
 use super::ResponseBody;
 use crate::ctx::Ctx;
-use crate::dbsc::{names, random_token, sf_safe, unquote, Binding, Dbsc, MAX_PROOF};
+use crate::dbsc::{
+    names, random_token, sf_safe, unquote, Binding, Dbsc, Refused, Verified, MAX_PROOF,
+};
 use crate::keys::DBSC_KEY;
 use crate::request::Session;
 use crate::store::Fetch;
@@ -131,20 +133,13 @@ fn register(session: &Session, req: &HttpRequest) -> HttpResponse {
     if binding.bound() {
         return refused(StatusCode::FORBIDDEN, "session already bound");
     }
-    let verified = match crate::dbsc::verify_registration(jwt) {
+    let proof = crate::dbsc::verify_registration(jwt);
+    let verified = match answered(ctx, &mut data, &mut binding, proof, now) {
         Ok(verified) => verified,
-        Err(why) => {
-            // One attempt per challenge.
-            binding.challenge = None;
-            write(ctx, &mut data, &binding);
-            return refused(StatusCode::BAD_REQUEST, why.as_str());
-        }
+        // A registration whose challenge is not the session's: refused as such (403).
+        Err((StatusCode::GONE, why)) => return refused(StatusCode::FORBIDDEN, why),
+        Err((status, why)) => return refused(status, why),
     };
-    let fresh = binding.take_challenge(&verified.jti, now);
-    if !fresh {
-        write(ctx, &mut data, &binding);
-        return refused(StatusCode::FORBIDDEN, "challenge unknown, used or expired");
-    }
     let sid = random_token();
     binding.jwk = Some(verified.jwk);
     binding.sid = Some(sid.clone());
@@ -192,26 +187,37 @@ fn refresh(session: &Session, req: &HttpRequest) -> HttpResponse {
     let Some(jwk) = binding.jwk.clone() else {
         return ended(&sid);
     };
-    let verified = match crate::dbsc::verify(jwt, &jwk) {
-        Ok(verified) => verified,
-        Err(why) => {
-            // One attempt per challenge.
-            binding.challenge = None;
-            write(ctx, &mut data, &binding);
-            return refused(StatusCode::BAD_REQUEST, why.as_str());
-        }
-    };
-    let fresh = binding.take_challenge(&verified.jti, now);
-    if !fresh {
-        write(ctx, &mut data, &binding);
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "challenge unknown, used or expired",
-        );
+    let proof = crate::dbsc::verify(jwt, &jwk);
+    if let Err((_, why)) = answered(ctx, &mut data, &mut binding, proof, now) {
+        // A stale proof ends the browser's DBSC session (a 4xx other than 403).
+        return refused(StatusCode::BAD_REQUEST, why);
     }
     let cookie = binding.new_cookie(now, dbsc.cookie_lifetime.as_secs());
     write(ctx, &mut data, &binding);
     issued(dbsc, &sid, &cookie)
+}
+
+/// A proof checked against the session's waiting challenge, which it spends either way (one
+/// attempt per challenge; the binding is written back). A proof that does not verify is
+/// `400`; one that verifies but answers no waiting, fresh challenge is `410` (the caller picks
+/// the status it answers).
+fn answered(
+    ctx: &Ctx,
+    data: &mut crate::request::data::Data,
+    binding: &mut Binding,
+    proof: Result<Verified, Refused>,
+    now: u64,
+) -> Result<Verified, (StatusCode, &'static str)> {
+    let result = match proof {
+        Err(why) => {
+            binding.challenge = None;
+            Err((StatusCode::BAD_REQUEST, why.as_str()))
+        }
+        Ok(verified) if binding.take_challenge(&verified.jti, now) => Ok(verified),
+        Ok(_) => Err((StatusCode::GONE, "challenge unknown, used or expired")),
+    };
+    write(ctx, data, binding);
+    result
 }
 
 /// `200` with the session instructions and the new bound cookie.
