@@ -5,7 +5,8 @@
 //! never register and keep working as before.
 //!
 //! The protocol is the W3C WebAppSec draft's as Chrome speaks it (the `Secure-Session-*`
-//! headers of its second origin trial; every name is in [`names`], so a rename is one change):
+//! headers of its second origin trial; every name is in one place, `dbsc/mod.rs`, so a rename is
+//! one change):
 //!
 //! 1. **Offer.** The response that signs a session in (or, with
 //!    [`Dbsc::offer_on_every_response`], any response of a signed-in, unbound session) carries
