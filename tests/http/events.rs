@@ -77,6 +77,13 @@ async fn stream(session: Session) -> HttpResponse {
     HttpResponse::Ok().streaming(body)
 }
 
+/// A logout that never touches the session itself.
+#[post("/logout")]
+#[session(expire)]
+async fn logout() -> &'static str {
+    "bye"
+}
+
 #[post("/revoke_all")]
 async fn revoke_all(sessions: Sessions) -> Result<String, SessionError> {
     Ok(sessions.revoke_all("ann").await?.to_string())
@@ -90,6 +97,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(sudo)
         .service(count)
         .service(stream)
+        .service(logout)
         .service(revoke_all);
 }
 
@@ -240,4 +248,34 @@ async fn a_revocation_is_reported_by_the_app_server_that_made_it() {
         ["rejected:guard"],
         "server B finds the session gone: no second revocation"
     );
+}
+
+#[actix_web::test]
+async fn a_logout_names_the_session_that_ended_and_an_unknown_cookie_reports_nothing() {
+    let clock = ManualClock::new();
+    let (mw, events) = recorded_middleware(MemoryStore::default(), &clock);
+    let app = app!(mw);
+    let id = send(&app, post("/login", None)).await.id().unwrap();
+    let handle = events
+        .take_events()
+        .iter()
+        .find_map(|e| e.handle.clone())
+        .unwrap();
+    let res = send(&app, post("/logout", Some(&id))).await;
+    assert!(res.removal().is_some());
+    let got = events.take_events();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].kind,
+        SessionEventKind::Revoked(actix_typed_session::RevokedBy::User)
+    );
+    assert_eq!(
+        (got[0].user.as_deref(), got[0].handle.as_ref()),
+        (Some("ann"), Some(&handle))
+    );
+    // The same cookie again, and one the store never knew: nothing ended, nothing reported.
+    send(&app, post("/logout", Some(&id))).await;
+    let unknown = actix_typed_session::SessionId::generate();
+    send(&app, post("/logout", Some(unknown.as_str()))).await;
+    assert_eq!(events.take(), Vec::<String>::new());
 }

@@ -70,6 +70,11 @@ pub(crate) async fn at_response(
     if options.has(Options::CHANGE_ID) && !expire && !server_error {
         session.ensure(req, Fetch::Keys(&[])).await?;
     }
+    // A logout reported as an event names the session that ended: its metadata is read (only
+    // when something listens; a server-side store's, a client-side one has it in the value).
+    if expire && !session.is_loaded() && config.events.listening() {
+        session.ensure(req, Fetch::Keys(&[])).await?;
+    }
     // Log out everywhere / everywhere else: the other sessions end before this one commits
     // (a logout is honoured even when the page after it fails).
     if options.has(Options::EXPIRE_ALL) || options.has(Options::EXPIRE_OTHERS) {
@@ -222,8 +227,10 @@ async fn execute(
                 backend.delete(id).await.map_err(|e| store_failed(id, e))?;
                 tracing::debug!(session = %id.log_tag(), "session expired on request");
             }
-            // "Log out everywhere" reported this session with the others.
-            if stored.iter().any(Option::is_some) && !session.options().has(Options::EXPIRE_ALL) {
+            // "Log out everywhere" reported this session with the others; a session never
+            // loaded (nothing listens) is not reported: the store cannot tell whether it ended.
+            let known = session.is_loaded() && stored.iter().any(Option::is_some);
+            if known && !session.options().has(Options::EXPIRE_ALL) {
                 let by = SessionEventKind::Revoked(RevokedBy::User);
                 events.emit(|| SessionEvent::new(by, ms(&ctx)).of(user.as_ref()));
             }
