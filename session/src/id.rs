@@ -104,6 +104,19 @@ impl SessionId {
         SessionId::from_raw(raw)
     }
 
+    /// An internal id (see [`internal`](Self::internal)) derived from `digest` (a labelled hash):
+    /// `marker`, a byte outside the id alphabet that names the kind of record, then the
+    /// digest's URL-safe base64. The revocations of the cookie store, the spent markers of
+    /// `migrate_from` and the records of renewed ids are keyed this way.
+    pub(crate) fn internal_digest(marker: u8, digest: &[u8]) -> Self {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+        let mut raw = [marker; ID_LEN];
+        let take = (ID_LEN - 1).min(encoded.len());
+        raw[1..=take].copy_from_slice(&encoded.as_bytes()[..take]);
+        Self::internal(raw)
+    }
+
     /// The id as sent to the client.
     pub fn as_str(&self) -> &str {
         // Every byte is from ALPHABET (ASCII), checked at construction.

@@ -25,7 +25,7 @@ use hkdf::Hkdf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::id::{SessionId, ID_LEN};
+use crate::id::SessionId;
 use crate::store::{Bytes, Handle, SessionUser};
 
 /// The reserved key of a tombstone's one value.
@@ -104,23 +104,13 @@ impl Moved {
 }
 
 /// The id a tombstone of `old` is kept under: derived from it by SHA-256 with a label of its
-/// own, written with a byte outside the id alphabet, so no client can present it and no
-/// session id equals it.
+/// own, as an internal id (`^`, a byte outside the id alphabet, then the digest): no client can
+/// present it and no session id equals it.
 pub(crate) fn tombstone_id(old: &SessionId) -> SessionId {
     let mut hash = Sha256::new();
     hash.update(b"actix-typed-session/replaced-id\0");
     hash.update(old.as_str().as_bytes());
-    let digest = hash.finalize();
-    let mut raw = [0u8; ID_LEN];
-    for (i, byte) in raw.iter_mut().enumerate() {
-        let nibble = match i % 2 {
-            0 => digest[i / 2] >> 4,
-            _ => digest[i / 2] & 15,
-        };
-        *byte = b"0123456789abcdef"[nibble as usize];
-    }
-    raw[0] = b'~';
-    SessionId::internal(raw)
+    SessionId::internal_digest(b'^', &hash.finalize())
 }
 
 fn cipher(old: &SessionId) -> Aes256Gcm {

@@ -176,8 +176,6 @@ const SPENT_FOR: u64 = 400 * 86_400;
 /// The id of the "spent" marker of the client value `value` of the cookie `name`: `!` and 31
 /// characters of a labelled hash. `!` is outside the id alphabet, so no client can present it.
 pub(crate) fn spent_id(name: &str, value: &str) -> SessionId {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine as _;
     use sha2::{Digest as _, Sha256};
     let digest = Sha256::new()
         .chain_update(b"actix-typed-session migrate spent v1\0")
@@ -185,10 +183,7 @@ pub(crate) fn spent_id(name: &str, value: &str) -> SessionId {
         .chain_update([0])
         .chain_update(value.as_bytes())
         .finalize();
-    let encoded = URL_SAFE_NO_PAD.encode(digest);
-    let mut raw = [b'!'; crate::id::ID_LEN];
-    raw[1..].copy_from_slice(&encoded.as_bytes()[..crate::id::ID_LEN - 1]);
-    SessionId::internal(raw)
+    SessionId::internal_digest(b'!', &digest)
 }
 
 /// The old record, to forget once its session is saved in the new store.

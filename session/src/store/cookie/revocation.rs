@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use sha2::Sha256;
 
 use crate::error::StoreError;
-use crate::id::{SessionId, ID_LEN};
+use crate::id::SessionId;
 use crate::store::{Bytes, Changes, DynStore, Fetch, Handle, Meta, SessionUser, UserKey};
 
 /// How long a [revocation record] is kept by default: 7 days,
@@ -119,10 +117,7 @@ fn revocation_id(user: &UserKey) -> SessionId {
         .chain_update(REVOCATION_LABEL)
         .chain_update(user.digest())
         .finalize();
-    let encoded = URL_SAFE_NO_PAD.encode(digest);
-    let mut raw = [b'~'; ID_LEN];
-    raw[1..].copy_from_slice(&encoded.as_bytes()[..ID_LEN - 1]);
-    SessionId::internal(raw)
+    SessionId::internal_digest(b'~', &digest)
 }
 
 #[cfg(test)]
