@@ -209,14 +209,20 @@ impl Events {
         cfg!(feature = "metrics") || !self.hooks.is_empty()
     }
 
-    /// Emits the event `make` builds, if anything listens. A hook that panics is logged and
-    /// the request goes on (its answer is not the hook's to change).
-    pub(crate) fn emit(&self, make: impl FnOnce() -> SessionEvent) {
-        if !self.listening() {
+    /// Reports an event of `kind` about `sessions` sessions: counted (feature `metrics`), and,
+    /// when a hook listens, built by `make` and handed to every hook. A hook that panics is
+    /// logged and the request goes on (its answer is not the hook's to change).
+    pub(crate) fn emit(
+        &self,
+        kind: SessionEventKind,
+        sessions: usize,
+        make: impl FnOnce() -> SessionEvent,
+    ) {
+        crate::telemetry::event(kind.name(), kind.reason(), sessions);
+        if self.hooks.is_empty() {
             return;
         }
         let event = make();
-        crate::telemetry::event(event.kind.name(), event.kind.reason(), event.sessions);
         for hook in &self.hooks {
             if catch_unwind(AssertUnwindSafe(|| hook(&event))).is_err() {
                 tracing::error!(
@@ -243,7 +249,9 @@ mod tests {
             assert_eq!(e.kind, SessionEventKind::Created);
             counter.fetch_add(1, Ordering::SeqCst);
         }));
-        events.emit(|| SessionEvent::new(SessionEventKind::Created, 1_000));
+        events.emit(SessionEventKind::Created, 1, || {
+            SessionEvent::new(SessionEventKind::Created, 1_000)
+        });
         assert_eq!(seen.load(Ordering::SeqCst), 1);
     }
 

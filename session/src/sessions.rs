@@ -86,8 +86,9 @@ impl Sessions {
     /// Reports that `ended` sessions of `user` ended (one, `handle`, or several).
     fn revoked(&self, by: RevokedBy, user: &[u8], handle: Option<&Handle>, ended: usize) {
         let at = self.ctx.config.clock.now_millis();
-        self.ctx.config.events.emit(|| {
-            let mut event = SessionEvent::new(SessionEventKind::Revoked(by), at);
+        let kind = SessionEventKind::Revoked(by);
+        self.ctx.config.events.emit(kind, ended, || {
+            let mut event = SessionEvent::new(kind, at);
             event.user = Some(String::from_utf8_lossy(user).into_owned());
             event.handle = handle.cloned();
             event.sessions = ended;

@@ -232,7 +232,7 @@ async fn execute(
             let known = session.is_loaded() && stored.iter().any(Option::is_some);
             if known && !session.options().has(Options::EXPIRE_ALL) {
                 let by = SessionEventKind::Revoked(RevokedBy::User);
-                events.emit(|| SessionEvent::new(by, ms(&ctx)).of(user.as_ref()));
+                events.emit(by, 1, || SessionEvent::new(by, ms(&ctx)).of(user.as_ref()));
             }
             forget_origin(session).await;
             Ok(ClientUpdate::Remove)
@@ -371,10 +371,10 @@ fn saved_events(session: &Session, first: Option<SessionEventKind>) {
     };
     let at = ms(ctx);
     if let Some(first) = first {
-        events.emit(|| SessionEvent::new(first, at).of(data.user()));
+        events.emit(first, 1, || SessionEvent::new(first, at).of(data.user()));
     }
     if data.tied() {
-        events.emit(|| {
+        events.emit(SessionEventKind::Tied, 1, || {
             let mut event = SessionEvent::new(SessionEventKind::Tied, at).of(data.user());
             if let Some(device) = data
                 .value(crate::keys::DEVICE_KEY)

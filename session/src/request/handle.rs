@@ -223,7 +223,7 @@ impl Session {
                     let at = ctx.config.clock.now_millis();
                     let kind = SessionEventKind::Rejected(rejection);
                     let data = session.data();
-                    ctx.config.events.emit(|| {
+                    ctx.config.events.emit(kind, 1, || {
                         SessionEvent::new(kind, at).of(data.as_ref().and_then(|d| d.user()))
                     });
                 })

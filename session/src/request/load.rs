@@ -351,9 +351,10 @@ fn device_bound(
 /// Reports that a presented session had timed out.
 fn expired(ctx: &Ctx, meta: &Meta, by: Timeout) {
     let at = ctx.config.clock.now_millis();
-    ctx.config
-        .events
-        .emit(|| SessionEvent::new(SessionEventKind::Expired(by), at).of(meta.user.as_ref()));
+    let kind = SessionEventKind::Expired(by);
+    ctx.config.events.emit(kind, 1, || {
+        SessionEvent::new(kind, at).of(meta.user.as_ref())
+    });
 }
 
 /// The loaded session's own lifetime, fetched if the load did not bring it (with what that

@@ -168,28 +168,34 @@ async fn reused(ctx: &Ctx, old: &SessionId, moved: Moved, policy: Reuse) -> Resu
         event.sessions = sessions;
         event
     };
-    config
-        .events
-        .emit(|| describe(SessionEventKind::Reused, 1, false));
+    config.events.emit(SessionEventKind::Reused, 1, || {
+        describe(SessionEventKind::Reused, 1, false)
+    });
     let revoked = SessionEventKind::Revoked(RevokedBy::Reuse);
     match (policy, &user) {
         (Reuse::Log, _) => {}
         (Reuse::RevokeUser, Some((id, _))) => {
             let ended = ctx.revoke_all(&UserKey::of(id), None).await?;
             if ended > 0 {
-                config.events.emit(|| describe(revoked, ended, true));
+                config
+                    .events
+                    .emit(revoked, ended, || describe(revoked, ended, true));
             }
         }
         (_, Some((id, handle))) => {
             if ctx.revoke(&UserKey::of(id), handle).await? {
-                config.events.emit(|| describe(revoked, 1, false));
+                config
+                    .events
+                    .emit(revoked, 1, || describe(revoked, 1, false));
             }
         }
         // An anonymous session: found by following its tombstones.
         (_, None) => {
             if let Some((current, _)) = follow(ctx, old, moved, Fetch::Keys(&[])).await? {
                 ctx.backend.delete(&current).await?;
-                config.events.emit(|| describe(revoked, 1, false));
+                config
+                    .events
+                    .emit(revoked, 1, || describe(revoked, 1, false));
             }
         }
     }

@@ -46,8 +46,9 @@ pub(crate) async fn revoke_users_sessions(
             false => RevokedBy::OtherDevice,
         };
         let at = ctx.config.clock.now_millis();
-        ctx.config.events.emit(|| {
-            let mut event = SessionEvent::new(SessionEventKind::Revoked(by), at).of(Some(&me));
+        let kind = SessionEventKind::Revoked(by);
+        ctx.config.events.emit(kind, ended, || {
+            let mut event = SessionEvent::new(kind, at).of(Some(&me));
             // Several sessions: named by their count, not one handle.
             event.handle = None;
             event.sessions = ended;
@@ -111,9 +112,9 @@ pub(crate) async fn enforce_cap(session: &Session) -> Result<bool, SessionError>
         }
         if ended {
             let at = ctx.config.clock.now_millis();
-            events.emit(|| {
-                let mut event =
-                    SessionEvent::new(SessionEventKind::Revoked(RevokedBy::Cap), at).of(Some(&me));
+            let kind = SessionEventKind::Revoked(RevokedBy::Cap);
+            events.emit(kind, 1, || {
+                let mut event = SessionEvent::new(kind, at).of(Some(&me));
                 event.handle = Some(handle.clone());
                 event
             });
